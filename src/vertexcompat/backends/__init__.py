@@ -1,0 +1,1 @@
+"""Backends: everything that can answer a GenerateContentRequest."""

@@ -1,0 +1,34 @@
+"""The Backend port. Every backend (local llama.cpp, OpenAI-compatible upstream, Gemini
+upstream) speaks Gemini-shaped domain types and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.events import StreamEvent
+
+
+class Backend(Protocol):
+    @property
+    def ready(self) -> bool:
+        """True once the backend can take requests (e.g. the model is loaded)."""
+        ...
+
+    def model_names(self) -> list[str]:
+        """The backend model names this backend serves."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Load snapshot (e.g. busy slots, queued requests) for operations endpoints."""
+        ...
+
+    def context_length(self, model: str) -> int | None:
+        """Per-sequence context window of `model`, if known."""
+        ...
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        """Generate. Raises domain errors (InvalidArgument, ResourceExhausted, Unavailable)
+        before the first event; closing the iterator early cancels the generation."""
+        ...

@@ -1,0 +1,1 @@
+"""Gemini-shaped domain types shared by every layer (no I/O, no HTTP)."""

@@ -1,0 +1,65 @@
+"""The error tree. Raised anywhere below the web layer; `web/errors.py` is the only place
+that turns these into HTTP status codes and bodies (SPEC §7)."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error the client is meant to see. `status` is Google's canonical status name."""
+
+    http_status: int = 500
+    status: str = "INTERNAL"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidArgument(ApiError):
+    http_status = 400
+    status = "INVALID_ARGUMENT"
+
+
+class Unauthenticated(ApiError):
+    http_status = 401
+    status = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ApiError):
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+
+class NotFound(ApiError):
+    http_status = 404
+    status = "NOT_FOUND"
+
+
+class PayloadTooLarge(ApiError):
+    # Google answers 413 with INVALID_ARGUMENT for oversized bodies.
+    http_status = 413
+    status = "INVALID_ARGUMENT"
+
+
+class ResourceExhausted(ApiError):
+    http_status = 429
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(ApiError):
+    http_status = 503
+    status = "UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after_s = retry_after_s
+
+
+class Internal(ApiError):
+    http_status = 500
+    status = "INTERNAL"

@@ -1,0 +1,1 @@
+"""Local inference on llama.cpp: model files, the batching scheduler, sampling, templates."""

@@ -1,0 +1,234 @@
+"""The local llama.cpp engine: loads a GGUF, owns the model/context, tokenizes prompts with
+the model's chat template, and hands jobs to the scheduler thread.
+
+Known trap (DEVELOPERS.md): this CPU advertises AMX and llama.cpp's AMX / extra-buffer
+(weight repacking) path segfaults on the first real prompt, so models load with
+`use_extra_bufts = False` unless the operator opts in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+
+from vertexcompat.domain.errors import Unavailable
+from vertexcompat.domain.events import StreamEvent
+from vertexcompat.engine.chat_template import ChatTemplate
+from vertexcompat.engine.sampling import SamplingParams
+from vertexcompat.engine.scheduler import Job, Scheduler
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    threads: int = os.cpu_count() or 1
+    parallel: int = 8
+    ctx_per_seq: int = 4096
+    batch_size: int = 512
+    max_queue: int = 16
+    use_extra_bufts: bool = False
+    kv_unified: bool = False
+
+
+class JobHandle:
+    """The request side of one job: an asyncio queue the scheduler thread feeds."""
+
+    def __init__(self, scheduler: Scheduler, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduler = scheduler
+        self._loop = loop
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.job: Job | None = None
+
+    def sink(self, item: StreamEvent | BaseException | None) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone: nobody listens any more
+            if self.job is not None:
+                self.job.cancel()
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self.job is not None and not self.job.cancelled:
+            self._scheduler.cancel(self.job)
+
+
+class LlamaEngine:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.name: str | None = None
+        self._model: Any = None
+        self._ctx: Any = None
+        self._vocab: Any = None
+        self._template: ChatTemplate | None = None
+        self._scheduler: Scheduler | None = None
+        self._pieces: dict[int, bytes] = {}
+        self._add_bos = False
+        self.ctx_per_seq = config.ctx_per_seq
+        self.load_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._scheduler is not None
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, path: Path, name: str) -> None:
+        """Blocking: load weights, create the context, start the scheduler thread."""
+        # llama-cpp-python forwards llama.cpp's log lines to this logger and prints every
+        # level unless told otherwise; keep its chatter (per-batch graph notes) out of ours.
+        logging.getLogger("llama-cpp-python").setLevel(
+            logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING
+        )
+        # Process-wide llama.cpp init; idempotent, so each engine may call it.
+        llama_cpp.llama_backend_init()
+        cfg = self.config
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0
+        mparams.use_extra_bufts = cfg.use_extra_bufts
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if not model:
+            raise RuntimeError(f"llama.cpp could not load {path}")
+        ctx_per_seq = min(cfg.ctx_per_seq, llama_cpp.llama_model_n_ctx_train(model))
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = ctx_per_seq * cfg.parallel
+        cparams.n_batch = cfg.batch_size
+        cparams.n_ubatch = cfg.batch_size
+        cparams.n_seq_max = cfg.parallel
+        cparams.n_threads = cfg.threads
+        cparams.n_threads_batch = cfg.threads
+        # One KV stream per sequence: candidates and concurrent requests never share
+        # attention buffers, so a sequence's numbers do not depend on its neighbours
+        # (seed determinism under concurrency) and no time is spent on masked cells.
+        cparams.kv_unified = cfg.kv_unified
+        cparams.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            raise RuntimeError("llama.cpp could not create a context")
+        self._model, self._ctx = model, ctx
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        raw_template = llama_cpp.llama_model_chat_template(model, None)
+        self._template = ChatTemplate(
+            raw_template.decode("utf-8") if raw_template else None,
+            bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
+            eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)),
+        )
+        self.ctx_per_seq = ctx_per_seq
+        self.name = name
+        scheduler = Scheduler(
+            ctx,
+            self._vocab,
+            parallel=cfg.parallel,
+            ctx_per_seq=ctx_per_seq,
+            batch_size=cfg.batch_size,
+            max_queue=cfg.max_queue,
+            token_piece=self.token_piece,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info(
+            "loaded %s (%s): ctx/seq=%d parallel=%d threads=%d extra_bufts=%s",
+            name, path, ctx_per_seq, cfg.parallel, cfg.threads, cfg.use_extra_bufts,
+        )
+
+    def close(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.stop()
+        if self._ctx is not None:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if self._model is not None:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._to_piece(token, special=True).decode("utf-8", errors="replace")
+
+    def _to_piece(self, token: int, *, special: bool) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        return buf.raw[:n]
+
+    def token_piece(self, token: int) -> bytes:
+        """The bytes a generated token contributes to the answer (control tokens: none)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._to_piece(token, special=False)
+        return piece
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        arr = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, cap, add_bos, True)
+        if n < 0:
+            cap = -n
+            arr = (llama_cpp.llama_token * cap)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, cap, add_bos, True)
+        return list(arr[:n])
+
+    def prompt_tokens(self, messages: list[dict[str, Any]]) -> list[int]:
+        """Render `messages` with the model's chat template and tokenize the result."""
+        template = self._require()._template
+        assert template is not None
+        text = template.render(messages, add_generation_prompt=True)
+        add_bos = self._add_bos and not (template.bos_token and text.startswith(template.bos_token))
+        return self.tokenize(text, add_bos=add_bos)
+
+    # -- generation ------------------------------------------------------------------------
+
+    def submit(
+        self,
+        prompt: list[int],
+        *,
+        n: int,
+        params: SamplingParams,
+        max_tokens: int,
+        stop: tuple[str, ...],
+    ) -> JobHandle:
+        """Queue a job; must be called on the event loop that will read its events."""
+        scheduler = self._require()._scheduler
+        assert scheduler is not None
+        handle = JobHandle(scheduler, asyncio.get_running_loop())
+        job = Job(prompt=prompt, n=n, params=params, max_tokens=max_tokens, stop=stop,
+                  sink=handle.sink)
+        handle.job = job
+        scheduler.submit(job)
+        return handle
+
+    def stats(self) -> dict[str, int]:
+        scheduler = self._scheduler
+        return scheduler.stats() if scheduler is not None else {}
+
+    def _require(self) -> LlamaEngine:
+        if self._scheduler is None:
+            raise Unavailable(self.load_error or "The model is still loading.", retry_after_s=5)
+        return self

@@ -1,0 +1,287 @@
+"""The scheduler: the one thread that owns the llama.cpp context.
+
+Requests become jobs; a job's `n` candidates are sequences (KV slots). Every step builds ONE
+batch holding the next token of every decoding sequence plus a chunk of pending prompt tokens
+(continuous batching with llama.cpp's multi-sequence batch API), decodes it, and samples each
+sequence with its own sampler. The `n` candidates of a job share one prompt evaluation: the
+prompt is decoded once into the first sequence and copied to the others (`seq_cp`).
+
+Admission is FIFO and bounded: when `max_queue` jobs already wait for slots, `submit` raises
+ResourceExhausted (→ 429 + Retry-After). Cancellation (client disconnect) is observed at the
+next step, i.e. at the next token, and frees the job's slots at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import llama_cpp
+
+from vertexcompat.domain.errors import Internal, ResourceExhausted
+from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, Usage
+from vertexcompat.engine.sampling import Sampler, SamplingParams
+from vertexcompat.engine.text_stream import CandidateText
+
+log = logging.getLogger(__name__)
+
+# What a job's sink receives: domain events, an exception (generation failed), or None (done).
+Sink = Callable[[StreamEvent | BaseException | None], None]
+
+
+class Phase(enum.Enum):
+    WAITING = 0
+    PREFILL = 1
+    DECODE = 2
+    DONE = 3
+
+
+@dataclass(eq=False)
+class Candidate:
+    index: int
+    seq_id: int
+    sampler: Sampler
+    text: CandidateText
+    n_past: int = 0
+    last_token: int = -1
+    generated: int = 0
+    finished: bool = False
+
+
+@dataclass(eq=False)
+class Job:
+    prompt: list[int]
+    n: int
+    params: SamplingParams
+    max_tokens: int
+    stop: tuple[str, ...]
+    sink: Sink
+    cancelled: bool = False
+    phase: Phase = Phase.WAITING
+    prefilled: int = 0
+    candidates: list[Candidate] = field(default_factory=list)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Scheduler:
+    def __init__(
+        self,
+        ctx: llama_cpp.llama_context_p,
+        vocab: llama_cpp.llama_vocab_p,
+        *,
+        parallel: int,
+        ctx_per_seq: int,
+        batch_size: int,
+        max_queue: int,
+        token_piece: Callable[[int], bytes],
+    ) -> None:
+        if parallel > batch_size:
+            raise ValueError("parallel must not exceed batch_size")
+        self._ctx = ctx
+        self._vocab = vocab
+        self._mem = llama_cpp.llama_get_memory(ctx)
+        self._ctx_per_seq = ctx_per_seq
+        self._batch_size = batch_size
+        self._max_queue = max_queue
+        self._piece = token_piece
+        self._parallel = parallel
+        self._free_slots: list[int] = list(range(parallel - 1, -1, -1))
+        self._pending: collections.deque[Job] = collections.deque()
+        self._active: list[Job] = []
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._batch = llama_cpp.llama_batch_init(batch_size, 0, 1)
+        self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
+
+    # -- called from other threads ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        self._thread.join(timeout=30)
+        llama_cpp.llama_batch_free(self._batch)
+
+    def submit(self, job: Job) -> None:
+        with self._cv:
+            waiting = self._waiting()
+            if waiting >= self._max_queue:
+                raise ResourceExhausted(
+                    f"The server is busy: {waiting} requests are already waiting. "
+                    "Retry later.",
+                    retry_after_s=2,
+                )
+            self._pending.append(job)
+            self._cv.notify()
+
+    def cancel(self, job: Job) -> None:
+        with self._cv:
+            job.cancel()
+            self._cv.notify()
+
+    def stats(self) -> dict[str, int]:
+        """A snapshot for /readyz and tests: busy KV slots and requests waiting for one."""
+        with self._cv:
+            return {
+                "active_requests": len(self._active),
+                "busy_slots": self._parallel - len(self._free_slots),
+                "queued_requests": self._waiting(),
+            }
+
+    def _waiting(self) -> int:
+        """Pending jobs that would still wait after the next admission (caller holds _cv):
+        a job the scheduler thread simply has not picked up yet does not count."""
+        free = len(self._free_slots)
+        waiting = 0
+        for job in self._pending:
+            if job.cancelled:
+                continue
+            if waiting == 0 and job.n <= free:
+                free -= job.n
+            else:
+                waiting += 1
+        return waiting
+
+    # -- the scheduler thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stopping and not self._active and not self._pending:
+                    self._cv.wait()
+                if self._stopping:
+                    break
+                self._reap_cancelled()
+                self._admit()
+            if self._active:
+                try:
+                    self._step()
+                except Exception as exc:  # a bug in the engine: fail the jobs, keep serving
+                    log.exception("scheduler step failed")
+                    for job in list(self._active):
+                        self._fail(job, Internal(f"generation failed: {exc}"))
+        for job in list(self._active) + list(self._pending):
+            job.sink(None)
+
+    def _reap_cancelled(self) -> None:
+        self._pending = collections.deque(j for j in self._pending if not j.cancelled)
+        for job in [j for j in self._active if j.cancelled]:
+            self._release(job)
+
+    def _admit(self) -> None:
+        while self._pending and len(self._free_slots) >= self._pending[0].n:
+            job = self._pending.popleft()
+            for i in range(job.n):
+                job.candidates.append(
+                    Candidate(
+                        index=i,
+                        seq_id=self._free_slots.pop(),
+                        sampler=Sampler(job.params, i),
+                        text=CandidateText(job.stop),
+                    )
+                )
+            job.phase = Phase.PREFILL
+            self._active.append(job)
+
+    def _step(self) -> None:
+        batch = self._batch
+        n = 0
+        decoding: list[tuple[int, Job, Candidate]] = []
+        prefilled: list[tuple[int, Job]] = []
+
+        def add(token: int, pos: int, seq_id: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n] = token
+            batch.pos[n] = pos
+            batch.n_seq_id[n] = 1
+            batch.seq_id[n][0] = seq_id
+            batch.logits[n] = logits
+            n += 1
+
+        for job in self._active:
+            if job.phase is Phase.DECODE:
+                for cand in job.candidates:
+                    if not cand.finished:
+                        decoding.append((n, job, cand))
+                        add(cand.last_token, cand.n_past, cand.seq_id, True)
+        for job in self._active:
+            if job.phase is not Phase.PREFILL or n >= self._batch_size:
+                continue
+            take = min(self._batch_size - n, len(job.prompt) - job.prefilled)
+            seq0 = job.candidates[0].seq_id
+            for k in range(take):
+                pos = job.prefilled + k
+                add(job.prompt[pos], pos, seq0, pos == len(job.prompt) - 1)
+            job.prefilled += take
+            if job.prefilled == len(job.prompt):
+                prefilled.append((n - 1, job))
+
+        batch.n_tokens = n
+        rc = llama_cpp.llama_decode(self._ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+
+        for idx, job, cand in decoding:
+            cand.n_past += 1
+            self._advance(job, cand, cand.sampler.sample(self._ctx, idx))
+        for idx, job in prefilled:
+            seq0 = job.candidates[0].seq_id
+            for cand in job.candidates[1:]:
+                # Copied into the candidate's own KV stream before the next decode runs.
+                llama_cpp.llama_memory_seq_cp(self._mem, seq0, cand.seq_id, -1, -1)
+            job.phase = Phase.DECODE
+            for cand in job.candidates:
+                cand.n_past = len(job.prompt)
+                self._advance(job, cand, cand.sampler.sample(self._ctx, idx))
+        for job in [j for j in self._active if all(c.finished for c in j.candidates)]:
+            generated = sum(c.generated for c in job.candidates)
+            job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated))
+            self._release(job)
+
+    def _advance(self, job: Job, cand: Candidate, token: int) -> None:
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            self._finish(job, cand, FinishReason.STOP)
+            return
+        cand.generated += 1
+        text = cand.text.push(self._piece(token))
+        if text:
+            job.sink(TextDelta(cand.index, text))
+        if cand.text.stopped:
+            self._finish(job, cand, FinishReason.STOP)
+        elif cand.generated >= job.max_tokens or cand.n_past + 1 >= self._ctx_per_seq:
+            self._finish(job, cand, FinishReason.MAX_TOKENS)
+        else:
+            cand.last_token = token
+
+    def _finish(self, job: Job, cand: Candidate, reason: FinishReason) -> None:
+        tail = cand.text.flush()
+        if tail:
+            job.sink(TextDelta(cand.index, tail))
+        cand.finished = True
+        job.sink(Finished(cand.index, reason))
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        job.sink(exc)
+        self._release(job)
+
+    def _release(self, job: Job) -> None:
+        """Free the job's slots and samplers and close its event stream."""
+        for cand in job.candidates:
+            llama_cpp.llama_memory_seq_rm(self._mem, cand.seq_id, -1, -1)
+            cand.sampler.close()
+            self._free_slots.append(cand.seq_id)
+        job.candidates.clear()
+        job.phase = Phase.DONE
+        if job in self._active:
+            self._active.remove(job)
+        job.sink(None)
+

@@ -1,0 +1,56 @@
+"""Per-candidate text assembly: token bytes → UTF-8 text → stop-sequence handling.
+
+Pure and per-candidate (DESIGN rule 4): each candidate owns one `CandidateText`.
+A stop sequence is never emitted (SPEC §4 `stop`): text that might be the start of a stop
+sequence is held back until it is known not to be one.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+
+class CandidateText:
+    def __init__(self, stop_sequences: tuple[str, ...] = ()) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stops = tuple(s for s in stop_sequences if s)
+        self._held = ""
+        self.stopped = False
+
+    def push(self, piece: bytes) -> str:
+        """Add one token's bytes; return the text that is now safe to emit."""
+        if self.stopped:
+            return ""
+        return self._emit(self._decoder.decode(piece))
+
+    def flush(self) -> str:
+        """End of generation: release held-back text (it was not a stop sequence)."""
+        if self.stopped:
+            return ""
+        text = self._emit(self._decoder.decode(b"", final=True))
+        text += self._held
+        self._held = ""
+        return text
+
+    def _emit(self, new: str) -> str:
+        if not self._stops:
+            return new
+        buf = self._held + new
+        cut = -1
+        for stop in self._stops:
+            i = buf.find(stop)
+            if i != -1 and (cut == -1 or i < cut):
+                cut = i
+        if cut != -1:
+            self.stopped = True
+            self._held = ""
+            return buf[:cut]
+        keep = 0
+        for stop in self._stops:
+            # longest suffix of buf that is a proper prefix of this stop sequence
+            for k in range(min(len(stop) - 1, len(buf)), 0, -1):
+                if buf.endswith(stop[:k]):
+                    keep = max(keep, k)
+                    break
+        self._held = buf[len(buf) - keep :] if keep else ""
+        return buf[: len(buf) - keep]

@@ -1,0 +1,148 @@
+"""The scheduler on the real tiny model (SmolLM2-135M): batching, candidates, seeds, cancel."""
+
+import asyncio
+import os
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from vertexcompat.backends.local import LocalBackend
+from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
+from vertexcompat.domain.errors import InvalidArgument, ResourceExhausted
+from vertexcompat.domain.events import Finished, FinishReason, TextDelta, Usage
+from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+from vertexcompat.engine.model_files import ModelCatalog
+
+MODEL = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="module")
+def backend():
+    data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
+        "vertexcompat-tests"
+    )
+    resolved = ModelCatalog(Path(data_dir), progress=False).resolve(MODEL)
+    engine = LlamaEngine(
+        EngineConfig(threads=2, parallel=3, ctx_per_seq=1024, batch_size=256, max_queue=2)
+    )
+    engine.load(resolved.path, resolved.name)
+    yield LocalBackend(engine, resolved.name)
+    engine.close()
+
+
+def request(text="Write a short poem about the sea.", **cfg) -> GenerateContentRequest:
+    return GenerateContentRequest(
+        model=MODEL,
+        contents=(Content("user", (TextPart(text),)),),
+        generation_config=GenerationConfig(**cfg),
+    )
+
+
+async def collect(backend, req):
+    texts, finishes, usage = {}, {}, None
+    async for ev in backend.stream(req):
+        match ev:
+            case TextDelta(candidate=c, text=t):
+                assert c not in finishes, "text after the candidate finished"
+                texts[c] = texts.get(c, "") + t
+            case Finished(candidate=c, reason=r):
+                assert c not in finishes, "two finishes for one candidate"
+                finishes[c] = r
+            case Usage():
+                usage = ev
+    return texts, finishes, usage
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_max_tokens_ends_with_max_tokens_and_exact_count(backend):
+    texts, finishes, usage = run(collect(backend, request(max_output_tokens=7, temperature=0)))
+    assert finishes == {0: FinishReason.MAX_TOKENS}
+    assert usage.completion_tokens == 7
+    assert usage.prompt_tokens > 5
+    assert texts[0]
+
+
+def test_candidates_share_the_prompt_and_differ(backend):
+    texts, finishes, usage = run(
+        collect(backend, request(candidate_count=3, max_output_tokens=24, temperature=1.0, seed=5))
+    )
+    assert sorted(finishes) == [0, 1, 2]
+    assert len(set(texts.values())) > 1
+    # one prompt evaluation, counted once; completion tokens summed over candidates
+    single = run(collect(backend, request(max_output_tokens=1, temperature=0)))[2]
+    assert usage.prompt_tokens == single.prompt_tokens
+
+
+def test_seed_makes_output_reproducible_alone_and_under_concurrency(backend):
+    req = request(max_output_tokens=24, temperature=0.9, seed=1234)
+    alone = run(collect(backend, req))[0]
+
+    async def together():
+        return await asyncio.gather(
+            collect(backend, req),
+            collect(backend, request("Name three colours.", max_output_tokens=24, seed=9)),
+            collect(backend, req),
+        )
+
+    results = run(together())
+    assert results[0][0] == alone
+    assert results[2][0] == alone
+
+
+def test_greedy_candidates_are_identical(backend):
+    texts, _, _ = run(collect(backend, request(candidate_count=2, max_output_tokens=16, temperature=0)))
+    assert texts[0] == texts[1]
+
+
+def test_n_above_parallel_slots_is_rejected(backend):
+    with pytest.raises(InvalidArgument) as err:
+        run(collect(backend, request(candidate_count=4)))
+    assert err.value.param == "n"
+
+
+def test_max_tokens_beyond_context_is_rejected(backend):
+    with pytest.raises(InvalidArgument) as err:
+        run(collect(backend, request(max_output_tokens=5000)))
+    assert err.value.param == "max_tokens"
+
+
+def test_closing_the_stream_cancels_and_frees_slots(backend):
+    async def go():
+        stream = backend.stream(request(max_output_tokens=900, temperature=1.0))
+        async for ev in stream:
+            if isinstance(ev, TextDelta):
+                break
+        await stream.aclose()
+        for _ in range(200):
+            if backend.stats()["busy_slots"] == 0:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    assert run(go())
+    # and the engine still serves afterwards
+    assert run(collect(backend, request(max_output_tokens=3)))[1] == {0: FinishReason.MAX_TOKENS}
+
+
+def test_full_queue_is_resource_exhausted(backend):
+    async def go():
+        hog = backend.stream(request(candidate_count=3, max_output_tokens=600, temperature=1.0))
+        await hog.__anext__()  # the hog holds all three slots
+        waiting = [backend.stream(request(max_output_tokens=2)) for _ in range(2)]
+        waiters = [asyncio.ensure_future(w.__anext__()) for w in waiting]
+        for _ in range(100):
+            if backend.stats()["queued_requests"] == 2:
+                break
+            await asyncio.sleep(0.02)
+        with pytest.raises(ResourceExhausted):
+            await backend.stream(request(max_output_tokens=2)).__anext__()
+        await hog.aclose()
+        for waiter, w in zip(waiters, waiting):
+            await waiter
+            await w.aclose()
+
+    run(go())
