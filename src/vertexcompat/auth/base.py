@@ -1,0 +1,13 @@
+"""The Authenticator port the web layer resolves principals through."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from vertexcompat.domain.principal import Principal
+
+
+class Authenticator(Protocol):
+    def authenticate(self, authorization: str | None, project: str) -> Principal:
+        """Raises `Unauthenticated` (401) or `PermissionDenied` (403)."""
+        ...

@@ -1,0 +1,1 @@
+"""The `vertexcompat` command line: `serve`, `models list`."""

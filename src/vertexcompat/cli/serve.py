@@ -1,0 +1,61 @@
+"""`vertexcompat serve`: build the container from settings and run uvicorn on it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from vertexcompat.config import Settings, load_settings
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by commands that read settings; unset flags do not override."""
+    parser.add_argument("--config", metavar="FILE", help="TOML config file")
+    parser.add_argument("--model", metavar="NAME_OR_PATH", help="catalog name or .gguf path")
+    parser.add_argument("--data-dir", metavar="DIR", help="where model files are assembled")
+    parser.add_argument("--log-level", choices=_LOG_LEVELS)
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subcommands.add_parser("serve", help="run the HTTP server")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--threads", type=int, metavar="N")
+    parser.add_argument("--parallel", type=int, metavar="N", help="concurrent sequences")
+    parser.add_argument("--ctx-per-seq", type=int, metavar="N", help="context per sequence")
+    add_settings_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key: getattr(args, key, None)
+        for key in (
+            "host",
+            "port",
+            "model",
+            "threads",
+            "parallel",
+            "ctx_per_seq",
+            "data_dir",
+            "log_level",
+        )
+    }
+    return load_settings(args.config, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vertexcompat.container import build_container
+    from vertexcompat.web.app import create_app
+
+    settings = settings_from_args(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(build_container(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0

@@ -1,0 +1,97 @@
+"""`Settings`: the server's configuration, and the only code that reads env and files.
+
+Precedence, highest first: explicit overrides (CLI flags) > `VERTEXCOMPAT_*` environment
+variables > the TOML config file (`--config FILE` or `VERTEXCOMPAT_CONFIG`) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV_VAR = "VERTEXCOMPAT_CONFIG"
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("vertexcompat"))
+
+
+def _default_threads() -> int:
+    return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VERTEXCOMPAT_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # A model catalog name, or a path to a .gguf file.
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    threads: int = Field(default_factory=_default_threads, ge=1)
+    parallel: int = Field(default=8, ge=1, description="max concurrently decoding sequences")
+    ctx_per_seq: int = Field(default=4096, ge=256)
+    batch_size: int = Field(default=512, ge=1)
+    max_queue: int = Field(default=16, ge=0, description="waiting requests before 429")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    default_project: str = "default"
+    # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    log_level: LogLevel = "info"
+
+    @property
+    def model_name(self) -> str:
+        """The backend model name: the catalog name, or a .gguf path's file stem."""
+        if self.model.endswith(".gguf") or os.sep in self.model or "/" in self.model:
+            return Path(self.model).stem
+        return self.model
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `toml_file` is None unless `load_settings` bound a config file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+class ConfigFileError(Exception):
+    """The config file named by `--config` / `VERTEXCOMPAT_CONFIG` cannot be used."""
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from overrides, env, and the config file (explicit path, else
+    `VERTEXCOMPAT_CONFIG`). Overrides whose value is None are treated as not given."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    path = config_file or os.environ.get(CONFIG_ENV_VAR) or None
+    if path is None:
+        return Settings(**given)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigFileError(f"config file not found: {path}")
+    # A subclass bound to this file keeps the file choice per call, with no global state.
+    bound = type(
+        "Settings",
+        (Settings,),
+        {
+            "model_config": SettingsConfigDict(**{**Settings.model_config, "toml_file": path}),
+            "__module__": __name__,
+        },
+    )
+    return bound(**given)

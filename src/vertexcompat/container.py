@@ -1,0 +1,159 @@
+"""The composition root: everything the server runs on, built from `Settings`.
+
+`build_container(settings)` wires the local llama.cpp backend; tests construct
+`Container(...)` directly from fakes. The engine is imported lazily inside the builder so
+that nothing else in the package needs llama.cpp to import.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vertexcompat.auth.any_bearer import AnyBearerAuthenticator
+from vertexcompat.auth.base import Authenticator
+from vertexcompat.backends.base import Backend
+from vertexcompat.config import Settings
+from vertexcompat.services.generation import GenerationService, default_aliases
+
+if TYPE_CHECKING:
+    from vertexcompat.engine.llama_engine import LlamaEngine
+
+logger = logging.getLogger(__name__)
+
+
+class Lifecycle(Protocol):
+    """Something the container starts with the app and closes at shutdown."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def problem(self) -> str | None:
+        """Why its backend is not ready (None: no known problem, maybe still starting)."""
+        ...
+
+
+@dataclass
+class Container:
+    settings: Settings
+    authenticator: Authenticator
+    backends: dict[str, Backend]
+    generation: GenerationService
+    # Backend name → what loads it (backends absent here need no start-up).
+    lifecycles: dict[str, Lifecycle] = field(default_factory=dict)
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    async def start(self) -> None:
+        for lifecycle in self.lifecycles.values():
+            await lifecycle.start()
+
+    async def close(self) -> None:
+        for lifecycle in self.lifecycles.values():
+            await lifecycle.close()
+
+    def readiness(self) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for name, backend in self.backends.items():
+            lifecycle = self.lifecycles.get(name)
+            problem = lifecycle.problem() if lifecycle else None
+            if backend.ready:
+                states[name] = "ready"
+            else:
+                states[name] = f"failed: {problem}" if problem else "loading"
+        return states
+
+
+class LocalModelLoader:
+    """Resolves the model file (assemble + sha256 check) and loads it into the engine on
+    a background thread, so `/healthz` answers at once and `/readyz` is 503 until ready.
+    A failure is logged and kept as the reason `/readyz` reports."""
+
+    def __init__(
+        self, *, engine: LlamaEngine, catalog: Any, model: str, backend_model: str
+    ) -> None:
+        self._engine = engine
+        self._catalog = catalog
+        self._model = model
+        self._backend_model = backend_model
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._problem: str | None = None
+
+    async def start(self) -> None:
+        if self._thread is None:
+            # Daemon: a shutdown during a long load must not wait for it.
+            self._thread = threading.Thread(
+                target=self._load, name="vertexcompat-model-load", daemon=True
+            )
+            self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            resolved = self._catalog.resolve(self._model)
+            logger.info("loading model %s from %s", self._backend_model, resolved.path)
+            self._engine.load(Path(resolved.path), self._backend_model)
+            logger.info("model %s loaded; ready", self._backend_model)
+        except Exception as exc:
+            self._problem = f"{type(exc).__name__}: {exc}"
+            logger.exception("loading model %r failed; /readyz stays 503", self._model)
+        with self._lock:
+            if self._closed:  # close() ran while loading: free what was just loaded
+                self._engine.close()
+
+    async def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            loading = self._thread is not None and self._thread.is_alive()
+        if not loading:
+            self._engine.close()
+
+    def problem(self) -> str | None:
+        return self._problem
+
+
+def build_container(settings: Settings) -> Container:
+    """The production container: one local llama.cpp backend serving `settings.model`."""
+    from vertexcompat.backends.local import LocalBackend
+    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+    from vertexcompat.engine.model_files import ModelCatalog
+
+    backend_model = settings.model_name
+    engine = LlamaEngine(
+        EngineConfig(
+            threads=settings.threads,
+            parallel=settings.parallel,
+            ctx_per_seq=settings.ctx_per_seq,
+            batch_size=settings.batch_size,
+            max_queue=settings.max_queue,
+        )
+    )
+    backends: dict[str, Backend] = {"local": LocalBackend(engine, backend_model)}
+    aliases = {**default_aliases(backend_model), **settings.model_aliases}
+    loader = LocalModelLoader(
+        engine=engine,
+        catalog=ModelCatalog(settings.data_dir),
+        model=settings.model,
+        backend_model=backend_model,
+    )
+    return Container(
+        settings=settings,
+        authenticator=AnyBearerAuthenticator(),
+        backends=backends,
+        generation=GenerationService(backends, aliases),
+        lifecycles={"local": loader},
+    )
+
+
+def model_catalog_entries(settings: Settings) -> list[Any]:
+    """The local model catalog (for `vertexcompat models list`)."""
+    from vertexcompat.engine.model_files import ModelCatalog
+
+    return list(ModelCatalog(settings.data_dir).entries())
+
+
+def model_aliases(settings: Settings) -> dict[str, str]:
+    return {**default_aliases(settings.model_name), **settings.model_aliases}

@@ -1,0 +1,115 @@
+"""`GenerationService`: which backend serves a requested model id, and running it.
+
+Gemini model ids are aliases onto backend model names through a configurable table
+(SPEC §2); a backend model name is also accepted directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+from vertexcompat.backends.base import Backend
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.errors import NotFound, Unavailable
+from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.models import ModelInfo
+
+GEMINI_MODEL_IDS: tuple[str, ...] = (
+    "gemini-2.0-flash",
+    "gemini-2.0-flash-001",
+    "gemini-2.0-flash-lite",
+    "gemini-2.0-flash-lite-001",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.5-pro",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+    "gemini-3.5-flash",
+)
+
+# Longest first: `publishers/google/models/x` must not stop at `google/`.
+_ID_PREFIXES = ("publishers/google/models/", "google/", "models/")
+_RESOURCE_MARKER = "/publishers/google/models/"
+
+
+def default_aliases(local_model: str) -> dict[str, str]:
+    """Every Gemini id this server knows, served by `local_model`."""
+    return {model_id: local_model for model_id in GEMINI_MODEL_IDS}
+
+
+def normalize_model_id(requested_id: str) -> str:
+    """`google/gemini-2.5-flash`, `models/gemini-2.5-flash`,
+    `projects/p/locations/l/publishers/google/models/gemini-2.5-flash` → `gemini-2.5-flash`."""
+    model_id = requested_id.strip()
+    if _RESOURCE_MARKER in model_id:
+        model_id = model_id.split(_RESOURCE_MARKER, 1)[1]
+    for prefix in _ID_PREFIXES:
+        if model_id.startswith(prefix):
+            model_id = model_id[len(prefix) :]
+    return model_id
+
+
+class GenerationService:
+    def __init__(self, backends: Mapping[str, Backend], aliases: Mapping[str, str]) -> None:
+        self._backends = dict(backends)
+        self._aliases = dict(aliases)
+
+    def resolve_model(
+        self, requested_id: str, *, project: str | None = None, location: str | None = None
+    ) -> tuple[Backend, str]:
+        """The backend and its model name for a client's model id.
+        Raises `NotFound` (unknown id) or `Unavailable` (backend still loading)."""
+        model_id = normalize_model_id(requested_id)
+        backend_model = self._aliases.get(model_id, model_id)
+        backend = self._backend_serving(backend_model)
+        if backend is None:
+            resource = f"publishers/google/models/{model_id}"
+            if project and location:
+                resource = f"projects/{project}/locations/{location}/{resource}"
+            raise NotFound(
+                f"Publisher Model `{resource}` was not found or your project does not have "
+                "access to it. Please ensure you are using a valid model version.",
+                param="model",
+            )
+        if not backend.ready:
+            raise Unavailable(
+                f"Model `{model_id}` is not ready yet (still loading); retry shortly."
+            )
+        return backend, backend_model
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        """The backend's event stream for an already resolved request; the caller must
+        `aclose()` it, which cancels the generation."""
+        backend = self._backend_serving(request.model)
+        if backend is None:
+            raise NotFound(f"Model `{request.model}` is not served here.", param="model")
+        if not backend.ready:
+            raise Unavailable(f"Model `{request.model}` is not ready yet; retry shortly.")
+        return backend.stream(request)
+
+    def list_models(self) -> list[ModelInfo]:
+        """Gemini alias ids whose target is served, then every backend model name."""
+        served = {
+            name: backend for backend in self._backends.values() for name in backend.model_names()
+        }
+        infos = [
+            ModelInfo(
+                id=alias,
+                backend_model=target,
+                context_length=served[target].context_length(target),
+            )
+            for alias, target in self._aliases.items()
+            if target in served
+        ]
+        infos += [
+            ModelInfo(id=name, backend_model=name, context_length=b.context_length(name))
+            for name, b in served.items()
+            if name not in self._aliases
+        ]
+        return infos
+
+    def _backend_serving(self, backend_model: str) -> Backend | None:
+        for backend in self._backends.values():
+            if backend_model in backend.model_names():
+                return backend
+        return None

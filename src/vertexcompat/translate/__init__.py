@@ -1,0 +1,1 @@
+"""Pure translation between OpenAI wire objects and Gemini-shaped domain types (no I/O)."""

@@ -1,0 +1,122 @@
+"""`ChunkTranscoder`: domain stream events → `chat.completion.chunk` objects for one request.
+
+The wire rules it guarantees (SPEC §6, the OpenAI spec rather than Google's known bugs):
+each choice starts with a `{"role": "assistant", "content": ""}` delta; each choice gets
+exactly one `finish_reason`, on a chunk whose delta is `{}`; with `include_usage` every
+chunk carries `"usage": null` and one last chunk has `choices: []` and the usage, without
+it no chunk has a `usage` key; `id`, `created` and `model` are the same on every chunk.
+
+One transcoder per request and one `_ChoiceState` per candidate: state is never shared
+across choices (DESIGN example 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+from vertexcompat.domain.events import Finished, StreamEvent, TextDelta, Usage
+from vertexcompat.openai_api.response import (
+    ChatCompletionChunk,
+    ChunkChoice,
+    Delta,
+    FinishReasonName,
+)
+from vertexcompat.translate.finish_reason import to_openai_finish_reason
+from vertexcompat.translate.usage import to_openai_usage
+
+
+@dataclass(slots=True)
+class _ChoiceState:
+    index: int
+    started: bool = False
+    finished: bool = False
+
+
+class ChunkTranscoder:
+    def __init__(
+        self, *, completion_id: str, created: int, model: str, n: int, include_usage: bool
+    ) -> None:
+        self._id = completion_id
+        self._created = created
+        self._model = model
+        self._include_usage = include_usage
+        self._choices = [_ChoiceState(index=i) for i in range(n)]
+        self._usage: Usage | None = None
+        self._done = False
+
+    def start(self) -> list[ChatCompletionChunk]:
+        """The role chunk of every choice that has not had one yet."""
+        return [chunk for state in self._choices for chunk in self._start(state)]
+
+    def feed(self, event: StreamEvent) -> list[ChatCompletionChunk]:
+        match event:
+            case TextDelta(candidate=c, text=text):
+                state = self._state(c)
+                if state.finished or not text:
+                    return []
+                return [*self._start(state), self._chunk(state.index, Delta(content=text))]
+            case Finished(candidate=c, reason=reason):
+                state = self._state(c)
+                if state.finished:  # exactly one finish_reason per choice
+                    return []
+                return [*self._start(state), self._finish(state, to_openai_finish_reason(reason))]
+            case Usage():
+                self._usage = event  # sent by finish(), after every choice has finished
+                return []
+            case _:
+                assert_never(event)
+
+    def finish(self) -> list[ChatCompletionChunk]:
+        """Closes every open choice and, with `include_usage`, appends the usage chunk."""
+        if self._done:
+            return []
+        self._done = True
+        chunks = self.start()
+        chunks += [self._finish(s, "stop") for s in self._choices if not s.finished]
+        if self._include_usage:
+            chunks.append(
+                ChatCompletionChunk(
+                    id=self._id,
+                    object="chat.completion.chunk",
+                    created=self._created,
+                    model=self._model,
+                    choices=[],
+                    usage=to_openai_usage(self._usage),
+                )
+            )
+        return chunks
+
+    def _state(self, candidate: int) -> _ChoiceState:
+        if not 0 <= candidate < len(self._choices):
+            raise ValueError(
+                f"backend sent an event for candidate {candidate}, but n={len(self._choices)}"
+            )
+        return self._choices[candidate]
+
+    def _start(self, state: _ChoiceState) -> list[ChatCompletionChunk]:
+        if state.started:
+            return []
+        state.started = True
+        return [self._chunk(state.index, Delta(role="assistant", content=""))]
+
+    def _finish(self, state: _ChoiceState, reason: FinishReasonName) -> ChatCompletionChunk:
+        state.finished = True
+        return self._chunk(state.index, Delta(), finish_reason=reason)
+
+    def _chunk(
+        self, index: int, delta: Delta, *, finish_reason: FinishReasonName | None = None
+    ) -> ChatCompletionChunk:
+        fields: dict[str, Any] = {}
+        if self._include_usage:
+            fields["usage"] = None
+        return ChatCompletionChunk(
+            id=self._id,
+            object="chat.completion.chunk",
+            created=self._created,
+            model=self._model,
+            choices=[
+                ChunkChoice(index=index, delta=delta, finish_reason=finish_reason, logprobs=None)
+            ],
+            **fields,
+        )

@@ -1,0 +1,1 @@
+"""The HTTP layer: `create_app(container)`, routes, and the one place errors become HTTP."""

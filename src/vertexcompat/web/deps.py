@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the container the app was built from, and the caller's
+principal. `get_principal` is the ONE place a request is authenticated; the auth issue
+swaps `container.authenticator`, not this code."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from fastapi import Depends
+from starlette.requests import Request
+
+from vertexcompat.auth.base import Authenticator
+from vertexcompat.domain.principal import Principal
+from vertexcompat.services.generation import GenerationService
+
+
+class AppSettings(Protocol):
+    @property
+    def max_body_bytes(self) -> int: ...
+    @property
+    def default_project(self) -> str: ...
+
+
+class AppContainer(Protocol):
+    """What the web layer needs from the composition root (see `container.Container`)."""
+
+    @property
+    def settings(self) -> AppSettings: ...
+    @property
+    def authenticator(self) -> Authenticator: ...
+    @property
+    def generation(self) -> GenerationService: ...
+    @property
+    def created_at(self) -> int: ...
+
+    def readiness(self) -> dict[str, str]:
+        """Backend name → "ready" or why not."""
+        ...
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def get_container(request: Request) -> AppContainer:
+    container: AppContainer = request.app.state.container
+    return container
+
+
+async def get_principal(request: Request) -> Principal:
+    container = get_container(request)
+    project = request.path_params.get("project") or container.settings.default_project
+    return container.authenticator.authenticate(request.headers.get("authorization"), project)
+
+
+# The principal of the current request, for route signatures.
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

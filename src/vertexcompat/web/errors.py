@@ -1,0 +1,144 @@
+"""The only place errors become HTTP (SPEC §7).
+
+Domain `ApiError`s map to their status and the Google/OpenAI-shaped body
+`{"error": {"code", "message", "status", "type", "param", "details"}}`; 429 and 503 add
+`Retry-After`. Anything else is a bug in this server: 500 INTERNAL with a request id in
+the message, and the traceback logged under that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vertexcompat.domain.errors import (
+    ApiError,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from vertexcompat.openai_api.errors import ErrorBody, ErrorDetail
+
+logger = logging.getLogger(__name__)
+
+# OpenAI SDKs look at `type`; Google clients look at `status`. Both are filled.
+_OPENAI_TYPES = {
+    "INVALID_ARGUMENT": "invalid_request_error",
+    "UNAUTHENTICATED": "authentication_error",
+    "PERMISSION_DENIED": "permission_error",
+    "NOT_FOUND": "not_found_error",
+    "RESOURCE_EXHAUSTED": "rate_limit_error",
+    "UNAVAILABLE": "service_unavailable_error",
+    "INTERNAL": "server_error",
+}
+
+_HTTP_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
+
+
+def error_body(error: ApiError) -> dict[str, Any]:
+    return ErrorBody(
+        error=ErrorDetail(
+            code=error.http_status,
+            message=error.message,
+            status=error.status,
+            type=_OPENAI_TYPES.get(error.status, "api_error"),
+            param=error.param,
+        )
+    ).model_dump(mode="json")
+
+
+def error_headers(error: ApiError) -> dict[str, str]:
+    if isinstance(error, ResourceExhausted | Unavailable):
+        return {"Retry-After": str(max(1, error.retry_after_s))}
+    return {}
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(
+        error_body(error), status_code=error.http_status, headers=error_headers(error)
+    )
+
+
+def as_api_error(exc: BaseException) -> ApiError:
+    """`exc` if it is meant for the client; otherwise a logged 500 with a request id."""
+    if isinstance(exc, ApiError):
+        return exc
+    request_id = secrets.token_hex(8)
+    logger.error("internal error, request id %s", request_id, exc_info=exc)
+    return Internal(f"Internal error encountered (request id {request_id}).")
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(as_api_error(exc))
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+    return error_response(InvalidArgument(str(first.get("msg", "Invalid request.")), param=loc))
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = _HTTP_STATUS_NAMES.get(exc.status_code, "UNKNOWN")
+    if exc.status_code == 404:
+        error: ApiError = NotFound(f"The requested URL {request.url.path} was not found.")
+    else:
+        error = ApiError(str(exc.detail))
+        error.http_status, error.status = exc.status_code, status
+    response = error_response(error)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response
+
+
+class CatchAllMiddleware:
+    """Turns an unexpected exception into the 500 body (instead of starlette's plain
+    text), as long as the response has not started; after that it can only re-raise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await error_response(as_api_error(exc))(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_middleware(CatchAllMiddleware)

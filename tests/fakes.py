@@ -1,0 +1,104 @@
+"""In-memory fakes for unit tests: a scripted Backend and a container built from fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from vertexcompat.auth.any_bearer import AnyBearerAuthenticator
+from vertexcompat.backends.base import Backend
+from vertexcompat.config import Settings
+from vertexcompat.container import Container
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, Usage
+from vertexcompat.services.generation import GenerationService, default_aliases
+
+FAKE_MODEL = "fake-model"
+
+Script = Callable[[GenerateContentRequest], Iterable[StreamEvent | BaseException]]
+
+
+def hello_script(request: GenerateContentRequest) -> list[StreamEvent]:
+    """Every candidate says "Hello world" (candidate i>0 says "Hello world i") and stops."""
+    events: list[StreamEvent] = []
+    n = request.generation_config.candidate_count
+    for c in range(n):
+        suffix = f" {c}" if c else ""
+        events += [TextDelta(c, "Hello"), TextDelta(c, f" world{suffix}")]
+    events += [Finished(c, FinishReason.STOP) for c in range(n)]
+    events.append(Usage(prompt_tokens=7, completion_tokens=2 * n, cached_tokens=1))
+    return events
+
+
+class FakeBackend:
+    """Yields a scripted list of events; an exception in the script is raised at that
+    point. `hang=True` waits forever after the script (until closed). Records requests
+    and how each stream ended: "completed", "closed" (aclose/cancel) or "error"."""
+
+    def __init__(
+        self,
+        names: Iterable[str] = (FAKE_MODEL,),
+        script: Script = hello_script,
+        *,
+        ready: bool = True,
+        hang: bool = False,
+        context_length: int | None = 4096,
+    ) -> None:
+        self.names = list(names)
+        self.script = script
+        self.ready = ready
+        self.hang = hang
+        self._context_length = context_length
+        self.requests: list[GenerateContentRequest] = []
+        self.endings: list[str] = []
+        self.started = 0
+
+    def model_names(self) -> list[str]:
+        return list(self.names)
+
+    def context_length(self, model: str) -> int | None:
+        return self._context_length
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        self.requests.append(request)
+        return self._events(request)
+
+    async def _events(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        self.started += 1
+        ending = "closed"
+        try:
+            for item in self.script(request):
+                if isinstance(item, BaseException):
+                    ending = "error"
+                    raise item
+                yield item
+                await asyncio.sleep(0)
+            if self.hang:
+                await asyncio.Event().wait()
+            ending = "completed"
+        finally:
+            self.endings.append(ending)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"model": FAKE_MODEL, "threads": 1, "data_dir": "/nonexistent"}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_container(
+    backends: dict[str, Backend] | None = None,
+    *,
+    aliases: dict[str, str] | None = None,
+    **settings: Any,
+) -> Container:
+    backends = backends if backends is not None else {"fake": FakeBackend()}
+    return Container(
+        settings=make_settings(**settings),
+        authenticator=AnyBearerAuthenticator(),
+        backends=backends,
+        generation=GenerationService(
+            backends, aliases if aliases is not None else default_aliases(FAKE_MODEL)
+        ),
+    )

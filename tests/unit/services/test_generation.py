@@ -1,0 +1,92 @@
+import pytest
+
+from tests.fakes import FAKE_MODEL, FakeBackend
+from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
+from vertexcompat.domain.errors import NotFound, Unavailable
+from vertexcompat.services.generation import (
+    GEMINI_MODEL_IDS,
+    GenerationService,
+    default_aliases,
+    normalize_model_id,
+)
+
+
+def service(backend=None, aliases=None):
+    backend = backend or FakeBackend()
+    return GenerationService(
+        {"fake": backend}, aliases if aliases is not None else default_aliases(FAKE_MODEL)
+    )
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "gemini-2.5-flash",
+        "google/gemini-2.5-flash",
+        "models/gemini-2.5-flash",
+        "publishers/google/models/gemini-2.5-flash",
+        "projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash",
+    ],
+)
+def test_gemini_ids_resolve_through_the_alias_table(requested):
+    backend = FakeBackend()
+    assert service(backend).resolve_model(requested) == (backend, FAKE_MODEL)
+
+
+def test_backend_model_name_resolves_directly():
+    assert service().resolve_model(FAKE_MODEL)[1] == FAKE_MODEL
+
+
+def test_default_aliases_cover_the_known_gemini_ids():
+    aliases = default_aliases("local")
+    for model_id in (
+        "gemini-2.0-flash-001",
+        "gemini-2.5-pro",
+        "gemini-3-pro-preview",
+        "gemini-3.5-flash",
+    ):
+        assert aliases[model_id] == "local"
+    assert set(aliases) == set(GEMINI_MODEL_IDS)
+
+
+def test_unknown_model_is_not_found_with_google_wording():
+    with pytest.raises(NotFound) as caught:
+        service().resolve_model("google/gemini-9", project="p", location="l")
+    assert caught.value.param == "model"
+    assert caught.value.message.startswith(
+        "Publisher Model `projects/p/locations/l/publishers/google/models/gemini-9` was not found "
+        "or your project does not have access to it."
+    )
+
+
+def test_alias_to_a_model_nobody_serves_is_not_found():
+    with pytest.raises(NotFound):
+        service(aliases={"gemini-x": "missing"}).resolve_model("gemini-x")
+
+
+def test_backend_not_ready_is_unavailable():
+    with pytest.raises(Unavailable):
+        service(FakeBackend(ready=False)).resolve_model("gemini-2.5-flash")
+
+
+def test_stream_uses_the_backend_serving_the_request_model():
+    backend = FakeBackend()
+    request = GenerateContentRequest(
+        model=FAKE_MODEL, contents=(Content("user", (TextPart("x"),)),)
+    )
+    service(backend).stream(request)
+    assert backend.requests == [request]
+
+
+def test_list_models_has_aliases_then_backend_names():
+    infos = service(aliases={"gemini-2.5-flash": FAKE_MODEL, "gemini-x": "missing"}).list_models()
+    assert [(i.id, i.backend_model) for i in infos] == [
+        ("gemini-2.5-flash", FAKE_MODEL),
+        (FAKE_MODEL, FAKE_MODEL),
+    ]
+    assert infos[0].context_length == 4096
+
+
+def test_normalize_model_id_strips_prefixes_once_each():
+    assert normalize_model_id("google/models/gemini-2.5-flash") == "gemini-2.5-flash"
+    assert normalize_model_id("qwen") == "qwen"

@@ -1,0 +1,53 @@
+import pytest
+
+from vertexcompat.config import ConfigFileError, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("VERTEXCOMPAT_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults():
+    s = Settings()
+    assert (s.host, s.port, s.parallel, s.ctx_per_seq, s.max_queue) == (
+        "127.0.0.1",
+        8080,
+        8,
+        4096,
+        16,
+    )
+    assert s.max_body_bytes == 20 * 1024 * 1024
+    assert s.model == "qwen2.5-coder-0.5b-instruct" and s.threads >= 1
+    assert s.model_aliases == {} and s.default_project == "default"
+
+
+def test_precedence_is_overrides_then_env_then_file_then_defaults(tmp_path, monkeypatch):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'port = 9000\nparallel = 3\nhost = "0.0.0.0"\n[model_aliases]\n"gemini-x" = "m"\n'
+    )
+    monkeypatch.setenv("VERTEXCOMPAT_PARALLEL", "5")
+    monkeypatch.setenv("VERTEXCOMPAT_HOST", "10.0.0.1")
+    s = load_settings(config, host="::1", port=None)
+    assert (s.host, s.parallel, s.port, s.ctx_per_seq) == ("::1", 5, 9000, 4096)
+    assert s.model_aliases == {"gemini-x": "m"}
+
+
+def test_config_file_from_env(tmp_path, monkeypatch):
+    config = tmp_path / "c.toml"
+    config.write_text("max_queue = 2\n")
+    monkeypatch.setenv("VERTEXCOMPAT_CONFIG", str(config))
+    assert load_settings().max_queue == 2
+
+
+def test_missing_config_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigFileError):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_model_name_of_a_gguf_path_is_its_stem():
+    assert Settings(model="/models/my-model.Q4.gguf").model_name == "my-model.Q4"
+    assert Settings(model="qwen").model_name == "qwen"

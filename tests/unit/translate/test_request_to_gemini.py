@@ -1,0 +1,120 @@
+import pytest
+
+from vertexcompat.domain.content import Content, GenerationConfig, TextPart
+from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.translate.request_to_gemini import to_generate_request
+from vertexcompat.translate.validation import parse_chat_request
+
+
+def lower(**fields):
+    raw = {"model": "google/gemini-2.5-flash", **fields}
+    return to_generate_request(parse_chat_request(raw), backend_model="local-m")
+
+
+def test_system_and_developer_messages_become_one_system_instruction_in_order():
+    req = lower(
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {"role": "developer", "content": [{"type": "text", "text": "be kind"}]},
+        ]
+    )
+    assert req.model == "local-m"
+    assert req.system_instruction == Content(role="user", parts=(TextPart("be brief\n\nbe kind"),))
+    assert req.contents == (Content(role="user", parts=(TextPart("hi"),)),)
+
+
+def test_roles_map_to_user_and_model():
+    req = lower(
+        messages=[
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+            {"role": "tool", "content": "result", "tool_call_id": "x"},
+        ]
+    )
+    assert [c.role for c in req.contents] == ["user", "model", "user"]
+    assert req.system_instruction is None
+
+
+def test_text_parts_are_kept_as_separate_parts():
+    req = lower(
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+            }
+        ]
+    )
+    assert req.contents[0].parts == (TextPart("a"), TextPart("b"))
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+        {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}},
+    ],
+)
+def test_media_parts_are_rejected_not_dropped(part):
+    with pytest.raises(InvalidArgument) as caught:
+        lower(messages=[{"role": "user", "content": [{"type": "text", "text": "x"}, part]}])
+    assert caught.value.param == "messages[0].content[1]"
+    assert "not supported" in caught.value.message
+
+
+def test_text_part_without_text_is_invalid():
+    with pytest.raises(InvalidArgument) as caught:
+        lower(messages=[{"role": "user", "content": [{"type": "text"}]}])
+    assert caught.value.param == "messages[0].content[0].text"
+
+
+def test_user_message_without_content_is_invalid():
+    with pytest.raises(InvalidArgument) as caught:
+        lower(messages=[{"role": "user"}])
+    assert caught.value.param == "messages[0].content"
+
+
+def test_only_system_messages_is_invalid():
+    with pytest.raises(InvalidArgument) as caught:
+        lower(messages=[{"role": "system", "content": "x"}])
+    assert caught.value.param == "messages"
+
+
+def test_sampling_parameters_map_to_generation_config():
+    req = lower(
+        messages=[{"role": "user", "content": "q"}],
+        temperature=0.5,
+        top_p=0.9,
+        n=3,
+        max_tokens=10,
+        stop="END",
+        presence_penalty=0.1,
+        frequency_penalty=-0.2,
+        seed=42,
+    )
+    assert req.generation_config == GenerationConfig(
+        temperature=0.5,
+        top_p=0.9,
+        candidate_count=3,
+        max_output_tokens=10,
+        stop_sequences=("END",),
+        presence_penalty=0.1,
+        frequency_penalty=-0.2,
+        seed=42,
+    )
+
+
+def test_max_completion_tokens_wins_over_max_tokens_and_stop_list_is_kept():
+    req = lower(
+        messages=[{"role": "user", "content": "q"}],
+        max_tokens=10,
+        max_completion_tokens=20,
+        stop=["a", "b"],
+    )
+    assert req.generation_config.max_output_tokens == 20
+    assert req.generation_config.stop_sequences == ("a", "b")
+
+
+def test_defaults_leave_sampling_unset():
+    req = lower(messages=[{"role": "user", "content": "q"}])
+    assert req.generation_config == GenerationConfig()

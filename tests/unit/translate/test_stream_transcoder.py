@@ -1,0 +1,91 @@
+from vertexcompat.domain.events import Finished, FinishReason, TextDelta, Usage
+from vertexcompat.translate.stream_transcoder import ChunkTranscoder
+
+
+def transcode(events, *, n=1, include_usage=False):
+    t = ChunkTranscoder(
+        completion_id="chatcmpl-x", created=9, model="m", n=n, include_usage=include_usage
+    )
+    chunks = t.start()
+    for e in events:
+        chunks += t.feed(e)
+    chunks += t.finish()
+    return [c.to_wire() for c in chunks]
+
+
+SCRIPT = [
+    TextDelta(0, "a"),
+    TextDelta(1, "b"),
+    TextDelta(0, "c"),
+    Finished(0, FinishReason.STOP),
+    Finished(1, FinishReason.MAX_TOKENS),
+    Usage(prompt_tokens=2, completion_tokens=3),
+]
+
+
+def test_stream_sends_role_first_per_choice():
+    chunks = transcode(SCRIPT, n=2)
+    for index in (0, 1):
+        mine = [
+            c["choices"][0] for c in chunks if c["choices"] and c["choices"][0]["index"] == index
+        ]
+        assert mine[0]["delta"] == {"role": "assistant", "content": ""}
+        assert all("role" not in c["delta"] for c in mine[1:])
+
+
+def test_stream_sends_one_finish_reason_per_choice_on_an_empty_delta():
+    chunks = transcode(SCRIPT + [Finished(0, FinishReason.STOP)], n=2)
+    finishes = [
+        c["choices"][0] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]
+    ]
+    assert [(f["index"], f["finish_reason"], f["delta"]) for f in finishes] == [
+        (0, "stop", {}),
+        (1, "length", {}),
+    ]
+
+
+def test_content_deltas_keep_order():
+    chunks = transcode(SCRIPT, n=2)
+    text0 = "".join(
+        c["choices"][0]["delta"].get("content", "")
+        for c in chunks
+        if c["choices"] and c["choices"][0]["index"] == 0
+    )
+    assert text0 == "ac"
+
+
+def test_every_chunk_has_same_identity_and_object():
+    chunks = transcode(SCRIPT, n=2, include_usage=True)
+    assert {(c["id"], c["created"], c["model"], c["object"]) for c in chunks} == {
+        ("chatcmpl-x", 9, "m", "chat.completion.chunk")
+    }
+
+
+def test_without_include_usage_no_chunk_has_a_usage_key():
+    chunks = transcode(SCRIPT, n=2)
+    assert all("usage" not in c for c in chunks)
+    assert all(c["choices"] for c in chunks)
+
+
+def test_with_include_usage_usage_is_null_until_one_final_usage_chunk():
+    chunks = transcode(SCRIPT, n=2, include_usage=True)
+    assert all(c["usage"] is None for c in chunks[:-1])
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["total_tokens"] == 5
+    assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+
+
+def test_choice_without_finished_event_is_closed_with_stop_by_finish():
+    chunks = transcode([TextDelta(0, "x")])
+    assert chunks[-1]["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "finish_reason": "stop",
+        "logprobs": None,
+    }
+
+
+def test_finish_is_idempotent_and_start_sends_role_once():
+    t = ChunkTranscoder(completion_id="i", created=1, model="m", n=1, include_usage=True)
+    assert len(t.start()) == 1 and t.start() == []
+    assert len(t.finish()) == 2 and t.finish() == []

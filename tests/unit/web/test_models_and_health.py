@@ -1,0 +1,86 @@
+import pytest
+
+from tests.fakes import FakeBackend, make_container
+from tests.unit.web.helpers import AUTH, VERTEX_CHAT, chat_body, client_for
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models",
+        "/v1/projects/p/locations/l/endpoints/openapi/models",
+        "/v1beta1/projects/p/locations/l/endpoints/openapi/models",
+    ],
+)
+def test_models_are_listed_in_the_openai_shape(path):
+    with client_for() as client:
+        r = client.get(path, headers=AUTH)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "list"
+    ids = [m["id"] for m in body["data"]]
+    assert "gemini-2.5-flash" in ids and "fake-model" in ids
+    assert set(body["data"][0]) == {"id", "object", "created", "owned_by"}
+    assert body["data"][0]["object"] == "model"
+
+
+def test_models_require_credentials():
+    with client_for() as client:
+        assert client.get("/v1/models").status_code == 401
+
+
+def test_healthz_is_ok_even_while_loading():
+    with client_for(make_container({"fake": FakeBackend(ready=False)})) as client:
+        r = client.get("/healthz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
+def test_readyz_is_503_until_every_backend_is_ready():
+    loading = FakeBackend(["b"], ready=False)
+    container = make_container({"a": FakeBackend(["a"]), "b": loading})
+    with client_for(container) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["backends"] == {"a": "ready", "b": "loading"}
+        loading.ready = True
+        assert client.get("/readyz").status_code == 200
+
+
+def test_unknown_path_is_a_404_error_body():
+    with client_for() as client:
+        r = client.get("/v1/nope")
+    assert r.status_code == 404
+    assert r.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_two_apps_in_one_process_are_independent():
+    first, second = FakeBackend(["one"]), FakeBackend(["two"])
+    with (
+        client_for(make_container({"x": first}, aliases={})) as a,
+        client_for(make_container({"x": second}, aliases={})) as b,
+    ):
+        assert a.post(VERTEX_CHAT, json=chat_body(model="one"), headers=AUTH).status_code == 200
+        assert b.post(VERTEX_CHAT, json=chat_body(model="one"), headers=AUTH).status_code == 404
+        assert b.post(VERTEX_CHAT, json=chat_body(model="two"), headers=AUTH).status_code == 200
+    assert len(first.requests) == 1 and len(second.requests) == 1
+
+
+def test_lifespan_starts_and_closes_the_container():
+    calls = []
+
+    class Recorder:
+        async def start(self):
+            calls.append("start")
+
+        async def close(self):
+            calls.append("close")
+
+        def problem(self):
+            return None
+
+    container = make_container()
+    container.lifecycles = {"fake": Recorder()}
+    with client_for(container) as client:
+        client.get("/healthz")
+        assert calls == ["start"]
+    assert calls == ["start", "close"]
