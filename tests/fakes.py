@@ -54,6 +54,9 @@ class FakeBackend:
         self.endings: list[str] = []
         self.started = 0
 
+    def stats(self) -> dict[str, int]:
+        return {"busy_slots": 0, "active_requests": 0, "queued_requests": 0}
+
     def model_names(self) -> list[str]:
         return list(self.names)
 

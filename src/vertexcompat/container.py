@@ -54,6 +54,9 @@ class Container:
         for lifecycle in self.lifecycles.values():
             await lifecycle.close()
 
+    def load(self) -> dict[str, dict[str, int]]:
+        return {name: backend.stats() for name, backend in self.backends.items()}
+
     def readiness(self) -> dict[str, str]:
         states: dict[str, str] = {}
         for name, backend in self.backends.items():

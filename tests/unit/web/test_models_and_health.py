@@ -43,7 +43,11 @@ def test_readyz_is_503_until_every_backend_is_ready():
         assert r.status_code == 503
         assert r.json()["backends"] == {"a": "ready", "b": "loading"}
         loading.ready = True
-        assert client.get("/readyz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["load"]["a"] == {
+            "busy_slots": 0, "active_requests": 0, "queued_requests": 0
+        }
 
 
 def test_unknown_path_is_a_404_error_body():

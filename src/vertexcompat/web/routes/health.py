@@ -17,10 +17,16 @@ def build_router() -> APIRouter:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
-        backends = get_container(request).readiness()
+        container = get_container(request)
+        backends = container.readiness()
         ready = all(state == "ready" for state in backends.values())
+        body = {
+            "status": "ready" if ready else "unavailable",
+            "backends": backends,
+            "load": container.load(),
+        }
         return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "backends": backends},
+            body,
             status_code=200 if ready else 503,
         )
 
