@@ -33,7 +33,7 @@ class SamplingParams:
 class Sampler:
     """Owns one llama.cpp sampler chain. Not thread-safe: used by the scheduler thread only."""
 
-    def __init__(self, params: SamplingParams, candidate: int) -> None:
+    def __init__(self, params: SamplingParams, candidate: int, *, n_vocab: int) -> None:
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama_cpp.llama_sampler_chain_init(chain_params)
@@ -41,7 +41,7 @@ class Sampler:
         if params.presence_penalty or params.frequency_penalty:
             add(
                 llama_cpp.llama_sampler_init_penalties(
-                    params.penalty_window, 1.0, params.frequency_penalty, params.presence_penalty
+                    n_vocab, params.penalty_window, 1.0, params.frequency_penalty, params.presence_penalty
                 )
             )
         if params.temperature <= 0.0:

@@ -86,6 +86,7 @@ class Scheduler:
         self._ctx = ctx
         self._vocab = vocab
         self._mem = llama_cpp.llama_get_memory(ctx)
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         self._ctx_per_seq = ctx_per_seq
         self._batch_size = batch_size
         self._max_queue = max_queue
@@ -155,20 +156,20 @@ class Scheduler:
 
     def _run(self) -> None:
         while True:
-            with self._cv:
-                while not self._stopping and not self._active and not self._pending:
-                    self._cv.wait()
-                if self._stopping:
-                    break
-                self._reap_cancelled()
-                self._admit()
-            if self._active:
-                try:
+            try:
+                with self._cv:
+                    while not self._stopping and not self._active and not self._pending:
+                        self._cv.wait()
+                    if self._stopping:
+                        break
+                    self._reap_cancelled()
+                    self._admit()
+                if self._active:
                     self._step()
-                except Exception as exc:  # a bug in the engine: fail the jobs, keep serving
-                    log.exception("scheduler step failed")
-                    for job in list(self._active):
-                        self._fail(job, Internal(f"generation failed: {exc}"))
+            except Exception as exc:  # a bug in the engine: fail the jobs, keep serving
+                log.exception("scheduler step failed")
+                for job in list(self._active):
+                    self._fail(job, Internal(f"generation failed: {type(exc).__name__}"))
         for job in list(self._active) + list(self._pending):
             job.sink(None)
 
@@ -180,17 +181,19 @@ class Scheduler:
     def _admit(self) -> None:
         while self._pending and len(self._free_slots) >= self._pending[0].n:
             job = self._pending.popleft()
-            for i in range(job.n):
-                job.candidates.append(
-                    Candidate(
-                        index=i,
-                        seq_id=self._free_slots.pop(),
-                        sampler=Sampler(job.params, i),
-                        text=CandidateText(job.stop),
-                    )
-                )
-            job.phase = Phase.PREFILL
+            # Active before its samplers exist, so a failure below releases its slots.
             self._active.append(job)
+            job.phase = Phase.PREFILL
+            for i in range(job.n):
+                seq_id = self._free_slots.pop()
+                try:
+                    sampler = Sampler(job.params, i, n_vocab=self._n_vocab)
+                except Exception:
+                    self._free_slots.append(seq_id)
+                    raise
+                job.candidates.append(
+                    Candidate(index=i, seq_id=seq_id, sampler=sampler, text=CandidateText(job.stop))
+                )
 
     def _step(self) -> None:
         batch = self._batch

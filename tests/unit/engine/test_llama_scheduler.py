@@ -146,3 +146,21 @@ def test_full_queue_is_resource_exhausted(backend):
             await w.aclose()
 
     run(go())
+
+
+def test_presence_and_frequency_penalties_are_applied(backend):
+    plain = run(collect(backend, request("Say hello hello hello.", max_output_tokens=24, temperature=0)))
+    penalised = run(
+        collect(
+            backend,
+            request(
+                "Say hello hello hello.",
+                max_output_tokens=24,
+                temperature=0,
+                presence_penalty=2.0,
+                frequency_penalty=2.0,
+            ),
+        )
+    )
+    assert penalised[1] and plain[1]
+    assert penalised[0] != plain[0]
