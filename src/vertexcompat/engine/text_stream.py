@@ -27,8 +27,10 @@ class CandidateText:
         """End of generation: release held-back text (it was not a stop sequence)."""
         if self.stopped:
             return ""
-        text = self._emit(self._decoder.decode(b"", final=True))
-        text += self._held
+        # A generation cut mid-character (max_tokens) leaves incomplete UTF-8 bytes: drop
+        # them rather than end the answer with U+FFFD.
+        self._decoder.reset()
+        text = self._held
         self._held = ""
         return text
 

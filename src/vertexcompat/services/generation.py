@@ -88,14 +88,16 @@ class GenerationService:
         return backend.stream(request)
 
     def list_models(self) -> list[ModelInfo]:
-        """Gemini alias ids whose target is served, then every backend model name."""
+        """Gemini alias ids whose target is served, then every backend model name. Aliases
+        are listed in the publisher form the seed passes as `model` (`google/<id>`)."""
         served = {
             name: backend for backend in self._backends.values() for name in backend.model_names()
         }
         infos = [
             ModelInfo(
-                id=alias,
+                id=f"google/{alias}",
                 backend_model=target,
+                owned_by="google",
                 context_length=served[target].context_length(target),
             )
             for alias, target in self._aliases.items()

@@ -42,3 +42,10 @@ def test_held_back_prefix_is_flushed_at_end():
 def test_stop_sequence_inside_one_token_is_cut():
     ct = CandidateText(("4",))
     assert feed(ct, [b"1, 2, 3, 4, 5"]) == "1, 2, 3, "
+
+
+def test_incomplete_character_at_the_end_is_dropped_not_replaced():
+    ct = CandidateText()
+    assert ct.push(b"ok ") == "ok "
+    assert ct.push("😀".encode()[:2]) == ""
+    assert ct.flush() == ""

@@ -81,7 +81,7 @@ def test_stream_uses_the_backend_serving_the_request_model():
 def test_list_models_has_aliases_then_backend_names():
     infos = service(aliases={"gemini-2.5-flash": FAKE_MODEL, "gemini-x": "missing"}).list_models()
     assert [(i.id, i.backend_model) for i in infos] == [
-        ("gemini-2.5-flash", FAKE_MODEL),
+        ("google/gemini-2.5-flash", FAKE_MODEL),
         (FAKE_MODEL, FAKE_MODEL),
     ]
     assert infos[0].context_length == 4096

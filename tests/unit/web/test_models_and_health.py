@@ -19,7 +19,7 @@ def test_models_are_listed_in_the_openai_shape(path):
     body = r.json()
     assert body["object"] == "list"
     ids = [m["id"] for m in body["data"]]
-    assert "gemini-2.5-flash" in ids and "fake-model" in ids
+    assert "google/gemini-2.5-flash" in ids and "fake-model" in ids
     assert set(body["data"][0]) == {"id", "object", "created", "owned_by"}
     assert body["data"][0]["object"] == "model"
 
