@@ -114,6 +114,18 @@ def test_max_tokens_beyond_the_context_window_is_400_naming_max_tokens(
     assert "2048" in exc.message
 
 
+def test_max_completion_tokens_beyond_the_context_window_names_max_completion_tokens(
+    client: openai.OpenAI,
+) -> None:
+    kwargs: dict[str, Any] = {"model": GEMINI_FLASH_001, "messages": HELLO}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(max_completion_tokens=10**6, **kwargs)
+    assert info.value.param == "max_completion_tokens"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(max_completion_tokens=10**6, stream=True, **kwargs)
+    assert info.value.param == "max_completion_tokens"
+
+
 def test_max_tokens_is_accepted_up_to_exactly_the_room_left_in_the_context(
     client: openai.OpenAI,
 ) -> None:

@@ -85,7 +85,7 @@ class LocalBackend:
             raise InvalidArgument(
                 f"`n` is {cfg.candidate_count} but this server decodes at most "
                 f"{engine.config.parallel} sequences at once.",
-                param="n",
+                param="generation_config.candidate_count",
             )
         messages = to_template_messages(request)
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
@@ -95,7 +95,7 @@ class LocalBackend:
             raise InvalidArgument(
                 f"The prompt is {len(prompt)} tokens, but the model's context window is "
                 f"{window} tokens.",
-                param="messages",
+                param="contents",
             )
         room = window - len(prompt)
         max_tokens = cfg.max_output_tokens
@@ -104,7 +104,7 @@ class LocalBackend:
                 f"This model's maximum context length is {window} tokens. However, you "
                 f"requested {len(prompt) + max_tokens} tokens ({len(prompt)} in the messages, "
                 f"{max_tokens} in the completion).",
-                param="max_tokens",
+                param="generation_config.max_output_tokens",
             )
         handle = engine.submit(
             prompt,

@@ -42,5 +42,5 @@ class ChatTemplate:
         except TemplateError as exc:
             # Templates reject conversations they cannot express (e.g. roles out of order).
             raise InvalidArgument(
-                f"The model's chat template rejected the conversation: {exc}", param="messages"
+                f"The model's chat template rejected the conversation: {exc}", param="contents"
             ) from exc

@@ -116,3 +116,20 @@ def _required(parts: tuple[Part, ...], i: int) -> tuple[Part, ...]:
             f"`messages[{i}].content` must not be empty.", param=f"messages[{i}].content"
         )
     return parts
+
+
+def to_openai_param(param: str | None, chat: ChatCompletionRequest) -> str | None:
+    """Backends speak Gemini and name Gemini fields in their errors; the client sent an
+    OpenAI request, so `param` must name what the client wrote (e.g. `max_completion_tokens`
+    when that is the alias it used)."""
+    match param:
+        case "generation_config.candidate_count":
+            return "n"
+        case "generation_config.max_output_tokens":
+            return "max_completion_tokens" if chat.max_completion_tokens is not None else "max_tokens"
+        case "generation_config.stop_sequences":
+            return "stop"
+        case "contents" | "system_instruction":
+            return "messages"
+        case _:
+            return param

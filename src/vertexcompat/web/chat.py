@@ -18,10 +18,12 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from vertexcompat.domain.errors import ApiError
 from vertexcompat.domain.events import StreamEvent
+from vertexcompat.openai_api.request import ChatCompletionRequest
 from vertexcompat.domain.principal import Principal
 from vertexcompat.translate.field_support import ignored_params_header
-from vertexcompat.translate.request_to_gemini import to_generate_request
+from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
 from vertexcompat.translate.response_to_openai import to_chat_completion
 from vertexcompat.translate.stream_transcoder import ChunkTranscoder
 from vertexcompat.translate.validation import parse_chat_request
@@ -68,17 +70,22 @@ async def complete_chat(
             await aclose_quietly(events)
         if isinstance(exc, ClientDisconnected):
             return Response(status_code=_CLIENT_CLOSED_REQUEST)
+        if isinstance(exc, ApiError):
+            exc.param = to_openai_param(exc.param, chat)
         raise
     if not chat.stream:
         await aclose_quietly(events)
         completion = to_chat_completion(collected, n=n, **identity)
         return JSONResponse(completion.to_wire(), headers=headers)
     transcoder = ChunkTranscoder(n=n, include_usage=chat.include_usage, **identity)
-    return EventSourceResponse(_frames(first, events, transcoder), headers=headers)
+    return EventSourceResponse(_frames(first, events, transcoder, chat), headers=headers)
 
 
 async def _frames(
-    first: StreamEvent | None, events: AsyncIterator[StreamEvent], transcoder: ChunkTranscoder
+    first: StreamEvent | None,
+    events: AsyncIterator[StreamEvent],
+    transcoder: ChunkTranscoder,
+    chat: ChatCompletionRequest,
 ) -> AsyncIterator[bytes]:
     try:
         for chunk in transcoder.start():
@@ -93,7 +100,9 @@ async def _frames(
             yield sse_frame(chunk.to_wire())
         yield DONE_FRAME
     except Exception as exc:  # headers are sent: the error travels as one frame
-        yield sse_frame(error_body(as_api_error(exc)))
+        error = as_api_error(exc)
+        error.param = to_openai_param(error.param, chat)
+        yield sse_frame(error_body(error))
     finally:
         with anyio.CancelScope(shield=True):
             await aclose_quietly(events)

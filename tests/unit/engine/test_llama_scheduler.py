@@ -101,13 +101,13 @@ def test_greedy_candidates_are_identical(backend):
 def test_n_above_parallel_slots_is_rejected(backend):
     with pytest.raises(InvalidArgument) as err:
         run(collect(backend, request(candidate_count=4)))
-    assert err.value.param == "n"
+    assert err.value.param == "generation_config.candidate_count"
 
 
 def test_max_tokens_beyond_context_is_rejected(backend):
     with pytest.raises(InvalidArgument) as err:
         run(collect(backend, request(max_output_tokens=5000)))
-    assert err.value.param == "max_tokens"
+    assert err.value.param == "generation_config.max_output_tokens"
 
 
 def test_closing_the_stream_cancels_and_frees_slots(backend):

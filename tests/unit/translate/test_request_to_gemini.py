@@ -2,7 +2,7 @@ import pytest
 
 from vertexcompat.domain.content import Content, GenerationConfig, TextPart
 from vertexcompat.domain.errors import InvalidArgument
-from vertexcompat.translate.request_to_gemini import to_generate_request
+from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
 from vertexcompat.translate.validation import parse_chat_request
 
 
@@ -118,3 +118,23 @@ def test_max_completion_tokens_wins_over_max_tokens_and_stop_list_is_kept():
 def test_defaults_leave_sampling_unset():
     req = lower(messages=[{"role": "user", "content": "q"}])
     assert req.generation_config == GenerationConfig()
+
+
+@pytest.mark.parametrize(
+    ("gemini", "fields", "openai"),
+    [
+        ("generation_config.candidate_count", {}, "n"),
+        ("generation_config.max_output_tokens", {"max_tokens": 5}, "max_tokens"),
+        ("generation_config.max_output_tokens", {"max_completion_tokens": 5}, "max_completion_tokens"),
+        ("generation_config.stop_sequences", {}, "stop"),
+        ("contents", {}, "messages"),
+        ("system_instruction", {}, "messages"),
+        ("model", {}, "model"),
+        (None, {}, None),
+    ],
+)
+def test_backend_params_are_named_as_the_client_wrote_them(gemini, fields, openai):
+    chat = parse_chat_request(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
+    )
+    assert to_openai_param(gemini, chat) == openai
