@@ -164,3 +164,10 @@ def test_presence_and_frequency_penalties_are_applied(backend):
     )
     assert penalised[1] and plain[1]
     assert penalised[0] != plain[0]
+
+
+def test_models_load_without_llama_cpp_extra_buffers_by_default(backend):
+    # The AMX / repack path segfaults on this machine's CPU (bench/extra_bufts.py shows it);
+    # every test in this module generating text is the proof that the default path runs.
+    assert EngineConfig(threads=1).use_extra_bufts is False
+    assert backend.engine.config.use_extra_bufts is False

@@ -1,0 +1,103 @@
+"""Is llama.cpp's extra-buffer path (weight repacking, AMX) usable and faster here?
+
+The engine loads models with `use_extra_bufts = False` because on CPUs that advertise AMX the
+default llama-cpp-python build (GGML_NATIVE, so AMX compiled in) crashes with SIGSEGV on the
+first real prompt. This script measures, in one run and on the installed build, prefill time
+and decode tokens/s with the flag off (the baseline) and on; each configuration runs in its
+own subprocess so a crash is reported, not fatal.
+
+    .venv/bin/python bench/extra_bufts.py [--model NAME|PATH.gguf] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def measure(model: str, threads: int, extra_bufts: bool) -> dict:
+    import platformdirs
+
+    from vertexcompat.domain.events import TextDelta
+    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+    from vertexcompat.engine.model_files import ModelCatalog
+    from vertexcompat.engine.sampling import SamplingParams
+
+    data_dir = os.environ.get("VERTEXCOMPAT_DATA_DIR") or platformdirs.user_cache_dir("vertexcompat")
+    resolved = ModelCatalog(Path(data_dir), progress=False).resolve(model)
+    engine = LlamaEngine(
+        EngineConfig(threads=threads, parallel=1, ctx_per_seq=4096, use_extra_bufts=extra_bufts)
+    )
+    engine.load(resolved.path, resolved.name)
+
+    async def run(words: int, max_tokens: int) -> tuple[int, float, float]:
+        text = "word " * words + "Now write a long story about a lighthouse keeper."
+        prompt = engine.prompt_tokens([{"role": "user", "content": text}])
+        handle = engine.submit(
+            prompt, n=1, params=SamplingParams(temperature=0), max_tokens=max_tokens, stop=()
+        )
+        start = time.perf_counter()
+        first = None
+        count = 0
+        async for event in handle.events():
+            if isinstance(event, TextDelta):
+                count += 1
+                first = first or time.perf_counter()
+        end = time.perf_counter()
+        return len(prompt), first - start, (count - 1) / (end - first)
+
+    asyncio.run(run(10, 8))  # warm-up
+    long_prompt = [asyncio.run(run(1000, 2)) for _ in range(3)]
+    decode = [asyncio.run(run(10, 128)) for _ in range(3)]
+    engine.close()
+    return {
+        "prompt_tokens": long_prompt[0][0],
+        "prefill_s": min(r[1] for r in long_prompt),
+        "decode_tok_s": max(r[2] for r in decode),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.model, args.threads, args.child == "on")))
+        return 0
+    results = {}
+    for flag in ("off", "on"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", flag, "--model", args.model,
+             "--threads", str(args.threads)],
+            capture_output=True, text=True, cwd=REPO,
+        )
+        if proc.returncode == 0:
+            results[flag] = json.loads(proc.stdout.strip().splitlines()[-1])
+        else:
+            results[flag] = {"crashed": f"exit {proc.returncode}" + (
+                " (SIGSEGV)" if proc.returncode in (-11, 139) else "")}
+    base = results["off"]
+    print(f"model {args.model}  threads {args.threads}")
+    print(f"{'use_extra_bufts':<16} {'prefill s':>10} {'decode tok/s':>13}  vs off")
+    for flag, r in results.items():
+        if "crashed" in r:
+            print(f"{flag:<16} crashed: {r['crashed']}")
+            continue
+        ratio = r["decode_tok_s"] / base["decode_tok_s"] if "decode_tok_s" in base else float("nan")
+        print(f"{flag:<16} {r['prefill_s']:>10.3f} {r['decode_tok_s']:>13.1f}  {ratio:.2f}x decode"
+              f"  ({r['prompt_tokens']}-token prompt)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
