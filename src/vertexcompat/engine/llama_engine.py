@@ -22,6 +22,7 @@ import llama_cpp
 from vertexcompat.domain.errors import Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.engine.chat_template import ChatTemplate
+from vertexcompat.engine.llama_log import route_llama_logs
 from vertexcompat.engine.sampling import SamplingParams
 from vertexcompat.engine.scheduler import Job, Scheduler
 
@@ -93,11 +94,7 @@ class LlamaEngine:
 
     def load(self, path: Path, name: str) -> None:
         """Blocking: load weights, create the context, start the scheduler thread."""
-        # llama-cpp-python forwards llama.cpp's log lines to this logger and prints every
-        # level unless told otherwise; keep its chatter (per-batch graph notes) out of ours.
-        logging.getLogger("llama-cpp-python").setLevel(
-            logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING
-        )
+        route_llama_logs()
         # Process-wide llama.cpp init; idempotent, so each engine may call it.
         llama_cpp.llama_backend_init()
         cfg = self.config
