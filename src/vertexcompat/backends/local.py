@@ -91,6 +91,8 @@ class LocalBackend:
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
         prompt = await asyncio.to_thread(engine.prompt_tokens, messages)
         window = engine.ctx_per_seq
+        if not prompt:
+            raise InvalidArgument("The conversation renders to an empty prompt.", param="contents")
         if len(prompt) >= window:
             raise InvalidArgument(
                 f"The prompt is {len(prompt)} tokens, but the model's context window is "

@@ -228,6 +228,8 @@ class Scheduler:
             if job.prefilled == len(job.prompt):
                 prefilled.append((n - 1, job))
 
+        if n == 0:  # nothing to decode (only possible for an empty prompt, refused upstream)
+            return
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self._ctx, batch)
         if rc != 0:
