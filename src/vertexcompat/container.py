@@ -150,7 +150,10 @@ class AuthServices:
 def build_auth(settings: Settings) -> AuthServices:
     database = open_database(settings.data_dir)
     accounts, roles = SqliteServiceAccounts(database), SqliteRoles(database)
-    tokens = AccessTokens(SqliteTokens(database), lifetime_s=settings.token_lifetime_s)
+    token_repo = SqliteTokens(database)
+    # Expired tokens are useless; dropping them here keeps the table small.
+    token_repo.delete_expired(int(time.time()))
+    tokens = AccessTokens(token_repo, lifetime_s=settings.token_lifetime_s)
     # google-auth always names Google's token URL as `aud`; other clients name ours.
     audiences = {GOOGLE_TOKEN_URI, settings.effective_token_uri}
     return AuthServices(

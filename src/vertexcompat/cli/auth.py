@@ -4,6 +4,7 @@ data dir and settings as `serve`.
     vertexcompat auth create-service-account --project demo --out demo-key.json
     vertexcompat auth list-service-accounts [--project P]
     vertexcompat auth revoke-key --key-id ID
+    vertexcompat auth revoke-token [--token T]        (default: the token on stdin)
     vertexcompat auth roles grant|revoke --project P --member EMAIL --role roles/aiplatform.user
     vertexcompat auth print-access-token --key demo-key.json [--server URL]
 """
@@ -40,6 +41,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     revoke.add_argument("--key-id", required=True)
     revoke.set_defaults(handler=run_revoke_key)
 
+    revoke_token = actions.add_parser("revoke-token", help="revoke one access token")
+    revoke_token.add_argument(
+        "--token", default="-", help="the token (default: read it from stdin, keeping it "
+        "out of the shell history and the process list)",
+    )
+    revoke_token.set_defaults(handler=run_revoke_token)
+
     token = actions.add_parser("print-access-token", help="print an access token")
     token.add_argument("--key", required=True, type=Path, help="service-account key file")
     token.add_argument(
@@ -58,7 +66,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         p.set_defaults(handler=run_roles, verb=verb)
         add_settings_arguments(p)
 
-    for p in (create, listing, revoke, token):
+    for p in (create, listing, revoke, revoke_token, token):
         add_settings_arguments(p)
 
 
@@ -124,6 +132,19 @@ def run_revoke_key(args: argparse.Namespace) -> int:
     finally:
         auth.close()
     print(f"Revoked key {args.key_id}; its access tokens no longer work.")
+    return 0
+
+
+def run_revoke_token(args: argparse.Namespace) -> int:
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    auth = _auth(args)
+    try:
+        revoked = auth.tokens.revoke(token)
+    finally:
+        auth.close()
+    if not revoked:
+        return _fail("no such live token")
+    print("Revoked the token.")
     return 0
 
 

@@ -35,7 +35,10 @@ def test_create_list_token_revoke(tmp_path, capsys) -> None:
     assert key["private_key"].splitlines()[1] not in listing
 
     assert main(["auth", "print-access-token", "--key", str(out)]) == 0
-    assert capsys.readouterr().out.strip().startswith("vxc1.")
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("vxc1.")
+    assert main(["auth", "revoke-token", "--token", token]) == 0
+    assert main(["auth", "revoke-token", "--token", token]) == 1  # already revoked
 
     assert main(["auth", "revoke-key", "--key-id", key["private_key_id"]]) == 0
     capsys.readouterr()
