@@ -419,3 +419,11 @@ def test_no_secret_ever_appears_in_the_server_logs(auth: AuthEnv) -> None:
     leaked = [s[:12] + "…" for s in auth.secrets if s in logs]
     assert not leaked, f"secrets in the server log: {leaked}"
     assert "PRIVATE KEY" not in logs
+
+
+def test_no_auth_mode_accepts_any_token_and_warns_loudly(tiny_server: ServerProcess) -> None:
+    """The shared servers run `--no-auth` (see conftest.py)."""
+    r = httpx.get(f"{tiny_server.base_url}/v1/models",
+                  headers={"Authorization": "Bearer anything"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert "WARNING vertexcompat.container: AUTHENTICATION IS DISABLED" in tiny_server.log_text()
