@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.
     model_aliases: dict[str, str] = Field(default_factory=dict)
     log_level: LogLevel = "info"
+    # Off only for local development (`serve --no-auth`): then any bearer token works.
+    auth_enabled: bool = True
+    token_lifetime_s: int = Field(default=3600, ge=1, le=86400)
+    # What key files name as `token_uri`; default: this server's `/token` on host:port.
+    token_uri: str | None = None
+
+    @property
+    def effective_token_uri(self) -> str:
+        if self.token_uri:
+            return self.token_uri
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/token"
 
     @property
     def model_name(self) -> str:

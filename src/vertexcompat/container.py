@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vertexcompat.auth.admin import ServiceAccountAdmin
 from vertexcompat.auth.any_bearer import AnyBearerAuthenticator
+from vertexcompat.auth.authenticator import TokenAuthenticator
 from vertexcompat.auth.base import Authenticator
+from vertexcompat.auth.grant import JwtBearerGrant
+from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
+from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.config import Settings
 from vertexcompat.services.generation import GenerationService, default_aliases
+from vertexcompat.store.roles import SqliteRoles
+from vertexcompat.store.service_accounts import SqliteServiceAccounts
+from vertexcompat.store.sqlite import Database, open_database
+from vertexcompat.store.tokens import SqliteTokens
 
 if TYPE_CHECKING:
     from vertexcompat.engine.llama_engine import LlamaEngine
@@ -44,6 +53,9 @@ class Container:
     generation: GenerationService
     # Backend name → what loads it (backends absent here need no start-up).
     lifecycles: dict[str, Lifecycle] = field(default_factory=dict)
+    # The `/token` endpoint's grant (None: the server issues no tokens).
+    token_grant: JwtBearerGrant | None = None
+    database: Database | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
@@ -53,6 +65,8 @@ class Container:
     async def close(self) -> None:
         for lifecycle in self.lifecycles.values():
             await lifecycle.close()
+        if self.database is not None:
+            self.database.close()
 
     def load(self) -> dict[str, dict[str, int]]:
         return {name: backend.stats() for name, backend in self.backends.items()}
@@ -118,6 +132,39 @@ class LocalModelLoader:
         return self._problem
 
 
+@dataclass
+class AuthServices:
+    """The auth side of the server, over the state database; `serve` and the
+    `vertexcompat auth` commands build it the same way from the same settings."""
+
+    database: Database
+    admin: ServiceAccountAdmin
+    tokens: AccessTokens
+    grant: JwtBearerGrant
+    authenticator: TokenAuthenticator
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def build_auth(settings: Settings) -> AuthServices:
+    database = open_database(settings.data_dir)
+    accounts, roles = SqliteServiceAccounts(database), SqliteRoles(database)
+    token_repo = SqliteTokens(database)
+    # Expired tokens are useless; dropping them here keeps the table small.
+    token_repo.delete_expired(int(time.time()))
+    tokens = AccessTokens(token_repo, lifetime_s=settings.token_lifetime_s)
+    # google-auth always names Google's token URL as `aud`; other clients name ours.
+    audiences = {GOOGLE_TOKEN_URI, settings.effective_token_uri}
+    return AuthServices(
+        database=database,
+        admin=ServiceAccountAdmin(accounts, roles),
+        tokens=tokens,
+        grant=JwtBearerGrant(accounts, tokens, audiences=audiences),
+        authenticator=TokenAuthenticator(tokens, accounts, roles),
+    )
+
+
 def build_container(settings: Settings) -> Container:
     """The production container: one local llama.cpp backend serving `settings.model`."""
     from vertexcompat.backends.local import LocalBackend
@@ -142,12 +189,22 @@ def build_container(settings: Settings) -> Container:
         model=settings.model,
         backend_model=backend_model,
     )
+    auth = build_auth(settings)
+    authenticator: Authenticator = auth.authenticator
+    if not settings.auth_enabled:
+        logger.warning(
+            "AUTHENTICATION IS DISABLED (--no-auth): any bearer token is accepted for any "
+            "project. Use this for local development only."
+        )
+        authenticator = AnyBearerAuthenticator()
     return Container(
         settings=settings,
-        authenticator=AnyBearerAuthenticator(),
+        authenticator=authenticator,
         backends=backends,
         generation=GenerationService(backends, aliases),
         lifecycles={"local": loader},
+        token_grant=auth.grant,
+        database=auth.database,
     )
 
 

@@ -66,6 +66,11 @@ def server_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-logs")
 
 
+# The shared servers predate auth: they accept any bearer token (`--no-auth`), so their
+# tests can use `api_key="anything"`. tests/e2e/test_auth.py starts auth-enabled servers.
+NO_AUTH = ("--no-auth",)
+
+
 def _serve(server: ServerProcess, ready_timeout: float) -> Iterator[ServerProcess]:
     server.start(ready_timeout=ready_timeout)
     try:
@@ -85,6 +90,7 @@ def tiny_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
             threads=2,
             parallel=4,
             ctx_per_seq=2048,
+            extra_args=NO_AUTH,
         ),
         ready_timeout=120,
     )
@@ -101,6 +107,7 @@ def default_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]
             threads=2,
             parallel=2,
             ctx_per_seq=2048,
+            extra_args=NO_AUTH,
         ),
         ready_timeout=300,  # the first run assembles and checksums the 491 MB model
     )
@@ -122,6 +129,7 @@ def busy_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
                 "VERTEXCOMPAT_MAX_QUEUE": "1",
                 "VERTEXCOMPAT_MAX_BODY_BYTES": str(BUSY_MAX_BODY_BYTES),
             },
+            extra_args=NO_AUTH,
         ),
         ready_timeout=120,
     )

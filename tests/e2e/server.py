@@ -40,10 +40,11 @@ class ServerProcess:
         ctx_per_seq: int = 2048,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
         self.name = name
         self.model = model
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
         self._args = [
@@ -119,6 +120,16 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no shutdown code runs)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

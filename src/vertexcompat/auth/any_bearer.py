@@ -21,7 +21,9 @@ _UNAUTHENTICATED = (
 
 
 class AnyBearerAuthenticator:
-    def authenticate(self, authorization: str | None, project: str) -> Principal:
+    def authenticate(
+        self, authorization: str | None, project: str, location: str = "global"
+    ) -> Principal:
         scheme, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

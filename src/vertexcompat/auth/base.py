@@ -8,6 +8,9 @@ from vertexcompat.domain.principal import Principal
 
 
 class Authenticator(Protocol):
-    def authenticate(self, authorization: str | None, project: str) -> Principal:
-        """Raises `Unauthenticated` (401) or `PermissionDenied` (403)."""
+    def authenticate(
+        self, authorization: str | None, project: str, location: str = "global"
+    ) -> Principal:
+        """Raises `Unauthenticated` (401) or `PermissionDenied` (403 on `project`;
+        `location` only names the resource in the message)."""
         ...

@@ -1,1 +1,1 @@
-"""The `vertexcompat` command line: `serve`, `models list`."""
+"""The `vertexcompat` command line: `serve`, `models list`, `auth ...`."""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from vertexcompat import __version__
-from vertexcompat.cli import models, serve
+from vertexcompat.cli import auth, models, serve
 from vertexcompat.config import ConfigFileError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True)
     serve.register(subcommands)
     models.register(subcommands)
+    auth.register(subcommands)
     return parser
 
 

@@ -25,12 +25,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--threads", type=int, metavar="N")
     parser.add_argument("--parallel", type=int, metavar="N", help="concurrent sequences")
     parser.add_argument("--ctx-per-seq", type=int, metavar="N", help="context per sequence")
+    parser.add_argument(
+        "--no-auth",
+        dest="auth_enabled",
+        action="store_const",
+        const=False,
+        help="accept any bearer token (local development only; logs a warning)",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides = {
+    overrides: dict[str, object] = {
         key: getattr(args, key, None)
         for key in (
             "host",
@@ -41,6 +48,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "ctx_per_seq",
             "data_dir",
             "log_level",
+            "auth_enabled",
+            "token_uri",
         )
     }
     return load_settings(args.config, **overrides)

@@ -63,3 +63,23 @@ class Unavailable(ApiError):
 class Internal(ApiError):
     http_status = 500
     status = "INTERNAL"
+
+
+class OAuthError(Exception):
+    """A token-endpoint failure (RFC 6749 §5.2). Not an `ApiError`: the body is OAuth's
+    `{"error", "error_description"}`, not Google's error shape."""
+
+    http_status: int = 400
+    error: str = "invalid_request"
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"

@@ -1,6 +1,6 @@
 """FastAPI dependencies: the container the app was built from, and the caller's
-principal. `get_principal` is the ONE place a request is authenticated; the auth issue
-swaps `container.authenticator`, not this code."""
+principal. `get_principal` is the ONE place a request is authenticated (every route but
+`/healthz`, `/readyz` and `/token` depends on it); `container.authenticator` decides how."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from vertexcompat.auth.base import Authenticator
+from vertexcompat.auth.tokens import IssuedToken
 from vertexcompat.domain.principal import Principal
 from vertexcompat.services.generation import GenerationService
 
@@ -21,6 +22,12 @@ class AppSettings(Protocol):
     def default_project(self) -> str: ...
 
 
+class TokenGrant(Protocol):
+    def exchange(self, grant_type: str | None, assertion: str | None) -> IssuedToken:
+        """Raises `OAuthError` (400 with OAuth's error body)."""
+        ...
+
+
 class AppContainer(Protocol):
     """What the web layer needs from the composition root (see `container.Container`)."""
 
@@ -28,6 +35,8 @@ class AppContainer(Protocol):
     def settings(self) -> AppSettings: ...
     @property
     def authenticator(self) -> Authenticator: ...
+    @property
+    def token_grant(self) -> TokenGrant | None: ...
     @property
     def generation(self) -> GenerationService: ...
     @property
@@ -52,8 +61,12 @@ def get_container(request: Request) -> AppContainer:
 
 async def get_principal(request: Request) -> Principal:
     container = get_container(request)
+    # The plain `/v1/...` paths act on the default project.
     project = request.path_params.get("project") or container.settings.default_project
-    return container.authenticator.authenticate(request.headers.get("authorization"), project)
+    location = request.path_params.get("location") or "global"
+    return container.authenticator.authenticate(
+        request.headers.get("authorization"), project, location
+    )
 
 
 # The principal of the current request, for route signatures.

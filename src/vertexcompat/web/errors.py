@@ -2,7 +2,8 @@
 
 Domain `ApiError`s map to their status and the Google/OpenAI-shaped body
 `{"error": {"code", "message", "status", "type", "param", "details"}}`; 429 and 503 add
-`Retry-After`. Anything else is a bug in this server: 500 INTERNAL with a request id in
+`Retry-After`; 401 adds `WWW-Authenticate: Bearer`. `OAuthError`s (the token endpoint)
+get OAuth's `{"error", "error_description"}` body instead. Anything else is a bug in this server: 500 INTERNAL with a request id in
 the message, and the traceback logged under that id.
 """
 
@@ -23,7 +24,9 @@ from vertexcompat.domain.errors import (
     Internal,
     InvalidArgument,
     NotFound,
+    OAuthError,
     ResourceExhausted,
+    Unauthenticated,
     Unavailable,
 )
 from vertexcompat.openai_api.errors import ErrorBody, ErrorDetail
@@ -69,6 +72,8 @@ def error_body(error: ApiError) -> dict[str, Any]:
 def error_headers(error: ApiError) -> dict[str, str]:
     if isinstance(error, ResourceExhausted | Unavailable):
         return {"Retry-After": str(max(1, error.retry_after_s))}
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}  # RFC 6750 §3
     return {}
 
 
@@ -89,6 +94,17 @@ def as_api_error(exc: BaseException) -> ApiError:
 
 async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(as_api_error(exc))
+
+
+async def _oauth_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The token endpoint's failures in OAuth's shape (RFC 6749 §5.2), which is what
+    google-auth parses into its `RefreshError`."""
+    assert isinstance(exc, OAuthError)
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description},
+        status_code=exc.http_status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -139,6 +155,7 @@ class CatchAllMiddleware:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(OAuthError, _oauth_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_middleware(CatchAllMiddleware)

@@ -1,0 +1,58 @@
+"""The token endpoint's logic: the JWT-bearer grant (RFC 7523) → an access token."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+
+from vertexcompat.auth.jwt_bearer import verify_assertion
+from vertexcompat.auth.tokens import AccessTokens, Clock, IssuedToken
+from vertexcompat.domain.errors import InvalidGrant, UnsupportedGrantType
+from vertexcompat.store.service_accounts import ServiceAccountRepository
+
+JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+logger = logging.getLogger(__name__)
+
+
+class JwtBearerGrant:
+    def __init__(
+        self,
+        accounts: ServiceAccountRepository,
+        tokens: AccessTokens,
+        *,
+        audiences: Collection[str],
+        clock: Clock = time.time,
+    ) -> None:
+        self._accounts = accounts
+        self._tokens = tokens
+        self._audiences = frozenset(audiences)
+        self._clock = clock
+
+    def exchange(self, grant_type: str | None, assertion: str | None) -> IssuedToken:
+        if grant_type != JWT_BEARER_GRANT_TYPE:
+            raise UnsupportedGrantType(
+                f"Unsupported grant_type; only {JWT_BEARER_GRANT_TYPE} is supported."
+            )
+        if not assertion:
+            raise InvalidGrant("Missing required parameter: assertion.")
+
+        def live_key_pem(kid: str) -> str | None:
+            key = self._accounts.key(kid)
+            return None if key is None or key.revoked else key.public_key_pem
+
+        def issuer(kid: str) -> str | None:
+            key = self._accounts.key(kid)
+            return key.email if key else None
+
+        claims = verify_assertion(
+            assertion,
+            public_key_for=live_key_pem,
+            issuer_for=issuer,
+            audiences=self._audiences,
+            now=int(self._clock()),
+        )
+        issued = self._tokens.issue(email=claims.issuer, key_id=claims.key_id)
+        logger.info("issued an access token to %s (key %s)", claims.issuer, claims.key_id)
+        return issued

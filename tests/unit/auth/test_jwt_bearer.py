@@ -1,0 +1,138 @@
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from vertexcompat.auth.grant import JWT_BEARER_GRANT_TYPE
+from vertexcompat.auth.jwt_bearer import (
+    GOOGLE_TOKEN_URI,
+    b64url_decode,
+    b64url_encode,
+    sign_assertion,
+)
+from vertexcompat.auth.keys import generate_key_pair
+from vertexcompat.domain.errors import InvalidGrant, UnsupportedGrantType
+
+from .conftest import TOKEN_URI, Clock, Stack, claims_for
+
+
+def _sign(key: dict[str, Any], claims: dict[str, Any], **kw: Any) -> str:
+    return sign_assertion(
+        claims,
+        private_key_pem=kw.get("private_key_pem", key["private_key"]),
+        key_id=kw.get("key_id", key["private_key_id"]),
+    )
+
+
+def _exchange(stack: Stack, assertion: str) -> str:
+    return stack.grant.exchange(JWT_BEARER_GRANT_TYPE, assertion).access_token
+
+
+def test_a_google_auth_shaped_assertion_gets_a_token(stack: Stack, key, clock: Clock) -> None:
+    issued = stack.grant.exchange(JWT_BEARER_GRANT_TYPE, _sign(key, claims_for(key, clock.now)))
+    assert issued.token_type == "Bearer"
+    assert issued.expires_in == 3600
+    principal = stack.authenticator.authenticate(f"Bearer {issued.access_token}", "demo")
+    assert principal.subject == f"serviceAccount:{key['client_email']}"
+
+
+def test_the_servers_own_token_uri_is_an_accepted_audience(stack: Stack, key, clock) -> None:
+    assert _exchange(stack, _sign(key, claims_for(key, clock.now, aud=TOKEN_URI)))
+
+
+def test_google_auth_itself_signs_an_acceptable_assertion(stack: Stack, key, clock) -> None:
+    from google.oauth2 import service_account
+
+    creds = service_account.Credentials.from_service_account_info(
+        key, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    assertion = creds._make_authorization_grant_assertion()
+    clock.now = json.loads(b64url_decode(assertion.decode().split(".")[1]))["iat"]
+    assert _exchange(stack, assertion.decode())
+
+
+def _rejected(stack: Stack, assertion: str) -> str:
+    with pytest.raises(InvalidGrant) as info:
+        _exchange(stack, assertion)
+    return info.value.description
+
+
+def test_signed_by_another_key_is_rejected(stack: Stack, key, clock) -> None:
+    other_private, _ = generate_key_pair()
+    assert "Signature" in _rejected(
+        stack, _sign(key, claims_for(key, clock.now), private_key_pem=other_private)
+    )
+
+
+def test_wrong_kid_is_rejected(stack: Stack, key, clock) -> None:
+    _rejected(stack, _sign(key, claims_for(key, clock.now), key_id="0" * 40))
+
+
+def test_kid_of_another_account_is_rejected(stack: Stack, key, clock) -> None:
+    other = stack.admin.create(project="demo", name="other", token_uri=TOKEN_URI)
+    # Signed correctly by `other`'s key but claiming to be `sa`.
+    _rejected(stack, _sign(other, claims_for(key, clock.now)))
+
+
+def test_expired_exp_is_rejected(stack: Stack, key, clock) -> None:
+    claims = claims_for(key, clock.now - 7200)
+    assert "expired" in _rejected(stack, _sign(key, claims))
+
+
+def test_iat_in_the_future_beyond_skew_is_rejected(stack: Stack, key, clock) -> None:
+    _rejected(stack, _sign(key, claims_for(key, clock.now + 600)))
+
+
+def test_iat_slightly_in_the_future_is_within_skew(stack: Stack, key, clock) -> None:
+    assert _exchange(stack, _sign(key, claims_for(key, clock.now + 60)))
+
+
+def test_lifetime_over_an_hour_is_rejected(stack: Stack, key, clock) -> None:
+    claims = claims_for(key, clock.now, exp=int(clock.now) + 3601)
+    _rejected(stack, _sign(key, claims))
+
+
+def test_tampered_payload_is_rejected(stack: Stack, key, clock) -> None:
+    header, payload, signature = _sign(key, claims_for(key, clock.now)).split(".")
+    claims = json.loads(b64url_decode(payload))
+    claims["scope"] = "https://www.googleapis.com/auth/everything"
+    forged = f"{header}.{b64url_encode(json.dumps(claims).encode())}.{signature}"
+    assert "Signature" in _rejected(stack, forged)
+
+
+def test_wrong_aud_is_rejected(stack: Stack, key, clock) -> None:
+    claims = claims_for(key, clock.now, aud="https://evil.example/token")
+    assert "aud" in _rejected(stack, _sign(key, claims))
+
+
+def test_alg_none_is_rejected(stack: Stack, key, clock) -> None:
+    header = {"alg": "none", "typ": "JWT", "kid": key["private_key_id"]}
+    unsigned = ".".join(
+        b64url_encode(json.dumps(p).encode()) for p in (header, claims_for(key, clock.now))
+    )
+    assert "RS256" in _rejected(stack, unsigned + ".")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "garbage", "a.b", "a.b.c", "....", "ü.ü.ü", "e30.e30.e30",
+     base64.urlsafe_b64encode(b"[1,2]").decode() + ".e30.e30", "x" * 20000],
+)
+def test_garbage_is_rejected(stack: Stack, key, garbage: str) -> None:
+    _rejected(stack, garbage)
+
+
+def test_unsupported_grant_type(stack: Stack, key, clock) -> None:
+    with pytest.raises(UnsupportedGrantType):
+        stack.grant.exchange("client_credentials", _sign(key, claims_for(key, clock.now)))
+
+
+def test_a_revoked_key_gets_no_new_tokens(stack: Stack, key, clock) -> None:
+    stack.admin.revoke_key(key["private_key_id"])
+    _rejected(stack, _sign(key, claims_for(key, clock.now)))
+
+
+def test_b64url_round_trip() -> None:
+    assert b64url_decode(b64url_encode(b"\xff\xfe-_")) == b"\xff\xfe-_"
+    assert GOOGLE_TOKEN_URI == "https://oauth2.googleapis.com/token"
