@@ -2,19 +2,40 @@
 
 Lowers Gemini contents to the chat-template message list the model was trained on, checks
 the request against the model's context window, and maps GenerationConfig onto sampling.
+
+Structured output (`response_mime_type` "application/json", optional `response_schema`):
+the schema becomes a grammar every candidate decodes under (engine/constraints.py), the
+system instruction gains a line asking for JSON (small models write far better content
+when told, and Gemini behaves as if told), and each finished answer is post-checked
+against the schema. An answer cut by `max_tokens` is left alone: its finish reason is
+already MAX_TOKENS ("length") and that is what the client must see. An answer that ended
+normally yet fails the post-check (a keyword the grammar cannot enforce, e.g. `minimum`)
+keeps its STOP reason and content — the generation happened, a 4xx/5xx would be wrong —
+and a warning is logged; the grammar makes this rare.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, assert_never
 
-from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
+from vertexcompat.domain.content import (
+    Content,
+    GenerateContentRequest,
+    GenerationConfig,
+    TextPart,
+)
 from vertexcompat.domain.errors import InvalidArgument, NotFound
-from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta
+from vertexcompat.engine.constraints import UnsupportedSchema
 from vertexcompat.engine.llama_engine import LlamaEngine
 from vertexcompat.engine.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingParams
+from vertexcompat.translate.json_schema import output_violation
+
+log = logging.getLogger(__name__)
 
 _TEMPLATE_ROLE = {"user": "user", "model": "assistant"}
 
@@ -32,16 +53,32 @@ def _text_of(content: Content) -> str:
     return "".join(texts)
 
 
+def json_hint(cfg: GenerationConfig) -> str | None:
+    """The system-instruction line that asks for JSON, or None for a text request."""
+    if not cfg.wants_json:
+        return None
+    if cfg.response_schema is None:
+        return "Respond only with a JSON object."
+    schema = json.dumps(cfg.response_schema, separators=(",", ":"))
+    return f"Respond only with a JSON object matching this JSON schema: {schema}"
+
+
 def to_template_messages(request: GenerateContentRequest) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    if request.system_instruction is not None:
-        messages.append({"role": "system", "content": _text_of(request.system_instruction)})
+    system = [] if request.system_instruction is None else [_text_of(request.system_instruction)]
+    hint = json_hint(request.generation_config)
+    if hint is not None:
+        system.append(hint)
+    if system:
+        messages.append({"role": "system", "content": "\n\n".join(system)})
     for content in request.contents:
         messages.append({"role": _TEMPLATE_ROLE[content.role], "content": _text_of(content)})
     return messages
 
 
-def to_sampling_params(request: GenerateContentRequest, *, penalty_window: int) -> SamplingParams:
+def to_sampling_params(
+    request: GenerateContentRequest, *, penalty_window: int, grammar: str | None = None
+) -> SamplingParams:
     cfg = request.generation_config
     return SamplingParams(
         temperature=DEFAULT_TEMPERATURE if cfg.temperature is None else cfg.temperature,
@@ -51,6 +88,7 @@ def to_sampling_params(request: GenerateContentRequest, *, penalty_window: int) 
         frequency_penalty=cfg.frequency_penalty or 0.0,
         seed=cfg.seed,
         penalty_window=penalty_window,
+        grammar=grammar,
     )
 
 
@@ -87,6 +125,16 @@ class LocalBackend:
                 f"{engine.config.parallel} sequences at once.",
                 param="generation_config.candidate_count",
             )
+        grammar = None
+        if cfg.wants_json:
+            try:
+                # Compiling (or a cache hit) off the loop: a big schema is CPU work.
+                grammar = await asyncio.to_thread(engine.json_grammar, cfg.response_schema)
+            except UnsupportedSchema as exc:
+                raise InvalidArgument(
+                    f"The response schema is not supported: {exc}",
+                    param="generation_config.response_schema",
+                ) from None
         messages = to_template_messages(request)
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
         prompt = await asyncio.to_thread(engine.prompt_tokens, messages)
@@ -111,13 +159,31 @@ class LocalBackend:
         handle = engine.submit(
             prompt,
             n=cfg.candidate_count,
-            params=to_sampling_params(request, penalty_window=window),
+            params=to_sampling_params(request, penalty_window=window, grammar=grammar),
             max_tokens=max_tokens if max_tokens is not None else room,
             stop=cfg.stop_sequences,
         )
         events = handle.events()
+        texts: dict[int, list[str]] = {}
         try:
             async for event in events:
+                if grammar is not None:
+                    match event:
+                        case TextDelta(candidate=c, text=t):
+                            texts.setdefault(c, []).append(t)
+                        case Finished(candidate=c, reason=FinishReason.STOP):
+                            _post_check("".join(texts.pop(c, ())), cfg, c)
+                        case _:
+                            pass
                 yield event
         finally:
             await events.aclose()
+
+
+def _post_check(text: str, cfg: GenerationConfig, candidate: int) -> None:
+    problem = output_violation(text, cfg.response_schema)
+    if problem is not None:
+        log.warning(
+            "candidate %d ended normally but its JSON answer fails the post-check: %s",
+            candidate, problem,
+        )

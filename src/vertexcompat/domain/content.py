@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["user", "model"]
+
+# Gemini's `responseMimeType` values this server understands. "application/json" without a
+# schema means "any JSON object" (OpenAI's `json_object`).
+JSON_MIME_TYPE = "application/json"
+TEXT_MIME_TYPE = "text/plain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,15 @@ class GenerationConfig:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     seed: int | None = None
+    # Structured output (Gemini `responseMimeType` + `responseSchema`). The schema is a JSON
+    # Schema document (OpenAPI-subset on real Gemini; full JSON Schema here), already
+    # checked by `translate/json_schema.py`. It is only meaningful with the JSON mime type.
+    response_mime_type: str | None = None
+    response_schema: Mapping[str, Any] | None = None
+
+    @property
+    def wants_json(self) -> bool:
+        return self.response_mime_type == JSON_MIME_TYPE
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import asyncio
 import ctypes
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ import llama_cpp
 from vertexcompat.domain.errors import Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.engine.chat_template import ChatTemplate
+from vertexcompat.engine.constraints import GrammarCache, UnsupportedSchema
 from vertexcompat.engine.llama_log import route_llama_logs
-from vertexcompat.engine.sampling import SamplingParams
+from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.scheduler import Job, Scheduler
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ class EngineConfig:
     max_queue: int = 16
     use_extra_bufts: bool = False
     kv_unified: bool = False
+    grammar_cache_size: int = 64
+    # `maxLength` given to schema strings that set none, so constrained answers can end.
+    json_string_max_length: int = 256
+    # Levels a recursive `$ref` is unrolled to in a grammar (engine/constraints.py).
+    json_recursion_depth: int = 3
 
 
 class JobHandle:
@@ -85,6 +91,12 @@ class LlamaEngine:
         self._add_bos = False
         self.ctx_per_seq = config.ctx_per_seq
         self.load_error: str | None = None
+        self.grammars = GrammarCache(
+            capacity=config.grammar_cache_size,
+            default_max_length=config.json_string_max_length,
+            max_depth=config.json_recursion_depth,
+            verify=self._verify_grammar,
+        )
 
     @property
     def ready(self) -> bool:
@@ -199,6 +211,20 @@ class LlamaEngine:
         text = template.render(messages, add_generation_prompt=True)
         add_bos = self._add_bos and not (template.bos_token and text.startswith(template.bos_token))
         return self.tokenize(text, add_bos=add_bos)
+
+    # -- constraints -----------------------------------------------------------------------
+
+    def json_grammar(self, schema: Mapping[str, Any] | None) -> str:
+        """The (cached) grammar for a JSON answer matching `schema` (None: any object).
+        Raises UnsupportedSchema. Blocking (compiling a big schema is CPU work)."""
+        self._require()
+        return self.grammars.grammar_for(schema)
+
+    def _verify_grammar(self, grammar: str) -> None:
+        sampler = grammar_sampler(self._vocab, grammar)
+        if sampler is None:
+            raise UnsupportedSchema("llama.cpp could not parse the grammar compiled from it")
+        llama_cpp.llama_sampler_free(sampler)
 
     # -- generation ------------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import secrets
 from dataclasses import dataclass
 
 import llama_cpp
+import numpy as np
 
 # Gemini's defaults for its flash models when the request sets nothing.
 DEFAULT_TEMPERATURE = 1.0
@@ -21,6 +23,8 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     seed: int | None = None
     penalty_window: int = 4096
+    # GBNF text (engine/constraints.py) constraining every candidate; None: unconstrained.
+    grammar: str | None = None
 
     def candidate_seed(self, candidate: int) -> int:
         """Each candidate gets its own stream of randomness; with a request seed the streams
@@ -31,9 +35,34 @@ class SamplingParams:
 
 
 class Sampler:
-    """Owns one llama.cpp sampler chain. Not thread-safe: used by the scheduler thread only."""
+    """Owns one llama.cpp sampler chain (and, for constrained decoding, one grammar sampler
+    with its parse state). Not thread-safe: used by the scheduler thread only.
 
-    def __init__(self, params: SamplingParams, candidate: int, *, n_vocab: int) -> None:
+    Constrained sampling is "grammar first" in effect, done the way llama.cpp's own
+    `common_sampler_sample` does it, because applying a grammar to the whole vocabulary
+    (49k-151k tokens) every step costs as much as decoding a small model:
+
+    1. run the chain (penalties, top-k, top-p, temperature, draw) on the full logits;
+    2. if the grammar accepts the drawn token, take it (one grammar check, not 150k);
+    3. otherwise apply the grammar to the full logits, then the chain, and draw again.
+
+    With greedy decoding, penalties and temperature this is exactly sampling from the
+    distribution restricted to allowed tokens (rejection sampling: P(t) = p(t) +
+    (1 - p(A)) p(t)/p(A) = p(t)/p(A) for t in the allowed set A); only a top-p/top-k cut
+    is taken over the whole vocabulary on the fast path. Only allowed tokens are ever
+    emitted either way.
+    """
+
+    def __init__(
+        self,
+        params: SamplingParams,
+        candidate: int,
+        *,
+        n_vocab: int,
+        vocab: llama_cpp.llama_vocab_p | None = None,
+    ) -> None:
+        self._n_vocab = n_vocab
+        self._grammar: llama_cpp.llama_sampler_p | None = None
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama_cpp.llama_sampler_chain_init(chain_params)
@@ -53,12 +82,81 @@ class Sampler:
                 add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
             add(llama_cpp.llama_sampler_init_temp(params.temperature))
             add(llama_cpp.llama_sampler_init_dist(params.candidate_seed(candidate)))
+        if params.grammar is not None:
+            # Its own sampler per candidate: a grammar sampler carries parse state.
+            if vocab is None:
+                self.close()
+                raise ValueError("a grammar needs the model's vocabulary")
+            self._grammar = grammar_sampler(vocab, params.grammar)
+            if self._grammar is None:
+                self.close()
+                raise ValueError("llama.cpp rejected the grammar")
+            self._cells = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+            self._ids = np.arange(n_vocab, dtype=np.int32)
+            self._one = np.zeros(1, dtype=_TOKEN_DATA)
+
+    @property
+    def constrained(self) -> bool:
+        return self._grammar is not None
 
     def sample(self, ctx: llama_cpp.llama_context_p, batch_index: int) -> int:
-        # llama_sampler_sample also accepts the token into the chain (penalty history).
-        return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+        if self._grammar is None:
+            # llama_sampler_sample also accepts the token into the chain (penalty history).
+            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
+        )
+        token = self._draw(logits, with_grammar=False)
+        if not self._allowed(token, logits):
+            token = self._draw(logits, with_grammar=True)
+        llama_cpp.llama_sampler_accept(self._grammar, token)
+        llama_cpp.llama_sampler_accept(self._chain, token)
+        return token
+
+    def _draw(self, logits: np.ndarray, *, with_grammar: bool) -> int:
+        cells = self._cells
+        cells["id"] = self._ids
+        cells["logit"] = logits
+        cells["p"] = 0.0
+        arr = _token_array(cells)
+        if with_grammar:
+            llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
+        if arr.selected < 0 or arr.selected >= arr.size:
+            raise RuntimeError("the sampler chain selected no token")
+        return int(arr.data[arr.selected].id)
+
+    def _allowed(self, token: int, logits: np.ndarray) -> bool:
+        one = self._one
+        one[0] = (token, logits[token], 0.0)
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(_token_array(one)))
+        return bool(np.isfinite(one[0]["logit"]))
 
     def close(self) -> None:
         if self._chain is not None:
             llama_cpp.llama_sampler_free(self._chain)
             self._chain = None
+        if self._grammar is not None:
+            llama_cpp.llama_sampler_free(self._grammar)
+            self._grammar = None
+
+
+# llama_token_data {int32 id; float logit; float p;} as a numpy record, for building the
+# candidate array without a Python loop over the vocabulary.
+_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+assert _TOKEN_DATA.itemsize == ctypes.sizeof(llama_cpp.llama_token_data)
+
+
+def _token_array(cells: np.ndarray) -> llama_cpp.llama_token_data_array:
+    return llama_cpp.llama_token_data_array(
+        data=cells.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
+        size=len(cells),
+        selected=-1,
+        sorted=False,
+    )
+
+
+def grammar_sampler(vocab: llama_cpp.llama_vocab_p, grammar: str) -> llama_cpp.llama_sampler_p | None:
+    """A fresh grammar sampler, or None when llama.cpp cannot parse `grammar`."""
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
+    return sampler or None

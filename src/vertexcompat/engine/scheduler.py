@@ -187,7 +187,7 @@ class Scheduler:
             for i in range(job.n):
                 seq_id = self._free_slots.pop()
                 try:
-                    sampler = Sampler(job.params, i, n_vocab=self._n_vocab)
+                    sampler = Sampler(job.params, i, n_vocab=self._n_vocab, vocab=self._vocab)
                 except Exception:
                     self._free_slots.append(seq_id)
                     raise

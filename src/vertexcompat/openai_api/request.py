@@ -86,6 +86,21 @@ class ChatMessage(_WireModel):
     tool_call_id: str | None = None
 
 
+class JsonSchemaFormat(_WireModel):
+    """`response_format.json_schema`. `schema` is stored as `schema_` (pydantic reserves the
+    name on BaseModel) but read and reported under its wire name."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_WireModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
 class StreamOptions(_WireModel):
     include_usage: bool | None = None
 
@@ -104,6 +119,7 @@ class ChatCompletionRequest(_WireModel):
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
 
     @property
     def include_usage(self) -> bool:

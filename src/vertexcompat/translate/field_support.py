@@ -28,6 +28,7 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         "presence_penalty",
         "stream",
         "stream_options",
+        "response_format",
     }
 )
 

@@ -15,6 +15,7 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
+from vertexcompat.translate.json_schema import SCHEMA_PARAM, to_response_mime_and_schema
 
 # Vertex joins several system messages into one system instruction; keep them apart
 # by a blank line so the model still sees separate paragraphs.
@@ -63,6 +64,7 @@ def to_generate_request(
 
 def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
     stop = chat.stop
+    mime_type, schema = to_response_mime_and_schema(chat.response_format)
     return GenerationConfig(
         temperature=chat.temperature,
         top_p=chat.top_p,
@@ -77,6 +79,8 @@ def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
         presence_penalty=chat.presence_penalty,
         frequency_penalty=chat.frequency_penalty,
         seed=chat.seed,
+        response_mime_type=mime_type,
+        response_schema=schema,
     )
 
 
@@ -129,6 +133,10 @@ def to_openai_param(param: str | None, chat: ChatCompletionRequest) -> str | Non
             return "max_completion_tokens" if chat.max_completion_tokens is not None else "max_tokens"
         case "generation_config.stop_sequences":
             return "stop"
+        case "generation_config.response_schema":
+            return SCHEMA_PARAM
+        case "generation_config.response_mime_type":
+            return "response_format.type"
         case "contents" | "system_instruction":
             return "messages"
         case _:
