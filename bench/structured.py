@@ -1,0 +1,174 @@
+"""Structured output cost: decode tokens/s with a JSON-schema grammar vs unconstrained, on
+the same prompt and model in one run, and grammar compile time for a 30-property schema.
+
+Both runs use the same prompt (it contains the schema, as the local backend's JSON hint
+does), the same sampling settings and seeds; the baseline is the unconstrained run, the
+target ratio is >= 0.85. Decode tokens/s counts from the first generated token, so prompt
+evaluation (identical in both) is excluded.
+
+    .venv/bin/python bench/structured.py [--model NAME ...] [--threads N] [--repeats R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import platformdirs
+
+from vertexcompat.domain.events import TextDelta, Usage
+from vertexcompat.engine.constraints import GrammarCache, schema_to_grammar
+from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+from vertexcompat.engine.model_files import ModelCatalog
+from vertexcompat.engine.sampling import SamplingParams
+
+ITEM = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 24},
+        "country": {"type": "string", "maxLength": 24},
+        "population": {"type": "integer"},
+        "coastal": {"type": "boolean"},
+    },
+    "required": ["city", "country", "population", "coastal"],
+    "additionalProperties": False,
+}
+SCHEMA = {
+    "type": "object",
+    "properties": {"cities": {"type": "array", "items": ITEM, "minItems": 8, "maxItems": 12}},
+    "required": ["cities"],
+    "additionalProperties": False,
+}
+WIDE = {
+    "type": "object",
+    "properties": {
+        f"field_{i}": [
+            {"type": "string"},
+            {"type": "integer"},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"enum": ["low", "mid", "high"]},
+            {"type": "array", "items": {"type": "string", "maxLength": 16}, "maxItems": 4},
+        ][i % 6]
+        for i in range(30)
+    },
+    "required": [f"field_{i}" for i in range(30)],
+    "additionalProperties": False,
+}
+MAX_TOKENS = 200
+
+
+def data_dir() -> Path:
+    for var in ("VERTEXCOMPAT_TEST_DATA_DIR", "VERTEXCOMPAT_DATA_DIR"):
+        if os.environ.get(var):
+            return Path(os.environ[var])
+    return Path(platformdirs.user_cache_dir("vertexcompat-tests"))
+
+
+async def decode_rate(engine: LlamaEngine, prompt: list[int], params: SamplingParams) -> tuple[int, float]:
+    handle = engine.submit(prompt, n=1, params=params, max_tokens=MAX_TOKENS, stop=())
+    first = end = None
+    tokens = 0
+    async for event in handle.events():
+        if isinstance(event, TextDelta):
+            first = first or time.perf_counter()
+            end = time.perf_counter()
+        elif isinstance(event, Usage):
+            tokens = event.completion_tokens
+    assert first is not None and end is not None
+    return tokens, (tokens - 1) / (end - first)
+
+
+def bench_model(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]:
+    resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
+    engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=2048))
+    engine.load(resolved.path, resolved.name)
+    try:
+        grammar = engine.json_grammar(SCHEMA)
+        hint = "Respond only with a JSON object matching this JSON schema: " + json.dumps(SCHEMA)
+        prompt = engine.prompt_tokens(
+            [{"role": "system", "content": hint},
+             {"role": "user", "content": "List some large cities of the world."}]
+        )
+        rows = []
+        for label, temperature in (("greedy", 0.0), ("t=1.0 top_p=0.95", 1.0)):
+            rates: dict[bool, list[float]] = {False: [], True: []}
+            counts: dict[bool, list[int]] = {False: [], True: []}
+            asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0)))  # warm-up
+            for r in range(repeats):
+                for constrained in (False, True):
+                    params = SamplingParams(
+                        temperature=temperature, seed=r, grammar=grammar if constrained else None
+                    )
+                    n, rate = asyncio.run(decode_rate(engine, prompt, params))
+                    rates[constrained].append(rate)
+                    counts[constrained].append(n)
+            base, cons = statistics.median(rates[False]), statistics.median(rates[True])
+            rows.append((
+                model, label, f"{base:.1f}", f"{cons:.1f}", f"{cons / base:.2f}",
+                f"{statistics.median(counts[False]):.0f}/{statistics.median(counts[True]):.0f}",
+            ))
+        return rows
+    finally:
+        engine.close()
+
+
+def bench_compile(model: str, threads: int) -> list[tuple[str, str]]:
+    resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
+    engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=512))
+    engine.load(resolved.path, resolved.name)
+    try:
+        convert, full, hit = [], [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            schema_to_grammar(WIDE, default_max_length=256)
+            convert.append(time.perf_counter() - t)
+            engine.grammars = GrammarCache(verify=engine._verify_grammar)  # a cold cache
+            t = time.perf_counter()
+            engine.json_grammar(WIDE)
+            full.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            engine.json_grammar(WIDE)
+            hit.append(time.perf_counter() - t)
+        ms = lambda xs: f"{statistics.median(xs) * 1000:.2f} ms"  # noqa: E731
+        return [
+            ("schema → GBNF (SchemaConverter + our passes)", ms(convert)),
+            ("cold: convert + llama.cpp grammar parse (verify)", ms(full)),
+            ("cache hit", ms(hit)),
+            ("grammar size", f"{len(engine.json_grammar(WIDE))} chars"),
+        ]
+    finally:
+        engine.close()
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append",
+                        help="model name (repeatable); default: smollm2-135m-instruct and "
+                             "qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    models = args.model or ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
+    rows = [row for model in models for row in bench_model(model, args.threads, args.repeats)]
+    print(f"Decode tokens/s, median of {args.repeats}, max_tokens={MAX_TOKENS}, threads={args.threads}")
+    print(table(("model", "sampling", "unconstrained tok/s (baseline)", "json_schema tok/s",
+                 "ratio (target >= 0.85)", "tokens generated (unc/json)"), rows))
+    print()
+    print(f"Grammar compile, 30-property schema ({models[0]} vocabulary), median of 5")
+    print(table(("step", "time"), bench_compile(models[0], args.threads)))
+
+
+if __name__ == "__main__":
+    main()
