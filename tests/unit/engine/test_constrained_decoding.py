@@ -5,11 +5,8 @@ is reported as MAX_TOKENS, never as an error."""
 import asyncio
 import json
 import logging
-import os
-from pathlib import Path
 
 import jsonschema
-import platformdirs
 import pytest
 
 from vertexcompat.backends.local import LocalBackend, _post_check, to_template_messages
@@ -22,8 +19,8 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.events import Finished, FinishReason, TextDelta
+from tests.unit.engine.tiny import tiny_backend
 from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
-from vertexcompat.engine.model_files import ModelCatalog
 
 MODEL = "smollm2-135m-instruct"
 
@@ -91,16 +88,8 @@ SCHEMAS = [
 
 @pytest.fixture(scope="module")
 def backend():
-    data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
-        "vertexcompat-tests"
-    )
-    resolved = ModelCatalog(Path(data_dir), progress=False).resolve(MODEL)
-    engine = LlamaEngine(
-        EngineConfig(threads=2, parallel=2, ctx_per_seq=1024, batch_size=256, max_queue=2)
-    )
-    engine.load(resolved.path, resolved.name)
-    yield LocalBackend(engine, resolved.name)
-    engine.close()
+    with tiny_backend(parallel=2) as backend:
+        yield backend
 
 
 def request(schema, *, text="Describe something.", mime=JSON_MIME_TYPE, **cfg) -> GenerateContentRequest:

@@ -1,34 +1,23 @@
 """The scheduler on the real tiny model (SmolLM2-135M): batching, candidates, seeds, cancel."""
 
 import asyncio
-import os
-from pathlib import Path
 
-import platformdirs
 import pytest
 
 from vertexcompat.backends.local import LocalBackend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
 from vertexcompat.domain.errors import InvalidArgument, ResourceExhausted
 from vertexcompat.domain.events import Finished, FinishReason, TextDelta, Usage
+from tests.unit.engine.tiny import tiny_backend
 from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
-from vertexcompat.engine.model_files import ModelCatalog
 
 MODEL = "smollm2-135m-instruct"
 
 
 @pytest.fixture(scope="module")
 def backend():
-    data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
-        "vertexcompat-tests"
-    )
-    resolved = ModelCatalog(Path(data_dir), progress=False).resolve(MODEL)
-    engine = LlamaEngine(
-        EngineConfig(threads=2, parallel=3, ctx_per_seq=1024, batch_size=256, max_queue=2)
-    )
-    engine.load(resolved.path, resolved.name)
-    yield LocalBackend(engine, resolved.name)
-    engine.close()
+    with tiny_backend(parallel=3) as backend:
+        yield backend
 
 
 def request(text="Write a short poem about the sea.", **cfg) -> GenerateContentRequest:

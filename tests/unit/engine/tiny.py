@@ -1,0 +1,33 @@
+"""Shared set-up for engine tests that run the real tiny model (SmolLM2-135M)."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+
+from vertexcompat.backends.local import LocalBackend
+from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+from vertexcompat.engine.model_files import ModelCatalog
+
+TINY_MODEL = "smollm2-135m-instruct"
+
+
+@contextmanager
+def tiny_backend(*, parallel: int, max_queue: int = 2) -> Iterator[LocalBackend]:
+    """A LocalBackend on the tiny model, loaded from the shared test data dir."""
+    data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
+        "vertexcompat-tests"
+    )
+    resolved = ModelCatalog(Path(data_dir), progress=False).resolve(TINY_MODEL)
+    engine = LlamaEngine(
+        EngineConfig(
+            threads=2, parallel=parallel, ctx_per_seq=1024, batch_size=256, max_queue=max_queue
+        )
+    )
+    engine.load(resolved.path, resolved.name)
+    try:
+        yield LocalBackend(engine, resolved.name)
+    finally:
+        engine.close()
