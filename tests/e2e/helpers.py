@@ -101,3 +101,13 @@ def sse_data_frames(response: httpx.Response) -> Iterator[str]:
 def raw_frames(response: httpx.Response) -> list[dict[str, Any] | str]:
     """All frames, JSON-decoded except the literal `[DONE]`."""
     return [f if f == "[DONE]" else json.loads(f) for f in sse_data_frames(response)]
+
+
+def post_stream_frames(
+    url: str, body: dict[str, Any], *, timeout: float = 120
+) -> tuple[httpx.Response, list[dict[str, Any] | str]]:
+    """POST a streaming chat request with raw httpx; the (closed) response and its frames."""
+    with httpx.stream("POST", url, json=body, headers=AUTH, timeout=timeout) as response:
+        assert response.status_code == 200, response.read()
+        frames = raw_frames(response)
+    return response, frames

@@ -194,3 +194,7 @@ class ServerProcess:
             time.sleep(0.2)
             load = self.load()
         return load
+
+    def wait_until_idle(self, *, what: str, deadline_s: float) -> dict[str, int]:
+        """No busy slot, no running request, nobody queued."""
+        return self.wait_for_load(lambda load: not any(load.values()), what=what, deadline_s=deadline_s)

@@ -28,14 +28,14 @@ LONG_MAX_TOKENS = BUSY_CTX_PER_SEQ - 200  # ≈8000 tokens: minutes of decoding
 @pytest.fixture(autouse=True)
 def idle_busy_server(busy_server: ServerProcess) -> Iterator[None]:
     """Every test here starts, and must end, with the one slot free and nobody queued."""
-    busy_server.wait_for_load(
-        lambda load: load["busy_slots"] == 0 and load["queued_requests"] == 0,
-        what="the server becoming idle before the test", deadline_s=LIVENESS_S,
+    busy_server.wait_until_idle(
+        what="the server becoming idle before the test",
+        deadline_s=LIVENESS_S,
     )
     yield
-    busy_server.wait_for_load(
-        lambda load: load["busy_slots"] == 0 and load["queued_requests"] == 0,
-        what="the server becoming idle after the test", deadline_s=LIVENESS_S,
+    busy_server.wait_until_idle(
+        what="the server becoming idle after the test",
+        deadline_s=LIVENESS_S,
     )
 
 
@@ -128,9 +128,9 @@ def test_closing_a_stream_frees_its_slot(
         assert busy_server.load()["busy_slots"] == 1
     # Leaving the `with` closed the connection mid-stream.
 
-    busy_server.wait_for_load(
-        lambda load: load["busy_slots"] == 0 and load["active_requests"] == 0,
-        what="the slot being freed after the client disconnected", deadline_s=LIVENESS_S,
+    busy_server.wait_until_idle(
+        what="the slot being freed after the client disconnected",
+        deadline_s=LIVENESS_S,
     )
     assert _small_request(busy_client)
 
@@ -146,9 +146,9 @@ def test_abandoning_a_non_streaming_request_frees_its_slot(
             timeout=httpx.Timeout(10, read=8),
         )
 
-    busy_server.wait_for_load(
-        lambda load: load["busy_slots"] == 0 and load["active_requests"] == 0,
-        what="the slot being freed after the client gave up", deadline_s=LIVENESS_S,
+    busy_server.wait_until_idle(
+        what="the slot being freed after the client gave up",
+        deadline_s=LIVENESS_S,
     )
     assert _small_request(busy_client)
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import openai
 import pytest
 
 from .helpers import (
-    AUTH,
     GEMINI_FLASH,
     GEMINI_FLASH_001,
     assert_well_formed_stream,
     collect,
-    raw_frames,
+    post_stream_frames,
 )
 from .server import ServerProcess
 
@@ -87,12 +85,8 @@ def test_seed_streaming_sample_on_the_wire_ends_with_done_and_has_no_usage(
     default_server: ServerProcess,
 ) -> None:
     url = f"{default_server.vertex_base()}/chat/completions"
-    with httpx.stream(
-        "POST", url, json={**HELLO_REQUEST, "stream": True}, headers=AUTH, timeout=300
-    ) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        frames = raw_frames(response)
+    response, frames = post_stream_frames(url, {**HELLO_REQUEST, "stream": True}, timeout=300)
+    assert response.headers["content-type"].startswith("text/event-stream")
 
     assert frames[-1] == "[DONE]"
     assert frames.count("[DONE]") == 1

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
 import openai
 
 from .helpers import (
-    AUTH,
     GEMINI_FLASH_001,
     HELLO,
     assert_well_formed_stream,
     collect,
-    raw_frames,
+    post_stream_frames,
 )
 from .server import ServerProcess
 
@@ -54,12 +52,7 @@ def test_include_usage_chunk_is_the_last_frame_before_done_on_the_wire(
     tiny_server: ServerProcess,
 ) -> None:
     body = {**REQUEST, "stream": True, "stream_options": {"include_usage": True}}
-    with httpx.stream(
-        "POST", f"{tiny_server.vertex_base()}/chat/completions", json=body, headers=AUTH,
-        timeout=120,
-    ) as response:
-        assert response.status_code == 200, response.read()
-        frames = raw_frames(response)
+    _, frames = post_stream_frames(f"{tiny_server.vertex_base()}/chat/completions", body)
 
     assert frames[-1] == "[DONE]"
     usage_frame = frames[-2]
@@ -100,12 +93,7 @@ def test_stream_without_include_usage_has_no_usage_key_on_the_wire(
     tiny_server: ServerProcess,
 ) -> None:
     body = {**REQUEST, "stream": True}
-    with httpx.stream(
-        "POST", f"{tiny_server.vertex_base()}/chat/completions", json=body, headers=AUTH,
-        timeout=120,
-    ) as response:
-        assert response.status_code == 200, response.read()
-        frames = raw_frames(response)
+    _, frames = post_stream_frames(f"{tiny_server.vertex_base()}/chat/completions", body)
 
     assert frames[-1] == "[DONE]"
     for frame in frames[:-1]:
