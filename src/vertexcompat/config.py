@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=512, ge=1)
     max_queue: int = Field(default=16, ge=0, description="waiting requests before 429")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # How a local model reads function results (backends/local_prompt.py): "answer" writes
+    # the calls and results of a turn that ends with results as plain sentences, so small
+    # models answer instead of repeating the call; "native" keeps the template's format.
+    tool_result_turn: Literal["answer", "native"] = "answer"
     data_dir: Path = Field(default_factory=_default_data_dir)
     default_project: str = "default"
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.

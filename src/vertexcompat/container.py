@@ -181,7 +181,9 @@ def build_container(settings: Settings) -> Container:
             max_queue=settings.max_queue,
         )
     )
-    backends: dict[str, Backend] = {"local": LocalBackend(engine, backend_model)}
+    backends: dict[str, Backend] = {"local": LocalBackend(
+        engine, backend_model, answer_from_results=settings.tool_result_turn == "answer"
+    )}
     aliases = {**default_aliases(backend_model), **settings.model_aliases}
     loader = LocalModelLoader(
         engine=engine,

@@ -12,72 +12,66 @@ already MAX_TOKENS ("length") and that is what the client must see. An answer th
 normally yet fails the post-check (a keyword the grammar cannot enforce, e.g. `minimum`)
 keeps its STOP reason and content — the generation happened, a 4xx/5xx would be wrong —
 and a warning is logged; the grammar makes this rare.
+
+Function calling (`tools` + `tool_config`): the prompt carries the declarations in the
+model's native format or a generic one (local_prompt.py), the calls grammar constrains
+what a call may say — from the first token for mode ANY, from the moment the model opens a
+call for AUTO (a lazy grammar) — and `call_extractor.py` turns the text into FunctionCall
+events per candidate. With mode NONE the declarations stay in the prompt and the call
+marker token is banned where the vocabulary has one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, assert_never
+from collections.abc import AsyncIterator, Callable
+from typing import assert_never
 
-from vertexcompat.domain.content import (
-    Content,
-    GenerateContentRequest,
-    GenerationConfig,
-    TextPart,
+from vertexcompat.backends.call_extractor import CallExtractor, MalformedCall, ParsedCall
+from vertexcompat.backends.local_prompt import (
+    BARE_CALL_START,
+    CALL_CLOSE,
+    CALL_OPEN,
+    TemplateInput,
+    to_template_input,
 )
+from vertexcompat.domain.content import GenerateContentRequest, GenerationConfig
 from vertexcompat.domain.errors import InvalidArgument, NotFound
-from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta
-from vertexcompat.engine.constraints import UnsupportedSchema
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    FunctionCall,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from vertexcompat.domain.tools import FunctionCallingMode
+from vertexcompat.engine.constraints import CallsSpec, CallsStart, UnsupportedSchema
 from vertexcompat.engine.llama_engine import LlamaEngine
-from vertexcompat.engine.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingParams
+from vertexcompat.engine.sampling import (
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
+    LazyGrammar,
+    SamplingParams,
+)
 from vertexcompat.translate.json_schema import output_violation
+
+# Calls one turn may hold when parallel calls are allowed (the grammar's repeat bound, so a
+# small model that repeats a call cannot loop until max_tokens).
+MAX_CALLS_PER_TURN = 5
 
 log = logging.getLogger(__name__)
 
-_TEMPLATE_ROLE = {"user": "user", "model": "assistant"}
-
-
-def _text_of(content: Content) -> str:
-    texts = []
-    for part in content.parts:
-        match part:
-            case TextPart(text=text, thought=False):
-                texts.append(text)
-            case TextPart(thought=True):
-                pass  # earlier reasoning is not replayed as answer text (SPEC §5)
-            case _:
-                assert_never(part)
-    return "".join(texts)
-
-
-def json_hint(cfg: GenerationConfig) -> str | None:
-    """The system-instruction line that asks for JSON, or None for a text request."""
-    if not cfg.wants_json:
-        return None
-    if cfg.response_schema is None:
-        return "Respond only with a JSON object."
-    schema = json.dumps(cfg.response_schema, separators=(",", ":"))
-    return f"Respond only with a JSON object matching this JSON schema: {schema}"
-
-
-def to_template_messages(request: GenerateContentRequest) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    system = [] if request.system_instruction is None else [_text_of(request.system_instruction)]
-    hint = json_hint(request.generation_config)
-    if hint is not None:
-        system.append(hint)
-    if system:
-        messages.append({"role": "system", "content": "\n\n".join(system)})
-    for content in request.contents:
-        messages.append({"role": _TEMPLATE_ROLE[content.role], "content": _text_of(content)})
-    return messages
-
-
 def to_sampling_params(
-    request: GenerateContentRequest, *, penalty_window: int, grammar: str | None = None
+    request: GenerateContentRequest,
+    *,
+    penalty_window: int,
+    grammar: str | None = None,
+    lazy_grammars: tuple[LazyGrammar, ...] = (),
+    banned_tokens: tuple[int, ...] = (),
 ) -> SamplingParams:
     cfg = request.generation_config
     return SamplingParams(
@@ -89,13 +83,18 @@ def to_sampling_params(
         seed=cfg.seed,
         penalty_window=penalty_window,
         grammar=grammar,
+        lazy_grammars=lazy_grammars,
+        banned_tokens=banned_tokens,
     )
 
 
 class LocalBackend:
-    def __init__(self, engine: LlamaEngine, name: str) -> None:
+    def __init__(
+        self, engine: LlamaEngine, name: str, *, answer_from_results: bool = True
+    ) -> None:
         self._engine = engine
         self._name = name
+        self._answer_from_results = answer_from_results
 
     @property
     def ready(self) -> bool:
@@ -125,19 +124,22 @@ class LocalBackend:
                 f"{engine.config.parallel} sequences at once.",
                 param="generation_config.candidate_count",
             )
-        grammar = None
-        if cfg.wants_json:
-            try:
-                # Compiling (or a cache hit) off the loop: a big schema is CPU work.
-                grammar = await asyncio.to_thread(engine.json_grammar, cfg.response_schema)
-            except UnsupportedSchema as exc:
-                raise InvalidArgument(
-                    f"The response schema is not supported: {exc}",
-                    param="generation_config.response_schema",
-                ) from None
-        messages = to_template_messages(request)
+        calling = _calls_allowed(request)
+        if calling and cfg.wants_json:
+            raise InvalidArgument(
+                "A JSON `response_format` cannot be combined with function calling on this "
+                "model; set `tool_choice` to \"none\" or drop `response_format`.",
+                param="generation_config.response_mime_type",
+            )
+        grammar, lazy, banned = await self._constraints(request, calling)
+        native = bool(request.tools) and engine.template_knows_tools
+        template_input = to_template_input(
+            request, native_tools=native, answer_from_results=self._answer_from_results
+        )
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
-        prompt = await asyncio.to_thread(engine.prompt_tokens, messages)
+        prompt = await asyncio.to_thread(
+            engine.prompt_tokens, template_input.messages, tools=template_input.tools
+        )
         window = engine.ctx_per_seq
         if not prompt:
             raise InvalidArgument("The conversation renders to an empty prompt.", param="contents")
@@ -159,25 +161,173 @@ class LocalBackend:
         handle = engine.submit(
             prompt,
             n=cfg.candidate_count,
-            params=to_sampling_params(request, penalty_window=window, grammar=grammar),
+            params=to_sampling_params(
+                request, penalty_window=window, grammar=grammar, lazy_grammars=lazy,
+                banned_tokens=banned,
+            ),
             max_tokens=max_tokens if max_tokens is not None else room,
             stop=cfg.stop_sequences,
         )
         events = handle.events()
-        texts: dict[int, list[str]] = {}
+        answers = _Answers(
+            request, check_json=cfg.wants_json and not calling, end_candidate=handle.end_candidate
+        )
         try:
             async for event in events:
-                if grammar is not None:
-                    match event:
-                        case TextDelta(candidate=c, text=t):
-                            texts.setdefault(c, []).append(t)
-                        case Finished(candidate=c, reason=FinishReason.STOP):
-                            _post_check("".join(texts.pop(c, ())), cfg, c)
-                        case _:
-                            pass
-                yield event
+                for out in answers.feed(event) if calling else answers.check(event):
+                    yield out
         finally:
             await events.aclose()
+
+    async def _constraints(
+        self, request: GenerateContentRequest, calling: bool
+    ) -> tuple[str | None, tuple[LazyGrammar, ...], tuple[int, ...]]:
+        """(grammar from the first token, lazy grammars, banned tokens) for the request."""
+        engine = self._engine
+        cfg = request.generation_config
+        if calling:
+            if request.tool_config.mode is not FunctionCallingMode.AUTO:
+                return await self._calls_grammar(request, "open"), (), ()
+            # Auto: the model decides. Once it opens a call, with the marker or (small
+            # models do this) as a bare `{"name": ...}` object, the call is constrained.
+            lazy = (
+                LazyGrammar(re.escape(CALL_OPEN), await self._calls_grammar(request, "after_open")),
+                LazyGrammar(BARE_CALL_START, await self._calls_grammar(request, "after_name")),
+            )
+            return None, lazy, ()
+        if request.tools:
+            # Declarations are visible but calls are off (tool_choice "none"): a model whose
+            # vocabulary spells the call marker as one token cannot write it at all.
+            marker = engine.single_token(CALL_OPEN)
+            banned = (marker,) if marker is not None else ()
+        else:
+            banned = ()
+        if cfg.wants_json:
+            try:
+                # Compiling (or a cache hit) off the loop: a big schema is CPU work.
+                grammar = await asyncio.to_thread(engine.json_grammar, cfg.response_schema)
+            except UnsupportedSchema as exc:
+                raise InvalidArgument(
+                    f"The response schema is not supported: {exc}",
+                    param="generation_config.response_schema",
+                ) from None
+            return grammar, (), banned
+        return None, (), banned
+
+
+    async def _calls_grammar(self, request: GenerateContentRequest, start: CallsStart) -> str:
+        names = set(request.tool_config.callable_names(request.tools))
+        spec = CallsSpec(
+            functions=tuple((d.name, d.parameters) for d in request.tools if d.name in names),
+            open=CALL_OPEN,
+            close=CALL_CLOSE,
+            max_calls=MAX_CALLS_PER_TURN if request.tool_config.parallel_calls else 1,
+            start=start,
+        )
+        try:
+            return await asyncio.to_thread(self._engine.calls_grammar, spec)
+        except UnsupportedSchema as exc:
+            name = spec.functions[exc.function_index or 0][0]
+            declared = next(i for i, d in enumerate(request.tools) if d.name == name)
+            raise InvalidArgument(
+                f"The parameters schema is not supported: {exc}",
+                param=f"tools.function_declarations[{declared}].parameters",
+            ) from None
+
+
+def _calls_allowed(request: GenerateContentRequest) -> bool:
+    return bool(request.tool_config.callable_names(request.tools))
+
+
+class _Answers:
+    """Post-processing of one request's engine events, one state per candidate: function
+    calls extracted from the text (when calls are allowed), JSON answers post-checked.
+
+    A candidate that writes a call identical to one it already made in this turn is done:
+    the repeat is dropped and its generation ended (small models otherwise repeat a call
+    until `max_tokens`; an identical call never adds anything)."""
+
+    def __init__(
+        self,
+        request: GenerateContentRequest,
+        *,
+        check_json: bool,
+        end_candidate: Callable[[int], None],
+    ) -> None:
+        self._request = request
+        self._check_json = check_json
+        self._end_candidate = end_candidate
+        self._texts: dict[int, list[str]] = {}
+        self._extractors: dict[int, CallExtractor] = {}
+        self._malformed: set[int] = set()
+        self._ended: set[int] = set()
+        self._made: dict[int, list[ParsedCall]] = {}
+        self._schemas = {d.name: d.parameters for d in request.tools}
+
+    def check(self, event: StreamEvent) -> list[StreamEvent]:
+        if self._check_json:
+            match event:
+                case TextDelta(candidate=c, text=t):
+                    self._texts.setdefault(c, []).append(t)
+                case Finished(candidate=c, reason=FinishReason.STOP):
+                    _post_check("".join(self._texts.pop(c, ())), self._request.generation_config, c)
+                case _:
+                    pass
+        return [event]
+
+    def feed(self, event: StreamEvent) -> list[StreamEvent]:
+        match event:
+            case TextDelta(candidate=c, text=t):
+                if c in self._malformed or c in self._ended:
+                    return []
+                try:
+                    items = self._extractor(c).feed(t)
+                except MalformedCall as exc:
+                    log.warning("candidate %d wrote a malformed function call: %s", c, exc)
+                    self._malformed.add(c)
+                    return []
+                out: list[StreamEvent] = []
+                for item in items:
+                    if isinstance(item, ParsedCall):
+                        made = self._made.setdefault(c, [])
+                        if item in made:
+                            self._ended.add(c)
+                            self._end_candidate(c)
+                            break
+                        made.append(item)
+                    out.append(self._event(c, item))
+                return out
+            case Finished(candidate=c, reason=reason):
+                held, open_call = self._extractor(c).finish()
+                if c in self._ended:  # what followed the repeated call is not the answer
+                    return [Finished(c, FinishReason.STOP)]
+                out = [self._event(c, item) for item in held]
+                if c in self._malformed or (open_call and reason is FinishReason.STOP):
+                    reason = FinishReason.MALFORMED_FUNCTION_CALL
+                return [*out, Finished(c, reason)]
+            case FunctionCall() | Usage():
+                return [event]
+            case _:
+                assert_never(event)
+
+    def _extractor(self, candidate: int) -> CallExtractor:
+        extractor = self._extractors.get(candidate)
+        if extractor is None:
+            extractor = self._extractors[candidate] = CallExtractor(
+                open_marker=CALL_OPEN, close_marker=CALL_CLOSE, bare_start=BARE_CALL_START
+            )
+        return extractor
+
+    def _event(self, candidate: int, item: str | ParsedCall) -> StreamEvent:
+        if isinstance(item, str):
+            return TextDelta(candidate, item)
+        schema = self._schemas.get(item.name)
+        if schema is not None:
+            problem = output_violation(json.dumps(item.args), schema)
+            if problem is not None:
+                log.warning("candidate %d: arguments of %s fail the post-check: %s",
+                            candidate, item.name, problem)
+        return FunctionCall(candidate, item.name, item.args)
 
 
 def _post_check(text: str, cfg: GenerationConfig, candidate: int) -> None:

@@ -26,6 +26,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.add_argument("--parallel", type=int, metavar="N", help="concurrent sequences")
     parser.add_argument("--ctx-per-seq", type=int, metavar="N", help="context per sequence")
     parser.add_argument(
+        "--tool-result-turn",
+        choices=["answer", "native"],
+        help="how the local model reads function results (default: answer)",
+    )
+    parser.add_argument(
         "--no-auth",
         dest="auth_enabled",
         action="store_const",
@@ -50,6 +55,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "log_level",
             "auth_enabled",
             "token_uri",
+            "tool_result_turn",
         )
     }
     return load_settings(args.config, **overrides)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vertexcompat.domain.tools import FunctionDeclaration, ToolConfig
+
 Role = Literal["user", "model"]
 
 # Gemini's `responseMimeType` values this server understands. "application/json" without a
@@ -20,9 +22,34 @@ class TextPart:
     thought: bool = False
 
 
-# A discriminated union; later issues add InlineDataPart, FunctionCallPart, ... here and
-# every `match` over Part ends in `assert_never`, so a new kind cannot be silently dropped.
-Part = TextPart
+@dataclass(frozen=True, slots=True)
+class FunctionCallPart:
+    """A call the model made (Gemini `functionCall`). `id` is the client-visible call id
+    when one is known (OpenAI `tool_calls[].id`); the local model never makes one up."""
+
+    name: str
+    args: Mapping[str, Any]
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionResponsePart:
+    """The result of a call, sent back by the client (Gemini `functionResponse`).
+
+    `response` is always an object, as on Gemini: a tool result that is a JSON object is
+    kept as it is; anything else (plain text, a JSON array or number) is wrapped as
+    `{"content": <the text>}` (`WRAPPED_RESPONSE_KEY`)."""
+
+    name: str
+    response: Mapping[str, Any]
+    id: str | None = None
+
+
+WRAPPED_RESPONSE_KEY = "content"
+
+# A discriminated union; later issues add InlineDataPart, ... here and every `match` over
+# Part ends in `assert_never`, so a new kind cannot be silently dropped.
+Part = TextPart | FunctionCallPart | FunctionResponsePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +90,7 @@ class GenerateContentRequest:
     contents: tuple[Content, ...]
     system_instruction: Content | None = None
     generation_config: GenerationConfig = field(default_factory=GenerationConfig)
+    # Gemini groups declarations into `tools[].functionDeclarations`; only function tools
+    # exist here, so the declarations are kept as one flat tuple.
+    tools: tuple[FunctionDeclaration, ...] = ()
+    tool_config: ToolConfig = field(default_factory=ToolConfig)

@@ -1,13 +1,16 @@
 """The stream of events every backend yields for one GenerateContentRequest.
 
 Events carry the candidate index they belong to; a backend emits, per candidate, any number
-of deltas followed by exactly one `Finished`, and one `Usage` after all candidates finish.
+of text deltas and function calls followed by exactly one `Finished`, and one `Usage` after
+all candidates finish.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class FinishReason(enum.Enum):
@@ -19,12 +22,25 @@ class FinishReason(enum.Enum):
     BLOCKLIST = "BLOCKLIST"
     SPII = "SPII"
     OTHER = "OTHER"
+    # The model started a function call that does not parse (Gemini's own reason).
+    MALFORMED_FUNCTION_CALL = "MALFORMED_FUNCTION_CALL"
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     candidate: int
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """One complete function call of a candidate (Gemini streams calls whole, too). `id` is
+    set when the backend has one (an upstream); otherwise the translation layer makes it."""
+
+    candidate: int
+    name: str
+    args: Mapping[str, Any]
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +61,4 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-StreamEvent = TextDelta | Finished | Usage
+StreamEvent = TextDelta | FunctionCall | Finished | Usage

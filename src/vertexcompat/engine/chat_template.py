@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vertexcompat.domain.errors import InvalidArgument
@@ -28,13 +28,24 @@ class ChatTemplate:
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         self.source = source or FALLBACK_CHATML
         self._template = env.from_string(self.source)
+        # A template that reads a `tools` variable renders function declarations in the
+        # format its model was trained on; decided from the template, never the model name.
+        self.knows_tools = "tools" in meta.find_undeclared_variables(env.parse(self.source))
         self.bos_token = bos_token
         self.eos_token = eos_token
 
-    def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True) -> str:
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+    ) -> str:
+        extra = {"tools": tools} if tools else {}
         try:
             return self._template.render(
                 messages=messages,
+                **extra,
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,

@@ -1,4 +1,5 @@
-"""Constrained decoding: JSON Schemas compiled to llama.cpp GBNF grammars, and their cache.
+"""Constrained decoding: JSON Schemas (answers and function-call arguments) compiled to
+llama.cpp GBNF grammars, and their cache.
 
 The compiler is llama-cpp-python's `SchemaConverter` (a port of llama.cpp's
 json_schema_to_grammar), used as a library. What it enforces while decoding: types,
@@ -29,7 +30,8 @@ import copy
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, assert_never
 
 from llama_cpp.llama_grammar import JSON_GBNF, SchemaConverter
 
@@ -40,7 +42,12 @@ _STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] |
 
 
 class UnsupportedSchema(ValueError):
-    """The schema is valid JSON Schema but cannot be turned into a grammar."""
+    """The schema is valid JSON Schema but cannot be turned into a grammar. For function
+    calls, `function_index` says whose parameters it was."""
+
+    def __init__(self, message: str, *, function_index: int | None = None) -> None:
+        super().__init__(message)
+        self.function_index = function_index
 
 
 def _cap_strings(node: Any, max_length: int) -> Any:
@@ -161,23 +168,137 @@ def json_object_grammar() -> str:
     return JSON_GBNF
 
 
-def schema_to_grammar(
-    schema: Mapping[str, Any], *, default_max_length: int, max_depth: int = 3
+_CONVERTER_ERRORS = (
+    ValueError, KeyError, TypeError, AssertionError, NotImplementedError, RecursionError,
+)
+
+
+def _new_converter() -> SchemaConverter:
+    return SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+
+
+def _visit(
+    converter: SchemaConverter,
+    schema: Mapping[str, Any],
+    rule: str,
+    url: str,
+    *,
+    default_max_length: int,
+    max_depth: int,
 ) -> str:
-    """GBNF text for `schema`; raises UnsupportedSchema when the converter cannot."""
+    """Adds the rules for `schema` to `converter` under `rule` ("" = root); returns the rule
+    name. `url` keeps the `#/$defs/...` refs of different schemas apart."""
     try:
         bounded = _bound_recursion(copy.deepcopy(dict(schema)), max_depth)
     except RecursionError:
         raise UnsupportedSchema("cannot enforce this schema while decoding: nested too deeply") from None
     capped = _cap_strings(bounded, default_max_length)
-    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     try:
-        resolved = converter.resolve_refs(capped, "request")
-        converter.visit(resolved, "")
-        grammar = converter.format_grammar()
-    except (ValueError, KeyError, TypeError, AssertionError, NotImplementedError, RecursionError) as exc:
+        resolved = converter.resolve_refs(capped, url)
+        return converter.visit(resolved, rule)
+    except _CONVERTER_ERRORS as exc:
         raise UnsupportedSchema(f"cannot enforce this schema while decoding: {exc}") from None
-    return grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+
+
+def _format(converter: SchemaConverter, extra_rules: str = "") -> str:
+    try:
+        grammar = converter.format_grammar()
+    except _CONVERTER_ERRORS as exc:
+        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {exc}") from None
+    return (grammar + extra_rules).replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+
+
+def schema_to_grammar(
+    schema: Mapping[str, Any], *, default_max_length: int, max_depth: int = 3
+) -> str:
+    """GBNF text for `schema`; raises UnsupportedSchema when the converter cannot."""
+    converter = _new_converter()
+    _visit(converter, schema, "", "request", default_max_length=default_max_length, max_depth=max_depth)
+    return _format(converter)
+
+
+CallsStart = Literal["open", "after_open", "after_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallsSpec:
+    """What function calls may be written in one turn, in the backend's call format:
+    `open` {"name": <one of functions>, "arguments": <that function's parameters>} `close`,
+    repeated up to `max_calls` times with only whitespace between, nothing after. A model
+    that leaves out the markers and writes bare call objects is held to the same shape.
+
+    `start` says where the grammar takes over: "open" — at the first token, which must
+    open a call (tool_choice required / named); for tool_choice auto the model writes
+    freely and a lazy grammar (engine/sampling.py) takes over right after the model opened
+    a call itself: after the `open` marker ("after_open") or after the `{"name":` of a bare
+    call object ("after_name")."""
+
+    functions: tuple[tuple[str, Mapping[str, Any] | None], ...]
+    open: str
+    close: str
+    max_calls: int = 8
+    start: CallsStart = "open"
+
+    def key(self) -> str:
+        return "calls:" + json.dumps(
+            [self.functions, self.open, self.close, self.max_calls, self.start],
+            separators=(",", ":"),
+        )
+
+
+_FENCE = "```"
+_NO_PARAMETERS = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+def _literal(text: str) -> str:
+    """A GBNF string literal."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def calls_grammar(spec: CallsSpec, *, default_max_length: int, max_depth: int = 3) -> str:
+    if not spec.functions:
+        raise ValueError("a calls grammar needs at least one function")
+    converter = _new_converter()
+    alternatives = []
+    for i, (name, parameters) in enumerate(spec.functions):
+        # No declared parameters: the function takes none, its arguments are `{}`.
+        schema = parameters if parameters is not None else _NO_PARAMETERS
+        try:
+            args_rule = _visit(
+                converter, schema, f"fn{i}-args", f"fn{i}",
+                default_max_length=default_max_length, max_depth=max_depth,
+            )
+        except UnsupportedSchema as exc:
+            raise UnsupportedSchema(f"function {name!r}: {exc}", function_index=i) from None
+        alternatives.append(
+            " ".join((
+                _literal(json.dumps(name)), 'space "," space', _literal('"arguments"'),
+                'space ":" space', args_rule,
+            ))
+        )
+    repeat = f"{{0,{spec.max_calls - 1}}}" if spec.max_calls > 1 else None
+    tagged_more = f" (tc-ws {_literal(spec.open)} tc-block){repeat}" if repeat else ""
+    match spec.start:
+        case "open":
+            root = f"{_literal(spec.open)} tc-block{tagged_more}"
+        case "after_open":
+            root = f"tc-block{tagged_more}"
+        case "after_name":
+            # A bare call is often wrapped in a ```json fence: let the model close it.
+            root = "tc-after-name" + (f" (tc-ws tc-call){repeat}" if repeat else "")
+            root += f" (tc-ws {_literal(_FENCE)})?"
+        case _:
+            assert_never(spec.start)
+    name_key = _literal('"name"')
+    rules = "\n" + "\n".join((
+        f"tc-after-name ::= space ({' | '.join(alternatives)}) space " + _literal("}"),
+        f"tc-call ::= {_literal('{')} space {name_key} space {_literal(':')} tc-after-name",
+        f"tc-block ::= tc-ws tc-call tc-ws {_literal(spec.close)}",
+        "tc-ws ::= [ \\t\\n]{0,4}",
+        f"root ::= {root}",
+    )) + "\n"
+    return _format(converter, rules)
 
 
 class GrammarCache:
@@ -207,6 +328,25 @@ class GrammarCache:
     def grammar_for(self, schema: Mapping[str, Any] | None) -> str:
         """The grammar for `schema`; `None` means "any JSON object"."""
         key = "" if schema is None else json.dumps(schema, separators=(",", ":"))
+
+        def build() -> str:
+            if schema is None:
+                return json_object_grammar()
+            return schema_to_grammar(
+                schema, default_max_length=self._default_max_length, max_depth=self._max_depth
+            )
+
+        return self._cached(key, build)
+
+    def calls_grammar_for(self, spec: CallsSpec) -> str:
+        return self._cached(
+            spec.key(),
+            lambda: calls_grammar(
+                spec, default_max_length=self._default_max_length, max_depth=self._max_depth
+            ),
+        )
+
+    def _cached(self, key: str, build: Callable[[], str]) -> str:
         with self._lock:
             grammar = self._entries.get(key)
             if grammar is not None:
@@ -214,12 +354,7 @@ class GrammarCache:
                 self.hits += 1
                 return grammar
             self.misses += 1
-        if schema is None:
-            grammar = json_object_grammar()
-        else:
-            grammar = schema_to_grammar(
-                schema, default_max_length=self._default_max_length, max_depth=self._max_depth
-            )
+        grammar = build()
         self._verify(grammar)
         with self._lock:
             self._entries[key] = grammar

@@ -22,10 +22,11 @@ import llama_cpp
 from vertexcompat.domain.errors import Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.engine.chat_template import ChatTemplate
-from vertexcompat.engine.constraints import GrammarCache, UnsupportedSchema
+from vertexcompat.engine.constraints import CallsSpec, GrammarCache, UnsupportedSchema
 from vertexcompat.engine.llama_log import route_llama_logs
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.scheduler import Job, Scheduler
+from vertexcompat.engine.tokens import tokenize
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ class JobHandle:
                 yield item
         finally:
             self.cancel()
+
+    def end_candidate(self, candidate: int) -> None:
+        """Stop generating for one candidate (it finishes with STOP); the others go on."""
+        if self.job is not None and not self.job.cancelled:
+            self._scheduler.end_candidate(self.job, candidate)
 
     def cancel(self) -> None:
         if self.job is not None and not self.job.cancelled:
@@ -194,21 +200,29 @@ class LlamaEngine:
         return piece
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        data = text.encode("utf-8")
-        cap = len(data) + 8
-        arr = (llama_cpp.llama_token * cap)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, cap, add_bos, True)
-        if n < 0:
-            cap = -n
-            arr = (llama_cpp.llama_token * cap)()
-            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), arr, cap, add_bos, True)
-        return list(arr[:n])
+        return tokenize(self._vocab, text, add_bos=add_bos)
 
-    def prompt_tokens(self, messages: list[dict[str, Any]]) -> list[int]:
-        """Render `messages` with the model's chat template and tokenize the result."""
+    def single_token(self, text: str) -> int | None:
+        """The id of the one token that spells `text` (e.g. Qwen's `<tool_call>`), or None
+        when the vocabulary needs several tokens for it."""
+        tokens = self.tokenize(text, add_bos=False)
+        return tokens[0] if len(tokens) == 1 else None
+
+    @property
+    def template_knows_tools(self) -> bool:
+        """Whether the model's own chat template renders function declarations."""
         template = self._require()._template
         assert template is not None
-        text = template.render(messages, add_generation_prompt=True)
+        return template.knows_tools
+
+    def prompt_tokens(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """Render `messages` (and `tools`, for a template that knows them) with the model's
+        chat template and tokenize the result."""
+        template = self._require()._template
+        assert template is not None
+        text = template.render(messages, tools=tools, add_generation_prompt=True)
         add_bos = self._add_bos and not (template.bos_token and text.startswith(template.bos_token))
         return self.tokenize(text, add_bos=add_bos)
 
@@ -219,6 +233,12 @@ class LlamaEngine:
         Raises UnsupportedSchema. Blocking (compiling a big schema is CPU work)."""
         self._require()
         return self.grammars.grammar_for(schema)
+
+    def calls_grammar(self, spec: CallsSpec) -> str:
+        """The (cached) grammar for function calls (engine/constraints.py). Raises
+        UnsupportedSchema naming the function whose parameters cannot be enforced."""
+        self._require()
+        return self.grammars.calls_grammar_for(spec)
 
     def _verify_grammar(self, grammar: str) -> None:
         sampler = grammar_sampler(self._vocab, grammar)

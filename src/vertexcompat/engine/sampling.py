@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import ctypes
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import llama_cpp
 import numpy as np
 
+from vertexcompat.engine.tokens import tokenize
+
 # Gemini's defaults for its flash models when the request sets nothing.
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class LazyGrammar:
+    trigger: str  # a regular expression over the output text
+    grammar: str  # GBNF for the text after the trigger's match
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +35,11 @@ class SamplingParams:
     penalty_window: int = 4096
     # GBNF text (engine/constraints.py) constraining every candidate; None: unconstrained.
     grammar: str | None = None
+    # Lazy grammars: the candidate writes freely until its output matches one trigger, and
+    # that trigger's grammar (which starts right after the match) constrains the rest.
+    lazy_grammars: tuple[LazyGrammar, ...] = ()
+    # Tokens that may never be drawn (e.g. a call marker when calls are not allowed).
+    banned_tokens: tuple[int, ...] = ()
 
     def candidate_seed(self, candidate: int) -> int:
         """Each candidate gets its own stream of randomness; with a request seed the streams
@@ -51,6 +66,13 @@ class Sampler:
     (1 - p(A)) p(t)/p(A) = p(t)/p(A) for t in the allowed set A); only a top-p/top-k cut
     is taken over the whole vocabulary on the fast path. Only allowed tokens are ever
     emitted either way.
+
+    A lazy grammar is created when its trigger matches the candidate's output. Triggers are
+    watched here, over token pieces, rather than by llama.cpp's own lazy grammar: when the
+    triggering token also carries text after the match, that text must be fed to the
+    grammar, and llama.cpp aborts the process if the grammar rejects it. Here each such
+    token is checked first; a rejected one marks the call `malformed` and the scheduler
+    ends the candidate (Gemini's MALFORMED_FUNCTION_CALL) instead.
     """
 
     def __init__(
@@ -60,13 +82,32 @@ class Sampler:
         *,
         n_vocab: int,
         vocab: llama_cpp.llama_vocab_p | None = None,
+        token_piece: Callable[[int], bytes] | None = None,
     ) -> None:
         self._n_vocab = n_vocab
+        self._vocab = vocab
         self._grammar: llama_cpp.llama_sampler_p | None = None
+        self._grammar_text = params.grammar
+        self._lazy = [
+            (re.compile(lazy.trigger.encode("utf-8")), lazy.grammar)
+            for lazy in params.lazy_grammars
+        ] if params.grammar is None else []
+        self._piece = token_piece
+        self._tail = b""  # the end of the output so far, while watching the triggers
+        self.malformed = False
+        if (params.grammar is not None or self._lazy) and vocab is None:
+            raise ValueError("a grammar needs the model's vocabulary")
+        if self._lazy and token_piece is None:
+            raise ValueError("a lazy grammar needs the token pieces")
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama_cpp.llama_sampler_chain_init(chain_params)
         add = lambda s: llama_cpp.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+        if params.banned_tokens:
+            biases = (llama_cpp.llama_logit_bias * len(params.banned_tokens))(
+                *((t, float("-inf")) for t in params.banned_tokens)
+            )
+            add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(biases), biases))
         if params.presence_penalty or params.frequency_penalty:
             add(
                 llama_cpp.llama_sampler_init_penalties(
@@ -83,17 +124,18 @@ class Sampler:
             add(llama_cpp.llama_sampler_init_temp(params.temperature))
             add(llama_cpp.llama_sampler_init_dist(params.candidate_seed(candidate)))
         if params.grammar is not None:
-            # Its own sampler per candidate: a grammar sampler carries parse state.
-            if vocab is None:
-                self.close()
-                raise ValueError("a grammar needs the model's vocabulary")
-            self._grammar = grammar_sampler(vocab, params.grammar)
-            if self._grammar is None:
-                self.close()
-                raise ValueError("llama.cpp rejected the grammar")
-            self._cells = np.zeros(n_vocab, dtype=_TOKEN_DATA)
-            self._ids = np.arange(n_vocab, dtype=np.int32)
-            self._one = np.zeros(1, dtype=_TOKEN_DATA)
+            self._start_grammar(params.grammar)
+
+    def _start_grammar(self, grammar: str) -> None:
+        # Its own sampler per candidate: a grammar sampler carries parse state.
+        assert self._vocab is not None
+        self._grammar = grammar_sampler(self._vocab, grammar)
+        if self._grammar is None:
+            self.close()
+            raise ValueError("llama.cpp rejected the grammar")
+        self._cells = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)
+        self._ids = np.arange(self._n_vocab, dtype=np.int32)
+        self._one = np.zeros(1, dtype=_TOKEN_DATA)
 
     @property
     def constrained(self) -> bool:
@@ -102,7 +144,10 @@ class Sampler:
     def sample(self, ctx: llama_cpp.llama_context_p, batch_index: int) -> int:
         if self._grammar is None:
             # llama_sampler_sample also accepts the token into the chain (penalty history).
-            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            if self._lazy:
+                self._watch(token)
+            return token
         logits = np.ctypeslib.as_array(
             llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
         )
@@ -126,11 +171,33 @@ class Sampler:
             raise RuntimeError("the sampler chain selected no token")
         return int(arr.data[arr.selected].id)
 
-    def _allowed(self, token: int, logits: np.ndarray) -> bool:
+    def _allowed(self, token: int, logits: np.ndarray | None = None) -> bool:
         one = self._one
-        one[0] = (token, logits[token], 0.0)
+        one[0] = (token, 0.0 if logits is None else logits[token], 0.0)
         llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(_token_array(one)))
         return bool(np.isfinite(one[0]["logit"]))
+
+    def _watch(self, token: int) -> None:
+        """Unconstrained output so far ends with `token`: start a grammar if its trigger
+        now matches, and feed it whatever the output holds after the match."""
+        assert self._piece is not None
+        if self._vocab is None or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            return
+        tail = self._tail + self._piece(token)
+        found = [(m.start(), m.end(), g) for rx, g in self._lazy if (m := rx.search(tail))]
+        if not found:
+            self._tail = tail[-_TRIGGER_WINDOW:]
+            return
+        _, end, grammar = min(found, key=lambda f: f[0])  # the earliest match wins
+        rest = tail[end:].decode("utf-8", errors="ignore")
+        self._lazy = []
+        self._tail = b""
+        self._start_grammar(grammar)
+        for t in tokenize(self._vocab, rest) if rest else ():
+            if not self._allowed(t):
+                self.malformed = True
+                return
+            llama_cpp.llama_sampler_accept(self._grammar, t)
 
     def close(self) -> None:
         if self._chain is not None:
@@ -140,6 +207,9 @@ class Sampler:
             llama_cpp.llama_sampler_free(self._grammar)
             self._grammar = None
 
+
+# Bytes of output kept for matching triggers that span tokens (they are short).
+_TRIGGER_WINDOW = 64
 
 # llama_token_data {int32 id; float logit; float p;} as a numpy record, for building the
 # candidate array without a Python loop over the vocabulary.

@@ -61,6 +61,9 @@ class Job:
     stop: tuple[str, ...]
     sink: Sink
     cancelled: bool = False
+    # Candidates the request side asked to end (e.g. a model repeating a call): they finish
+    # with STOP at the next step while the others go on.
+    ended: set[int] = field(default_factory=set)
     phase: Phase = Phase.WAITING
     prefilled: int = 0
     candidates: list[Candidate] = field(default_factory=list)
@@ -129,6 +132,12 @@ class Scheduler:
             job.cancel()
             self._cv.notify()
 
+    def end_candidate(self, job: Job, candidate: int) -> None:
+        """Finish one candidate of `job` with STOP at the next step."""
+        with self._cv:
+            job.ended.add(candidate)
+            self._cv.notify()
+
     def stats(self) -> dict[str, int]:
         """A snapshot for /readyz and tests: busy KV slots and requests waiting for one."""
         with self._cv:
@@ -187,7 +196,10 @@ class Scheduler:
             for i in range(job.n):
                 seq_id = self._free_slots.pop()
                 try:
-                    sampler = Sampler(job.params, i, n_vocab=self._n_vocab, vocab=self._vocab)
+                    sampler = Sampler(
+                        job.params, i, n_vocab=self._n_vocab, vocab=self._vocab,
+                        token_piece=self._piece,
+                    )
                 except Exception:
                     self._free_slots.append(seq_id)
                     raise
@@ -213,6 +225,8 @@ class Scheduler:
         for job in self._active:
             if job.phase is Phase.DECODE:
                 for cand in job.candidates:
+                    if not cand.finished and cand.index in job.ended:
+                        self._finish(job, cand, FinishReason.STOP)
                     if not cand.finished:
                         decoding.append((n, job, cand))
                         add(cand.last_token, cand.n_past, cand.seq_id, True)
@@ -228,7 +242,8 @@ class Scheduler:
             if job.prefilled == len(job.prompt):
                 prefilled.append((n - 1, job))
 
-        if n == 0:  # nothing to decode (only possible for an empty prompt, refused upstream)
+        if n == 0:  # nothing to decode: only ended candidates (or an empty prompt, refused)
+            self._release_finished()
             return
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self._ctx, batch)
@@ -247,7 +262,10 @@ class Scheduler:
             for cand in job.candidates:
                 cand.n_past = len(job.prompt)
                 self._advance(job, cand, cand.sampler.sample(self._ctx, idx))
-        for job in [j for j in self._active if all(c.finished for c in j.candidates)]:
+        self._release_finished()
+
+    def _release_finished(self) -> None:
+        for job in [j for j in self._active if j.candidates and all(c.finished for c in j.candidates)]:
             generated = sum(c.generated for c in job.candidates)
             job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated))
             self._release(job)
@@ -255,6 +273,9 @@ class Scheduler:
     def _advance(self, job: Job, cand: Candidate, token: int) -> None:
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(job, cand, FinishReason.STOP)
+            return
+        if cand.sampler.malformed:  # the token opened a call the grammar cannot continue
+            self._finish(job, cand, FinishReason.MALFORMED_FUNCTION_CALL)
             return
         cand.generated += 1
         text = cand.text.push(self._piece(token))

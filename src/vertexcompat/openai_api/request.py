@@ -6,7 +6,7 @@ fields (`extra="allow"`): the seed says unsupported parameters are ignored, and
 value fails with the exact parameter path (`translate/validation.py` turns the pydantic
 error into `InvalidArgument(param=...)`).
 
-The two real unions (`content`, `stop`) use callable discriminators whose tags start with
+The real unions (`content`, `stop`, `tool_choice`, `function_call`) use callable discriminators whose tags start with
 `UNION_TAG_MARKER`, so the validation layer can remove them from error locations and
 only the branch that matches the input's JSON type reports errors.
 """
@@ -77,13 +77,84 @@ StopSequences = Annotated[
 ]
 
 
+def _str_or_object_tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return UNION_TAG_MARKER + "str"
+    if isinstance(value, dict):
+        return UNION_TAG_MARKER + "object"
+    return None
+
+
+# OpenAI's rule for function names (and Gemini's, minus the dot): 1-64 of [a-zA-Z0-9_-].
+FunctionName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
+
+
+class FunctionDefinition(_WireModel):
+    """`tools[].function`, and the deprecated `functions[]` entries."""
+
+    name: FunctionName
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(_WireModel):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_WireModel):
+    name: str
+
+
+class NamedToolChoice(_WireModel):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Annotated[
+    Annotated[Literal["none", "auto", "required"], Tag(UNION_TAG_MARKER + "str")]
+    | Annotated[NamedToolChoice, Tag(UNION_TAG_MARKER + "object")],
+    Discriminator(
+        _str_or_object_tag,
+        custom_error_type="invalid_type",
+        custom_error_message='Input should be "none", "auto", "required" or a named function',
+    ),
+]
+
+# The deprecated `function_call` request field: "none", "auto" or {"name": ...}.
+FunctionCallChoice = Annotated[
+    Annotated[Literal["none", "auto"], Tag(UNION_TAG_MARKER + "str")]
+    | Annotated[NamedFunction, Tag(UNION_TAG_MARKER + "object")],
+    Discriminator(
+        _str_or_object_tag,
+        custom_error_type="invalid_type",
+        custom_error_message='Input should be "none", "auto" or {"name": ...}',
+    ),
+]
+
+
+class CalledFunction(_WireModel):
+    """A call the assistant made earlier: `arguments` is the JSON text the model wrote."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(_WireModel):
+    id: Annotated[str, Field(min_length=1)]
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class ChatMessage(_WireModel):
     role: MessageRole
     content: MessageContent | None = None
     name: str | None = None
-    # Tool calling is a later issue; until then these are accepted but not interpreted.
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    # The deprecated single call of an assistant message (`functions` era).
+    function_call: CalledFunction | None = None
 
 
 class JsonSchemaFormat(_WireModel):
@@ -120,6 +191,11 @@ class ChatCompletionRequest(_WireModel):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
+    tools: Annotated[list[ToolDefinition], Field(min_length=1)] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    functions: Annotated[list[FunctionDefinition], Field(min_length=1)] | None = None
+    function_call: FunctionCallChoice | None = None
 
     @property
     def include_usage(self) -> bool:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-FinishReasonName = Literal["stop", "length", "content_filter", "tool_calls"]
+FinishReasonName = Literal["stop", "length", "content_filter", "tool_calls", "function_call"]
 
 
 class PromptTokensDetails(BaseModel):
@@ -32,9 +32,27 @@ class Usage(BaseModel):
     )
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str  # JSON text of an object
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class Message(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
+    # Only present when the model called functions (OpenAI leaves the keys out otherwise).
+    tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=_absent)
+    function_call: FunctionCall | None = Field(default=None, exclude_if=_absent)
 
 
 class Choice(BaseModel):
@@ -56,9 +74,26 @@ class ChatCompletion(BaseModel):
         return self.model_dump(mode="json")
 
 
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(BaseModel):
+    """The first delta of a call carries `index`, `id`, `type`, `function.name` and
+    `function.arguments: ""`; later ones carry `index` and argument text only."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta | None = None
+
+
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    function_call: FunctionCallDelta | None = None
 
 
 class ChunkChoice(BaseModel):

@@ -29,6 +29,11 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         "stream",
         "stream_options",
         "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
     }
 )
 

@@ -10,7 +10,7 @@ from vertexcompat.openai_api.response import FinishReasonName
 
 def to_openai_finish_reason(reason: FinishReason) -> FinishReasonName:
     match reason:
-        case FinishReason.STOP | FinishReason.OTHER:
+        case FinishReason.STOP | FinishReason.OTHER | FinishReason.MALFORMED_FUNCTION_CALL:
             return "stop"
         case FinishReason.MAX_TOKENS:
             return "length"

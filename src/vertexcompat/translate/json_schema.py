@@ -52,17 +52,17 @@ def to_response_mime_and_schema(
             assert_never(response_format.type)
 
 
-def check_schema(schema: Mapping[str, Any]) -> None:
-    """Raise `InvalidArgument(param=response_format.json_schema.schema)` unless `schema` is
-    a valid JSON Schema document for the draft it declares (2020-12 when it declares none)."""
+def check_schema(schema: Mapping[str, Any], *, param: str = SCHEMA_PARAM) -> None:
+    """Raise `InvalidArgument(param=param)` unless `schema` is a valid JSON Schema document
+    for the draft it declares (2020-12 when it declares none)."""
     try:
         validator = jsonschema.validators.validator_for(schema)
         validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         raise InvalidArgument(
-            f"Invalid JSON schema in `{SCHEMA_PARAM}` at {where}: {exc.message}",
-            param=SCHEMA_PARAM,
+            f"Invalid JSON schema in `{param}` at {where}: {exc.message}",
+            param=param,
         ) from None
 
 

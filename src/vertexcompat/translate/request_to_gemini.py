@@ -1,27 +1,37 @@
 """`to_generate_request`: an OpenAI `ChatCompletionRequest` lowered to one Gemini
-`GenerateContentRequest` (system instruction, contents → parts, generation config)."""
+`GenerateContentRequest` (system instruction, contents → parts, generation config, function
+declarations and tool config).
+
+Tool calling history: an assistant message's `tool_calls` become function-call parts, and
+each later `role: "tool"` message becomes a function-response part matched to its call by
+`tool_call_id` (the function's name comes from that call). Consecutive tool results form
+one user content, as Gemini expects all responses to one model turn together.
+"""
 
 from __future__ import annotations
 
-from typing import assert_never
+import json
+from collections.abc import Mapping
+from typing import Any, assert_never
 
 from vertexcompat.domain.content import (
+    WRAPPED_RESPONSE_KEY,
     Content,
+    FunctionCallPart,
+    FunctionResponsePart,
     GenerateContentRequest,
     GenerationConfig,
     Part,
-    Role,
     TextPart,
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
 from vertexcompat.translate.json_schema import SCHEMA_PARAM, to_response_mime_and_schema
+from vertexcompat.translate.tools import call_style, to_declarations_and_config, to_openai_tools_param
 
 # Vertex joins several system messages into one system instruction; keep them apart
 # by a blank line so the model still sees separate paragraphs.
 _SYSTEM_JOINER = "\n\n"
-# Until tool calling lands, a tool/function result is shown to the model as user text.
-_TOOL_RESULT_ROLE: Role = "user"
 
 
 def to_generate_request(
@@ -29,20 +39,23 @@ def to_generate_request(
 ) -> GenerateContentRequest:
     system_texts: list[str] = []
     contents: list[Content] = []
+    calls_by_id: dict[str, str] = {}  # tool_call_id → function name, from earlier turns
     for i, message in enumerate(chat.messages):
         parts = _parts(message, i)
         match message.role:
             case "system" | "developer":
-                system_texts.append("".join(p.text for p in parts))
+                system_texts.append("".join(_texts(parts)))
             case "user":
                 contents.append(Content(role="user", parts=_required(parts, i)))
             case "assistant":
-                # An assistant turn that only called tools has no text; the tool-calling
-                # issue gives it function-call parts. Until then it contributes nothing.
-                if parts:
-                    contents.append(Content(role="model", parts=parts))
-            case "tool" | "function":
-                contents.append(Content(role=_TOOL_RESULT_ROLE, parts=_required(parts, i)))
+                calls = _calls(message, i)
+                calls_by_id.update((c.id, c.name) for c in calls if c.id is not None)
+                if parts or calls:
+                    contents.append(Content(role="model", parts=(*parts, *calls)))
+            case "tool":
+                _add_result(contents, _tool_result(message, parts, i, calls_by_id))
+            case "function":
+                _add_result(contents, _function_result(message, parts, i))
             case _:
                 assert_never(message.role)
     if not contents:
@@ -54,12 +67,103 @@ def to_generate_request(
         if system_texts
         else None
     )
+    declarations, tool_config = to_declarations_and_config(chat)
     return GenerateContentRequest(
         model=backend_model,
         contents=tuple(contents),
         system_instruction=system,
         generation_config=to_generation_config(chat),
+        tools=declarations,
+        tool_config=tool_config,
     )
+
+
+def _texts(parts: tuple[Part, ...]) -> list[str]:
+    return [p.text for p in parts if isinstance(p, TextPart)]
+
+
+def _calls(message: ChatMessage, i: int) -> tuple[FunctionCallPart, ...]:
+    calls = [
+        FunctionCallPart(
+            name=call.function.name,
+            args=_arguments(call.function.arguments, f"messages[{i}].tool_calls[{j}].function.arguments"),
+            id=call.id,
+        )
+        for j, call in enumerate(message.tool_calls or ())
+    ]
+    if message.function_call is not None:
+        fn = message.function_call
+        calls.append(
+            FunctionCallPart(fn.name, _arguments(fn.arguments, f"messages[{i}].function_call.arguments"))
+        )
+    return tuple(calls)
+
+
+def _arguments(text: str, param: str) -> Mapping[str, Any]:
+    """A call's `arguments` as the model wrote them: JSON text of an object ("" = none)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"`{param}` is not valid JSON: {exc}", param=param) from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"`{param}` must be a JSON object.", param=param)
+    return value
+
+
+def _tool_result(
+    message: ChatMessage, parts: tuple[Part, ...], i: int, calls_by_id: dict[str, str]
+) -> FunctionResponsePart:
+    call_id = message.tool_call_id
+    if call_id is None:
+        raise InvalidArgument(
+            f"Missing required parameter `messages[{i}].tool_call_id`.",
+            param=f"messages[{i}].tool_call_id",
+        )
+    name = calls_by_id.get(call_id)
+    if name is None:
+        raise InvalidArgument(
+            f"`messages[{i}].tool_call_id` is {call_id!r}, which matches no tool call of an "
+            "earlier assistant message.",
+            param=f"messages[{i}].tool_call_id",
+        )
+    return FunctionResponsePart(name=name, response=_response(message, parts, i), id=call_id)
+
+
+def _function_result(message: ChatMessage, parts: tuple[Part, ...], i: int) -> FunctionResponsePart:
+    if not message.name:
+        raise InvalidArgument(
+            f"Missing required parameter `messages[{i}].name` (the function's name).",
+            param=f"messages[{i}].name",
+        )
+    return FunctionResponsePart(name=message.name, response=_response(message, parts, i))
+
+
+def _response(message: ChatMessage, parts: tuple[Part, ...], i: int) -> Mapping[str, Any]:
+    """A JSON-object result stays structured; any other result is wrapped as text."""
+    if message.content is None:
+        raise InvalidArgument(
+            f"Missing required parameter `messages[{i}].content`.", param=f"messages[{i}].content"
+        )
+    text = "".join(_texts(parts))
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return value
+    return {WRAPPED_RESPONSE_KEY: text}
+
+
+def _add_result(contents: list[Content], part: FunctionResponsePart) -> None:
+    last = contents[-1] if contents else None
+    if last is not None and last.role == "user" and all(
+        isinstance(p, FunctionResponsePart) for p in last.parts
+    ):
+        contents[-1] = Content(role="user", parts=(*last.parts, part))
+    else:
+        contents.append(Content(role="user", parts=(part,)))
 
 
 def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
@@ -139,5 +243,7 @@ def to_openai_param(param: str | None, chat: ChatCompletionRequest) -> str | Non
             return "response_format.type"
         case "contents" | "system_instruction":
             return "messages"
+        case None:
+            return None
         case _:
-            return param
+            return to_openai_tools_param(param, call_style(chat)) or param

@@ -6,22 +6,52 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import assert_never
 
-from vertexcompat.domain.events import Finished, StreamEvent, TextDelta, Usage
-from vertexcompat.openai_api.response import ChatCompletion, Choice, FinishReasonName, Message
+from vertexcompat.domain.events import Finished, FunctionCall, StreamEvent, TextDelta, Usage
+from vertexcompat.openai_api.response import (
+    ChatCompletion,
+    Choice,
+    FinishReasonName,
+    Message,
+    ToolCall,
+)
+from vertexcompat.openai_api.response import FunctionCall as WireFunctionCall
 from vertexcompat.translate.finish_reason import to_openai_finish_reason
+from vertexcompat.translate.function_calls import (
+    CallIdFactory,
+    arguments_json,
+    call_id,
+    new_call_id,
+    with_calls,
+)
+from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
 
 
 def to_chat_completion(
-    events: Iterable[StreamEvent], *, completion_id: str, created: int, model: str, n: int = 1
+    events: Iterable[StreamEvent],
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    n: int = 1,
+    call_style: CallStyle = "tool_calls",
+    new_id: CallIdFactory = new_call_id,
 ) -> ChatCompletion:
     texts: list[list[str]] = [[] for _ in range(n)]
+    calls: list[list[ToolCall]] = [[] for _ in range(n)]
     reasons: list[FinishReasonName | None] = [None] * n
     usage: Usage | None = None
     for event in events:
         match event:
             case TextDelta(candidate=c, text=text):
                 texts[_index(c, n)].append(text)
+            case FunctionCall(candidate=c, name=name, args=args):
+                calls[_index(c, n)].append(
+                    ToolCall(
+                        id=call_id(event, new_id),
+                        function=WireFunctionCall(name=name, arguments=arguments_json(args)),
+                    )
+                )
             case Finished(candidate=c, reason=reason):
                 reasons[_index(c, n)] = to_openai_finish_reason(reason)
             case Usage():
@@ -35,14 +65,27 @@ def to_chat_completion(
         choices=[
             Choice(
                 index=i,
-                message=Message(content="".join(texts[i])),
+                message=_message("".join(texts[i]), calls[i], call_style),
                 # A backend that ended a candidate without `Finished` stopped normally.
-                finish_reason=reasons[i] or "stop",
+                finish_reason=(
+                    with_calls(reasons[i] or "stop", call_style) if calls[i] else reasons[i] or "stop"
+                ),
             )
             for i in range(n)
         ],
         usage=to_openai_usage(usage),
     )
+
+
+def _message(text: str, calls: list[ToolCall], style: CallStyle) -> Message:
+    if not calls:
+        return Message(content=text)
+    # Text said before the calls stays; a turn that only called has `content: null`.
+    content = text if text.strip() else None
+    if style == "function_call":
+        # The deprecated shape holds one call (the request forces parallel_calls off).
+        return Message(content=content, function_call=calls[0].function)
+    return Message(content=content, tool_calls=calls)
 
 
 def _index(candidate: int, n: int) -> int:

@@ -6,6 +6,13 @@ exactly one `finish_reason`, on a chunk whose delta is `{}`; with `include_usage
 chunk carries `"usage": null` and one last chunk has `choices: []` and the usage, without
 it no chunk has a `usage` key; `id`, `created` and `model` are the same on every chunk.
 
+A function call becomes two chunks: one whose `tool_calls[0]` carries `index`, `id`, `type`,
+`function.name` and `function.arguments: ""`, then one with `index` and the arguments (so
+an accumulating client such as the SDK's `ChatCompletionStreamState` sees the usual
+shape); `index` counts the choice's calls from 0, and a choice that called ends with
+`finish_reason: "tool_calls"`. With the deprecated `functions` the same two steps use
+`delta.function_call` and end with `"function_call"`.
+
 One transcoder per request and one `_ChoiceState` per candidate: state is never shared
 across choices (DESIGN example 4).
 """
@@ -15,14 +22,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from vertexcompat.domain.events import Finished, StreamEvent, TextDelta, Usage
+from vertexcompat.domain.events import Finished, FunctionCall, StreamEvent, TextDelta, Usage
 from vertexcompat.openai_api.response import (
     ChatCompletionChunk,
     ChunkChoice,
     Delta,
     FinishReasonName,
+    FunctionCallDelta,
+    ToolCallDelta,
 )
 from vertexcompat.translate.finish_reason import to_openai_finish_reason
+from vertexcompat.translate.function_calls import (
+    CallIdFactory,
+    arguments_json,
+    call_id,
+    new_call_id,
+    with_calls,
+)
+from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
 
 
@@ -31,16 +48,27 @@ class _ChoiceState:
     index: int
     started: bool = False
     finished: bool = False
+    calls: int = 0
 
 
 class ChunkTranscoder:
     def __init__(
-        self, *, completion_id: str, created: int, model: str, n: int, include_usage: bool
+        self,
+        *,
+        completion_id: str,
+        created: int,
+        model: str,
+        n: int,
+        include_usage: bool,
+        call_style: CallStyle = "tool_calls",
+        new_id: CallIdFactory = new_call_id,
     ) -> None:
         self._id = completion_id
         self._created = created
         self._model = model
         self._include_usage = include_usage
+        self._call_style = call_style
+        self._new_id = new_id
         self._choices = [_ChoiceState(index=i) for i in range(n)]
         self._usage: Usage | None = None
         self._done = False
@@ -56,6 +84,11 @@ class ChunkTranscoder:
                 if state.finished or not text:
                     return []
                 return [*self._start(state), self._chunk(state.index, Delta(content=text))]
+            case FunctionCall():
+                state = self._state(event.candidate)
+                if state.finished:
+                    return []
+                return [*self._start(state), *self._call(state, event)]
             case Finished(candidate=c, reason=reason):
                 state = self._state(c)
                 if state.finished:  # exactly one finish_reason per choice
@@ -100,8 +133,36 @@ class ChunkTranscoder:
         state.started = True
         return [self._chunk(state.index, Delta(role="assistant", content=""))]
 
+    def _call(self, state: _ChoiceState, call: FunctionCall) -> list[ChatCompletionChunk]:
+        arguments = arguments_json(call.args)
+        if self._call_style == "function_call":
+            if state.calls:  # the deprecated shape holds one call per turn
+                return []
+            state.calls = 1
+            head = Delta(function_call=FunctionCallDelta(name=call.name, arguments=""))
+            body = Delta(function_call=FunctionCallDelta(arguments=arguments))
+        else:
+            index = state.calls
+            state.calls += 1
+            head = Delta(
+                tool_calls=[
+                    ToolCallDelta(
+                        index=index,
+                        id=call_id(call, self._new_id),
+                        type="function",
+                        function=FunctionCallDelta(name=call.name, arguments=""),
+                    )
+                ]
+            )
+            body = Delta(
+                tool_calls=[ToolCallDelta(index=index, function=FunctionCallDelta(arguments=arguments))]
+            )
+        return [self._chunk(state.index, head), self._chunk(state.index, body)]
+
     def _finish(self, state: _ChoiceState, reason: FinishReasonName) -> ChatCompletionChunk:
         state.finished = True
+        if state.calls:
+            reason = with_calls(reason, self._call_style)
         return self._chunk(state.index, Delta(), finish_reason=reason)
 
     def _chunk(

@@ -9,7 +9,8 @@ import logging
 import jsonschema
 import pytest
 
-from vertexcompat.backends.local import LocalBackend, _post_check, to_template_messages
+from vertexcompat.backends.local import LocalBackend, _post_check
+from vertexcompat.backends.local_prompt import to_template_messages
 from vertexcompat.domain.content import (
     JSON_MIME_TYPE,
     Content,

@@ -29,10 +29,13 @@ def test_roles_map_to_user_and_model():
         messages=[
             {"role": "user", "content": "q"},
             {"role": "assistant", "content": "a"},
+            {"role": "assistant", "tool_calls": [
+                {"id": "x", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ]},
             {"role": "tool", "content": "result", "tool_call_id": "x"},
         ]
     )
-    assert [c.role for c in req.contents] == ["user", "model", "user"]
+    assert [c.role for c in req.contents] == ["user", "model", "model", "user"]
     assert req.system_instruction is None
 
 

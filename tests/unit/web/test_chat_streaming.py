@@ -51,8 +51,8 @@ def test_stream_with_include_usage_sends_one_usage_chunk_last():
 
 
 def test_stream_response_carries_the_ignored_params_header():
-    r, _ = stream(chat_body(stream=True, tools=[]))
-    assert r.headers["x-vertexcompat-ignored-params"] == "tools"
+    r, _ = stream(chat_body(stream=True, logit_bias={}))
+    assert r.headers["x-vertexcompat-ignored-params"] == "logit_bias"
 
 
 def test_error_after_streaming_started_is_one_error_frame():

@@ -1,0 +1,220 @@
+"""Gemini contents → the message list (and tool list) a local model's chat template renders.
+
+Function calling has two formats, chosen from the model's chat template, never its name:
+
+- native: the template reads a `tools` variable (Qwen2.5 does). Declarations go to the
+  template as OpenAI-style tool dicts, earlier calls as assistant `tool_calls`, results as
+  `role: "tool"` messages, and the model writes calls the way it was trained to;
+- generic: for any other template, this module describes the functions and the call syntax
+  in the system message and renders calls and results as plain text in that same syntax.
+
+After function results, by default (`answer_from_results`), the turn that reads them is
+rendered for answering: when the conversation ends with function responses and the model
+may choose (tool_choice auto or none), the declarations are left out and earlier calls and
+results are written as plain sentences. Measured on Qwen2.5-Coder-0.5B-Instruct (the
+default model), the native format makes it repeat the call it already has the result for
+(8 of 8 samples), while the plain form gets an answer that uses the result (greedy, and 3
+of 4 samples at temperature 1). `--tool-result-turn native` keeps the native format
+throughout, for models strong enough to chain calls.
+
+Both use one call syntax, which `call_extractor.py` parses and the calls grammar enforces:
+`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`; a bare `{"name": ...,
+"arguments": ...}` object (what small models often write instead) is read as a call too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+from vertexcompat.domain.content import (
+    WRAPPED_RESPONSE_KEY,
+    Content,
+    FunctionCallPart,
+    FunctionResponsePart,
+    GenerateContentRequest,
+    GenerationConfig,
+    TextPart,
+)
+from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration
+
+CALL_OPEN = "<tool_call>"
+CALL_CLOSE = "</tool_call>"
+# Small models often leave out the markers and write the call object bare; this is where
+# such an object shows itself to be a call (a regular expression over the output).
+BARE_CALL_START = r'\{\s*"name"\s*:'
+_RESPONSE_OPEN = "<tool_response>"
+_RESPONSE_CLOSE = "</tool_response>"
+
+_TEMPLATE_ROLE = {"user": "user", "model": "assistant"}
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInput:
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None  # only for a template that knows tools
+
+
+def json_hint(cfg: GenerationConfig) -> str | None:
+    """The system-instruction line that asks for JSON, or None for a text request."""
+    if not cfg.wants_json:
+        return None
+    if cfg.response_schema is None:
+        return "Respond only with a JSON object."
+    schema = json.dumps(cfg.response_schema, separators=(",", ":"))
+    return f"Respond only with a JSON object matching this JSON schema: {schema}"
+
+
+def to_template_input(
+    request: GenerateContentRequest, *, native_tools: bool, answer_from_results: bool = False
+) -> TemplateInput:
+    declarations = request.tools
+    mode = request.tool_config.mode
+    if answer_from_results and mode is not FunctionCallingMode.ANY and _ends_with_results(request):
+        return _answer_input(request)
+    system = [] if request.system_instruction is None else [_text_of(request.system_instruction)]
+    hint = json_hint(request.generation_config)
+    if hint is not None:
+        system.append(hint)
+    if declarations and not native_tools:
+        system.append(_generic_tools_text(declarations, mode))
+    elif declarations and mode is FunctionCallingMode.NONE:
+        system.append("Do not call any function in this answer; reply with text.")
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": "\n\n".join(system)})
+    for content in request.contents:
+        messages.extend(_messages(content, native_tools=native_tools))
+    tools = [_tool_dict(d) for d in declarations] if native_tools and declarations else None
+    return TemplateInput(messages=messages, tools=tools)
+
+
+def _ends_with_results(request: GenerateContentRequest) -> bool:
+    last = request.contents[-1] if request.contents else None
+    return last is not None and any(isinstance(p, FunctionResponsePart) for p in last.parts)
+
+
+def _answer_input(request: GenerateContentRequest) -> TemplateInput:
+    """The conversation with calls and results as sentences and no declarations."""
+    system = [] if request.system_instruction is None else [_text_of(request.system_instruction)]
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": "\n\n".join(system)})
+    for content in request.contents:
+        role = _TEMPLATE_ROLE[content.role]
+        lines = []
+        text = _text_of(content)
+        if text:
+            lines.append(text)
+        for part in content.parts:
+            match part:
+                case FunctionCallPart(name=name, args=args):
+                    lines.append(f"I called {name}({json.dumps(dict(args), ensure_ascii=False)}).")
+                case FunctionResponsePart(name=name):
+                    lines.append(f"{name} returned: {_response_text(part)}")
+                case TextPart():
+                    pass
+                case _:
+                    assert_never(part)
+        messages.append({"role": role, "content": "\n".join(lines)})
+    return TemplateInput(messages=messages)
+
+
+def to_template_messages(request: GenerateContentRequest) -> list[dict[str, Any]]:
+    """The messages for a request without function declarations."""
+    return to_template_input(request, native_tools=False).messages
+
+
+def _text_of(content: Content) -> str:
+    texts = []
+    for part in content.parts:
+        match part:
+            case TextPart(text=text, thought=False):
+                texts.append(text)
+            case TextPart(thought=True):
+                pass  # earlier reasoning is not replayed as answer text (SPEC §5)
+            case FunctionCallPart() | FunctionResponsePart():
+                pass  # rendered by _messages
+            case _:
+                assert_never(part)
+    return "".join(texts)
+
+
+def _messages(content: Content, *, native_tools: bool) -> list[dict[str, Any]]:
+    role = _TEMPLATE_ROLE[content.role]
+    text = _text_of(content)
+    calls = [p for p in content.parts if isinstance(p, FunctionCallPart)]
+    results = [p for p in content.parts if isinstance(p, FunctionResponsePart)]
+    out: list[dict[str, Any]] = []
+    if results:
+        if native_tools:
+            out.extend({"role": "tool", "content": _response_text(r)} for r in results)
+        else:
+            out.append({"role": "user", "content": "\n".join(_generic_response(r) for r in results)})
+    if calls and native_tools:
+        out.append({
+            "role": role,
+            "content": text,
+            "tool_calls": [
+                {"type": "function", "function": {"name": c.name, "arguments": dict(c.args)}}
+                for c in calls
+            ],
+        })
+    elif calls:
+        written = "\n".join(_generic_call(c) for c in calls)
+        out.append({"role": role, "content": f"{text}\n{written}" if text else written})
+    elif text or not results:
+        out.append({"role": role, "content": text})
+    return out
+
+
+def _tool_dict(declaration: FunctionDeclaration) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": declaration.name}
+    if declaration.description:
+        function["description"] = declaration.description
+    function["parameters"] = (
+        dict(declaration.parameters)
+        if declaration.parameters is not None
+        else {"type": "object", "properties": {}}
+    )
+    return {"type": "function", "function": function}
+
+
+def _call_json(name: str, args: Any) -> str:
+    return json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
+
+
+def _generic_call(call: FunctionCallPart) -> str:
+    return f"{CALL_OPEN}\n{_call_json(call.name, dict(call.args))}\n{CALL_CLOSE}"
+
+
+def _response_text(result: FunctionResponsePart) -> str:
+    """A wrapped text result is shown as the text the tool returned; a structured one as
+    its JSON."""
+    response = result.response
+    if set(response) == {WRAPPED_RESPONSE_KEY} and isinstance(response[WRAPPED_RESPONSE_KEY], str):
+        return response[WRAPPED_RESPONSE_KEY]
+    return json.dumps(response, ensure_ascii=False)
+
+
+def _generic_response(result: FunctionResponsePart) -> str:
+    return f"{_RESPONSE_OPEN}\n{_response_text(result)}\n{_RESPONSE_CLOSE}"
+
+
+def _generic_tools_text(declarations: tuple[FunctionDeclaration, ...], mode: FunctionCallingMode) -> str:
+    listing = "\n".join(json.dumps(_tool_dict(d)["function"], ensure_ascii=False) for d in declarations)
+    if mode is FunctionCallingMode.NONE:
+        return (
+            "These functions exist, but do not call any of them in this answer; reply with "
+            f"text.\n<tools>\n{listing}\n</tools>"
+        )
+    return (
+        "You can call functions to help answer. The functions, as JSON Schema:\n"
+        f"<tools>\n{listing}\n</tools>\n"
+        "To call a function, reply with exactly this and nothing after it:\n"
+        f'{CALL_OPEN}\n{{"name": "<function name>", "arguments": {{<the arguments as JSON>}}}}\n'
+        f"{CALL_CLOSE}\n"
+        f"Function results come back inside {_RESPONSE_OPEN}{_RESPONSE_CLOSE}. If no "
+        "function is needed, answer normally."
+    )
