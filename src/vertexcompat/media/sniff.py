@@ -92,10 +92,11 @@ def sniff(data: bytes) -> MediaFormat | None:
 
 
 def check_declared(declared: str | None, actual: MediaFormat | None, *,
-                   kind: MediaKind, param: str) -> MediaFormat:
+                   kind: MediaKind, param: str, declared_param: str | None = None) -> MediaFormat:
     """The format of the bytes, after checking it is a supported `kind` and that `declared`
-    (a MIME or short format name, or None) does not contradict it."""
-    claim = _declared_format(declared, kind=kind, param=param)
+    (a MIME or short format name, or None) does not contradict it. An unknown `declared`
+    name is reported on `declared_param` (e.g. `input_audio.format`), defaulting to `param`."""
+    claim = parse_declared(declared, kind=kind, param=declared_param or param)
     if actual is None:
         raise InvalidArgument(
             f"The media in `{param}` is not a supported {kind.value} "
@@ -116,7 +117,8 @@ def check_declared(declared: str | None, actual: MediaFormat | None, *,
     return actual
 
 
-def _declared_format(declared: str | None, *, kind: MediaKind, param: str) -> MediaFormat | None:
+def parse_declared(declared: str | None, *, kind: MediaKind, param: str) -> MediaFormat | None:
+    """The format a declared MIME or short name means; None if nothing is claimed."""
     if declared is None:
         return None
     name = declared.strip().lower()
