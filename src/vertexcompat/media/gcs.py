@@ -75,8 +75,8 @@ def _read_regular_file(path: Path, *, uri: str, param: str, max_bytes: int) -> b
         raise _not_found(uri, param) from None
     except OSError as exc:
         raise InvalidArgument(f"`{param}`: cannot read {uri}: {exc.strerror}.", param=param) from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InvalidArgument(f"`{param}`: {uri} is not a file.", param=param)
         if info.st_size > max_bytes:
@@ -86,7 +86,10 @@ def _read_regular_file(path: Path, *, uri: str, param: str, max_bytes: int) -> b
                 param=param,
             )
         # Read one byte past the limit: a file that grew since fstat is still caught.
-        data = file.read(max_bytes + 1)
+        with os.fdopen(os.dup(fd), "rb") as file:
+            data = file.read(max_bytes + 1)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise PayloadTooLarge(
             f"The object {uri} in `{param}` exceeds the limit of {max_bytes} bytes.", param=param)
