@@ -176,7 +176,9 @@ def _too_many_pixels(param: str, limits: MediaLimits, size: tuple[int, int] | No
 
 
 def _corrupt(param: str, fmt: MediaFormat, exc: BaseException) -> InvalidArgument:
+    # FFmpeg errors print as "[Errno 1094995529] ...: '<none>'"; their strerror reads better.
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return InvalidArgument(
-        f"The {fmt.label} file in `{param}` is corrupt or truncated: {exc}",
+        f"The {fmt.label} file in `{param}` is corrupt or truncated: {detail}.",
         param=param,
     )

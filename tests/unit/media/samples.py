@@ -61,11 +61,13 @@ ENCODINGS = {
 }
 
 
-def encoded(name: str, seconds: float = 1.5) -> bytes:
+def encoded(name: str, seconds: float = 1.5, *, live: bool = False) -> bytes:
+    """`live=True` (WebM only) writes no Duration element, like a browser's MediaRecorder."""
     container_format, codec, rate = ENCODINGS[name]
     samples = tone(seconds, rate)
     buf = io.BytesIO()
-    with av.open(buf, "w", format=container_format) as container:
+    options = {"live": "1"} if live else {}
+    with av.open(buf, "w", format=container_format, options=options) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.layout = "mono"
         sample_format = stream.codec_context.format.name

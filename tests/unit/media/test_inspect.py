@@ -105,6 +105,14 @@ def test_compressed_audio_is_measured(name, rate):
     assert (info.sample_rate, info.channels) == (rate, 1)
 
 
+def test_webm_without_a_duration_element_is_measured_from_its_packets():
+    data = samples.encoded("webm", seconds=2.0, live=True)
+    info = inspect_audio(data, MediaFormat.WEBM, param=AUDIO, limits=LIMITS)
+    assert info.duration_s == pytest.approx(2.0, abs=0.05)
+    with pytest.raises(InvalidArgument, match="longer than the limit"):
+        inspect_audio(data, MediaFormat.WEBM, param=AUDIO, limits=MediaLimits(max_audio_seconds=1))
+
+
 @pytest.mark.parametrize("name", ["mp3", "flac", "ogg", "webm"])
 def test_compressed_audio_longer_than_the_limit_is_refused(name):
     data = samples.encoded(name, seconds=2.0)
