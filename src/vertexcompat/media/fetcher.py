@@ -41,6 +41,7 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import assert_never
 
 import httpx
 
@@ -100,6 +101,8 @@ async def _follow(url: str, *, param: str, limits: MediaLimits, cap: int,
                 return outcome
             case _Redirect(location=location):
                 current = _checked_url(str(location), param=param, limits=limits)
+            case _:
+                assert_never(outcome)
     raise InvalidArgument(
         f"Fetching {_shorten(url)} for `{param}` took more than {limits.max_redirects} redirects.",
         param=param,
@@ -132,12 +135,12 @@ async def _resolve_allowed(url: httpx.URL, *, param: str, limits: MediaLimits) -
     """The addresses `url`'s host resolves to, every one of them allowed; else 400."""
     host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        addresses: list[IPAddress] = [ipaddress.ip_address(host)]
-        named = False
-    except ValueError:
+    literal = _ip_literal(host)
+    named = literal is None
+    if literal is not None:
+        addresses = [literal]
+    else:
         addresses = await _resolve(url.raw_host.decode("ascii"), port, param=param)
-        named = True
     if named and limits.allows_host(host):
         return addresses
     for address in addresses:
@@ -145,9 +148,9 @@ async def _resolve_allowed(url: httpx.URL, *, param: str, limits: MediaLimits) -
             continue
         why = blocked_reason(address)
         if why is not None:
-            resolves = f" resolves to {address}, which" if named else ""
+            subject = f"it resolves to {address}, which" if named else "it"
             raise InvalidArgument(
-                f"`{param}`: refusing to fetch from {host}:{resolves} is a blocked address "
+                f"`{param}`: refusing to fetch from {host}: {subject} is a blocked address "
                 f"({why}). Media URLs must point at public hosts.",
                 param=param,
             )
@@ -211,7 +214,7 @@ def _pinned_request(client: httpx.AsyncClient, url: httpx.URL, address: IPAddres
         "Accept-Encoding": "identity",
     }
     extensions: dict[str, str] = {}
-    if url.scheme == "https" and not _is_ip_literal(url.host):
+    if url.scheme == "https" and _ip_literal(url.host) is None:
         extensions["sni_hostname"] = url.raw_host.decode("ascii")
     return client.build_request("GET", url.copy_with(host=str(address)), headers=headers,
                                 extensions=extensions)
@@ -257,12 +260,11 @@ def _too_large(param: str, shown: str, cap: int) -> PayloadTooLarge:
                            param=param)
 
 
-def _is_ip_literal(host: str) -> bool:
+def _ip_literal(host: str) -> IPAddress | None:
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _shorten(url: str) -> str:

@@ -93,7 +93,7 @@ def test_blocked_addresses_are_refused_before_connecting(url, why, no_connection
 
 def test_hostname_resolving_to_loopback_is_refused(no_connections):
     err = refused("https://localhost/a.png")
-    assert "localhost: resolves to 127.0.0.1" in err.message
+    assert "localhost: it resolves to 127.0.0.1" in err.message
     assert "blocked address (loopback)" in err.message
 
 
