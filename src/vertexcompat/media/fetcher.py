@@ -197,9 +197,9 @@ async def _get(url: httpx.URL, addresses: list[IPAddress], *, param: str, limits
             except httpx.TimeoutException:
                 raise  # `fetch` reports it as a timeout
             except httpx.HTTPError as exc:
+                detail = str(exc) or type(exc).__name__
                 raise InvalidArgument(
-                    f"`{param}`: fetching {_shorten(str(url))} failed: {exc or type(exc).__name__}.",
-                    param=param,
+                    f"`{param}`: fetching {_shorten(str(url))} failed: {detail}.", param=param,
                 ) from None
     raise InvalidArgument(
         f"`{param}`: cannot connect to {url.host}: {failure or 'no address'}.", param=param)

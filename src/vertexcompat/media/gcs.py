@@ -74,7 +74,8 @@ def _read_regular_file(path: Path, *, uri: str, param: str, max_bytes: int) -> b
     except FileNotFoundError:
         raise _not_found(uri, param) from None
     except OSError as exc:
-        raise InvalidArgument(f"`{param}`: cannot read {uri}: {exc.strerror}.", param=param) from None
+        raise InvalidArgument(f"`{param}`: cannot read {uri}: {exc.strerror}.",
+                              param=param) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

@@ -145,7 +145,8 @@ def _pillow_format(fmt: MediaFormat) -> str:
             return "WEBP"
         case MediaFormat.GIF:
             return "GIF"
-        case MediaFormat.WAV | MediaFormat.MP3 | MediaFormat.FLAC | MediaFormat.OGG | MediaFormat.WEBM:
+        case (MediaFormat.WAV | MediaFormat.MP3 | MediaFormat.FLAC | MediaFormat.OGG
+              | MediaFormat.WEBM):
             raise AssertionError(f"inspect_image called with audio format {fmt}")
         case _:
             assert_never(fmt)
@@ -161,13 +162,15 @@ def _demuxer(fmt: MediaFormat) -> str:
             return "ogg"
         case MediaFormat.WEBM:
             return "matroska"  # FFmpeg's one demuxer for both WebM and Matroska
-        case MediaFormat.WAV | MediaFormat.JPEG | MediaFormat.PNG | MediaFormat.WEBP | MediaFormat.GIF:
+        case (MediaFormat.WAV | MediaFormat.JPEG | MediaFormat.PNG | MediaFormat.WEBP
+              | MediaFormat.GIF):
             raise AssertionError(f"no FFmpeg demuxer is used for {fmt}")
         case _:
             assert_never(fmt)
 
 
-def _too_many_pixels(param: str, limits: MediaLimits, size: tuple[int, int] | None) -> InvalidArgument:
+def _too_many_pixels(param: str, limits: MediaLimits,
+                     size: tuple[int, int] | None) -> InvalidArgument:
     dims = f" is {size[0]}x{size[1]} pixels, which" if size else ""
     return InvalidArgument(
         f"The image in `{param}`{dims} exceeds the limit of {limits.max_image_pixels} pixels.",

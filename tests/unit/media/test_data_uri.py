@@ -23,7 +23,8 @@ def test_parameters_before_base64_are_accepted_and_a_missing_mime_is_none():
     assert parsed.mime is None and parsed.data == b"ABC"
 
 
-@pytest.mark.parametrize("payload", ["QUJ$", "QU JD", "QUJD\n", "QUI=QUJD", "Q-_D", "QUJ", "QUJDé"])
+@pytest.mark.parametrize("payload",
+                         ["QUJ$", "QU JD", "QUJD\n", "QUI=QUJD", "Q-_D", "QUJ", "QUJDé"])
 def test_bad_base64_is_a_400_naming_the_param(payload):
     with pytest.raises(InvalidArgument) as err:
         parse_data_uri("data:image/png;base64," + payload, param=PARAM, max_bytes=100)

@@ -37,7 +37,8 @@ def test_symlink_that_stays_inside_the_root_is_followed(store):
 @pytest.mark.parametrize("uri", [
     "gs://my-bucket/../secret.txt", "gs://my-bucket/photos/../../../secret.txt",
     "gs://my-bucket//etc/passwd", "gs://my-bucket/./photos/cat.png", "gs://../secret.txt",
-    "gs://my-bucket/photos/cat.png\x00.jpg", "gs://My_Bucket!/x", "gs://my-bucket", "gs://my-bucket/",
+    "gs://my-bucket/photos/cat.png\x00.jpg", "gs://My_Bucket!/x",
+    "gs://my-bucket", "gs://my-bucket/",
 ])
 def test_traversal_and_malformed_names_are_a_400(store, uri):
     with pytest.raises(InvalidArgument) as err:

@@ -81,7 +81,8 @@ def test_audio_bytes_where_an_image_is_expected_are_a_400():
 
 
 def test_input_audio_format_names_are_checked_against_the_bytes():
-    assert check_declared("wav", MediaFormat.WAV, kind=MediaKind.AUDIO, param="p") is MediaFormat.WAV
-    assert check_declared("opus", MediaFormat.OGG, kind=MediaKind.AUDIO, param="p") is MediaFormat.OGG
+    audio = MediaKind.AUDIO
+    assert check_declared("wav", MediaFormat.WAV, kind=audio, param="p") is MediaFormat.WAV
+    assert check_declared("opus", MediaFormat.OGG, kind=audio, param="p") is MediaFormat.OGG
     with pytest.raises(InvalidArgument, match="declared mp3 but the bytes are WAV"):
         check_declared("mp3", MediaFormat.WAV, kind=MediaKind.AUDIO, param="p")
