@@ -5,7 +5,8 @@ The defaults are chosen for a 2-core machine that runs OCR and Whisper on what i
 - 20 MiB per image and 25 MiB per audio part: OpenAI's documented upload limits for images
   and for audio respectively; a data URI of that size is already ~27/33 MiB of JSON.
 - 50 megapixels: comfortably above any phone camera (~48 MP) yet a bound on decoded memory
-  (50 MP × 4 bytes = 200 MB for RGBA); below Pillow's own bomb threshold (~179 MP).
+  (50 MP × 4 bytes = 200 MB for RGBA). Pillow refuses anything over ~179 MP by itself, so a
+  larger setting has no effect past that.
 - 600 seconds of audio: Whisper base transcribes that in a few minutes on 2 cores; longer
   audio would hold a perception worker for too long.
 - 16 media parts per request: several images and clips per message are allowed (issue 6) but

@@ -2,6 +2,7 @@
 SSRF policy promises — made before any connection is attempted."""
 
 import asyncio
+import socket
 import time
 
 import httpx
@@ -60,6 +61,38 @@ def test_allowlisted_loopback_server_is_fetched(server):
 def test_allowlisted_network_also_permits_the_address(server):
     limits = MediaLimits(allow_http=True, allowlist=("127.0.0.0/8",))
     assert run(f"{server.base}/image.png", limits).data == PNG
+
+
+def test_connection_goes_to_the_checked_address_without_resolving_the_name_again(
+        server, monkeypatch):
+    # `media.example` exists only in this fake resolver: if anything but the fetcher's own
+    # single lookup resolved it (a DNS-rebinding window), the fetch would fail.
+    lookups = []
+    real = asyncio.BaseEventLoop.getaddrinfo
+
+    async def resolver(self, host, port, *args, **kwargs):
+        if host == "media.example":
+            lookups.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return await real(self, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", resolver)
+    limits = MediaLimits(allow_http=True, allowlist=("media.example",))
+    fetched = run(f"http://media.example:{server.port}/image.png", limits)
+    assert fetched.data == PNG
+    assert lookups == ["media.example"]
+    assert server.state.hosts == [f"media.example:{server.port}"]
+
+
+def test_name_resolving_to_a_blocked_address_is_refused_even_among_public_ones(
+        monkeypatch, no_connections):
+    async def resolver(self, host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", resolver)
+    err = refused("https://media.example/a.png")
+    assert "it resolves to 169.254.169.254" in err.message
 
 
 def test_http_is_refused_unless_allowed(server, no_connections):
