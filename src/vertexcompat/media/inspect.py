@@ -99,8 +99,8 @@ def _probe_compressed(data: bytes, fmt: MediaFormat, *, param: str,
                       limits: MediaLimits) -> AudioInfo:
     """Demux every packet (cheap: no decoding) to measure the real duration — a header's
     duration is only a claim (an MP3 Xing frame count, a WebM Duration element, or none at
-    all for browser-recorded WebM) — stopping as soon as it passes the limit; then decode the
-    first frame to prove the codec can read the stream."""
+    all for browser-recorded WebM) — stopping as soon as it passes the limit. Packets are
+    decoded only until the first frame comes out, which proves the codec can read the stream."""
     try:
         with av.open(io.BytesIO(data), mode="r", format=_demuxer(fmt)) as container:
             if not container.streams.audio:
@@ -110,16 +110,17 @@ def _probe_compressed(data: bytes, fmt: MediaFormat, *, param: str,
             sample_rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
             if not sample_rate or not channels or stream.time_base is None:
                 raise _corrupt(param, fmt, ValueError("no sample rate or channel layout"))
-            end = 0.0
+            end, decoded = 0.0, False
             for packet in container.demux(stream):
+                if not decoded:
+                    decoded = bool(packet.decode())
                 if packet.pts is None:
                     continue  # the flush packet at the end of the stream
                 end = max(end, float((packet.pts + (packet.duration or 0)) * stream.time_base))
                 _check_duration(end, param=param, limits=limits)
             if end <= 0:
                 raise _corrupt(param, fmt, ValueError("no audio packets"))
-            container.seek(0)
-            if next(iter(container.decode(stream)), None) is None:
+            if not decoded:
                 raise _corrupt(param, fmt, ValueError("no decodable audio frame"))
     except _AV_FAILURES as exc:
         raise _corrupt(param, fmt, exc) from None
