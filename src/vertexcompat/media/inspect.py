@@ -107,7 +107,10 @@ def _probe_compressed(data: bytes, fmt: MediaFormat, *, param: str,
                 raise InvalidArgument(
                     f"The {fmt.label} file in `{param}` has no audio stream.", param=param)
             stream = container.streams.audio[0]
-            sample_rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+            codec = stream.codec_context  # None when FFmpeg has no decoder for the codec id
+            if codec is None:
+                raise _corrupt(param, fmt, ValueError("unknown audio codec"))
+            sample_rate, channels = codec.sample_rate, codec.channels
             if not sample_rate or not channels or stream.time_base is None:
                 raise _corrupt(param, fmt, ValueError("no sample rate or channel layout"))
             end, decoded = 0.0, False

@@ -1,5 +1,6 @@
 """Measuring images and audio, with limits enforced on the header before decoding."""
 
+import random
 import struct
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.media.inspect import inspect_audio, inspect_image
 from vertexcompat.media.limits import MediaLimits
-from vertexcompat.media.sniff import MediaFormat, sniff
+from vertexcompat.media.sniff import MediaFormat, MediaKind, sniff
 
 from . import samples
 
@@ -135,3 +136,33 @@ def test_random_bytes_behind_an_audio_signature_are_a_400(magic, fmt):
     noise = bytes((i * 7919) % 251 for i in range(4000))
     with pytest.raises(InvalidArgument, match="corrupt or truncated"):
         inspect_audio(magic + noise, fmt, param=AUDIO, limits=LIMITS)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("name", ["JPEG", "PNG", "WEBP", "GIF", "wav", "mp3", "flac", "ogg",
+                                  "webm", "webm-live"])
+def test_mutated_files_are_measured_or_refused_with_a_400_never_another_error(name):
+    # Seeded, so a failure reproduces. A longer run of the same loop found a real bug: a
+    # WebM whose codec id was garbled left PyAV without a codec context (an AttributeError).
+    original = {
+        "wav": lambda: samples.wav(0.5),
+        "webm-live": lambda: samples.encoded("webm", 0.5, live=True),
+    }.get(name) or (lambda: samples.image(name) if name.isupper() else samples.encoded(name, 0.5))
+    data = original()
+    rng = random.Random(name)
+    for _ in range(60):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 6)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        if rng.random() < 0.5:
+            mutated = mutated[: rng.randrange(4, len(mutated))]
+        fmt = sniff(bytes(mutated))
+        if fmt is None:
+            continue
+        try:
+            if fmt.kind is MediaKind.IMAGE:
+                inspect_image(bytes(mutated), fmt, param=AUDIO, limits=LIMITS)
+            else:
+                inspect_audio(bytes(mutated), fmt, param=AUDIO, limits=LIMITS)
+        except InvalidArgument as err:
+            assert err.param == AUDIO
