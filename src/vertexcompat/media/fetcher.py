@@ -123,8 +123,16 @@ def _checked_url(url: str, *, param: str, limits: MediaLimits) -> httpx.URL:
             f"{' and '.join(s + '://' for s in allowed)} URLs are fetched{hint}.",
             param=param,
         )
-    if not parsed.host:
+    try:
+        host = parsed.host  # decodes IDNA, which can fail on a malformed A-label (`xn--`)
+    except UnicodeError as exc:
+        raise InvalidArgument(f"`{param}` is not a valid URL: bad host name ({exc}).",
+                              param=param) from None
+    if not host:
         raise InvalidArgument(f"`{param}`: the URL {_shorten(url)} has no host.", param=param)
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise InvalidArgument(f"`{param}` is not a valid URL: port {parsed.port} is out of range.",
+                              param=param)
     if parsed.userinfo:
         raise InvalidArgument(
             f"`{param}`: URLs with credentials (user:password@) are not fetched.", param=param)

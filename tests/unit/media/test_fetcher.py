@@ -137,6 +137,13 @@ def test_non_http_schemes_are_refused(url, no_connections):
     assert "only https:// URLs are fetched" in refused(url).message
 
 
+@pytest.mark.parametrize("url", ["https://xn--/a.png", "https://8.8.8.8:99999/a.png",
+                                 "https://8.8.8.8:-1/a.png", "https://[::1/a.png",
+                                 "https://a/\r\nHost: evil", "https:///a.png"])
+def test_malformed_urls_are_a_400(url, no_connections):
+    refused(url)
+
+
 def test_credentials_in_the_url_are_refused(no_connections):
     assert "credentials" in refused("https://user:pw@example.com/a.png").message
 
