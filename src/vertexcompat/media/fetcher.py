@@ -40,7 +40,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import assert_never
 
 import httpx
@@ -55,7 +55,7 @@ _USER_AGENT = "vertexcompat-media-fetcher/1"
 
 @dataclass(frozen=True, slots=True)
 class FetchedMedia:
-    data: bytes
+    data: bytes = field(repr=False)
     content_type: str | None  # as the server declared it, parameters stripped; advisory only
     final_url: str  # after redirects
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.media.data_uri import decode_base64, parse_data_uri
@@ -36,7 +36,7 @@ from vertexcompat.media.sniff import (
 @dataclass(frozen=True, slots=True)
 class ImageMedia:
     format: MediaFormat
-    data: bytes
+    data: bytes = field(repr=False)  # megabytes; keep them out of logs and tracebacks
     width: int
     height: int
     frame_count: int  # animated GIF/WebP/PNG: perception reads the first frame
@@ -49,7 +49,7 @@ class ImageMedia:
 @dataclass(frozen=True, slots=True)
 class AudioMedia:
     format: MediaFormat
-    data: bytes
+    data: bytes = field(repr=False)
     duration_s: float
     sample_rate: int
     channels: int

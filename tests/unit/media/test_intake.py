@@ -151,3 +151,8 @@ def test_too_many_media_parts_are_refused():
     check_part_count(16, limits=LIMITS)
     with pytest.raises(InvalidArgument, match="17 image and audio parts; the limit is 16"):
         check_part_count(17, limits=LIMITS)
+
+
+def test_media_repr_leaves_out_the_bytes():
+    media = image(data_uri("image/png", samples.image("PNG")))
+    assert "data=" not in repr(media) and "width=64" in repr(media)
