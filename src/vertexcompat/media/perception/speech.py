@@ -1,0 +1,69 @@
+"""Speech to text: Whisper base on CTranslate2 (faster-whisper), CPU, int8, with the model
+files assembled from PyPI packages by `model_files`. Audio is decoded with PyAV to what
+Whisper was trained on: 16 kHz mono float32.
+
+The model loads on first use and stays loaded. faster-whisper's `WhisperModel` may be called
+from several threads (CTranslate2 queues them onto its workers), so no lock around it.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from vertexcompat.media.perception.findings import AudioFindings
+from vertexcompat.media.perception.model_files import WHISPER_BASE, assemble
+
+SAMPLE_RATE = 16_000  # Whisper's feature extractor expects exactly this
+
+
+def decode_16k_mono(data: bytes) -> np.ndarray:
+    """Any audio container PyAV reads → 1-D float32 samples at 16 kHz, mono, in [-1, 1]."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = container.streams.audio[0]
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):  # flush the resampler's tail
+            chunks.append(out.to_ndarray().reshape(-1))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+class Transcriber:
+    def __init__(self, *, model_dir: Path, threads: int) -> None:
+        self._model_dir = model_dir
+        self._threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()  # guards loading only
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from faster_whisper import WhisperModel
+
+                path = assemble(WHISPER_BASE, self._model_dir)
+                self._model = WhisperModel(str(path), device="cpu", compute_type="int8",
+                                           cpu_threads=self._threads, num_workers=1,
+                                           local_files_only=True)
+            return self._model
+
+    def transcribe(self, data: bytes) -> AudioFindings:
+        samples = decode_16k_mono(data)
+        duration = len(samples) / SAMPLE_RATE
+        model = self.load()
+        # Beam 5 is faster-whisper's default; VAD stays off so short clips are kept whole.
+        segments, info = model.transcribe(samples, beam_size=5, vad_filter=False,
+                                          condition_on_previous_text=False)
+        text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        return AudioFindings(transcript=text, language=info.language or "",
+                             language_probability=float(info.language_probability),
+                             duration_s=round(duration, 2))
