@@ -1,0 +1,52 @@
+from vertexcompat.media.perception import AudioFindings, ImageFindings, NamedColor
+
+
+def image_findings(**overrides: object) -> ImageFindings:
+    fields: dict[str, object] = dict(
+        width=640, height=480, format="JPEG", text_lines=("STOP 42",), faces=0,
+        dominant_colors=(NamedColor("red", "#cc141e", 0.61), NamedColor("white", "#fefefe", 0.3)),
+        nsfw_score=0.91)
+    fields.update(overrides)
+    return ImageFindings(**fields)  # type: ignore[arg-type]
+
+
+def test_image_description_names_size_text_colours_and_faces() -> None:
+    assert image_findings().describe() == (
+        '[Image 640x480 JPEG. Text in the image: "STOP 42". '
+        "Main colours: red (61%), white (30%). Faces: none.]")
+
+
+def test_image_description_never_mentions_the_nsfw_score() -> None:
+    text = image_findings(nsfw_score=0.99).describe().lower()
+    assert "nsfw" not in text and "0.99" not in text and "99%" not in text
+
+
+def test_image_description_says_when_there_is_no_text_and_counts_faces() -> None:
+    text = image_findings(text_lines=(), faces=2, dominant_colors=()).describe()
+    assert text == "[Image 640x480 JPEG. No text in the image. Faces: 2.]"
+
+
+def test_image_text_lines_are_kept_in_order_and_quotes_cannot_break_out() -> None:
+    text = image_findings(text_lines=('say "hi"', "line two")).describe()
+    assert "Text in the image: \"say 'hi'\" / \"line two\"." in text
+
+
+def test_audio_description_gives_duration_language_and_transcript() -> None:
+    findings = AudioFindings(transcript="Hello there.", language="en",
+                             language_probability=0.98, duration_s=3.24)
+    assert findings.describe() == '[Audio 3.2 s, English. Transcript: "Hello there."]'
+
+
+def test_audio_description_of_silence_says_no_speech() -> None:
+    findings = AudioFindings(transcript="", language="xx", language_probability=0.2,
+                             duration_s=1.0)
+    assert findings.describe() == "[Audio 1.0 s, xx. No speech recognised.]"
+
+
+def test_findings_are_immutable() -> None:
+    findings = image_findings()
+    try:
+        findings.faces = 3  # type: ignore[misc]
+    except AttributeError:
+        return
+    raise AssertionError("ImageFindings must be frozen")

@@ -1,0 +1,65 @@
+"""The image half of the pipeline with the real models (RapidOCR, Haar cascade, open_nsfw)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from vertexcompat.media.perception import Perception
+from vertexcompat.media.perception.ocr import reading_order
+
+from .image_samples import as_media, plain_png, stop_sign_jpeg
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_a_red_sign_reads_stop_42_in_red(perception: Perception) -> None:
+    findings = perception.describe_image(as_media(stop_sign_jpeg()))
+    text = " ".join(findings.text_lines).upper()
+    assert "STOP" in text and "42" in text
+    assert findings.dominant_colors[0].name == "red"
+    assert (findings.width, findings.height, findings.format) == (640, 480, "JPEG")
+    assert findings.faces == 0
+    assert 0.0 <= findings.nsfw_score < 0.2
+    description = findings.describe()
+    assert "STOP 42" in description and "red" in description
+
+
+def test_a_plain_image_has_no_text_and_no_faces(perception: Perception) -> None:
+    findings = perception.describe_image(as_media(plain_png()))
+    assert findings.text_lines == ()
+    assert findings.faces == 0
+    assert [c.name for c in findings.dominant_colors] == ["blue"]
+    assert findings.describe() == (
+        "[Image 320x240 PNG. No text in the image. Main colours: blue (100%). Faces: none.]")
+
+
+def test_concurrent_callers_get_the_same_answers(perception: Perception) -> None:
+    media = as_media(stop_sign_jpeg())
+    results: list[tuple[str, ...]] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        perception.describe_image(media).text_lines)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and len(set(results)) == 1
+
+
+def test_ocr_lines_come_in_reading_order() -> None:
+    def box(x: float, y: float) -> list[list[float]]:
+        return [[x, y], [x + 50, y], [x + 50, y + 20], [x, y + 20]]
+    rows = [[box(200, 102), "world", 0.9], [box(10, 100), "hello", 0.9],
+            [box(10, 160), "second line", 0.9], [box(10, 10), "title", 0.9]]
+    assert reading_order(rows) == ("title", "hello world", "second line")
+
+
+def test_an_image_with_alpha_is_seen_on_white(perception: Perception) -> None:
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGBA", (64, 64), (255, 0, 0, 0)).save(buf, format="PNG")  # fully transparent
+    findings = perception.describe_image(as_media(buf.getvalue()))
+    assert [c.name for c in findings.dominant_colors] == ["white"]
+    assert np.isfinite(findings.nsfw_score)
