@@ -23,19 +23,22 @@ SAMPLE_RATE = 16_000  # Whisper's feature extractor expects exactly this
 
 
 def decode_16k_mono(data: bytes) -> np.ndarray:
-    """Any audio container PyAV reads → 1-D float32 samples at 16 kHz, mono, in [-1, 1]."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    """Any audio container PyAV reads → 1-D float32 samples at 16 kHz, mono, in [-1, 1].
+
+    Channels are averaged here rather than by FFmpeg's downmix, which gives each channel of a
+    stereo pair a -3 dB (0.707) gain: in-phase stereo would come out up to 1.41, past full
+    scale."""
     chunks: list[np.ndarray] = []
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
+        # Planar float keeps channels apart: to_ndarray() is (channels, samples).
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=SAMPLE_RATE)
         for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):  # flush the resampler's tail
-            chunks.append(out.to_ndarray().reshape(-1))
+            chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
+        chunks.extend(out.to_ndarray() for out in resampler.resample(None))  # resampler tail
     if not chunks:
         return np.zeros(0, dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+    return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32)
 
 
 class Transcriber:

@@ -1,0 +1,71 @@
+"""Transcription with the real Whisper base model on speech synthesised offline by eSpeak NG
+(its library and voices ship in the `espeakng-loader` wheel)."""
+
+import io
+import re
+import wave
+
+import numpy as np
+import pytest
+
+from vertexcompat.media.intake import AudioMedia
+from vertexcompat.media.perception import Perception
+from vertexcompat.media.perception.speech import SAMPLE_RATE, decode_16k_mono
+from vertexcompat.media.sniff import MediaFormat
+
+from .speech_samples import speak_wav
+
+pytestmark = pytest.mark.timeout(240)
+
+SENTENCE = "the quick brown fox jumps over the lazy dog"
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word-level Levenshtein distance (substitutions + deletions + insertions) after
+    lower-casing and dropping punctuation: the numerator of WER."""
+    ref, hyp = (re.findall(r"[a-z0-9']+", s.lower()) for s in (reference, hypothesis))
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def test_word_errors_counts_substitutions_insertions_and_deletions() -> None:
+    assert word_errors("the quick brown fox", "The quick, brown fox!") == 0
+    assert word_errors("the quick brown fox", "the quick fox") == 1
+    assert word_errors("the quick brown fox", "a quick brown fox jumped") == 2
+
+
+def wav_media(data: bytes) -> AudioMedia:
+    with wave.open(io.BytesIO(data)) as w:
+        return AudioMedia(format=MediaFormat.WAV, data=data,
+                          duration_s=w.getnframes() / w.getframerate(),
+                          sample_rate=w.getframerate(), channels=w.getnchannels())
+
+
+def test_spoken_sentence_is_transcribed_within_two_word_errors(perception: Perception) -> None:
+    audio = wav_media(speak_wav(SENTENCE))
+    findings = perception.transcribe(audio)
+    assert word_errors(SENTENCE, findings.transcript) <= 2, findings.transcript
+    assert findings.language == "en"
+    assert 0.5 < findings.language_probability <= 1.0
+    assert findings.duration_s == pytest.approx(audio.duration_s, abs=0.05)
+    assert findings.describe().startswith(f"[Audio {audio.duration_s:.1f} s, English. Transcript:")
+
+
+def test_audio_is_decoded_to_16k_mono_float() -> None:
+    rate, seconds = 44_100, 0.5
+    t = np.arange(int(rate * seconds)) / rate
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t)] * 2, axis=1) * 0.5
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((stereo * 32767).astype("<i2").tobytes())
+    samples = decode_16k_mono(buf.getvalue())
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert abs(len(samples) - SAMPLE_RATE * seconds) <= 32
+    assert 0.4 < float(np.abs(samples).max()) <= 0.55
