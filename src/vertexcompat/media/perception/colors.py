@@ -29,7 +29,7 @@ def dominant_colors(rgb: np.ndarray) -> tuple[NamedColor, ...]:
         return ()
     labels = name_pixels(pixels)
     counts = np.bincount(labels, minlength=len(_NAMES))
-    found = []
+    found: list[NamedColor] = []
     for index in np.argsort(-counts, kind="stable"):
         share = counts[index] / len(labels)
         if share < _MIN_SHARE or len(found) == _MAX_COLORS:

@@ -46,7 +46,7 @@ class FaceCounter:
             return
         import cv2
 
-        path = os.path.join(cv2.data.haarcascades, _CASCADE)
+        path = os.path.join(cv2.data.haarcascades, _CASCADE)  # type: ignore[attr-defined]
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise PerceptionModelError(f"OpenCV's face cascade is missing or unreadable: {path}")
