@@ -40,3 +40,24 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buf.getvalue()
+
+
+def portrait_jpeg() -> bytes:
+    """A real photograph of one face: the public-domain portrait of Grace Hopper that
+    matplotlib's wheel ships as sample data (found on disk; matplotlib is not imported)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("matplotlib")
+    assert spec is not None and spec.submodule_search_locations, "matplotlib (test extra)"
+    path = Path(spec.submodule_search_locations[0]) / "mpl-data/sample_data/grace_hopper.jpg"
+    return path.read_bytes()
+
+
+def side_by_side(data: bytes, copies: int) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+    row = Image.new("RGB", (rgb.width * copies, rgb.height))
+    for i in range(copies):
+        row.paste(rgb, (i * rgb.width, 0))
+    return _encode(row, "JPEG")

@@ -8,7 +8,7 @@ import pytest
 from vertexcompat.media.perception import Perception
 from vertexcompat.media.perception.ocr import reading_order
 
-from .image_samples import as_media, plain_png, stop_sign_jpeg
+from .image_samples import as_media, plain_png, portrait_jpeg, side_by_side, stop_sign_jpeg
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,6 +32,14 @@ def test_a_plain_image_has_no_text_and_no_faces(perception: Perception) -> None:
     assert [c.name for c in findings.dominant_colors] == ["blue"]
     assert findings.describe() == (
         "[Image 320x240 PNG. No text in the image. Main colours: blue (100%). Faces: none.]")
+
+
+def test_a_portrait_has_one_face_and_two_portraits_have_two(perception: Perception) -> None:
+    one = perception.describe_image(as_media(portrait_jpeg()))
+    assert one.faces == 1
+    assert one.nsfw_score < 0.2
+    assert "Faces: 1." in one.describe()
+    assert perception.describe_image(as_media(side_by_side(portrait_jpeg(), 2))).faces == 2
 
 
 def test_concurrent_callers_get_the_same_answers(perception: Perception) -> None:
