@@ -20,6 +20,7 @@ from vertexcompat.media.perception.findings import AudioFindings
 from vertexcompat.media.perception.model_files import WHISPER_BASE, assemble
 
 SAMPLE_RATE = 16_000  # Whisper's feature extractor expects exactly this
+_MIN_SECONDS = 0.1  # shorter than one spoken syllable
 
 
 def decode_16k_mono(data: bytes) -> np.ndarray:
@@ -62,6 +63,10 @@ class Transcriber:
     def transcribe(self, data: bytes) -> AudioFindings:
         samples = decode_16k_mono(data)
         duration = len(samples) / SAMPLE_RATE
+        if duration < _MIN_SECONDS:
+            # Nothing to hear; Whisper would pad it to 30 s of silence and may hallucinate.
+            return AudioFindings(transcript="", language="", language_probability=0.0,
+                                 duration_s=round(duration, 2))
         model = self.load()
         # Beam 5 is faster-whisper's default; VAD stays off so short clips are kept whole.
         segments, info = model.transcribe(samples, beam_size=5, vad_filter=False,

@@ -4,6 +4,7 @@
 import io
 import re
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,18 @@ def test_audio_is_decoded_to_16k_mono_float() -> None:
     assert samples.dtype == np.float32 and samples.ndim == 1
     assert abs(len(samples) - SAMPLE_RATE * seconds) <= 32
     assert 0.4 < float(np.abs(samples).max()) <= 0.55
+
+
+def test_audio_too_short_to_hold_a_word_is_not_sent_to_the_model(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(b"\x00\x00" * 800)  # 50 ms of silence
+    # A fresh Perception whose cache dir does not exist: the model must not even be assembled.
+    perception = Perception(cache_dir=tmp_path / "never-created", threads=1)
+    findings = perception.transcribe(wav_media(buf.getvalue()))
+    assert (findings.transcript, findings.duration_s) == ("", 0.05)
+    assert findings.describe() == "[Audio 0.1 s, unknown language. No speech recognised.]"
+    assert not (tmp_path / "never-created").exists()
