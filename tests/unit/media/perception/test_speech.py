@@ -14,6 +14,7 @@ from vertexcompat.media.perception import Perception
 from vertexcompat.media.perception.speech import SAMPLE_RATE, decode_16k_mono
 from vertexcompat.media.sniff import MediaFormat
 
+from .. import samples
 from .speech_samples import speak_wav
 
 pytestmark = pytest.mark.timeout(240)
@@ -85,3 +86,11 @@ def test_audio_too_short_to_hold_a_word_is_not_sent_to_the_model(tmp_path: Path)
     assert (findings.transcript, findings.duration_s) == ("", 0.05)
     assert findings.describe() == "[Audio 0.1 s, unknown language. No speech recognised.]"
     assert not (tmp_path / "never-created").exists()
+
+
+@pytest.mark.parametrize("name", sorted(samples.ENCODINGS))
+def test_every_compressed_format_the_intake_accepts_decodes_to_16k(name: str) -> None:
+    decoded = decode_16k_mono(samples.encoded(name, seconds=1.5))
+    # Codec priming and padding (MP3, Opus) add a few ms at either end.
+    assert abs(len(decoded) / SAMPLE_RATE - 1.5) < 0.1
+    assert 0.2 < float(np.abs(decoded).max()) < 0.4  # the 0.3-amplitude tone survives
