@@ -30,8 +30,7 @@ class ImageFindings:
     def describe(self) -> str:
         parts = [f"Image {self.width}x{self.height} {self.format}."]
         if self.text_lines:
-            parts.append("Text in the image: " + " / ".join(_quote(t) for t in self.text_lines)
-                         + ".")
+            parts.append("Text in the image: " + _quoted_lines(self.text_lines) + ".")
         else:
             parts.append("No text in the image.")
         if self.dominant_colors:
@@ -54,6 +53,22 @@ class AudioFindings:
         if not self.transcript:
             return f"[{head} No speech recognised.]"
         return f"[{head} Transcript: {_quote(self.transcript)}]"
+
+
+# A scanned page can hold thousands of characters; the note must still fit a small model's
+# context beside the conversation, so the text is cut at a line boundary and says so.
+MAX_TEXT_CHARS = 1500
+
+
+def _quoted_lines(lines: tuple[str, ...]) -> str:
+    shown: list[str] = []
+    used = 0
+    for line in lines:
+        if shown and used + len(line) > MAX_TEXT_CHARS:
+            return " / ".join(shown) + f" (and {len(lines) - len(shown)} more lines)"
+        shown.append(_quote(line[:MAX_TEXT_CHARS]))
+        used += len(line)
+    return " / ".join(shown)
 
 
 def _quote(text: str) -> str:

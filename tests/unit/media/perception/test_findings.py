@@ -50,3 +50,11 @@ def test_findings_are_immutable() -> None:
     except AttributeError:
         return
     raise AssertionError("ImageFindings must be frozen")
+
+
+def test_a_long_page_of_text_is_cut_at_a_line_and_says_how_much_is_left() -> None:
+    lines = tuple(f"line {i:03d} " + "x" * 90 for i in range(100))
+    text = image_findings(text_lines=lines).describe()
+    assert '"line 000' in text and '"line 014' in text and "line 015" not in text
+    assert "(and 85 more lines)." in text
+    assert len(text) < 2000

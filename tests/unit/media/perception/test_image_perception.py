@@ -1,6 +1,7 @@
 """The image half of the pipeline with the real models (RapidOCR, Haar cascade, open_nsfw)."""
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,13 @@ def test_an_image_with_alpha_is_seen_on_white(perception: Perception) -> None:
     findings = perception.describe_image(as_media(buf.getvalue()))
     assert [c.name for c in findings.dominant_colors] == ["white"]
     assert np.isfinite(findings.nsfw_score)
+
+
+def test_a_corrupt_nsfw_model_is_a_clear_error(tmp_path: Path) -> None:
+    from vertexcompat.media.perception import PerceptionModelError
+    from vertexcompat.media.perception.nsfw import verified_model_bytes
+
+    fake = tmp_path / "open-nsfw.onnx"
+    fake.write_bytes(b"not a model")
+    with pytest.raises(PerceptionModelError, match="Checksum mismatch .* Reinstall"):
+        verified_model_bytes(fake)
