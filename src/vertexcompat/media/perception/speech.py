@@ -68,7 +68,9 @@ class Transcriber:
             return AudioFindings(transcript="", language="", language_probability=0.0,
                                  duration_s=round(duration, 2))
         model = self.load()
-        # Beam 5 is faster-whisper's default; VAD stays off so short clips are kept whole.
+        # Beam 5 is faster-whisper's default. VAD stays off so short clips are kept whole.
+        # Not conditioning on the previous window's text stops Whisper's known repetition
+        # loops on long audio, at a small cost in cross-window consistency.
         segments, info = model.transcribe(samples, beam_size=5, vad_filter=False,
                                           condition_on_previous_text=False)
         text = " ".join(s.text.strip() for s in segments if s.text.strip())
