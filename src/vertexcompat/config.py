@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     # the calls and results of a turn that ends with results as plain sentences, so small
     # models answer instead of repeating the call; "native" keeps the template's format.
     tool_result_turn: Literal["answer", "native"] = "answer"
+    # Media (images, audio). `gs://bucket/object` is read from <media_gcs_root>/bucket/object;
+    # unset → gs:// URLs are refused. Hosts/IPs/CIDRs in the allowlist may be fetched even
+    # when private or loopback; `http://` only with media_allow_http.
+    media_gcs_root: Path | None = None
+    media_allow_http: bool = False
+    media_allowlist: list[str] = Field(default_factory=list)
+    media_fetch_timeout_s: float = Field(default=10.0, gt=0)
+    # Perception (OCR, faces, colours, NSFW, Whisper) runs in this many worker threads, each
+    # model call using perception_threads cores.
+    perception_workers: int = Field(default=1, ge=1)
+    perception_threads: int = Field(default=1, ge=1)
     data_dir: Path = Field(default_factory=_default_data_dir)
     default_project: str = "default"
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.

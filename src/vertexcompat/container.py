@@ -23,7 +23,9 @@ from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
 from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.config import Settings
+from vertexcompat.media.limits import MediaLimits
 from vertexcompat.services.generation import GenerationService, default_aliases
+from vertexcompat.services.media import MediaResolver
 from vertexcompat.store.roles import SqliteRoles
 from vertexcompat.store.service_accounts import SqliteServiceAccounts
 from vertexcompat.store.sqlite import Database, open_database
@@ -56,6 +58,7 @@ class Container:
     # The `/token` endpoint's grant (None: the server issues no tokens).
     token_grant: JwtBearerGrant | None = None
     database: Database | None = None
+    media: MediaResolver | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
@@ -67,6 +70,8 @@ class Container:
             await lifecycle.close()
         if self.database is not None:
             self.database.close()
+        if self.media is not None:
+            self.media.close()
 
     def load(self) -> dict[str, dict[str, int]]:
         return {name: backend.stats() for name, backend in self.backends.items()}
@@ -199,15 +204,33 @@ def build_container(settings: Settings) -> Container:
             "project. Use this for local development only."
         )
         authenticator = AnyBearerAuthenticator()
+    media = build_media(settings)
     return Container(
         settings=settings,
         authenticator=authenticator,
         backends=backends,
-        generation=GenerationService(backends, aliases),
+        generation=GenerationService(backends, aliases, media=media),
         lifecycles={"local": loader},
         token_grant=auth.grant,
         database=auth.database,
+        media=media,
     )
+
+
+def build_media(settings: Settings) -> MediaResolver:
+    """The media intake limits and the perception pipeline (models load on first use)."""
+    from vertexcompat.media.perception.pipeline import Perception
+
+    limits = MediaLimits(
+        allow_http=settings.media_allow_http,
+        allowlist=tuple(settings.media_allowlist),
+        gcs_root=settings.media_gcs_root,
+        fetch_timeout_s=settings.media_fetch_timeout_s,
+    )
+    perception = Perception(
+        cache_dir=settings.data_dir / "models", threads=settings.perception_threads
+    )
+    return MediaResolver(perception, limits, workers=settings.perception_workers)
 
 
 def model_catalog_entries(settings: Settings) -> list[Any]:

@@ -31,12 +31,17 @@ from typing import Any, assert_never
 from vertexcompat.domain.content import (
     WRAPPED_RESPONSE_KEY,
     Content,
+    FileDataPart,
     FunctionCallPart,
     FunctionResponsePart,
     GenerateContentRequest,
     GenerationConfig,
+    ImageDescriptionPart,
+    InlineDataPart,
     TextPart,
+    TranscriptPart,
 )
+from vertexcompat.domain.errors import Internal
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration
 
 CALL_OPEN = "<tool_call>"
@@ -113,8 +118,11 @@ def _answer_input(request: GenerateContentRequest) -> TemplateInput:
                     lines.append(f"I called {name}({json.dumps(dict(args), ensure_ascii=False)}).")
                 case FunctionResponsePart(name=name):
                     lines.append(f"{name} returned: {_response_text(part)}")
-                case TextPart():
-                    pass
+                case (
+                    TextPart() | FileDataPart() | InlineDataPart() | ImageDescriptionPart()
+                    | TranscriptPart()
+                ):
+                    pass  # in `text` above
                 case _:
                     assert_never(part)
         messages.append({"role": role, "content": "\n".join(lines)})
@@ -136,9 +144,17 @@ def _text_of(content: Content) -> str:
                 pass  # earlier reasoning is not replayed as answer text (SPEC §5)
             case FunctionCallPart() | FunctionResponsePart():
                 pass  # rendered by _messages
+            case ImageDescriptionPart(description=text) | TranscriptPart(description=text):
+                # What the perception pipeline found, in place of the media (issue 6).
+                texts.append(f"\n{text}\n")
+            case FileDataPart() | InlineDataPart():
+                # services/media.py replaces media before a text-only backend sees it.
+                raise Internal("media reached the local model without perception")
             case _:
                 assert_never(part)
-    return "".join(texts)
+    return "".join(texts).strip("\n") if any(
+        isinstance(p, ImageDescriptionPart | TranscriptPart) for p in content.parts
+    ) else "".join(texts)
 
 
 def _messages(content: Content, *, native_tools: bool) -> list[dict[str, Any]]:

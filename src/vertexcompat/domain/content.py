@@ -47,9 +47,60 @@ class FunctionResponsePart:
 
 WRAPPED_RESPONSE_KEY = "content"
 
-# A discriminated union; later issues add InlineDataPart, ... here and every `match` over
-# Part ends in `assert_never`, so a new kind cannot be silently dropped.
-Part = TextPart | FunctionCallPart | FunctionResponsePart
+
+@dataclass(frozen=True, slots=True)
+class FileDataPart:
+    """Media by reference (Gemini `fileData`): an image URL as the client sent it — a
+    `data:` URI, `https://` or `gs://`. Nothing is fetched or decoded in `translate/`.
+    `source` is the client's parameter path, so a failure to load it names the part."""
+
+    file_uri: str
+    source: str
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InlineDataPart:
+    """Media by value (Gemini `inlineData`): base64 `data` with its declared type, e.g.
+    an `input_audio` part (`audio/wav`)."""
+
+    mime_type: str
+    data: str = field(repr=False)  # base64 text, possibly megabytes: kept out of reprs
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDescriptionPart:
+    """What the perception pipeline found in an image: `description` is what a text-only
+    model reads; the other fields are for policy (safety settings) and tests. A model
+    that sees images itself gets the FileDataPart instead."""
+
+    description: str
+    mime_type: str
+    width: int
+    height: int
+    text_lines: tuple[str, ...] = ()
+    nsfw_score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptPart:
+    """What speech recognition heard in an audio part."""
+
+    description: str
+    mime_type: str
+    transcript: str
+    language: str | None
+    duration_s: float
+
+
+# The parts a text-only backend receives in place of media.
+PerceivedPart = ImageDescriptionPart | TranscriptPart
+MediaPart = FileDataPart | InlineDataPart
+
+# A discriminated union; every `match` over Part ends in `assert_never`, so a new kind
+# cannot be silently dropped.
+Part = TextPart | FunctionCallPart | FunctionResponsePart | MediaPart | PerceivedPart
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Mapping
 
 from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
-from vertexcompat.domain.errors import NotFound, Unavailable
+from vertexcompat.domain.errors import InvalidArgument, NotFound, Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelInfo
+from vertexcompat.services.media import MediaResolver, has_media
 
 GEMINI_MODEL_IDS: tuple[str, ...] = (
     "gemini-2.0-flash",
@@ -50,9 +51,16 @@ def normalize_model_id(requested_id: str) -> str:
 
 
 class GenerationService:
-    def __init__(self, backends: Mapping[str, Backend], aliases: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        backends: Mapping[str, Backend],
+        aliases: Mapping[str, str],
+        *,
+        media: MediaResolver | None = None,
+    ) -> None:
         self._backends = dict(backends)
         self._aliases = dict(aliases)
+        self._media = media
 
     def resolve_model(
         self, requested_id: str, *, project: str | None = None, location: str | None = None
@@ -85,7 +93,28 @@ class GenerationService:
             raise NotFound(f"Model `{request.model}` is not served here.", param="model")
         if not backend.ready:
             raise Unavailable(f"Model `{request.model}` is not ready yet; retry shortly.")
-        return backend.stream(request)
+        if not has_media(request):
+            return backend.stream(request)
+        return self._stream_with_media(backend, request)
+
+    async def _stream_with_media(
+        self, backend: Backend, request: GenerateContentRequest
+    ) -> AsyncIterator[StreamEvent]:
+        """Media becomes what the (text-only) backend reads before it generates; a media
+        error surfaces at the first event, before any response header."""
+        if self._media is None:
+            raise InvalidArgument(
+                "This server was started without media support; images and audio cannot be "
+                "read.",
+                param="messages",
+            )
+        resolved = await self._media.resolve(request)
+        events = backend.stream(resolved)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
 
     def list_models(self) -> list[ModelInfo]:
         """Gemini alias ids whose target is served, then every backend model name. Aliases

@@ -17,6 +17,8 @@ from typing import Any, assert_never
 from vertexcompat.domain.content import (
     WRAPPED_RESPONSE_KEY,
     Content,
+    FileDataPart,
+    InlineDataPart,
     FunctionCallPart,
     FunctionResponsePart,
     GenerateContentRequest,
@@ -44,18 +46,20 @@ def to_generate_request(
         parts = _parts(message, i)
         match message.role:
             case "system" | "developer":
-                system_texts.append("".join(_texts(parts)))
+                system_texts.append("".join(_texts(_no_media(parts, i, message.role))))
             case "user":
                 contents.append(Content(role="user", parts=_required(parts, i)))
             case "assistant":
+                parts = _no_media(parts, i, "assistant")
                 calls = _calls(message, i)
                 calls_by_id.update((c.id, c.name) for c in calls if c.id is not None)
                 if parts or calls:
                     contents.append(Content(role="model", parts=(*parts, *calls)))
             case "tool":
-                _add_result(contents, _tool_result(message, parts, i, calls_by_id))
+                result = _tool_result(message, parts, i, calls_by_id)
+                _add_result(contents, result, _media(parts))
             case "function":
-                _add_result(contents, _function_result(message, parts, i))
+                _add_result(contents, _function_result(message, parts, i), _media(parts))
             case _:
                 assert_never(message.role)
     if not contents:
@@ -156,14 +160,22 @@ def _response(message: ChatMessage, parts: tuple[Part, ...], i: int) -> Mapping[
     return {WRAPPED_RESPONSE_KEY: text}
 
 
-def _add_result(contents: list[Content], part: FunctionResponsePart) -> None:
+def _media(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    return tuple(p for p in parts if isinstance(p, FileDataPart | InlineDataPart))
+
+
+def _add_result(
+    contents: list[Content], part: FunctionResponsePart, media: tuple[Part, ...] = ()
+) -> None:
+    """A tool result joins the results right before it; media the tool returned follows
+    its result in the same content."""
     last = contents[-1] if contents else None
     if last is not None and last.role == "user" and all(
-        isinstance(p, FunctionResponsePart) for p in last.parts
-    ):
-        contents[-1] = Content(role="user", parts=(*last.parts, part))
+        isinstance(p, FunctionResponsePart | FileDataPart | InlineDataPart) for p in last.parts
+    ) and any(isinstance(p, FunctionResponsePart) for p in last.parts):
+        contents[-1] = Content(role="user", parts=(*last.parts, part, *media))
     else:
-        contents.append(Content(role="user", parts=(part,)))
+        contents.append(Content(role="user", parts=(part, *media)))
 
 
 def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
@@ -206,16 +218,39 @@ def _part(part: ContentPart, i: int, j: int) -> Part:
                     f"Missing required parameter `{param}.text`.", param=f"{param}.text"
                 )
             return TextPart(part.text)
-        case "image_url" | "input_audio":
-            # Never drop media silently: the answer would be about a prompt the user did
-            # not send. The multimodal issue replaces this.
-            raise InvalidArgument(
-                f"Content part type `{part.type}` at `{param}`: media input is not "
-                "supported yet by this server.",
-                param=param,
+        case "image_url":
+            if part.image_url is None:
+                raise InvalidArgument(
+                    f"Missing required parameter `{param}.image_url`.", param=f"{param}.image_url"
+                )
+            return FileDataPart(file_uri=part.image_url.url, source=f"{param}.image_url.url")
+        case "input_audio":
+            if part.input_audio is None:
+                raise InvalidArgument(
+                    f"Missing required parameter `{param}.input_audio`.",
+                    param=f"{param}.input_audio",
+                )
+            return InlineDataPart(
+                mime_type=f"audio/{part.input_audio.format.lower()}",
+                data=part.input_audio.data,
+                source=f"{param}.input_audio.data",
             )
         case _:
             assert_never(part.type)
+
+
+def _no_media(parts: tuple[Part, ...], i: int, role: str) -> tuple[Part, ...]:
+    """Media is read from user messages and tool results only (SPEC §4); anywhere else it
+    would be dropped, and a silently dropped image changes the question."""
+    for part in parts:
+        if isinstance(part, FileDataPart | InlineDataPart):
+            param = part.source.rsplit(".", 2)[0]
+            raise InvalidArgument(
+                f"`{param}`: {role} messages cannot contain images or audio; send media in a "
+                "user message.",
+                param=param,
+            )
+    return parts
 
 
 def _required(parts: tuple[Part, ...], i: int) -> tuple[Part, ...]:
