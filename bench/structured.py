@@ -1,5 +1,6 @@
-"""Structured output cost: decode tokens/s with a JSON-schema grammar vs unconstrained, on
-the same prompt and model in one run, and grammar compile time for a 30-property schema.
+"""Structured output cost: decode tokens/s with a JSON-schema grammar (and with a
+function-calls grammar) vs unconstrained, on the same prompt and model in one run, and
+grammar compile time for a 30-property schema.
 
 Both runs use the same prompt (it contains the schema, as the local backend's JSON hint
 does), the same sampling settings and seeds; the baseline is the unconstrained run, the
@@ -22,7 +23,7 @@ from pathlib import Path
 import platformdirs
 
 from vertexcompat.domain.events import TextDelta, Usage
-from vertexcompat.engine.constraints import GrammarCache, schema_to_grammar
+from vertexcompat.engine.constraints import CallsSpec, GrammarCache, schema_to_grammar
 from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
 from vertexcompat.engine.model_files import ModelCatalog
 from vertexcompat.engine.sampling import SamplingParams
@@ -61,6 +62,20 @@ WIDE = {
     "additionalProperties": False,
 }
 MAX_TOKENS = 200
+# Function calling: the tools the calls grammar admits, and the request that asks for calls.
+TOOLS = [
+    {"name": "get_weather", "parameters": {
+        "type": "object",
+        "properties": {"location": {"type": "string", "maxLength": 40},
+                       "unit": {"enum": ["celsius", "fahrenheit"]}},
+        "required": ["location", "unit"], "additionalProperties": False}},
+    {"name": "book_flight", "parameters": {
+        "type": "object",
+        "properties": {"from": {"type": "string", "maxLength": 24}, "to": {"type": "string", "maxLength": 24},
+                       "date": {"type": "string", "maxLength": 12}, "seats": {"type": "integer"}},
+        "required": ["from", "to", "date", "seats"], "additionalProperties": False}},
+]
+CALLS_QUESTION = "What is the weather in Paris, Rome, Oslo, Lima and Cairo? Book a flight from Oslo to Rome."
 
 
 def data_dir() -> Path:
@@ -118,6 +133,45 @@ def bench_model(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]
         engine.close()
 
 
+def bench_calls(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]:
+    """Calls grammar (tool_choice required, up to 5 calls) vs free decoding of the same prompt."""
+    resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
+    engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=2048))
+    engine.load(resolved.path, resolved.name)
+    try:
+        spec = CallsSpec(
+            functions=tuple((t["name"], t["parameters"]) for t in TOOLS),
+            open="<tool_call>", close="</tool_call>", max_calls=5,
+        )
+        grammar = engine.calls_grammar(spec)
+        tools = [{"type": "function", "function": t} for t in TOOLS]
+        messages = [{"role": "user", "content": CALLS_QUESTION}]
+        if engine.template_knows_tools:
+            prompt = engine.prompt_tokens(messages, tools=tools)
+        else:
+            listing = "\n".join(json.dumps(t) for t in TOOLS)
+            prompt = engine.prompt_tokens([
+                {"role": "system", "content": f"Call these functions with <tool_call>{{json}}</tool_call>:\n{listing}"},
+                *messages,
+            ])
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        counts: dict[bool, list[int]] = {False: [], True: []}
+        asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0)))  # warm-up
+        for r in range(repeats):
+            for constrained in (False, True):
+                params = SamplingParams(temperature=1.0, seed=r, grammar=grammar if constrained else None)
+                n, rate = asyncio.run(decode_rate(engine, prompt, params))
+                rates[constrained].append(rate)
+                counts[constrained].append(n)
+        base, cons = statistics.median(rates[False]), statistics.median(rates[True])
+        return [(
+            model, "t=1.0 top_p=0.95", f"{base:.1f}", f"{cons:.1f}", f"{cons / base:.2f}",
+            f"{statistics.median(counts[False]):.0f}/{statistics.median(counts[True]):.0f}",
+        )]
+    finally:
+        engine.close()
+
+
 def bench_compile(model: str, threads: int) -> list[tuple[str, str]]:
     resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
     engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=512))
@@ -165,6 +219,11 @@ def main() -> None:
     print(f"Decode tokens/s, median of {args.repeats}, max_tokens={MAX_TOKENS}, threads={args.threads}")
     print(table(("model", "sampling", "unconstrained tok/s (baseline)", "json_schema tok/s",
                  "ratio (target >= 0.85)", "tokens generated (unc/json)"), rows))
+    print()
+    call_rows = [row for model in models for row in bench_calls(model, args.threads, args.repeats)]
+    print(f"Function calls (tool_choice required, 2 tools, up to 5 calls), decode tokens/s, median of {args.repeats}")
+    print(table(("model", "sampling", "unconstrained tok/s (baseline)", "calls grammar tok/s",
+                 "ratio (target >= 0.85)", "tokens generated (unc/calls)"), call_rows))
     print()
     print(f"Grammar compile, 30-property schema ({models[0]} vocabulary), median of 5")
     print(table(("step", "time"), bench_compile(models[0], args.threads)))

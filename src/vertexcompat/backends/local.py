@@ -62,6 +62,10 @@ from vertexcompat.translate.json_schema import output_violation
 # Calls one turn may hold when parallel calls are allowed (the grammar's repeat bound, so a
 # small model that repeats a call cannot loop until max_tokens).
 MAX_CALLS_PER_TURN = 5
+# The temperature of a request that may call functions and sets none. Google's function-
+# calling guidance is a low temperature for reliable calls; measured on the default model
+# with the seed's weather request: 39 of 40 answers were calls at 1.0, 80 of 80 at 0.3.
+CALLING_DEFAULT_TEMPERATURE = 0.3
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,11 @@ def to_sampling_params(
     banned_tokens: tuple[int, ...] = (),
 ) -> SamplingParams:
     cfg = request.generation_config
+    default_temperature = (
+        CALLING_DEFAULT_TEMPERATURE if _calls_allowed(request) else DEFAULT_TEMPERATURE
+    )
     return SamplingParams(
-        temperature=DEFAULT_TEMPERATURE if cfg.temperature is None else cfg.temperature,
+        temperature=default_temperature if cfg.temperature is None else cfg.temperature,
         top_p=DEFAULT_TOP_P if cfg.top_p is None else cfg.top_p,
         top_k=cfg.top_k,
         presence_penalty=cfg.presence_penalty or 0.0,

@@ -3,7 +3,9 @@
 import pytest
 
 from vertexcompat.engine.constraints import (
+    CallsSpec,
     GrammarCache,
+    calls_grammar,
     UnsupportedSchema,
     json_object_grammar,
     schema_to_grammar,
@@ -118,3 +120,56 @@ def test_required_recursion_with_no_way_out_stays_recursive():
     }
     grammar = schema_to_grammar(schema, default_max_length=8, max_depth=2)
     assert "a-next ::= a" in grammar  # a root `$ref` works around the converter's bug
+
+
+def _spec(start="open", **kw):
+    node = {"$defs": {"p": {"type": "object", "properties": {"v": {"type": "integer"}}, "required": ["v"]}},
+            "type": "object", "properties": {"pt": {"$ref": "#/$defs/p"}}, "required": ["pt"]}
+    other = {"$defs": {"p": {"type": "boolean"}}, "type": "object", "properties": {"flag": {"$ref": "#/$defs/p"}}}
+    return CallsSpec(functions=(("first", node), ("second", other), ("third", None)),
+                     open="<tool_call>", close="</tool_call>", start=start, **kw)
+
+
+def _root(grammar):
+    return next(line for line in grammar.splitlines() if line.startswith("root ::="))
+
+
+def test_calls_grammar_names_every_function_and_its_own_arguments_rule():
+    grammar = calls_grammar(_spec(), default_max_length=8)
+    for i, name in enumerate(("first", "second", "third")):
+        assert f'"\\"{name}\\""' in grammar and f"fn{i}-args" in grammar
+    # Same `$defs` name in two functions: each resolves to its own definition.
+    assert "boolean" in grammar and "integer" in grammar
+    # No parameters → only `{}`.
+    assert 'fn2-args ::= "{" space  "}" space' in grammar
+
+
+@pytest.mark.parametrize(
+    ("start", "root"),
+    [
+        ("open", 'root ::= "<tool_call>" tc-block (tc-ws "<tool_call>" tc-block){0,7}'),
+        ("after_open", 'root ::= tc-block (tc-ws "<tool_call>" tc-block){0,7}'),
+        ("after_name", 'root ::= tc-after-name (tc-ws tc-call){0,7} (tc-ws "```")?'),
+    ],
+)
+def test_calls_grammar_starts_where_asked(start, root):
+    assert _root(calls_grammar(_spec(start), default_max_length=8)) == root
+
+
+def test_one_call_per_turn_has_no_repetition():
+    assert _root(calls_grammar(_spec(max_calls=1), default_max_length=8)) == 'root ::= "<tool_call>" tc-block'
+
+
+def test_unenforceable_parameters_name_the_function():
+    spec = CallsSpec(functions=(("ok", None), ("bad", {"$ref": "#/$defs/gone"})), open="<a>", close="</a>")
+    with pytest.raises(UnsupportedSchema) as info:
+        calls_grammar(spec, default_max_length=8)
+    assert info.value.function_index == 1 and "'bad'" in str(info.value)
+
+
+def test_calls_grammars_are_cached_per_spec():
+    cache = GrammarCache()
+    cache.calls_grammar_for(_spec("open"))
+    cache.calls_grammar_for(_spec("open"))
+    cache.calls_grammar_for(_spec("after_open"))
+    assert (cache.hits, cache.misses) == (1, 2)

@@ -1,6 +1,6 @@
 import pytest
 
-from vertexcompat.domain.events import Finished, FinishReason, TextDelta, Usage
+from vertexcompat.domain.events import Finished, FinishReason, FunctionCall, TextDelta, Usage
 from vertexcompat.translate.response_to_openai import to_chat_completion
 
 
@@ -57,3 +57,72 @@ def test_finish_reasons_map_to_openai_names(reason, expected):
 def test_event_for_unknown_candidate_is_a_bug():
     with pytest.raises(ValueError):
         complete([TextDelta(1, "x")])
+
+
+def _ids():
+    counter = iter(range(100))
+    return lambda: f"call_{next(counter)}"
+
+
+def test_function_calls_become_tool_calls_with_unique_ids_and_finish_reason():
+    events = [
+        FunctionCall(0, "get", {"city": "Oslo"}),
+        FunctionCall(0, "put", {}),
+        TextDelta(1, "no call"),
+        FunctionCall(1, "get", {"city": "Bergen"}, id="upstream-id"),
+        Finished(0, FinishReason.STOP),
+        Finished(1, FinishReason.STOP),
+        Usage(prompt_tokens=1, completion_tokens=2),
+    ]
+    wire = to_chat_completion(
+        events, completion_id="chatcmpl-x", created=1, model="m", n=2, new_id=_ids()
+    ).to_wire()
+    first, second = wire["choices"]
+    assert first["message"] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": "get", "arguments": '{"city": "Oslo"}'}},
+            {"id": "call_1", "type": "function", "function": {"name": "put", "arguments": "{}"}},
+        ],
+    }
+    assert first["finish_reason"] == "tool_calls"
+    # Text said before a call stays; an id the backend gave is kept.
+    assert second["message"]["content"] == "no call"
+    assert second["message"]["tool_calls"][0]["id"] == "upstream-id"
+    assert second["finish_reason"] == "tool_calls"
+
+
+def test_a_plain_answer_has_no_tool_call_keys():
+    wire = to_chat_completion(
+        [TextDelta(0, "hi"), Finished(0, FinishReason.STOP)], completion_id="c", created=1, model="m"
+    ).to_wire()
+    assert set(wire["choices"][0]["message"]) == {"role", "content"}
+
+
+def test_a_call_cut_by_max_tokens_keeps_length():
+    wire = to_chat_completion(
+        [FunctionCall(0, "get", {}), Finished(0, FinishReason.MAX_TOKENS)],
+        completion_id="c", created=1, model="m",
+    ).to_wire()
+    assert wire["choices"][0]["finish_reason"] == "length"
+
+
+def test_deprecated_style_answers_with_one_function_call():
+    wire = to_chat_completion(
+        [FunctionCall(0, "get", {"a": 1}), Finished(0, FinishReason.STOP)],
+        completion_id="c", created=1, model="m", call_style="function_call",
+    ).to_wire()
+    choice = wire["choices"][0]
+    assert choice["message"] == {
+        "role": "assistant", "content": None, "function_call": {"name": "get", "arguments": '{"a": 1}'}
+    }
+    assert choice["finish_reason"] == "function_call"
+
+
+def test_malformed_function_call_finishes_as_stop():
+    wire = to_chat_completion(
+        [TextDelta(0, "x"), Finished(0, FinishReason.MALFORMED_FUNCTION_CALL)],
+        completion_id="c", created=1, model="m",
+    ).to_wire()
+    assert wire["choices"][0]["finish_reason"] == "stop"

@@ -1,4 +1,4 @@
-from vertexcompat.domain.events import Finished, FinishReason, TextDelta, Usage
+from vertexcompat.domain.events import Finished, FinishReason, FunctionCall, TextDelta, Usage
 from vertexcompat.translate.stream_transcoder import ChunkTranscoder
 
 
@@ -89,3 +89,49 @@ def test_finish_is_idempotent_and_start_sends_role_once():
     t = ChunkTranscoder(completion_id="i", created=1, model="m", n=1, include_usage=True)
     assert len(t.start()) == 1 and t.start() == []
     assert len(t.finish()) == 2 and t.finish() == []
+
+
+def test_a_call_streams_as_a_head_delta_then_its_arguments():
+    ids = iter(["call_a", "call_b", "call_c"])
+    t = ChunkTranscoder(
+        completion_id="chatcmpl-x", created=9, model="m", n=2, include_usage=False,
+        new_id=lambda: next(ids),
+    )
+    chunks = t.start()
+    for e in [
+        TextDelta(1, "Sure."),
+        FunctionCall(0, "get", {"city": "Oslo"}),
+        FunctionCall(1, "put", {}),
+        FunctionCall(0, "get", {"city": "Rome"}),
+        Finished(0, FinishReason.STOP),
+        Finished(1, FinishReason.STOP),
+    ]:
+        chunks += t.feed(e)
+    chunks += t.finish()
+    deltas = [(c.to_wire()["choices"][0]["index"], c.to_wire()["choices"][0]) for c in chunks]
+    zero = [d for i, d in deltas if i == 0]
+    assert zero[1]["delta"] == {"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
+                                                "function": {"name": "get", "arguments": ""}}]}
+    assert zero[2]["delta"] == {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Oslo"}'}}]}
+    # The second call of a choice has index 1; the other choice counts its own calls.
+    assert zero[3]["delta"]["tool_calls"][0]["index"] == 1
+    assert zero[3]["delta"]["tool_calls"][0]["id"] == "call_c"
+    one = [d for i, d in deltas if i == 1]
+    assert one[1]["delta"] == {"content": "Sure."}
+    assert one[2]["delta"]["tool_calls"][0]["index"] == 0
+    assert [d["finish_reason"] for d in zero if d["finish_reason"]] == ["tool_calls"]
+    assert [d["finish_reason"] for d in one if d["finish_reason"]] == ["tool_calls"]
+
+
+def test_deprecated_style_streams_function_call_deltas():
+    t = ChunkTranscoder(
+        completion_id="chatcmpl-x", created=9, model="m", n=1, include_usage=False,
+        call_style="function_call",
+    )
+    chunks = t.start()
+    chunks += t.feed(FunctionCall(0, "get", {"a": 1}))
+    chunks += t.feed(Finished(0, FinishReason.STOP))
+    wire = [c.to_wire()["choices"][0] for c in chunks]
+    assert wire[1]["delta"] == {"function_call": {"name": "get", "arguments": ""}}
+    assert wire[2]["delta"] == {"function_call": {"arguments": '{"a": 1}'}}
+    assert wire[3]["finish_reason"] == "function_call"

@@ -1,0 +1,90 @@
+"""What a local chat template is given for tools: native dicts, the generic text format,
+and the plain-sentence form of a turn that reads function results."""
+
+import json
+
+from vertexcompat.backends.local_prompt import CALL_OPEN, to_template_input
+from vertexcompat.domain.content import (
+    Content,
+    FunctionCallPart,
+    FunctionResponsePart,
+    GenerateContentRequest,
+    TextPart,
+)
+from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
+
+PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}}
+DECLS = (FunctionDeclaration("get", "Get weather.", PARAMS), FunctionDeclaration("now"))
+QUESTION = Content("user", (TextPart("Weather in Oslo?"),))
+CALLED = Content("model", (FunctionCallPart("get", {"city": "Oslo"}, id="c1"),))
+RESULT = Content("user", (FunctionResponsePart("get", {"temp": -3}, id="c1"),))
+TEXT_RESULT = Content("user", (FunctionResponsePart("get", {"content": "cold"}, id="c1"),))
+
+
+def request(*contents, mode=FunctionCallingMode.AUTO, tools=DECLS):
+    return GenerateContentRequest(
+        model="m", contents=contents, tools=tools, tool_config=ToolConfig(mode=mode)
+    )
+
+
+def test_native_templates_get_tool_dicts_and_structured_history():
+    got = to_template_input(request(QUESTION, CALLED, RESULT, QUESTION), native_tools=True)
+    assert got.tools == [
+        {"type": "function", "function": {"name": "get", "description": "Get weather.", "parameters": PARAMS}},
+        {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}},
+    ]
+    assert got.messages[1] == {
+        "role": "assistant", "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "get", "arguments": {"city": "Oslo"}}}],
+    }
+    assert got.messages[2] == {"role": "tool", "content": json.dumps({"temp": -3})}
+
+
+def test_generic_templates_get_the_functions_and_call_syntax_in_the_system_message():
+    got = to_template_input(request(QUESTION), native_tools=False)
+    assert got.tools is None
+    system = got.messages[0]
+    assert system["role"] == "system"
+    assert '"name": "get"' in system["content"] and CALL_OPEN in system["content"]
+
+
+def test_generic_history_writes_calls_and_results_as_text():
+    got = to_template_input(request(QUESTION, CALLED, TEXT_RESULT, QUESTION), native_tools=False)
+    assert got.messages[2]["role"] == "assistant"
+    assert got.messages[2]["content"].startswith(CALL_OPEN)
+    assert got.messages[3] == {"role": "user", "content": "<tool_response>\ncold\n</tool_response>"}
+
+
+def test_tool_choice_none_keeps_declarations_but_says_not_to_call():
+    generic = to_template_input(request(QUESTION, mode=FunctionCallingMode.NONE), native_tools=False)
+    assert "do not call" in generic.messages[0]["content"]
+    assert CALL_OPEN not in generic.messages[0]["content"]
+    native = to_template_input(request(QUESTION, mode=FunctionCallingMode.NONE), native_tools=True)
+    assert native.tools is not None and "Do not call" in native.messages[0]["content"]
+
+
+def test_a_turn_reading_results_is_written_as_sentences_without_declarations():
+    got = to_template_input(
+        request(QUESTION, CALLED, TEXT_RESULT), native_tools=True, answer_from_results=True
+    )
+    assert got.tools is None
+    assert got.messages == [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": 'I called get({"city": "Oslo"}).'},
+        {"role": "user", "content": "get returned: cold"},
+    ]
+
+
+def test_results_keep_the_native_form_when_a_call_is_required_or_configured():
+    required = to_template_input(
+        request(QUESTION, CALLED, RESULT, mode=FunctionCallingMode.ANY),
+        native_tools=True, answer_from_results=True,
+    )
+    assert required.tools is not None
+    native = to_template_input(request(QUESTION, CALLED, RESULT), native_tools=True)
+    assert native.tools is not None
+    # A later user turn is not a results turn.
+    later = to_template_input(
+        request(QUESTION, CALLED, RESULT, QUESTION), native_tools=True, answer_from_results=True
+    )
+    assert later.tools is not None
