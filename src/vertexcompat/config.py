@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # model call using perception_threads cores.
     perception_workers: int = Field(default=1, ge=1)
     perception_threads: int = Field(default=1, ge=1)
+    # CPU priority (nice) of the perception workers, so text generation keeps its cores.
+    perception_nice: int = Field(default=19, ge=0, le=19)
     data_dir: Path = Field(default_factory=_default_data_dir)
     default_project: str = "default"
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.

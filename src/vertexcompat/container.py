@@ -230,7 +230,9 @@ def build_media(settings: Settings) -> MediaResolver:
     perception = Perception(
         cache_dir=settings.data_dir / "models", threads=settings.perception_threads
     )
-    return MediaResolver(perception, limits, workers=settings.perception_workers)
+    return MediaResolver(
+        perception, limits, workers=settings.perception_workers, nice=settings.perception_nice
+    )
 
 
 def model_catalog_entries(settings: Settings) -> list[Any]:

@@ -10,6 +10,8 @@ request are perceived concurrently, in the pool's limits.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -37,6 +39,16 @@ class Perceiver(Protocol):
     def transcribe(self, audio: AudioMedia) -> AudioFindings: ...
 
 
+def _lower_priority(nice: int) -> None:
+    """Runs in each new worker thread; threads the perception models start later (their
+    own pools) inherit it."""
+    if nice > 0 and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:  # not permitted here: run at normal priority
+            pass
+
+
 def has_media(request: GenerateContentRequest) -> bool:
     return any(
         isinstance(part, FileDataPart | InlineDataPart)
@@ -46,10 +58,23 @@ def has_media(request: GenerateContentRequest) -> bool:
 
 
 class MediaResolver:
-    def __init__(self, perceiver: Perceiver, limits: MediaLimits, *, workers: int = 1) -> None:
+    """`nice`: the perception workers' CPU priority (Linux nice value, 0-19). Perception and
+    the LLM share the same cores, and llama.cpp's decode threads wait for each other at
+    every step, so a perception thread that takes one of their cores stalls every text
+    request; at a low priority it uses what the decode leaves (measured in
+    bench/media_load.py)."""
+
+    def __init__(
+        self, perceiver: Perceiver, limits: MediaLimits, *, workers: int = 1, nice: int = 0
+    ) -> None:
         self._perceiver = perceiver
         self._limits = limits
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perception")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="perception",
+            initializer=_lower_priority,
+            initargs=(nice,),
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -88,3 +88,29 @@ def test_results_keep_the_native_form_when_a_call_is_required_or_configured():
         request(QUESTION, CALLED, RESULT, QUESTION), native_tools=True, answer_from_results=True
     )
     assert later.tools is not None
+
+
+def test_perceived_media_comes_first_as_its_own_paragraphs():
+    from vertexcompat.domain.content import ImageDescriptionPart, TranscriptPart
+
+    content = Content("user", (
+        TextPart("What is this?"),
+        ImageDescriptionPart(description="(Attached image: red.)", mime_type="image/png", width=1, height=1),
+        TranscriptPart(description="(Attached audio: hi.)", mime_type="audio/wav", transcript="hi",
+                       language="en", duration_s=1.0),
+    ))
+    got = to_template_input(GenerateContentRequest(model="m", contents=(content,)), native_tools=False)
+    assert got.messages == [
+        {"role": "user", "content": "(Attached image: red.)\n\n(Attached audio: hi.)\n\nWhat is this?"}
+    ]
+
+
+def test_raw_media_never_reaches_the_local_model():
+    import pytest
+
+    from vertexcompat.domain.content import FileDataPart
+    from vertexcompat.domain.errors import Internal
+
+    content = Content("user", (FileDataPart(file_uri="https://x/y.png", source="messages[0]"),))
+    with pytest.raises(Internal):
+        to_template_input(GenerateContentRequest(model="m", contents=(content,)), native_tools=False)

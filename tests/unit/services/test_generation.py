@@ -90,3 +90,39 @@ def test_list_models_has_aliases_then_backend_names():
 def test_normalize_model_id_strips_prefixes_once_each():
     assert normalize_model_id("google/models/gemini-2.5-flash") == "gemini-2.5-flash"
     assert normalize_model_id("qwen") == "qwen"
+
+
+def _collect(stream):
+    import asyncio
+
+    async def go():
+        return [event async for event in stream]
+
+    return asyncio.run(go())
+
+
+def test_the_backend_reads_perceived_media_not_the_raw_parts():
+    from tests.unit.services.test_media import IMAGE, FakePerceiver
+    from vertexcompat.domain.content import ImageDescriptionPart
+    from vertexcompat.media.limits import MediaLimits
+    from vertexcompat.services.media import MediaResolver
+
+    backend = FakeBackend()
+    svc = GenerationService(
+        {"fake": backend}, default_aliases(FAKE_MODEL),
+        media=MediaResolver(FakePerceiver(), MediaLimits()),
+    )
+    req = GenerateContentRequest(model=FAKE_MODEL, contents=(Content("user", (TextPart("q"), IMAGE)),))
+    events = _collect(svc.stream(req))
+    assert events and backend.endings == ["completed"]
+    [seen] = backend.requests
+    assert isinstance(seen.contents[0].parts[1], ImageDescriptionPart)
+
+
+def test_media_without_a_resolver_is_refused():
+    from tests.unit.services.test_media import IMAGE
+    from vertexcompat.domain.errors import InvalidArgument
+
+    req = GenerateContentRequest(model=FAKE_MODEL, contents=(Content("user", (IMAGE,)),))
+    with pytest.raises(InvalidArgument):
+        _collect(service().stream(req))

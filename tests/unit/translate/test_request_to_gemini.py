@@ -1,6 +1,6 @@
 import pytest
 
-from vertexcompat.domain.content import Content, GenerationConfig, TextPart
+from vertexcompat.domain.content import Content, FileDataPart, GenerationConfig, InlineDataPart, TextPart
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
 from vertexcompat.translate.validation import parse_chat_request
@@ -51,18 +51,52 @@ def test_text_parts_are_kept_as_separate_parts():
     assert req.contents[0].parts == (TextPart("a"), TextPart("b"))
 
 
+def test_media_parts_become_file_and_inline_data_naming_their_source():
+    req = lower(messages=[{"role": "user", "content": [
+        {"type": "text", "text": "x"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
+        {"type": "input_audio", "input_audio": {"data": "AA==", "format": "WAV"}},
+    ]}])
+    assert req.contents[0].parts == (
+        TextPart("x"),
+        FileDataPart(file_uri="https://example.com/a.png", source="messages[0].content[1].image_url.url"),
+        InlineDataPart(mime_type="audio/wav", data="AA==", source="messages[0].content[2].input_audio.data"),
+    )
+
+
 @pytest.mark.parametrize(
-    "part",
+    ("part", "param"),
     [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
-        {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}},
+        ({"type": "image_url"}, "messages[0].content[1].image_url"),
+        ({"type": "input_audio"}, "messages[0].content[1].input_audio"),
+        ({"type": "image_url", "image_url": {}}, "messages[0].content[1].image_url.url"),
+        ({"type": "input_audio", "input_audio": {"data": "AA=="}}, "messages[0].content[1].input_audio.format"),
     ],
 )
-def test_media_parts_are_rejected_not_dropped(part):
+def test_media_parts_without_their_payload_are_invalid(part, param):
     with pytest.raises(InvalidArgument) as caught:
         lower(messages=[{"role": "user", "content": [{"type": "text", "text": "x"}, part]}])
-    assert caught.value.param == "messages[0].content[1]"
-    assert "not supported" in caught.value.message
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "assistant"])
+def test_media_outside_user_and_tool_messages_is_refused_not_dropped(role):
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
+    with pytest.raises(InvalidArgument) as caught:
+        lower(messages=[{"role": "user", "content": "q"}, {"role": role, "content": [image]}])
+    assert caught.value.param == "messages[1].content[0]"
+
+
+def test_media_returned_by_a_tool_follows_its_result():
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
+    req = lower(messages=[
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "snap", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": [{"type": "text", "text": "taken"}, image]},
+    ])
+    result, media = req.contents[-1].parts
+    assert result.name == "snap" and result.response == {"content": "taken"}
+    assert media == FileDataPart(file_uri="data:image/png;base64,AA==", source="messages[2].content[1].image_url.url")
 
 
 def test_text_part_without_text_is_invalid():

@@ -28,16 +28,18 @@ class ImageFindings:
     nsfw_score: float  # 0-1, for safety settings; kept out of `describe()`
 
     def describe(self) -> str:
-        parts = [f"Image {self.width}x{self.height} {self.format}."]
+        # Phrased as a tool's report in plain sentences: measured on the default 0.5B chat
+        # model, this framing is what gets the text and colours into its answer.
+        parts = [f"a {self.width}x{self.height} {self.format}"]
         if self.text_lines:
-            parts.append("Text in the image: " + _quoted_lines(self.text_lines) + ".")
+            parts.append("the text written in it reads " + _quoted_lines(self.text_lines))
         else:
-            parts.append("No text in the image.")
+            parts.append("no text in it")
         if self.dominant_colors:
-            parts.append("Main colours: " + ", ".join(
-                f"{c.name} ({round(c.share * 100)}%)" for c in self.dominant_colors) + ".")
-        parts.append(f"Faces: {_count(self.faces)}.")
-        return "[" + " ".join(parts) + "]"
+            parts.append("its main colours are " + _and_list([
+                f"{c.name} ({round(c.share * 100)}%)" for c in self.dominant_colors]))
+        parts.append(_faces(self.faces))
+        return "(Attached image, as examined by an image-analysis tool: " + "; ".join(parts) + ".)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,11 @@ class AudioFindings:
 
     def describe(self) -> str:
         language = _LANGUAGE_NAMES.get(self.language, self.language or "unknown language")
-        head = f"Audio {self.duration_s:.1f} s, {language}."
+        head = "(Attached audio, as heard by a speech recognizer: "
         if not self.transcript:
-            return f"[{head} No speech recognised.]"
-        return f"[{head} Transcript: {_quote(self.transcript)}]"
+            return f"{head}{self.duration_s:.1f} s; no speech recognised.)"
+        return (f"{head}{self.duration_s:.1f} s of {language} speech; the transcript reads "
+                f"{_quote(self.transcript)}.)")
 
 
 # A scanned page can hold thousands of characters; the note must still fit a small model's
@@ -76,8 +79,12 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', "'") + '"'
 
 
-def _count(n: int) -> str:
-    return "none" if n == 0 else str(n)
+def _faces(n: int) -> str:
+    return "no faces" if n == 0 else "1 face" if n == 1 else f"{n} faces"
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # Whisper's most common languages; anything else is shown as its code.
