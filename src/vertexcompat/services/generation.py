@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from vertexcompat.backends.base import Backend
-from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.content import FileDataPart, GenerateContentRequest, InlineDataPart
 from vertexcompat.domain.errors import InvalidArgument, NotFound, Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelInfo
@@ -103,10 +103,14 @@ class GenerationService:
         """Media becomes what the (text-only) backend reads before it generates; a media
         error surfaces at the first event, before any response header."""
         if self._media is None:
+            first = next(
+                p for c in request.contents for p in c.parts
+                if isinstance(p, FileDataPart | InlineDataPart)
+            )
             raise InvalidArgument(
-                "This server was started without media support; images and audio cannot be "
-                "read.",
-                param="messages",
+                f"`{first.source}`: this server was started without media support; images "
+                "and audio cannot be read.",
+                param=first.source,
             )
         resolved = await self._media.resolve(request)
         events = backend.stream(resolved)

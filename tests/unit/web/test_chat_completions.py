@@ -78,7 +78,7 @@ def error_of(response):
                     }
                 ]
             ),
-            "messages[0].content[0]",
+            "messages[0].content[0].image_url.url",
         ),
     ],
 )

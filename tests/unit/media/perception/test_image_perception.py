@@ -32,14 +32,15 @@ def test_a_plain_image_has_no_text_and_no_faces(perception: Perception) -> None:
     assert findings.faces == 0
     assert [c.name for c in findings.dominant_colors] == ["blue"]
     assert findings.describe() == (
-        "[Image 320x240 PNG. No text in the image. Main colours: blue (100%). Faces: none.]")
+        "(Attached image, as examined by an image-analysis tool: a 320x240 PNG; no text in it; "
+        "its main colours are blue (100%); no faces.)")
 
 
 def test_a_portrait_has_one_face_and_two_portraits_have_two(perception: Perception) -> None:
     one = perception.describe_image(as_media(portrait_jpeg()))
     assert one.faces == 1
     assert one.nsfw_score < 0.2
-    assert "Faces: 1." in one.describe()
+    assert one.describe().endswith("; 1 face.)")
     assert perception.describe_image(as_media(side_by_side(portrait_jpeg(), 2))).faces == 2
 
 

@@ -54,7 +54,9 @@ def test_spoken_sentence_is_transcribed_within_two_word_errors(perception: Perce
     assert findings.language == "en"
     assert 0.5 < findings.language_probability <= 1.0
     assert findings.duration_s == pytest.approx(audio.duration_s, abs=0.05)
-    assert findings.describe().startswith(f"[Audio {audio.duration_s:.1f} s, English. Transcript:")
+    assert findings.describe().startswith(
+        f"(Attached audio, as heard by a speech recognizer: {audio.duration_s:.1f} s of English "
+        "speech; the transcript reads")
 
 
 def test_audio_is_decoded_to_16k_mono_float() -> None:
@@ -84,7 +86,8 @@ def test_audio_too_short_to_hold_a_word_is_not_sent_to_the_model(tmp_path: Path)
     perception = Perception(cache_dir=tmp_path / "never-created", threads=1)
     findings = perception.transcribe(wav_media(buf.getvalue()))
     assert (findings.transcript, findings.duration_s) == ("", 0.05)
-    assert findings.describe() == "[Audio 0.1 s, unknown language. No speech recognised.]"
+    assert findings.describe() == (
+        "(Attached audio, as heard by a speech recognizer: 0.1 s; no speech recognised.)")
     assert not (tmp_path / "never-created").exists()
 
 
