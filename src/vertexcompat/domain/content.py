@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.domain.tools import FunctionDeclaration, ToolConfig
 
 Role = Literal["user", "model"]
@@ -127,6 +128,9 @@ class GenerationConfig:
     # checked by `translate/json_schema.py`. It is only meaningful with the JSON mime type.
     response_mime_type: str | None = None
     response_schema: Mapping[str, Any] | None = None
+    # Gemini puts `thinkingConfig` inside `generationConfig`; `None` = the client said
+    # nothing about thinking (the model's default applies).
+    thinking_config: ThinkingConfig | None = None
 
     @property
     def wants_json(self) -> bool:

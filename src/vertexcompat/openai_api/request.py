@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from vertexcompat.domain.thinking import THOUGHT_TAG_MARKER_PATTERN, ThinkingLevel
+
 UNION_TAG_MARKER = "~"
 
 MessageRole = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -176,6 +178,35 @@ class StreamOptions(_WireModel):
     include_usage: bool | None = None
 
 
+class GoogleThinkingConfig(BaseModel):
+    """`extra_body.google.thinking_config` (SPEC §5). Unknown keys are rejected rather than
+    ignored: Gemini's ThinkingConfig has exactly these three, and a misspelt
+    `thinking_buget` silently ignored would change how long the model thinks."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # 0 = off, -1 = dynamic, N >= 1 = at most N thought tokens.
+    thinking_budget: Annotated[int, Field(ge=-1)] | None = None
+    include_thoughts: bool | None = None
+    thinking_level: ThinkingLevel | None = None
+
+
+class GoogleExtensions(_WireModel):
+    """Vertex's Gemini-only request options, `extra_body.google` (SPEC §5). Other fields
+    (`safety_settings`, `cached_content`) are allowed through until their issues model them."""
+
+    thinking_config: GoogleThinkingConfig | None = None
+    thought_tag_marker: Annotated[str, Field(pattern=THOUGHT_TAG_MARKER_PATTERN)] | None = None
+
+
+class ExtraBody(_WireModel):
+    """A literal `"extra_body"` key in the JSON body: what raw REST clients send when they
+    copy Vertex's documented `extra_body={"google": ...}` (the Python SDK flattens it into
+    the top-level `"google"` key instead)."""
+
+    google: GoogleExtensions | None = None
+
+
 class ChatCompletionRequest(_WireModel):
     model: str
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
@@ -196,6 +227,12 @@ class ChatCompletionRequest(_WireModel):
     parallel_tool_calls: bool | None = None
     functions: Annotated[list[FunctionDefinition], Field(min_length=1)] | None = None
     function_call: FunctionCallChoice | None = None
+    # Checked in `translate/thinking.py`, so the error can list the valid values.
+    reasoning_effort: str | None = None
+    # Google's extension object, in either of its two wire forms; both at once is
+    # ambiguous (`translate/google_extensions.py`).
+    google: GoogleExtensions | None = None
+    extra_body: ExtraBody | None = None
 
     @property
     def include_usage(self) -> bool:

@@ -29,6 +29,7 @@ from vertexcompat.domain.content import (
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
 from vertexcompat.translate.json_schema import SCHEMA_PARAM, to_response_mime_and_schema
+from vertexcompat.translate.thinking import to_openai_thinking_param, to_thinking_config
 from vertexcompat.translate.tools import call_style, to_declarations_and_config, to_openai_tools_param
 
 # Vertex joins several system messages into one system instruction; keep them apart
@@ -197,6 +198,7 @@ def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
         seed=chat.seed,
         response_mime_type=mime_type,
         response_schema=schema,
+        thinking_config=to_thinking_config(chat),
     )
 
 
@@ -280,5 +282,7 @@ def to_openai_param(param: str | None, chat: ChatCompletionRequest) -> str | Non
             return "messages"
         case None:
             return None
+        case _ if (thinking := to_openai_thinking_param(param, chat)) is not None:
+            return thinking
         case _:
             return to_openai_tools_param(param, call_style(chat)) or param
