@@ -38,18 +38,14 @@ def to_thinking_config(chat: ChatCompletionRequest) -> ThinkingConfig | None:
     """`None` when the client said nothing about thinking (the model's default applies)."""
     google = google_extensions(chat)
     wire = google.value.thinking_config if google is not None else None
-    if chat.reasoning_effort is not None and wire is not None:
-        assert google is not None
+    if google is None or wire is None:
+        return _from_effort(chat.reasoning_effort) if chat.reasoning_effort is not None else None
+    if chat.reasoning_effort is not None:
         raise InvalidArgument(
             f"`reasoning_effort` and `{google.param('thinking_config')}` cannot both be set; "
             "use one of them to control thinking.",
             param="reasoning_effort",
         )
-    if chat.reasoning_effort is not None:
-        return _from_effort(chat.reasoning_effort)
-    if wire is None:
-        return None
-    assert google is not None
     include = bool(wire.include_thoughts)
     if wire.thinking_budget is not None and wire.thinking_level is not None:
         raise InvalidArgument(
