@@ -5,32 +5,19 @@ refusals as 400s naming the part — bad base64, a lying MIME type, blocked addr
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
 import openai
 import pytest
 
 from tests.unit.media.perception.image_samples import stop_sign_jpeg
-from tests.unit.media.perception.speech_samples import speak_wav
+from tests.unit.media.perception.speech_samples import speak_wav, word_errors
 
 from .helpers import GEMINI_FLASH
 
 pytestmark = pytest.mark.timeout(900)
 
 FOX = "the quick brown fox jumps over the lazy dog"
-
-
-def word_errors(said: str, expected: str) -> int:
-    """Word-level edit distance between what came back and the reference sentence."""
-    a = re.findall(r"[a-z']+", said.lower())
-    b = expected.split()
-    row = list(range(len(b) + 1))
-    for i, word in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, ref in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != ref))
-    return row[-1]
 
 
 def test_seed_image_sample_reads_the_sign_and_its_colour(default_client: openai.OpenAI) -> None:
@@ -94,7 +81,7 @@ def test_seed_audio_sample_transcribes_the_speech(default_client: openai.OpenAI)
     # The chat model may wrap the transcript in a sentence; the sentence itself must be there.
     answer = response.choices[0].message.content
     best = min(
-        word_errors(" ".join(answer.split()[k : k + 9]), FOX) for k in range(max(1, len(answer.split())))
+        word_errors(FOX, " ".join(answer.split()[k : k + 9])) for k in range(max(1, len(answer.split())))
     )
     assert best <= 2, answer
 

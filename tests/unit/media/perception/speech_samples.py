@@ -1,11 +1,12 @@
 """Speech made offline for the transcription tests: libespeak-ng from the `espeakng-loader`
 wheel (library and voice data inside it, no system package), driven through ctypes, written
-as a 16-bit mono WAV."""
+as a 16-bit mono WAV; and the word-error count the transcription tests judge by."""
 
 from __future__ import annotations
 
 import ctypes
 import io
+import re
 import wave
 
 import numpy as np
@@ -56,3 +57,15 @@ def speak_wav(text: str, *, voice: str = "en-us", words_per_minute: int = 150) -
         w.setframerate(rate)
         w.writeframes(pcm.astype("<i2").tobytes())
     return out.getvalue()
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word-level Levenshtein distance (substitutions + deletions + insertions) after
+    lower-casing and dropping punctuation: the numerator of WER."""
+    ref, hyp = (re.findall(r"[a-z0-9']+", s.lower()) for s in (reference, hypothesis))
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]

@@ -2,7 +2,6 @@
 (its library and voices ship in the `espeakng-loader` wheel)."""
 
 import io
-import re
 import wave
 from pathlib import Path
 
@@ -15,23 +14,11 @@ from vertexcompat.media.perception.speech import SAMPLE_RATE, decode_16k_mono
 from vertexcompat.media.sniff import MediaFormat
 
 from .. import samples
-from .speech_samples import speak_wav
+from .speech_samples import speak_wav, word_errors
 
 pytestmark = pytest.mark.timeout(240)
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
-
-
-def word_errors(reference: str, hypothesis: str) -> int:
-    """Word-level Levenshtein distance (substitutions + deletions + insertions) after
-    lower-casing and dropping punctuation: the numerator of WER."""
-    ref, hyp = (re.findall(r"[a-z0-9']+", s.lower()) for s in (reference, hypothesis))
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
 
 
 def test_word_errors_counts_substitutions_insertions_and_deletions() -> None:
