@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     perception_threads: int = Field(default=1, ge=1)
     # CPU priority (nice) of the perception workers, so text generation keeps its cores.
     perception_nice: int = Field(default=19, ge=0, le=19)
+    # Image output (issue 7). Requests for these Gemini ids answer with text and an image;
+    # `modalities: ["image", "text"]` asks any model. The local model draws SVG, which a
+    # worker process renders, killed after image_render_timeout_s (the choice then has no
+    # image and says why).
+    image_model_ids: list[str] = Field(
+        default_factory=lambda: ["gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"]
+    )
+    image_render_timeout_s: float = Field(default=5.0, gt=0)
     data_dir: Path = Field(default_factory=_default_data_dir)
     default_project: str = "default"
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.

@@ -47,6 +47,10 @@ class Lifecycle(Protocol):
         ...
 
 
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -59,6 +63,8 @@ class Container:
     token_grant: JwtBearerGrant | None = None
     database: Database | None = None
     media: MediaResolver | None = None
+    # Whatever else holds a process or thread (the SVG renderer's worker), closed last.
+    closeables: list[Closeable] = field(default_factory=list)
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
@@ -72,6 +78,8 @@ class Container:
             self.database.close()
         if self.media is not None:
             self.media.close()
+        for closeable in self.closeables:
+            closeable.close()
 
     def load(self) -> dict[str, dict[str, int]]:
         return {name: backend.stats() for name, backend in self.backends.items()}
@@ -173,6 +181,8 @@ def build_auth(settings: Settings) -> AuthServices:
 def build_container(settings: Settings) -> Container:
     """The production container: one local llama.cpp backend serving `settings.model`."""
     from vertexcompat.backends.local import LocalBackend
+    from vertexcompat.backends.local_drawing import SvgDrawing
+    from vertexcompat.media.svg.render import SvgRenderer
     from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
     from vertexcompat.engine.model_files import ModelCatalog
 
@@ -186,10 +196,15 @@ def build_container(settings: Settings) -> Container:
             max_queue=settings.max_queue,
         )
     )
+    # The renderer's worker process starts on the first image, not here.
+    drawing = SvgDrawing(SvgRenderer(timeout_s=settings.image_render_timeout_s))
     backends: dict[str, Backend] = {"local": LocalBackend(
-        engine, backend_model, answer_from_results=settings.tool_result_turn == "answer"
+        engine,
+        backend_model,
+        answer_from_results=settings.tool_result_turn == "answer",
+        drawing=drawing,
     )}
-    aliases = {**default_aliases(backend_model), **settings.model_aliases}
+    aliases = model_aliases(settings)
     loader = LocalModelLoader(
         engine=engine,
         catalog=ModelCatalog(settings.data_dir),
@@ -209,11 +224,14 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         authenticator=authenticator,
         backends=backends,
-        generation=GenerationService(backends, aliases, media=media),
+        generation=GenerationService(
+            backends, aliases, media=media, image_models=settings.image_model_ids
+        ),
         lifecycles={"local": loader},
         token_grant=auth.grant,
         database=auth.database,
         media=media,
+        closeables=[drawing],
     )
 
 
@@ -243,4 +261,7 @@ def model_catalog_entries(settings: Settings) -> list[Any]:
 
 
 def model_aliases(settings: Settings) -> dict[str, str]:
-    return {**default_aliases(settings.model_name), **settings.model_aliases}
+    return {
+        **default_aliases(settings.model_name, settings.image_model_ids),
+        **settings.model_aliases,
+    }

@@ -38,7 +38,9 @@ from vertexcompat.backends.local_prompt import (
     TemplateInput,
     to_template_input,
 )
+from vertexcompat.backends.local_drawing import SvgDrawing, drawing_request
 from vertexcompat.domain.content import (
+    TEXT_MODALITY,
     GenerateContentRequest,
     GenerationConfig,
     ImageDescriptionPart,
@@ -55,7 +57,7 @@ from vertexcompat.domain.events import (
 )
 from vertexcompat.domain.tools import FunctionCallingMode
 from vertexcompat.engine.constraints import CallsSpec, CallsStart, UnsupportedSchema
-from vertexcompat.engine.llama_engine import LlamaEngine
+from vertexcompat.engine.llama_engine import JobHandle, LlamaEngine
 from vertexcompat.engine.sampling import (
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
@@ -112,11 +114,18 @@ def to_sampling_params(
 
 class LocalBackend:
     def __init__(
-        self, engine: LlamaEngine, name: str, *, answer_from_results: bool = True
+        self,
+        engine: LlamaEngine,
+        name: str,
+        *,
+        answer_from_results: bool = True,
+        drawing: SvgDrawing | None = None,
     ) -> None:
         self._engine = engine
         self._name = name
         self._answer_from_results = answer_from_results
+        # Image output (issue 7); None: this backend answers image requests with a 400.
+        self._drawing = drawing
 
     @property
     def ready(self) -> bool:
@@ -127,7 +136,10 @@ class LocalBackend:
         return self._engine
 
     def stats(self) -> dict[str, int]:
-        return self._engine.stats()
+        stats = self._engine.stats()
+        if self._drawing is not None:
+            stats = {**stats, **self._drawing.stats()}
+        return stats
 
     def model_names(self) -> list[str]:
         return [self._name]
@@ -147,6 +159,10 @@ class LocalBackend:
                 param="generation_config.candidate_count",
             )
         calling = _calls_allowed(request)
+        if cfg.wants_image:
+            async for event in self._draw(request, calling):
+                yield event
+            return
         if calling and cfg.wants_json:
             raise InvalidArgument(
                 "A JSON `response_format` cannot be combined with function calling on this "
@@ -154,6 +170,31 @@ class LocalBackend:
                 param="generation_config.response_mime_type",
             )
         grammar, lazy, banned = await self._constraints(request, calling)
+        handle = await self._submit(request, grammar=grammar, lazy=lazy, banned=banned)
+        events = handle.events()
+        answers = _Answers(
+            request, check_json=cfg.wants_json and not calling, end_candidate=handle.end_candidate
+        )
+        try:
+            async for event in events:
+                for out in answers.feed(event) if calling else answers.check(event):
+                    yield out
+        finally:
+            await events.aclose()
+
+    async def _submit(
+        self,
+        request: GenerateContentRequest,
+        *,
+        grammar: str | None,
+        lazy: tuple[LazyGrammar, ...] = (),
+        banned: tuple[int, ...] = (),
+        default_max_tokens: int | None = None,
+    ) -> JobHandle:
+        """Render and check the prompt, then queue the job. Without `max_output_tokens`
+        the answer may fill the context window (or `default_max_tokens`, when smaller)."""
+        engine = self._engine
+        cfg = request.generation_config
         native = bool(request.tools) and engine.template_knows_tools
         template_input = to_template_input(
             request, native_tools=native, answer_from_results=self._answer_from_results
@@ -180,25 +221,52 @@ class LocalBackend:
                 f"{max_tokens} in the completion).",
                 param="generation_config.max_output_tokens",
             )
-        handle = engine.submit(
+        if max_tokens is None:
+            max_tokens = room if default_max_tokens is None else min(room, default_max_tokens)
+        return engine.submit(
             prompt,
             n=cfg.candidate_count,
             params=to_sampling_params(
                 request, penalty_window=window, grammar=grammar, lazy_grammars=lazy,
                 banned_tokens=banned,
             ),
-            max_tokens=max_tokens if max_tokens is not None else room,
+            max_tokens=max_tokens,
             stop=cfg.stop_sequences,
         )
+
+    async def _draw(
+        self, request: GenerateContentRequest, calling: bool
+    ) -> AsyncIterator[StreamEvent]:
+        """Image output: the model draws SVG under the drawing grammar (local_drawing.py)."""
+        drawing = self._drawing
+        cfg = request.generation_config
+        if drawing is None:
+            raise InvalidArgument(
+                f"Model `{self._name}` cannot generate images on this server.",
+                param="generation_config.response_modalities",
+            )
+        if calling or cfg.wants_json:
+            raise InvalidArgument(
+                "Image output cannot be combined with function calling or a JSON "
+                "`response_format`.",
+                param="generation_config.response_modalities",
+            )
+        width, height = cfg.image_size
+        spec = drawing.spec_for(width, height)
+        grammar = await asyncio.to_thread(self._engine.svg_grammar, spec)
+        handle = await self._submit(
+            drawing_request(request, spec), grammar=grammar,
+            default_max_tokens=drawing.max_tokens,
+        )
         events = handle.events()
-        answers = _Answers(
-            request, check_json=cfg.wants_json and not calling, end_candidate=handle.end_candidate
+        images = drawing.images(
+            events, width=width, height=height, caption=TEXT_MODALITY in cfg.response_modalities
         )
         try:
-            async for event in events:
-                for out in answers.feed(event) if calling else answers.check(event):
-                    yield out
+            async for event in images:
+                yield event
         finally:
+            await images.aclose()
             await events.aclose()
 
     async def _constraints(

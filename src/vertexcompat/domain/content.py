@@ -110,6 +110,26 @@ class Content:
     parts: tuple[Part, ...]
 
 
+# Gemini `responseModalities`: what the answer may contain.
+Modality = Literal["TEXT", "IMAGE"]
+IMAGE_MODALITY: Modality = "IMAGE"
+TEXT_MODALITY: Modality = "TEXT"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    """Gemini `imageConfig` plus the pixel size the translation layer resolved for it
+    (from OpenAI `size`, or Gemini's table for `aspect_ratio`)."""
+
+    width: int
+    height: int
+    aspect_ratio: str | None = None
+
+
+# Gemini's image models answer 1024x1024 when nothing says otherwise.
+DEFAULT_IMAGE_SIZE = (1024, 1024)
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationConfig:
     """Gemini `generationConfig`. `None` means "not set": the backend applies its default."""
@@ -131,10 +151,24 @@ class GenerationConfig:
     # Gemini puts `thinkingConfig` inside `generationConfig`; `None` = the client said
     # nothing about thinking (the model's default applies).
     thinking_config: ThinkingConfig | None = None
+    # Empty = the model's default (text only, except on image models: services/generation.py).
+    response_modalities: tuple[Modality, ...] = ()
+    image_config: ImageConfig | None = None
 
     @property
     def wants_json(self) -> bool:
         return self.response_mime_type == JSON_MIME_TYPE
+
+    @property
+    def wants_image(self) -> bool:
+        return IMAGE_MODALITY in self.response_modalities
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) in pixels of each image asked for."""
+        if self.image_config is None:
+            return DEFAULT_IMAGE_SIZE
+        return self.image_config.width, self.image_config.height
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,15 @@
 """The stream of events every backend yields for one GenerateContentRequest.
 
 Events carry the candidate index they belong to; a backend emits, per candidate, any number
-of text deltas and function calls followed by exactly one `Finished`, and one `Usage` after
-all candidates finish.
+of text deltas, function calls and images followed by exactly one `Finished`, and one `Usage`
+after all candidates finish.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -44,6 +44,16 @@ class FunctionCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageOutput:
+    """One finished image of a candidate (Gemini `inlineData` in a model part). How it was
+    made (an upstream image model, or the local model drawing SVG) is the backend's business."""
+
+    candidate: int
+    mime_type: str
+    data: bytes = field(repr=False)  # the encoded image (PNG), possibly megabytes
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     candidate: int
     reason: FinishReason
@@ -61,4 +71,4 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-StreamEvent = TextDelta | FunctionCall | Finished | Usage
+StreamEvent = TextDelta | FunctionCall | ImageOutput | Finished | Usage

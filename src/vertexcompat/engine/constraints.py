@@ -35,6 +35,8 @@ from typing import Any, Literal, assert_never
 
 from llama_cpp.llama_grammar import JSON_GBNF, SchemaConverter
 
+from vertexcompat.engine.svg_grammar import SvgGrammarSpec, svg_grammar
+
 # A JSON string character: anything but `"`, `\` and control characters, or an escape.
 _LOOSE_CHAR_RULE = 'char ::= [^"\\\\] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
 _STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
@@ -345,6 +347,9 @@ class GrammarCache:
                 spec, default_max_length=self._default_max_length, max_depth=self._max_depth
             ),
         )
+
+    def svg_grammar_for(self, spec: SvgGrammarSpec) -> str:
+        return self._cached(spec.key(), lambda: svg_grammar(spec))
 
     def _cached(self, key: str, build: Callable[[], str]) -> str:
         with self._lock:

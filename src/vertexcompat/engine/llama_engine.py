@@ -26,6 +26,7 @@ from vertexcompat.engine.constraints import CallsSpec, GrammarCache, Unsupported
 from vertexcompat.engine.llama_log import route_llama_logs
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.scheduler import Job, Scheduler
+from vertexcompat.engine.svg_grammar import SvgGrammarSpec
 from vertexcompat.engine.tokens import tokenize
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,11 @@ class LlamaEngine:
         UnsupportedSchema naming the function whose parameters cannot be enforced."""
         self._require()
         return self.grammars.calls_grammar_for(spec)
+
+    def svg_grammar(self, spec: SvgGrammarSpec) -> str:
+        """The (cached) grammar for a drawing (engine/svg_grammar.py). Blocking."""
+        self._require()
+        return self.grammars.svg_grammar_for(spec)
 
     def _verify_grammar(self, grammar: str) -> None:
         sampler = grammar_sampler(self._vocab, grammar)

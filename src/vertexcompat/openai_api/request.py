@@ -191,11 +191,19 @@ class GoogleThinkingConfig(BaseModel):
     thinking_level: ThinkingLevel | None = None
 
 
+class GoogleImageConfig(_WireModel):
+    """`extra_body.google.image_config` (Gemini `imageConfig`). `aspect_ratio` is checked in
+    `translate/image_options.py`, so the error can list Gemini's values."""
+
+    aspect_ratio: str | None = None
+
+
 class GoogleExtensions(_WireModel):
     """Vertex's Gemini-only request options, `extra_body.google` (SPEC §5). Other fields
     (`safety_settings`, `cached_content`) are allowed through until their issues model them."""
 
     thinking_config: GoogleThinkingConfig | None = None
+    image_config: GoogleImageConfig | None = None
     thought_tag_marker: Annotated[str, Field(pattern=THOUGHT_TAG_MARKER_PATTERN)] | None = None
 
 
@@ -229,6 +237,10 @@ class ChatCompletionRequest(_WireModel):
     function_call: FunctionCallChoice | None = None
     # Checked in `translate/thinking.py`, so the error can list the valid values.
     reasoning_effort: str | None = None
+    # Output modalities (OpenAI `modalities`; "image" is Gemini's image output) and the
+    # image size "WxH" (checked in `translate/image_options.py`).
+    modalities: Annotated[list[Literal["text", "image"]], Field(min_length=1)] | None = None
+    size: str | None = None
     # Google's extension object, in either of its two wire forms; both at once is
     # ambiguous (`translate/google_extensions.py`).
     google: GoogleExtensions | None = None
@@ -237,3 +249,18 @@ class ChatCompletionRequest(_WireModel):
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ImageGenerationRequest(_WireModel):
+    """OpenAI `images.generate` (`POST /images/generations`). Only `b64_json` responses
+    exist here (no files are hosted, so `url` is refused in translation); `quality`,
+    `style` and `user` are accepted and ignored."""
+
+    prompt: Annotated[str, Field(min_length=1)]
+    model: str | None = None
+    n: Annotated[int, Field(ge=1, le=4)] | None = None
+    size: str | None = None
+    response_format: Literal["b64_json", "url"] | None = None
+    quality: str | None = None
+    style: str | None = None
+    user: str | None = None

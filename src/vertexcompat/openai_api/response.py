@@ -47,12 +47,30 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+class GoogleImageInfo(BaseModel):
+    mime_type: str
+
+
+class ImageExtraContent(BaseModel):
+    google: GoogleImageInfo
+
+
+class Image(BaseModel):
+    """A generated image as Vertex sends it (SPEC §6, seed 000):
+    `{"data": "<base64>", "extra_content": {"google": {"mime_type": "image/png"}}}`."""
+
+    data: str  # base64
+    extra_content: ImageExtraContent
+
+
 class Message(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     # Only present when the model called functions (OpenAI leaves the keys out otherwise).
     tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=_absent)
     function_call: FunctionCall | None = Field(default=None, exclude_if=_absent)
+    # Only present when the model made an image (issue 7): where OpenAI SDK users look.
+    image: Image | None = Field(default=None, exclude_if=_absent)
 
 
 class Choice(BaseModel):
@@ -60,6 +78,11 @@ class Choice(BaseModel):
     message: Message
     finish_reason: FinishReasonName | None
     logprobs: None = None
+    # Vertex's image responses (seed 000) put `image`, `content` and `role` on the choice
+    # itself; they are sent exactly so, for image choices only, next to `message`.
+    image: Image | None = Field(default=None, exclude_if=_absent)
+    content: str | None = Field(default=None, exclude_if=_absent)
+    role: Literal["assistant"] | None = Field(default=None, exclude_if=_absent)
 
 
 class ChatCompletion(BaseModel):
@@ -94,6 +117,7 @@ class Delta(BaseModel):
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     function_call: FunctionCallDelta | None = None
+    image: Image | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -117,3 +141,19 @@ class ChatCompletionChunk(BaseModel):
         if "object" not in data:
             data = {"id": data.pop("id"), "object": self.object, **data}
         return data
+
+
+class ImageData(BaseModel):
+    b64_json: str
+    # The model's own caption of the image, when it wrote one.
+    revised_prompt: str | None = Field(default=None, exclude_if=_absent)
+
+
+class ImagesResponse(BaseModel):
+    """OpenAI `images.generate`'s response (b64_json only)."""
+
+    created: int
+    data: list[ImageData]
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,19 +1,32 @@
 """`GenerationService`: which backend serves a requested model id, and running it.
 
 Gemini model ids are aliases onto backend model names through a configurable table
-(SPEC §2); a backend model name is also accepted directly.
+(SPEC §2); a backend model name is also accepted directly. Image model ids (Gemini's
+`…-image` models, and a configurable list) answer with text and an image unless the client
+chose `modalities` itself: that is a fact about the model id, so it lives here rather
+than in the (pure, model-agnostic) translation layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 
 from vertexcompat.backends.base import Backend
-from vertexcompat.domain.content import FileDataPart, GenerateContentRequest, InlineDataPart
+from vertexcompat.domain.content import (
+    IMAGE_MODALITY,
+    TEXT_MODALITY,
+    FileDataPart,
+    GenerateContentRequest,
+    InlineDataPart,
+)
 from vertexcompat.domain.errors import InvalidArgument, NotFound, Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelInfo
 from vertexcompat.services.media import MediaResolver, has_media
+
+# Gemini's image-generation models (seed 000: `google/gemini-2.5-flash-image-preview`).
+IMAGE_MODEL_IDS: tuple[str, ...] = ("gemini-2.5-flash-image", "gemini-2.5-flash-image-preview")
 
 GEMINI_MODEL_IDS: tuple[str, ...] = (
     "gemini-2.0-flash",
@@ -26,6 +39,7 @@ GEMINI_MODEL_IDS: tuple[str, ...] = (
     "gemini-3-pro-preview",
     "gemini-3-flash-preview",
     "gemini-3.5-flash",
+    *IMAGE_MODEL_IDS,
 )
 
 # Longest first: `publishers/google/models/x` must not stop at `google/`.
@@ -33,9 +47,10 @@ _ID_PREFIXES = ("publishers/google/models/", "google/", "models/")
 _RESOURCE_MARKER = "/publishers/google/models/"
 
 
-def default_aliases(local_model: str) -> dict[str, str]:
-    """Every Gemini id this server knows, served by `local_model`."""
-    return {model_id: local_model for model_id in GEMINI_MODEL_IDS}
+def default_aliases(local_model: str, image_models: Iterable[str] = ()) -> dict[str, str]:
+    """Every Gemini id this server knows (and the configured image model ids), served by
+    `local_model`."""
+    return {model_id: local_model for model_id in (*GEMINI_MODEL_IDS, *image_models)}
 
 
 def normalize_model_id(requested_id: str) -> str:
@@ -57,10 +72,29 @@ class GenerationService:
         aliases: Mapping[str, str],
         *,
         media: MediaResolver | None = None,
+        image_models: Iterable[str] = IMAGE_MODEL_IDS,
     ) -> None:
         self._backends = dict(backends)
         self._aliases = dict(aliases)
         self._media = media
+        self._image_models = frozenset(normalize_model_id(m) for m in image_models)
+
+    def outputs_images(self, requested_id: str) -> bool:
+        """Whether the client's model id names an image model."""
+        return normalize_model_id(requested_id) in self._image_models
+
+    def with_model_defaults(
+        self, request: GenerateContentRequest, requested_id: str
+    ) -> GenerateContentRequest:
+        """An image model answers with text and an image unless the client chose the
+        modalities (Gemini's image models default to both)."""
+        cfg = request.generation_config
+        if cfg.response_modalities or not self.outputs_images(requested_id):
+            return request
+        return replace(
+            request,
+            generation_config=replace(cfg, response_modalities=(TEXT_MODALITY, IMAGE_MODALITY)),
+        )
 
     def resolve_model(
         self, requested_id: str, *, project: str | None = None, location: str | None = None

@@ -34,6 +34,9 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         "parallel_tool_calls",
         "functions",
         "function_call",
+        # Image output (issue 7): translate/image_options.py.
+        "modalities",
+        "size",
         # Not yet: `reasoning_effort`, `google` and `extra_body` are parsed, validated and
         # lowered to `GenerationConfig.thinking_config` (translate/thinking.py), but no
         # backend acts on thinking yet (issue 5's engine part), so they stay reported as

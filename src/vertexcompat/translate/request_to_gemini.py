@@ -28,6 +28,7 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
+from vertexcompat.translate.image_options import to_image_config, to_response_modalities
 from vertexcompat.translate.json_schema import SCHEMA_PARAM, to_response_mime_and_schema
 from vertexcompat.translate.thinking import to_openai_thinking_param, to_thinking_config
 from vertexcompat.translate.tools import call_style, to_declarations_and_config, to_openai_tools_param
@@ -199,6 +200,8 @@ def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
         response_mime_type=mime_type,
         response_schema=schema,
         thinking_config=to_thinking_config(chat),
+        response_modalities=to_response_modalities(chat),
+        image_config=to_image_config(chat),
     )
 
 
@@ -278,6 +281,8 @@ def to_openai_param(param: str | None, chat: ChatCompletionRequest) -> str | Non
             return SCHEMA_PARAM
         case "generation_config.response_mime_type":
             return "response_format.type"
+        case "generation_config.response_modalities":
+            return "modalities" if chat.modalities is not None else "model"
         case "contents" | "system_instruction":
             return "messages"
         case None:

@@ -1,19 +1,33 @@
 """`to_chat_completion`: a finished list of domain stream events aggregated into one
-non-streaming `chat.completion`."""
+non-streaming `chat.completion`.
+
+A choice with an image (issue 7) carries it twice: on the choice itself with `content` and
+`role`, exactly as Vertex's sample response shows (SPEC §6, seed 000), and in `message`,
+where the OpenAI SDK's types look. A candidate that made several images keeps the first
+(Chat Completions has room for one per choice)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import assert_never
 
-from vertexcompat.domain.events import Finished, FunctionCall, StreamEvent, TextDelta, Usage
+from vertexcompat.domain.events import (
+    Finished,
+    FunctionCall,
+    ImageOutput,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 from vertexcompat.openai_api.response import (
     ChatCompletion,
     Choice,
     FinishReasonName,
+    Image,
     Message,
     ToolCall,
 )
+from vertexcompat.translate.images import to_openai_image
 from vertexcompat.openai_api.response import FunctionCall as WireFunctionCall
 from vertexcompat.translate.finish_reason import to_openai_finish_reason
 from vertexcompat.translate.function_calls import (
@@ -40,6 +54,7 @@ def to_chat_completion(
     texts: list[list[str]] = [[] for _ in range(n)]
     calls: list[list[ToolCall]] = [[] for _ in range(n)]
     reasons: list[FinishReasonName | None] = [None] * n
+    images: list[Image | None] = [None] * n
     usage: Usage | None = None
     for event in events:
         match event:
@@ -52,6 +67,9 @@ def to_chat_completion(
                         function=WireFunctionCall(name=name, arguments=arguments_json(args)),
                     )
                 )
+            case ImageOutput(candidate=c):
+                if images[_index(c, n)] is None:
+                    images[c] = to_openai_image(event)
             case Finished(candidate=c, reason=reason):
                 reasons[_index(c, n)] = to_openai_finish_reason(reason)
             case Usage():
@@ -63,9 +81,10 @@ def to_chat_completion(
         created=created,
         model=model,
         choices=[
-            Choice(
-                index=i,
-                message=_message("".join(texts[i]), calls[i], call_style),
+            _choice(
+                i,
+                _message("".join(texts[i]), calls[i], call_style),
+                images[i],
                 # A backend that ended a candidate without `Finished` stopped normally.
                 finish_reason=(
                     with_calls(reasons[i] or "stop", call_style) if calls[i] else reasons[i] or "stop"
@@ -74,6 +93,22 @@ def to_chat_completion(
             for i in range(n)
         ],
         usage=to_openai_usage(usage),
+    )
+
+
+def _choice(
+    index: int, message: Message, image: Image | None, *, finish_reason: FinishReasonName
+) -> Choice:
+    if image is None:
+        return Choice(index=index, message=message, finish_reason=finish_reason)
+    message = message.model_copy(update={"image": image})
+    return Choice(
+        index=index,
+        message=message,
+        finish_reason=finish_reason,
+        image=image,
+        content=message.content or "",
+        role="assistant",
     )
 
 

@@ -13,6 +13,9 @@ shape); `index` counts the choice's calls from 0, and a choice that called ends 
 `finish_reason: "tool_calls"`. With the deprecated `functions` the same two steps use
 `delta.function_call` and end with `"function_call"`.
 
+An image (issue 7) travels as one chunk whose delta is `{"image": {...}}` (the same object
+as in the non-streaming response), after the choice's text and before its finish_reason.
+
 One transcoder per request and one `_ChoiceState` per candidate: state is never shared
 across choices (DESIGN example 4).
 """
@@ -22,7 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from vertexcompat.domain.events import Finished, FunctionCall, StreamEvent, TextDelta, Usage
+from vertexcompat.domain.events import (
+    Finished,
+    FunctionCall,
+    ImageOutput,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 from vertexcompat.openai_api.response import (
     ChatCompletionChunk,
     ChunkChoice,
@@ -39,6 +49,7 @@ from vertexcompat.translate.function_calls import (
     new_call_id,
     with_calls,
 )
+from vertexcompat.translate.images import to_openai_image
 from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
 
@@ -89,6 +100,12 @@ class ChunkTranscoder:
                 if state.finished:
                     return []
                 return [*self._start(state), *self._call(state, event)]
+            case ImageOutput(candidate=c):
+                state = self._state(c)
+                if state.finished:
+                    return []
+                image = Delta(image=to_openai_image(event))
+                return [*self._start(state), self._chunk(state.index, image)]
             case Finished(candidate=c, reason=reason):
                 state = self._state(c)
                 if state.finished:  # exactly one finish_reason per choice

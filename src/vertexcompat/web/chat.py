@@ -51,7 +51,9 @@ async def complete_chat(
     _, backend_model = service.resolve_model(
         chat.model, project=principal.project, location=location
     )
-    generate_request = to_generate_request(chat, backend_model=backend_model)
+    generate_request = service.with_model_defaults(
+        to_generate_request(chat, backend_model=backend_model), chat.model
+    )
     n = generate_request.generation_config.candidate_count
     identity: dict[str, Any] = {
         "completion_id": new_completion_id(),

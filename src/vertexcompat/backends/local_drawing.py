@@ -1,0 +1,254 @@
+"""The local backend's image path (issue 7): no image weights exist on this machine, so the
+chat model draws. It writes one short caption line and then an SVG document, decoding
+under the SVG grammar (engine/svg_grammar.py); each candidate's SVG is sanitized again
+(media/svg/sanitize.py, defence in depth) and rasterized to PNG by a worker process
+(media/svg/render.py) off the event loop. Above the backend nothing knows it was SVG: the
+events are the caption's `TextDelta`s, one `ImageOutput` per candidate, then `Finished`.
+
+The SVG source is never sent to the client, nor logged: only its size and element count.
+
+When a drawing cannot become an image (the sanitizer rejects it, the renderer times out
+or fails), the candidate gets no image, a one-line note in its text, and finish reason
+OTHER (`"stop"` on the wire): the generation happened and its tokens are billed, so a
+4xx/5xx would misreport it, and a 500 would be our bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    FunctionCall,
+    ImageOutput,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from vertexcompat.engine.svg_grammar import SvgGrammarSpec
+from vertexcompat.media.svg.render import RenderFailed, RenderTimeout
+from vertexcompat.media.svg.sanitize import SvgLimits, SvgRejected, sanitize_svg
+
+PNG_MIME_TYPE = "image/png"
+# The long side of the canvas the model draws on (the viewBox); the renderer scales it to
+# the requested pixels. Small numbers are fewer tokens, and a 0-100 square is the canvas
+# small models have seen most.
+CANVAS_LONG_SIDE = 100
+# Drawing budget when the request sets no max_tokens: room for a couple of dozen shapes.
+DEFAULT_DRAWING_MAX_TOKENS = 1200
+# Drawing works best close to greedy with a small model; Gemini's 1.0 makes it scribble.
+DRAWING_DEFAULT_TEMPERATURE = 0.2
+
+log = logging.getLogger(__name__)
+
+
+class PngRenderer(Protocol):
+    """media/svg/render.SvgRenderer, or a fake in tests."""
+
+    def render_png(self, svg: str, *, width: int, height: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
+def canvas_for(width: int, height: int) -> tuple[int, int]:
+    """The drawing canvas for an image of `width` x `height` pixels: same aspect ratio,
+    long side CANVAS_LONG_SIDE."""
+    if width >= height:
+        return CANVAS_LONG_SIDE, max(1, round(CANVAS_LONG_SIDE * height / width))
+    return max(1, round(CANVAS_LONG_SIDE * width / height)), CANVAS_LONG_SIDE
+
+
+def _scaled(spec: SvgGrammarSpec) -> tuple[Callable[[float], str], Callable[[float], str]]:
+    """Coordinates given on a 0-100 square, placed on the spec's canvas."""
+    return (
+        lambda v: f"{round(v * spec.width / 100)}",
+        lambda v: f"{round(v * spec.height / 100)}",
+    )
+
+
+def drawing_instructions(spec: SvgGrammarSpec) -> str:
+    w, h = spec.width, spec.height
+    x, y = _scaled(spec)
+    # Measured on Qwen2.5-Coder-0.5B: without the shape lines it drew squares as the
+    # example's triangle.
+    return "\n".join((
+        "You are an illustrator. You draw the picture the user asks for as an SVG image on a "
+        f"{w}x{h} canvas (x from 0 to {w}, y from 0 to {h}). First write one short caption "
+        "line, then the SVG. The SVG starts with a rect that fills the whole canvas in the "
+        "background colour, then draws each object with simple shapes. Use exactly the "
+        "colours the user names; when the user names no background colour, use white.",
+        "Shapes:",
+        f'- a square: <rect x="{x(25)}" y="{y(25)}" width="{x(50)}" height="{y(50)}" fill="red"/>',
+        f'- a circle: <circle cx="{x(50)}" cy="{y(50)}" r="{x(30)}" fill="red"/>',
+        f'- a triangle: <polygon points="{x(50)},{y(15)} {x(90)},{y(85)} {x(10)},{y(85)}" fill="red"/>',
+        f'- a star: <polygon points="{x(50)},{y(10)} {x(61)},{y(39)} {x(92)},{y(39)} {x(67)},{y(58)} '
+        f'{x(76)},{y(89)} {x(50)},{y(70)} {x(24)},{y(89)} {x(33)},{y(58)} {x(8)},{y(39)} '
+        f'{x(39)},{y(39)}" fill="red"/>',
+        f'- a line: <line x1="{x(10)}" y1="{y(50)}" x2="{x(90)}" y2="{y(50)}" stroke="red" stroke-width="4"/>',
+    ))
+
+
+def worked_example(spec: SvgGrammarSpec) -> tuple[str, str]:
+    """(user turn, model turn) of one small drawing on the same canvas, so the model sees
+    the caption line, the background rect and the shape it should write."""
+    x, y = _scaled(spec)
+    svg = "\n".join((
+        spec.opening_tag,
+        f'{spec.background_prefix}white"/>',
+        f'<polygon points="{x(50)},{y(15)} {x(90)},{y(85)} {x(10)},{y(85)}" fill="green"/>',
+        "</svg>",
+    ))
+    return (
+        "Draw a green triangle on a white background.",
+        f"Here is an image of a green triangle on a white background:\n{svg}",
+    )
+
+
+def drawing_request(request: GenerateContentRequest, spec: SvgGrammarSpec) -> GenerateContentRequest:
+    """The request the model decodes: drawing instructions (then the client's own system
+    instruction), the worked example, then the client's conversation."""
+    system_parts: list[TextPart] = [TextPart(drawing_instructions(spec))]
+    if request.system_instruction is not None:
+        system_parts += [p for p in request.system_instruction.parts if isinstance(p, TextPart)]
+    system_text = "\n\n".join(p.text for p in system_parts)
+    ask, answer = worked_example(spec)
+    example = (
+        Content(role="user", parts=(TextPart(ask),)),
+        Content(role="model", parts=(TextPart(answer),)),
+    )
+    cfg = request.generation_config
+    if cfg.temperature is None:
+        cfg = replace(cfg, temperature=DRAWING_DEFAULT_TEMPERATURE)
+    return replace(
+        request,
+        system_instruction=Content(role="user", parts=(TextPart(system_text),)),
+        contents=(*example, *request.contents),
+        generation_config=cfg,
+    )
+
+
+@dataclass(slots=True)
+class _Candidate:
+    in_svg: bool = False
+    svg: str = ""
+    captioned: bool = False
+
+
+class SvgDrawing:
+    """Owns the renderer and the sanitizer limits; one per local backend. Thread-safe: the
+    counters are behind a lock and the renderer is thread-safe."""
+
+    def __init__(
+        self,
+        renderer: PngRenderer,
+        *,
+        limits: SvgLimits = SvgLimits(),
+        max_tokens: int = DEFAULT_DRAWING_MAX_TOKENS,
+    ) -> None:
+        self._renderer = renderer
+        self._limits = limits
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+        self._rendered = 0
+        self._failed = 0
+        self._render_ms = 0
+
+    def spec_for(self, width: int, height: int) -> SvgGrammarSpec:
+        cw, ch = canvas_for(width, height)
+        spec = SvgGrammarSpec(width=cw, height=ch)
+        if spec.max_elements > self._limits.max_elements:
+            # The grammar must never admit more than the sanitizer keeps.
+            raise ValueError("the SVG grammar admits more elements than the sanitizer's limit")
+        return spec
+
+    def stats(self) -> dict[str, int]:
+        """`images_rendered`, `images_failed`, `render_ms_total` (for operations and the
+        bench's generating/rendering split)."""
+        with self._lock:
+            return {
+                "images_rendered": self._rendered,
+                "images_failed": self._failed,
+                "render_ms_total": self._render_ms,
+            }
+
+    def close(self) -> None:
+        self._renderer.close()
+
+    async def images(
+        self,
+        events: AsyncIterator[StreamEvent],
+        *,
+        width: int,
+        height: int,
+        caption: bool = True,
+    ) -> AsyncIterator[StreamEvent]:
+        """The engine's raw events (caption line + SVG text per candidate) → caption text
+        (unless `caption` is false: an image-only request), one image and `Finished` per
+        candidate, `Usage` as it comes."""
+        states: dict[int, _Candidate] = {}
+        async for event in events:
+            match event:
+                case TextDelta(candidate=c, text=text):
+                    state = states.setdefault(c, _Candidate())
+                    if state.in_svg:
+                        state.svg += text
+                        continue
+                    line, newline, rest = text.partition("\n")
+                    if line and caption:
+                        state.captioned = True
+                        yield TextDelta(c, line)
+                    if newline:
+                        state.in_svg = True
+                        state.svg = rest
+                case Finished(candidate=c, reason=reason):
+                    state = states.pop(c, _Candidate())
+                    image, problem = await asyncio.to_thread(
+                        self._png, state.svg, c, width=width, height=height
+                    )
+                    if image is not None:
+                        yield ImageOutput(c, PNG_MIME_TYPE, image)
+                        yield Finished(c, reason)
+                    else:
+                        note = f"(No image: {problem}.)"
+                        yield TextDelta(c, f" {note}" if state.captioned else note)
+                        yield Finished(c, FinishReason.OTHER)
+                case Usage() | FunctionCall() | ImageOutput():
+                    yield event
+
+    def _png(
+        self, svg: str, candidate: int, *, width: int, height: int
+    ) -> tuple[bytes | None, str]:
+        """(PNG, "") or (None, why not). Blocking: runs in a worker thread."""
+        start = time.monotonic()
+        try:
+            clean = sanitize_svg(svg, width=width, height=height, limits=self._limits)
+            png = self._renderer.render_png(clean, width=width, height=height)
+        except SvgRejected as exc:
+            return self._failure(candidate, f"the drawing was not a usable SVG image ({exc})")
+        except RenderTimeout:
+            return self._failure(candidate, "the drawing took too long to render")
+        except RenderFailed as exc:
+            return self._failure(candidate, f"the drawing could not be rendered ({exc})")
+        elapsed_ms = round((time.monotonic() - start) * 1000)
+        with self._lock:
+            self._rendered += 1
+            self._render_ms += elapsed_ms
+        log.info(
+            "candidate %d: drew %d chars of SVG (%d elements after sanitizing), rendered "
+            "%dx%d PNG in %d ms", candidate, len(svg), clean.count("<") - clean.count("</"),
+            width, height, elapsed_ms,
+        )
+        return png, ""
+
+    def _failure(self, candidate: int, problem: str) -> tuple[None, str]:
+        with self._lock:
+            self._failed += 1
+        log.warning("candidate %d: no image: %s", candidate, problem)
+        return None, problem
