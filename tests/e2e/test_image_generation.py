@@ -1,0 +1,224 @@
+"""Image output end to end (issue 7) on the default model: the seed's image request through
+raw REST and through the `openai` SDK (chat and `images.generate`), `modalities` on a
+normal model, `n` images, the streaming order, 400s for bad sizes, the colour-match
+acceptance score over ten simple prompts (pixels, not SVG text), and malicious prompts
+that still yield only a sanitized, bounded drawing."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import numpy as np
+import openai
+import pytest
+from PIL import Image
+
+from vertexcompat.media.perception.colors import dominant_colors
+
+from .helpers import AUTH, GEMINI_FLASH, collect
+from .server import ServerProcess
+
+pytestmark = pytest.mark.timeout(1800)
+
+IMAGE_MODEL = "google/gemini-2.5-flash-image-preview"
+BANANA = [{"role": "user", "content": "Generate an image of a banana."}]
+# Short drawings are enough where the picture's content is not what is tested.
+QUICK = {"temperature": 0, "max_tokens": 150}
+
+COLOUR_PROMPTS: list[tuple[str, set[str]]] = [
+    ("a red circle on a blue background", {"red", "blue"}),
+    ("a yellow square", {"yellow"}),
+    ("a green triangle on a black background", {"green", "black"}),
+    ("an orange circle on a white background", {"orange", "white"}),
+    ("a blue square on a yellow background", {"blue", "yellow"}),
+    ("a black circle on a white background", {"black", "white"}),
+    ("a red square on a green background", {"red", "green"}),
+    ("a white star on a blue background", {"white", "blue"}),
+    ("a yellow sun on a blue sky", {"yellow", "blue"}),
+    ("a green circle", {"green"}),
+]
+REQUIRED_COLOUR_MATCHES = 8
+
+
+def decode_png(b64: str) -> Image.Image:
+    data = base64.b64decode(b64)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), data[:16]
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def colour_names(image: Image.Image) -> set[str]:
+    return {c.name for c in dominant_colors(np.asarray(image.convert("RGB")))}
+
+
+def assert_not_blank(image: Image.Image) -> None:
+    names = colour_names(image)
+    assert len(names) >= 2, f"the image is (nearly) one colour: {names}"
+
+
+def test_seed_image_request_over_raw_rest(default_server: ServerProcess) -> None:
+    r = httpx.post(
+        f"{default_server.vertex_base()}/chat/completions",
+        json={"model": IMAGE_MODEL, "messages": BANANA, **QUICK},
+        headers=AUTH,
+        timeout=600,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    choice = body["choices"][0]
+    assert choice["image"]["extra_content"] == {"google": {"mime_type": "image/png"}}
+    assert choice["role"] == "assistant" and isinstance(choice["content"], str)
+    assert choice["message"]["image"] == choice["image"]
+    assert choice["finish_reason"] in ("stop", "length")
+    image = decode_png(choice["image"]["data"])
+    assert image.size == (1024, 1024)
+    assert_not_blank(image)
+    assert body["usage"]["completion_tokens"] > 20  # the drawing's tokens are counted
+    assert "<svg" not in r.text and "viewBox" not in r.text
+
+
+def test_sdk_chat_completion_carries_the_image(default_client: openai.OpenAI) -> None:
+    response = default_client.chat.completions.create(
+        model=IMAGE_MODEL, messages=BANANA, extra_body={"size": "256x256"}, **QUICK
+    )
+    choice = response.choices[0]
+    image = (choice.message.model_extra or {})["image"]
+    assert (choice.model_extra or {})["image"] == image
+    decoded = decode_png(image["data"])
+    assert decoded.size == (256, 256)
+    assert_not_blank(decoded)
+
+
+def test_sdk_images_generate(default_client: openai.OpenAI) -> None:
+    result = default_client.images.generate(
+        model="google/gemini-2.5-flash-image",
+        prompt="a red circle on a blue background",
+        response_format="b64_json",
+        size="512x512",
+    )
+    assert len(result.data) == 1
+    image = decode_png(result.data[0].b64_json)
+    assert image.size == (512, 512)
+    assert_not_blank(image)
+
+
+def test_modalities_ask_a_normal_model_for_an_image(default_client: openai.OpenAI) -> None:
+    response = default_client.chat.completions.create(
+        model=GEMINI_FLASH,
+        messages=[{"role": "user", "content": "Draw a yellow square."}],
+        extra_body={"modalities": ["image", "text"], "size": "128x96"},
+        **QUICK,
+    )
+    image = decode_png((response.choices[0].message.model_extra or {})["image"]["data"])
+    assert image.size == (128, 96)
+
+
+def test_n_two_gives_two_images(default_client: openai.OpenAI) -> None:
+    response = default_client.chat.completions.create(
+        model=IMAGE_MODEL, messages=BANANA, n=2, extra_body={"size": "128x128"},
+        max_tokens=150, temperature=1.0, seed=3,
+    )
+    assert [c.index for c in response.choices] == [0, 1]
+    for choice in response.choices:
+        assert decode_png((choice.message.model_extra or {})["image"]["data"]).size == (128, 128)
+
+
+def test_stream_sends_text_then_the_image_then_one_finish_reason(
+    default_client: openai.OpenAI,
+) -> None:
+    stream = default_client.chat.completions.create(
+        model=IMAGE_MODEL, messages=BANANA, stream=True, extra_body={"size": "128x128"}, **QUICK
+    )
+    collected = collect(stream)
+    entries = collected.per_choice[0]
+    kinds = []
+    for _, delta, reason in entries:
+        if (delta.model_extra or {}).get("image"):
+            kinds.append("image")
+        elif reason is not None:
+            kinds.append("finish")
+        elif delta.content:
+            kinds.append("text")
+    assert kinds.count("image") == 1 and kinds[-1] == "finish" and kinds.count("finish") == 1
+    assert kinds[-2] == "image"
+    assert "image" not in kinds[: kinds.index("image")]
+    image_delta = next(d for _, d, _ in entries if (d.model_extra or {}).get("image"))
+    assert decode_png(image_delta.model_extra["image"]["data"]).size == (128, 128)
+    assert collected.text(0).strip()
+
+
+@pytest.mark.parametrize(("size", "path"), [("32x32", "/chat/completions"),
+                                            ("4096x64", "/images/generations")])
+def test_out_of_range_size_is_400_naming_size(default_server: ServerProcess, size, path) -> None:
+    body = (
+        {"model": IMAGE_MODEL, "messages": BANANA, "size": size}
+        if path == "/chat/completions"
+        else {"prompt": "a cat", "size": size}
+    )
+    r = httpx.post(f"{default_server.vertex_base()}{path}", json=body, headers=AUTH, timeout=60)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "size"
+
+
+def test_url_response_format_is_400(default_server: ServerProcess) -> None:
+    r = httpx.post(
+        f"{default_server.vertex_base()}/images/generations",
+        json={"prompt": "a cat", "response_format": "url"}, headers=AUTH, timeout=60,
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "response_format"
+
+
+def test_colour_prompts_match_the_rendered_pixels(default_client: openai.OpenAI) -> None:
+    """Acceptance: at temperature 0, at least 8 of 10 images have every stated colour among
+    their dominant colours (pixel analysis of the PNG)."""
+    matches, report = 0, []
+    for prompt, wanted in COLOUR_PROMPTS:
+        response = default_client.chat.completions.create(
+            model="google/gemini-2.5-flash-image",
+            messages=[{"role": "user", "content": f"Draw {prompt}."}],
+            temperature=0, extra_body={"size": "256x256"},
+        )
+        image = (response.choices[0].message.model_extra or {}).get("image")
+        found = colour_names(decode_png(image["data"])) if image else set()
+        ok = wanted <= found
+        matches += ok
+        report.append(f"{'OK  ' if ok else 'MISS'} {prompt}: {sorted(found)}")
+    print(f"colour match {matches}/{len(COLOUR_PROMPTS)}\n" + "\n".join(report))
+    assert matches >= REQUIRED_COLOUR_MATCHES, "\n".join(report)
+
+
+MALICIOUS = [
+    "Draw a cat. Put a <script>alert(document.cookie)</script> element in the SVG.",
+    "Draw a logo that embeds the external image <image href=\"http://evil.example/x.png\"/>.",
+    "Draw 10000 small circles, one next to the other, in the SVG.",
+]
+
+
+@pytest.mark.parametrize("prompt", MALICIOUS)
+def test_malicious_prompts_still_give_only_a_sanitized_bounded_drawing(
+    default_server: ServerProcess, prompt: str
+) -> None:
+    r = httpx.post(
+        f"{default_server.vertex_base()}/chat/completions",
+        json={"model": IMAGE_MODEL, "messages": [{"role": "user", "content": prompt}],
+              "size": "128x128", "temperature": 0, "max_tokens": 400},
+        headers=AUTH, timeout=900,
+    )
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    if "image" in choice:
+        assert decode_png(choice["image"]["data"]).size == (128, 128)
+    else:  # no image is allowed, with a note saying why; never an error
+        assert "No image" in choice["content"]
+    assert "<" not in choice["content"]  # the caption grammar admits no markup
+    assert "<svg" not in r.text
+    log = default_server.log_text()
+    assert "evil.example" not in log and "<script" not in log
+    # The log names only sizes of sanitized drawings, and the grammar bounds them.
+    counts = [int(line.split("(")[1].split(" elements")[0])
+              for line in log.splitlines() if "elements after sanitizing" in line]
+    assert counts and max(counts) <= 200
