@@ -18,6 +18,7 @@ import platformdirs
 import pytest
 
 from tests.unit.engine.tiny import TINY_MODEL
+from vertexcompat.domain.events import TextDelta
 from vertexcompat.engine.model_files import ModelCatalog
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec, svg_grammar
@@ -142,36 +143,39 @@ def _element_count(svg: str) -> int:
     return len(re.findall(r"<(?![/!?])", svg))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_tiny_model_under_the_grammar_writes_a_bounded_sanitizable_svg(seed):
+    """Two candidates per seed, sampled (not greedy), so the grammar is what holds them."""
     from tests.unit.engine.tiny import tiny_backend
 
-    async def run() -> str:
-        with tiny_backend(parallel=1) as backend:
+    async def run() -> list[str]:
+        with tiny_backend(parallel=2) as backend:
             engine = backend.engine
             grammar = await asyncio.to_thread(engine.svg_grammar, SPEC)
             prompt = engine.prompt_tokens(
                 [{"role": "user", "content": "Draw a red house with a blue door as SVG."}]
             )
             handle = engine.submit(
-                prompt, n=1, params=SamplingParams(temperature=1.0, seed=seed, grammar=grammar),
-                max_tokens=600, stop=(),
+                prompt, n=2, params=SamplingParams(temperature=0.8, seed=seed, grammar=grammar),
+                max_tokens=300, stop=(),
             )
-            text = ""
+            texts = ["", ""]
             async for event in handle.events():
-                text += getattr(event, "text", "")
-            return text
+                if isinstance(event, TextDelta):
+                    texts[event.candidate] += event.text
+            return texts
 
-    text = asyncio.run(run())
-    caption, newline, svg = text.partition("\n")
-    assert newline and caption and "<" not in caption, text
     limits = SvgLimits()
-    assert len(svg) <= limits.max_chars
-    assert _element_count(svg) <= SPEC.max_elements
-    for forbidden in ("<script", "href", "<foreignObject", "<image", "style", "<use", "&"):
-        assert forbidden not in svg, svg
-    assert not re.search(r"\son[a-z]+=", svg), svg
-    clean = sanitize_svg(svg, width=128, height=128, limits=limits)
-    if svg.rstrip().endswith("</svg>"):
-        # A complete drawing is kept whole: the grammar admits only allowlisted SVG.
-        assert _element_count(clean) == _element_count(svg), (svg, clean)
+    for text in asyncio.run(run()):
+        caption, newline, svg = text.partition("\n")
+        assert newline and caption and "<" not in caption, text
+        assert svg.startswith(SPEC.opening_tag), svg
+        assert len(svg) <= limits.max_chars
+        assert _element_count(svg) <= SPEC.max_elements
+        for forbidden in ("<script", "href", "<foreignObject", "<image", "style", "<use", "&"):
+            assert forbidden not in svg, svg
+        assert not re.search(r"\son[a-z]+=", svg), svg
+        clean = sanitize_svg(svg, width=128, height=128, limits=limits)
+        if svg.rstrip().endswith("</svg>"):
+            # A complete drawing is kept whole: the grammar admits only allowlisted SVG.
+            assert _element_count(clean) == _element_count(svg), (svg, clean)
