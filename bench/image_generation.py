@@ -56,7 +56,7 @@ def main() -> None:
             "--data-dir", args.data_dir]
     with Server("vertexcompat", argv, "/readyz", port, log, env={"PATH": "/usr/bin:/bin"}) as server:
         url = f"{server.base}/v1/images/generations"
-        with httpx.Client(timeout=900) as client:
+        with httpx.Client(timeout=900, headers={"Authorization": "Bearer bench"}) as client:
             # Warm-up: the renderer's worker process starts on the first image.
             client.post(url, json={"prompt": "a dot", "size": "64x64"}).raise_for_status()
             before = render_counters(server.base)
