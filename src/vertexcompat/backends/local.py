@@ -51,6 +51,7 @@ from vertexcompat.domain.events import (
     Finished,
     FinishReason,
     FunctionCall,
+    ImageOutput,
     StreamEvent,
     TextDelta,
     Usage,
@@ -403,7 +404,7 @@ class _Answers:
                 if c in self._malformed or (open_call and reason is FinishReason.STOP):
                     reason = FinishReason.MALFORMED_FUNCTION_CALL
                 return [*out, Finished(c, reason)]
-            case FunctionCall() | Usage():
+            case FunctionCall() | ImageOutput() | Usage():
                 return [event]
             case _:
                 assert_never(event)
