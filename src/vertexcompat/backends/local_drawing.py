@@ -76,8 +76,11 @@ def _scaled(spec: SvgGrammarSpec) -> tuple[Callable[[float], str], Callable[[flo
 def drawing_instructions(spec: SvgGrammarSpec) -> str:
     w, h = spec.width, spec.height
     x, y = _scaled(spec)
-    # Measured on Qwen2.5-Coder-0.5B: without the shape lines it drew squares as the
-    # example's triangle.
+    # Measured on Qwen2.5-Coder-0.5B, the ten colour prompts of the e2e test at temperature
+    # 0: with a triangle as the worked example and no shape lines it drew the triangle for
+    # every shape (colours 7/10 before the grammar forced a background); with these lines
+    # and a square example, 9 of 10 shapes are the asked kind and colours match 10/10.
+    # The lines say COLOUR, not a real colour: a real one was copied into the drawing.
     return "\n".join((
         "You are an illustrator. You draw the picture the user asks for as an SVG image on a "
         f"{w}x{h} canvas (x from 0 to {w}, y from 0 to {h}). First write one short caption "
@@ -85,30 +88,29 @@ def drawing_instructions(spec: SvgGrammarSpec) -> str:
         "background colour, then draws each object with simple shapes. Use exactly the "
         "colours the user names; when the user names no background colour, use white.",
         "Shapes:",
-        f'- a square: <rect x="{x(25)}" y="{y(25)}" width="{x(50)}" height="{y(50)}" fill="red"/>',
-        f'- a circle: <circle cx="{x(50)}" cy="{y(50)}" r="{x(30)}" fill="red"/>',
-        f'- a triangle: <polygon points="{x(50)},{y(15)} {x(90)},{y(85)} {x(10)},{y(85)}" fill="red"/>',
+        f'- a square: <rect x="{x(25)}" y="{y(25)}" width="{x(50)}" height="{y(50)}" fill="COLOUR"/>',
+        f'- a circle: <circle cx="{x(50)}" cy="{y(50)}" r="{x(30)}" fill="COLOUR"/>',
+        f'- a triangle: <polygon points="{x(50)},{y(15)} {x(90)},{y(85)} {x(10)},{y(85)}" fill="COLOUR"/>',
         f'- a star: <polygon points="{x(50)},{y(10)} {x(61)},{y(39)} {x(92)},{y(39)} {x(67)},{y(58)} '
         f'{x(76)},{y(89)} {x(50)},{y(70)} {x(24)},{y(89)} {x(33)},{y(58)} {x(8)},{y(39)} '
-        f'{x(39)},{y(39)}" fill="red"/>',
-        f'- a line: <line x1="{x(10)}" y1="{y(50)}" x2="{x(90)}" y2="{y(50)}" stroke="red" stroke-width="4"/>',
+        f'{x(39)},{y(39)}" fill="COLOUR"/>',
+        f'- a line: <line x1="{x(10)}" y1="{y(50)}" x2="{x(90)}" y2="{y(50)}" stroke="COLOUR" stroke-width="4"/>',
     ))
 
 
 def worked_example(spec: SvgGrammarSpec) -> tuple[str, str]:
     """(user turn, model turn) of one small drawing on the same canvas, so the model sees
-    the caption line, the background rect and the shape it should write."""
+    the caption line, the background rect and one shape after it. A square, because the
+    model copies the example's shape when unsure, and a square of a useful size is the
+    least wrong copy (a small rectangle was copied too small to see)."""
     x, y = _scaled(spec)
     svg = "\n".join((
         spec.opening_tag,
         f'{spec.background_prefix}white"/>',
-        f'<polygon points="{x(50)},{y(15)} {x(90)},{y(85)} {x(10)},{y(85)}" fill="green"/>',
+        f'<rect x="{x(25)}" y="{y(25)}" width="{x(50)}" height="{y(50)}" fill="black"/>',
         "</svg>",
     ))
-    return (
-        "Draw a green triangle on a white background.",
-        f"Here is an image of a green triangle on a white background:\n{svg}",
-    )
+    return ("Draw a black square.", f"Here is an image of a black square:\n{svg}")
 
 
 def drawing_request(request: GenerateContentRequest, spec: SvgGrammarSpec) -> GenerateContentRequest:

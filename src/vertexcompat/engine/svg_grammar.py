@@ -96,9 +96,10 @@ def svg_grammar(spec: SvgGrammarSpec) -> str:
         # No `<`, `>`, `&` or quotes: the caption is plain text, never markup.
         "caption": f"[A-Za-z0-9] [A-Za-z0-9 ,.:;!?'()-]{{0,{spec.max_caption_chars - 1}}}",
         # The background comes first and always covers the canvas: small models otherwise
-        # forget it ("a red circle on a blue background" drawn on white).
+        # forget it ("a red circle on a blue background" drawn on white). At least one
+        # shape follows it: a drawing that is only a background is a blank image.
         "svg": (
-            f'{_lit(spec.opening_tag)} defs? background item{{0,{spec.max_items}}} sp "</svg>"'
+            f'{_lit(spec.opening_tag)} defs? background item{{1,{spec.max_items}}} sp "</svg>"'
         ),
         "background": f'sp {_lit(spec.background_prefix)} color "\\"" {end}',
         "sp": '("\\n" " "{0,4})?',

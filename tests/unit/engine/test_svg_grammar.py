@@ -54,6 +54,8 @@ BAD = [
     # Structure: no background first, no caption, text content markup, groups nesting.
     'A picture:\n<svg viewBox="0 0 100 100"><circle cx="5" cy="5" r="5"/></svg>',
     '<svg viewBox="0 0 100 100"></svg>',
+    # A background alone is a blank image.
+    HEAD + "\n</svg>",
     HEAD + '<text x="1" y="1"><tspan>hi</tspan></text></svg>',
     HEAD + '<g><g><circle cx="5" cy="5" r="5"/></g></g></svg>',
     # Bounds: more top-level elements than the grammar allows.
@@ -134,7 +136,7 @@ def test_element_ceiling_stays_under_the_sanitizer_limit():
 def test_canvas_size_is_in_the_grammar(vocab):
     wide = svg_grammar(SvgGrammarSpec(width=100, height=56))
     text = ('Wide.\n<svg viewBox="0 0 100 56">\n<rect x="0" y="0" width="100" height="56" '
-            'fill="blue"/>\n</svg>')
+            'fill="blue"/>\n<circle cx="50" cy="28" r="20" fill="red"/>\n</svg>')
     assert accepts(vocab, wide, text)
     assert not accepts(vocab, wide, text.replace('height="56"', 'height="100"'))
 
