@@ -51,3 +51,15 @@ def test_missing_config_file_is_an_error(tmp_path):
 def test_model_name_of_a_gguf_path_is_its_stem():
     assert Settings(model="/models/my-model.Q4.gguf").model_name == "my-model.Q4"
     assert Settings(model="qwen").model_name == "qwen"
+
+
+def test_image_settings_have_gemini_defaults_and_read_the_environment(monkeypatch):
+    from vertexcompat.config import Settings
+
+    settings = Settings()
+    assert settings.image_model_ids == ["gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"]
+    assert settings.image_render_timeout_s == 5.0
+    monkeypatch.setenv("VERTEXCOMPAT_IMAGE_RENDER_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("VERTEXCOMPAT_IMAGE_MODEL_IDS", '["my-drawer"]')
+    settings = Settings()
+    assert settings.image_render_timeout_s == 1.5 and settings.image_model_ids == ["my-drawer"]

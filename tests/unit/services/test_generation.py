@@ -126,3 +126,21 @@ def test_media_without_a_resolver_is_refused():
     req = GenerateContentRequest(model=FAKE_MODEL, contents=(Content("user", (IMAGE,)),))
     with pytest.raises(InvalidArgument):
         _collect(service().stream(req))
+
+
+def test_image_model_ids_default_to_text_and_image_unless_the_client_chose():
+    from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
+    from vertexcompat.services.generation import GenerationService, default_aliases
+
+    service = GenerationService({}, default_aliases("local", ["my-drawer"]),
+                                image_models=["gemini-2.5-flash-image", "my-drawer"])
+    request = GenerateContentRequest(model="local", contents=(Content("user", (TextPart("hi"),)),))
+    for model_id in ("google/gemini-2.5-flash-image", "publishers/google/models/my-drawer"):
+        cfg = service.with_model_defaults(request, model_id).generation_config
+        assert cfg.response_modalities == ("TEXT", "IMAGE")
+    assert service.with_model_defaults(request, "gemini-2.5-flash") is request
+    chosen = GenerateContentRequest(
+        model="local", contents=request.contents,
+        generation_config=GenerationConfig(response_modalities=("TEXT",)),
+    )
+    assert service.with_model_defaults(chosen, "gemini-2.5-flash-image") is chosen
