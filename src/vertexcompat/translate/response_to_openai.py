@@ -1,15 +1,29 @@
 """`to_chat_completion`: a finished list of domain stream events aggregated into one
-non-streaming `chat.completion`."""
+non-streaming `chat.completion`.
+
+Thoughts (ThoughtDelta) are shown as the request's `ThoughtPresentation` says: dropped,
+in `message.reasoning_content`, or at the start of `content` inside the tag marker. A
+thought signature goes on the first tool call of the turn, or on the message
+(`extra_content.google.thought_signature`) when the turn ended in text."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import assert_never
 
-from vertexcompat.domain.events import Finished, FunctionCall, StreamEvent, TextDelta, Usage
+from vertexcompat.domain.events import (
+    Finished,
+    FunctionCall,
+    StreamEvent,
+    TextDelta,
+    ThoughtDelta,
+    ThoughtSignature,
+    Usage,
+)
 from vertexcompat.openai_api.response import (
     ChatCompletion,
     Choice,
+    ExtraContent,
     FinishReasonName,
     Message,
     ToolCall,
@@ -23,6 +37,7 @@ from vertexcompat.translate.function_calls import (
     new_call_id,
     with_calls,
 )
+from vertexcompat.translate.thinking import HIDDEN_THOUGHTS, ThoughtPresentation
 from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
 
@@ -36,8 +51,11 @@ def to_chat_completion(
     n: int = 1,
     call_style: CallStyle = "tool_calls",
     new_id: CallIdFactory = new_call_id,
+    thoughts: ThoughtPresentation = HIDDEN_THOUGHTS,
 ) -> ChatCompletion:
     texts: list[list[str]] = [[] for _ in range(n)]
+    thought_texts: list[list[str]] = [[] for _ in range(n)]
+    signatures: list[str | None] = [None] * n
     calls: list[list[ToolCall]] = [[] for _ in range(n)]
     reasons: list[FinishReasonName | None] = [None] * n
     usage: Usage | None = None
@@ -45,11 +63,16 @@ def to_chat_completion(
         match event:
             case TextDelta(candidate=c, text=text):
                 texts[_index(c, n)].append(text)
+            case ThoughtDelta(candidate=c, text=text):
+                thought_texts[_index(c, n)].append(text)
+            case ThoughtSignature(candidate=c, signature=signature):
+                signatures[_index(c, n)] = signature
             case FunctionCall(candidate=c, name=name, args=args):
                 calls[_index(c, n)].append(
                     ToolCall(
                         id=call_id(event, new_id),
                         function=WireFunctionCall(name=name, arguments=arguments_json(args)),
+                        extra_content=ExtraContent.signature(event.thought_signature),
                     )
                 )
             case Finished(candidate=c, reason=reason):
@@ -65,7 +88,11 @@ def to_chat_completion(
         choices=[
             Choice(
                 index=i,
-                message=_message("".join(texts[i]), calls[i], call_style),
+                message=_message(
+                    "".join(texts[i]), calls[i], call_style,
+                    thoughts="".join(thought_texts[i]), presentation=thoughts,
+                    signature=signatures[i],
+                ),
                 # A backend that ended a candidate without `Finished` stopped normally.
                 finish_reason=(
                     with_calls(reasons[i] or "stop", call_style) if calls[i] else reasons[i] or "stop"
@@ -77,15 +104,32 @@ def to_chat_completion(
     )
 
 
-def _message(text: str, calls: list[ToolCall], style: CallStyle) -> Message:
+def _message(
+    text: str,
+    calls: list[ToolCall],
+    style: CallStyle,
+    *,
+    thoughts: str,
+    presentation: ThoughtPresentation,
+    signature: str | None,
+) -> Message:
+    reasoning = thoughts if presentation.as_reasoning_content and thoughts else None
+    if presentation.as_tags and thoughts:
+        assert presentation.marker is not None
+        text = presentation.marker.wrap(thoughts) + text
+    extra = ExtraContent.signature(signature)
     if not calls:
-        return Message(content=text)
+        return Message(content=text, reasoning_content=reasoning, extra_content=extra)
     # Text said before the calls stays; a turn that only called has `content: null`.
     content = text if text.strip() else None
     if style == "function_call":
-        # The deprecated shape holds one call (the request forces parallel_calls off).
-        return Message(content=content, function_call=calls[0].function)
-    return Message(content=content, tool_calls=calls)
+        # The deprecated shape holds one call (the request forces parallel_calls off); it
+        # has no place for a signature but the message.
+        call_extra = calls[0].extra_content
+        return Message(content=content, reasoning_content=reasoning,
+                       function_call=calls[0].function, extra_content=extra or call_extra)
+    return Message(content=content, reasoning_content=reasoning, tool_calls=calls,
+                   extra_content=extra)
 
 
 def _index(candidate: int, n: int) -> int:
