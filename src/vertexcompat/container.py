@@ -26,6 +26,9 @@ from vertexcompat.config import Settings
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.services.generation import GenerationService, default_aliases
 from vertexcompat.services.media import MediaResolver
+from vertexcompat.services.thoughts import GEMINI_3_MODEL_IDS, ThoughtSignatures
+from vertexcompat.auth.thought_signatures import ThoughtSealer
+from vertexcompat.store.thought_keys import SqliteThoughtKeys
 from vertexcompat.store.roles import SqliteRoles
 from vertexcompat.store.service_accounts import SqliteServiceAccounts
 from vertexcompat.store.sqlite import Database, open_database
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
     from vertexcompat.engine.llama_engine import LlamaEngine
 
 logger = logging.getLogger(__name__)
+
+# Rendered prompts kept for `GET /v1/debug/prompts` when `debug_prompts` is on.
+DEBUG_PROMPTS_KEPT = 32
 
 
 class Lifecycle(Protocol):
@@ -187,7 +193,12 @@ def build_container(settings: Settings) -> Container:
         )
     )
     backends: dict[str, Backend] = {"local": LocalBackend(
-        engine, backend_model, answer_from_results=settings.tool_result_turn == "answer"
+        engine,
+        backend_model,
+        answer_from_results=settings.tool_result_turn == "answer",
+        default_thinking_budget=settings.default_thinking_budget,
+        dynamic_thinking_budget=settings.dynamic_thinking_budget,
+        keep_prompts=DEBUG_PROMPTS_KEPT if settings.debug_prompts else 0,
     )}
     aliases = {**default_aliases(backend_model), **settings.model_aliases}
     loader = LocalModelLoader(
@@ -209,7 +220,17 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         authenticator=authenticator,
         backends=backends,
-        generation=GenerationService(backends, aliases, media=media),
+        generation=GenerationService(
+            backends,
+            aliases,
+            media=media,
+            thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
+            signature_enforcing_ids=tuple(
+                GEMINI_3_MODEL_IDS
+                if settings.signature_enforcing_models is None
+                else settings.signature_enforcing_models
+            ),
+        ),
         lifecycles={"local": loader},
         token_grant=auth.grant,
         database=auth.database,

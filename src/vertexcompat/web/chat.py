@@ -62,7 +62,7 @@ async def complete_chat(
         "thoughts": to_thought_presentation(chat),
     }
     headers = ignored_params_header(raw)
-    events = service.stream(generate_request)
+    events = service.stream(generate_request, requested_model=chat.model)
     try:
         async with cancel_on_disconnect(request.receive):
             if not chat.stream:
