@@ -200,7 +200,7 @@ class LocalBackend:
             native_tools=native,
             answer_from_results=self._answer_from_results,
             thinking_instruction=GENERIC_INSTRUCTION if budget and not thinks_natively else None,
-            native_thinking=thinks_natively,
+            native_thinking=engine.thoughts_inline,
         )
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
         rendered = await asyncio.to_thread(

@@ -73,6 +73,12 @@ class ChatTemplate:
                 [*messages, {"role": "assistant", "content": sentinel}],
                 add_generation_prompt=True,
             )
+            # Later turns show the notes and the answer as two assistant messages in a row.
+            self.render(
+                [*messages, {"role": "assistant", "content": "a"},
+                 {"role": "assistant", "content": "b"}],
+                add_generation_prompt=False,
+            )
         except InvalidArgument:
             return None
         head, found, tail = both.partition(sentinel)

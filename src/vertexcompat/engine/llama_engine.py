@@ -247,6 +247,17 @@ class LlamaEngine:
         assert template is not None
         return native_thinking(template.source)
 
+    @property
+    def thoughts_inline(self) -> bool:
+        """Whether earlier turns' thoughts go inside the answer message (native thinking, or
+        a template that cannot put two assistant messages in a row) rather than before it
+        as a message of their own (engine/thinking.py `history_messages`)."""
+        template = self._require()._template
+        assert template is not None
+        return native_thinking(template.source) or template.assistant_turn_boundary(
+            [{"role": "user", "content": "."}]
+        ) is None
+
     def render_prompt(
         self,
         messages: list[dict[str, Any]],

@@ -64,6 +64,9 @@ class Candidate:
     thought_tokens: int = 0
     forced: tuple[int, ...] = ()
     answer_start: AnswerStart | None = None
+    # After its start, an answer that opens a new reasoning segment is over (small models
+    # without native thinking sometimes start a second round of notes).
+    answer_guard: CandidateText | None = None
     thought_start: AnswerStart | None = None
 
 
@@ -226,6 +229,7 @@ class Scheduler:
                         text=CandidateText(job.stop if plan is None else (*job.stop, plan.marker)),
                         thoughts=None if plan is None else CandidateText((plan.marker,)),
                         answer_start=None if plan is None else AnswerStart(plan.open_marker),
+                        answer_guard=None if plan is None else CandidateText((plan.open_marker,)),
                         thought_start=None if plan is None else AnswerStart(plan.open_marker),
                     )
                 )
@@ -312,7 +316,7 @@ class Scheduler:
             return
         cand.generated += 1
         self._answer(job, cand, cand.text.push(self._piece(token)))
-        if cand.text.stopped:
+        if cand.text.stopped or (cand.answer_guard is not None and cand.answer_guard.stopped):
             self._finish(job, cand, FinishReason.STOP)
         elif not self._room_left(job, cand):
             self._finish(job, cand, FinishReason.MAX_TOKENS)
@@ -369,6 +373,10 @@ class Scheduler:
     def _answer(self, job: Job, cand: Candidate, text: str, *, final: bool = False) -> None:
         if cand.answer_start is not None:
             text = cand.answer_start.push(text, final=final)
+        if cand.answer_guard is not None:
+            text = cand.answer_guard.push_text(text)
+            if final:
+                text += cand.answer_guard.flush()
         if text:
             job.sink(TextDelta(cand.index, text))
 

@@ -23,6 +23,12 @@ class CandidateText:
             return ""
         return self._emit(self._decoder.decode(piece))
 
+    def push_text(self, text: str) -> str:
+        """Like `push`, for text that is already decoded (a second stage of filtering)."""
+        if self.stopped:
+            return ""
+        return self._emit(text)
+
     def flush(self) -> str:
         """End of generation: release held-back text (it was not a stop sequence)."""
         if self.stopped:
