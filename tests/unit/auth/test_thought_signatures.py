@@ -134,7 +134,7 @@ def test_flipping_a_character_of_the_body_is_refused(sealer, where):
         )
 
 
-@pytest.mark.parametrize("thoughts", ["a", "ab", "abc"])  # every body length mod 4
+@pytest.mark.parametrize("thoughts", ["a", "ab", "abc"])  # every sealed length mod 3
 def test_any_change_to_the_last_character_is_refused_whatever_the_length(sealer, thoughts):
     """base64url without padding has unused low bits in its last character; a signature
     that differs in them is still a different signature and must not open."""
