@@ -30,6 +30,7 @@ from vertexcompat.store.thought_keys import ThoughtKey, ThoughtKeyRepository
 SIGNATURE_PREFIX = "vxts1"
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
+_CACHE_S = 30.0
 
 Clock = Callable[[], float]
 
@@ -52,6 +53,7 @@ class ThoughtSealer:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: list[ThoughtKey] | None = None
+        self._cached_at = 0.0
 
     def rotate(self) -> str:
         """A new sealing key; earlier keys keep opening. Returns its id."""
@@ -79,8 +81,7 @@ class ThoughtSealer:
         ).encode("utf-8")
         nonce = secrets.token_bytes(_NONCE_BYTES)
         sealed = AESGCM(key.secret).encrypt(nonce, payload, _aad(key.key_id))
-        body = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
-        return f"{SIGNATURE_PREFIX}.{key.key_id}.{body}"
+        return f"{SIGNATURE_PREFIX}.{key.key_id}.{_b64(nonce + sealed)}"
 
     def open(self, signature: str, *, binding: str) -> str:
         """The thoughts sealed in `signature`; raises BadThoughtSignature."""
@@ -89,12 +90,19 @@ class ThoughtSealer:
         if prefix != SIGNATURE_PREFIX or not key_id or not body:
             raise BadThoughtSignature("not a thought signature issued by this server")
         key = next((k for k in self._usable(create=False) if k.key_id == key_id), None)
+        if key is None:  # maybe rotated elsewhere (another process, the CLI): look again
+            key = next((k for k in self._usable(create=False, reload=True)
+                        if k.key_id == key_id), None)
         if key is None:
             raise BadThoughtSignature("the signature's key is unknown or retired")
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             raise BadThoughtSignature("the signature is not valid base64url") from None
+        # Only the canonical spelling: unused low bits in the last character would otherwise
+        # let several strings stand for one signature.
+        if _b64(raw) != body:
+            raise BadThoughtSignature("the signature was altered or forged")
         if len(raw) <= _NONCE_BYTES:
             raise BadThoughtSignature("the signature is truncated")
         try:
@@ -107,10 +115,14 @@ class ThoughtSealer:
             raise BadThoughtSignature("the signature belongs to another part of the turn")
         return str(data["t"])
 
-    def _usable(self, *, create: bool) -> list[ThoughtKey]:
+    def _usable(self, *, create: bool, reload: bool = False) -> list[ThoughtKey]:
+        """The usable keys, cached; re-read after `_CACHE_S` so a key retired by another
+        process stops opening soon."""
+        now = self._clock()
         with self._lock:
-            if self._cache is None:
+            if reload or self._cache is None or now - self._cached_at > _CACHE_S:
                 self._cache = self._keys.usable()
+                self._cached_at = now
             keys = self._cache
         if not keys and create:
             self.rotate()
@@ -120,3 +132,7 @@ class ThoughtSealer:
 
 def _aad(key_id: str) -> bytes:
     return f"{SIGNATURE_PREFIX}.{key_id}".encode("ascii")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

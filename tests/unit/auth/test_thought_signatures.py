@@ -4,11 +4,13 @@ opened only where they were issued, and refused whenever anything about them cha
 from __future__ import annotations
 
 import base64
+import json
 import string
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vertexcompat.auth.thought_signatures import (
     SIGNATURE_PREFIX,
@@ -96,6 +98,18 @@ def test_sealing_the_same_thoughts_twice_gives_different_signatures(sealer):
     second = sealer.seal("same", binding=TEXT_BINDING)
     assert first != second
     assert sealer.open(first, binding=TEXT_BINDING) == sealer.open(second, binding=TEXT_BINDING)
+
+
+def test_the_sealed_payload_has_the_documented_format(sealer, keys, clock):
+    """`nonce ‖ AES-256-GCM(JSON {t, b, iat})` with `vxts1.<key id>` as associated data."""
+    clock.now = 1_900_000_123.75
+    signature = sealer.seal("Überlegung", binding=call_binding("f"))
+    [key] = keys.usable()
+    _, key_id, body = parts_of(signature)
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    payload = AESGCM(key.secret).decrypt(raw[:12], raw[12:], f"vxts1.{key_id}".encode())
+    assert json.loads(payload) == {"t": "Überlegung", "b": "call:f", "iat": 1_900_000_123}
+    assert "=" not in body  # unpadded
 
 
 def test_thoughts_are_not_readable_in_the_signature(sealer):
@@ -346,6 +360,28 @@ def test_a_key_rotated_by_one_sealer_opens_in_another_over_the_same_database(db,
     first.rotate()
     fresh = first.seal("fresh", binding=TEXT_BINDING)
     assert second.open(fresh, binding=TEXT_BINDING) == "fresh"
+
+
+def test_a_key_retired_by_one_sealer_soon_stops_opening_in_another(db, clock):
+    first = ThoughtSealer(SqliteThoughtKeys(db), clock=clock)
+    second = ThoughtSealer(SqliteThoughtKeys(db), clock=clock)
+    old = first.seal("old", binding=TEXT_BINDING)
+    assert second.open(old, binding=TEXT_BINDING) == "old"  # `second` has loaded the key
+    clock.now += 1
+    first.rotate()
+    first.retire(parts_of(old)[1])
+    clock.now += 10 * 60  # well past any reasonable key cache
+    assert refused(second, old)
+
+
+def test_a_key_rotated_by_one_sealer_is_soon_used_for_sealing_by_another(db, clock):
+    first = ThoughtSealer(SqliteThoughtKeys(db), clock=clock)
+    second = ThoughtSealer(SqliteThoughtKeys(db), clock=clock)
+    second.seal("warm", binding=TEXT_BINDING)
+    clock.now += 1
+    new_id = first.rotate()
+    clock.now += 10 * 60
+    assert parts_of(second.seal("x", binding=TEXT_BINDING))[1] == new_id
 
 
 def test_signatures_survive_a_restart(tmp_path, clock):

@@ -102,7 +102,7 @@ def test_a_call_signature_restores_its_thoughts_and_keeps_the_calls(thoughts, se
     signature = sealer.seal("Need the weather.", binding=call_binding("get"))
     first, second = call("get", signature), call("put")
     restored = thoughts.restore(
-        request(user(), model(TextPart("Let me look.", ), first, second), results("get", "put")),
+        request(user(), model(TextPart("Let me look."), first, second), results("get", "put")),
         enforce=True,
     )
     assert restored.contents[1].parts == (
