@@ -57,6 +57,12 @@ def to_generate_request(
             case "system" | "developer":
                 system_texts.append("".join(_texts(_no_media(parts, i, message.role))))
             case "user":
+                # Only the model's turns hold thoughts; a user's text is always read.
+                parts = tuple(
+                    dataclasses.replace(p, thought=False)
+                    if isinstance(p, TextPart) and p.thought else p
+                    for p in parts
+                )
                 contents.append(Content(role="user", parts=_required(parts, i)))
             case "assistant":
                 parts = _thoughts_apart(message, _no_media(parts, i, "assistant"), marker)
