@@ -294,7 +294,7 @@ def _channel(text: str) -> int | None:
     if value is None:
         return None
     if match.group(2) == "%":
-        value *= 2.55
+        value = value * 255.0 / 100.0
     return int(round(min(255.0, max(0.0, value))))
 
 
