@@ -225,6 +225,13 @@ def test_close_stops_the_worker_and_forbids_further_renders():
         renderer.render_png(CIRCLE_ON_RECT, width=8, height=8)
 
 
+def test_worker_runs_under_an_address_space_cap(renderer):
+    draw(renderer, CIRCLE_ON_RECT, 8, 8)
+    limits = Path(f"/proc/{renderer.worker_pid}/limits").read_text()
+    soft = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+    assert soft.split()[3] == str(2 * 1024**3)
+
+
 def test_timeout_must_be_positive():
     with pytest.raises(ValueError):
         SvgRenderer(timeout_s=0)
