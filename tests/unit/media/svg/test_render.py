@@ -137,6 +137,12 @@ def test_unrenderable_svg_fails_and_the_worker_lives_on(renderer):
     assert draw(renderer, CIRCLE_ON_RECT, 10, 10).size == (10, 10)
 
 
+def test_request_larger_than_a_pipe_buffer_goes_through_whole(renderer):
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><title>'
+           + "x" * 1_000_000 + '</title><rect width="8" height="8" fill="red"/></svg>')
+    assert near(image(renderer.render_png(svg, width=8, height=8)).getpixel((4, 4)), RED)
+
+
 @pytest.mark.parametrize(("width", "height"), [(0, 5), (5, 9000), (-1, 5)])
 def test_canvas_outside_bounds_is_a_caller_error(renderer, width, height):
     with pytest.raises(ValueError):
