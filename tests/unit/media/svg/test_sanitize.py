@@ -2,10 +2,12 @@
 bound the output; cut-off documents are salvaged; a valid drawing comes through intact; the
 output re-parses and re-sanitizes to itself."""
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from vertexcompat.media.svg import sanitize
 from vertexcompat.media.svg.sanitize import SvgLimits, SvgRejected, sanitize_svg
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -161,6 +163,18 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
 ])
 def test_doctype_and_entity_declarations_are_rejected(source):
     with pytest.raises(SvgRejected, match="DOCTYPE"):
+        clean(source)
+
+
+@pytest.mark.parametrize("source", [
+    BILLION_LAUGHS,
+    '<!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><svg><text>&xxe;</text></svg>',
+])
+def test_parser_alone_never_expands_entities(monkeypatch, source):
+    # Without the up-front check, the declaration reaches expat inside our wrapper element,
+    # where a DTD is a syntax error: nothing after it is parsed, so nothing is expanded.
+    monkeypatch.setattr(sanitize, "_DECLARATION", re.compile(r"(?!)"))
+    with pytest.raises(SvgRejected, match="no drawable"):
         clean(source)
 
 
