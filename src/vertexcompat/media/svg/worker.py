@@ -39,6 +39,8 @@ _MONO = "DejaVu Sans Mono"
 def render(svg: str, width: int, height: int) -> bytes:
     """Exactly width×height RGB PNG: the drawing scaled to fit (its aspect ratio kept, centred)
     on an opaque white canvas."""
+    # Imported here, not at the top: the server process imports this module for the wire
+    # format above and must not load resvg for it.
     import resvg_py
     from PIL import Image
 
