@@ -96,6 +96,13 @@ def test_reference_to_a_missing_gradient_paints_nothing():
     assert rect.get("stroke") == "url(#g)"
 
 
+def test_reference_on_the_root_is_checked_too():
+    out = clean('<svg fill="url(#nowhere)" stroke="url(#g)"><rect width="3" height="3"/>'
+                '<radialGradient id="g"><stop offset="1" stop-color="blue"/></radialGradient>'
+                '</svg>')
+    assert (tree(out).get("fill"), tree(out).get("stroke")) == ("none", "url(#g)")
+
+
 def test_reference_to_a_shape_instead_of_a_gradient_paints_nothing():
     out = clean('<svg><circle id="c" r="4"/><rect width="3" height="3" fill="url(#c)"/></svg>')
     assert tree(out).find(f"{NS}rect").get("fill") == "none"
