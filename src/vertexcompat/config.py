@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         default_factory=lambda: ["gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"]
     )
     image_render_timeout_s: float = Field(default=5.0, gt=0)
+    # Thinking (engine/thinking.py). The budget when a request says nothing: unset = the
+    # model's default (dynamic for a template with native thinking, off otherwise);
+    # -1 = dynamic, 0 = off, N = tokens. `dynamic_thinking_budget` bounds "dynamic".
+    default_thinking_budget: int | None = Field(default=None, ge=-1)
+    dynamic_thinking_budget: int = Field(default=2048, ge=1)
+    # Gemini ids whose requests must send thought signatures back on function calls
+    # (Gemini 3 behaviour, SPEC §5); unset = the Gemini 3 ids of the alias table.
+    signature_enforcing_models: list[str] | None = None
+    # Keep the last rendered prompts for `GET /v1/debug/prompts` (prompts hold user data:
+    # off unless asked for, e.g. `serve --debug-prompts` while developing).
+    debug_prompts: bool = False
     data_dir: Path = Field(default_factory=_default_data_dir)
     default_project: str = "default"
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.

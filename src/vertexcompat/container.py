@@ -26,6 +26,9 @@ from vertexcompat.config import Settings
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.services.generation import GenerationService, default_aliases
 from vertexcompat.services.media import MediaResolver
+from vertexcompat.services.thoughts import GEMINI_3_MODEL_IDS, ThoughtSignatures
+from vertexcompat.auth.thought_signatures import ThoughtSealer
+from vertexcompat.store.thought_keys import SqliteThoughtKeys
 from vertexcompat.store.roles import SqliteRoles
 from vertexcompat.store.service_accounts import SqliteServiceAccounts
 from vertexcompat.store.sqlite import Database, open_database
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
     from vertexcompat.engine.llama_engine import LlamaEngine
 
 logger = logging.getLogger(__name__)
+
+# Rendered prompts kept for `GET /v1/debug/prompts` when `debug_prompts` is on.
+DEBUG_PROMPTS_KEPT = 32
 
 
 class Lifecycle(Protocol):
@@ -203,6 +209,9 @@ def build_container(settings: Settings) -> Container:
         backend_model,
         answer_from_results=settings.tool_result_turn == "answer",
         drawing=drawing,
+        default_thinking_budget=settings.default_thinking_budget,
+        dynamic_thinking_budget=settings.dynamic_thinking_budget,
+        keep_prompts=DEBUG_PROMPTS_KEPT if settings.debug_prompts else 0,
     )}
     aliases = model_aliases(settings)
     loader = LocalModelLoader(
@@ -225,7 +234,16 @@ def build_container(settings: Settings) -> Container:
         authenticator=authenticator,
         backends=backends,
         generation=GenerationService(
-            backends, aliases, media=media, image_models=settings.image_model_ids
+            backends,
+            aliases,
+            media=media,
+            thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
+            signature_enforcing_ids=tuple(
+                GEMINI_3_MODEL_IDS
+                if settings.signature_enforcing_models is None
+                else settings.signature_enforcing_models
+            ),
+            image_models=settings.image_model_ids,
         ),
         lifecycles={"local": loader},
         token_grant=auth.grant,

@@ -90,7 +90,8 @@ def tiny_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
             threads=2,
             parallel=4,
             ctx_per_seq=2048,
-            extra_args=NO_AUTH,
+            # The debug view of rendered prompts proves restored thoughts reach the model.
+            extra_args=(*NO_AUTH, "--debug-prompts"),
         ),
         ready_timeout=120,
     )

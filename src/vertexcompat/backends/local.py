@@ -24,6 +24,7 @@ marker token is banned where the vocabulary has one.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import re
 import logging
@@ -54,11 +55,15 @@ from vertexcompat.domain.events import (
     ImageOutput,
     StreamEvent,
     TextDelta,
+    ThoughtDelta,
+    ThoughtSignature,
     Usage,
 )
+from vertexcompat.domain.thinking import DYNAMIC_BUDGET, ThinkingConfig
 from vertexcompat.domain.tools import FunctionCallingMode
 from vertexcompat.engine.constraints import CallsSpec, CallsStart, UnsupportedSchema
 from vertexcompat.engine.llama_engine import JobHandle, LlamaEngine
+from vertexcompat.engine.thinking import GENERIC_INSTRUCTION
 from vertexcompat.engine.sampling import (
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
@@ -113,13 +118,26 @@ def to_sampling_params(
     )
 
 
+# A dynamic thinking budget (-1, "the model decides") still needs a bound for a model that
+# never ends its thoughts; it also applies to a native-thinking model's default.
+DYNAMIC_THINKING_BUDGET = 2048
+
+
 class LocalBackend:
+    """`default_thinking_budget`: the budget when a request says nothing about thinking;
+    None = the model's default (dynamic for a template with native thinking, off
+    otherwise). `keep_prompts`: how many rendered prompts to keep for the debug view
+    (0 = none; prompts hold user data, so this is off unless the operator asks)."""
+
     def __init__(
         self,
         engine: LlamaEngine,
         name: str,
         *,
         answer_from_results: bool = True,
+        default_thinking_budget: int | None = None,
+        dynamic_thinking_budget: int = DYNAMIC_THINKING_BUDGET,
+        keep_prompts: int = 0,
         drawing: SvgDrawing | None = None,
     ) -> None:
         self._engine = engine
@@ -127,6 +145,22 @@ class LocalBackend:
         self._answer_from_results = answer_from_results
         # Image output (issue 7); None: this backend answers image requests with a 400.
         self._drawing = drawing
+        self._default_thinking_budget = default_thinking_budget
+        self._dynamic_thinking_budget = dynamic_thinking_budget
+        self._prompts: collections.deque[str] = collections.deque(maxlen=keep_prompts)
+
+    def recent_prompts(self) -> list[str]:
+        """The last rendered prompts, oldest first (the debug view; empty when off)."""
+        return list(self._prompts)
+
+    def thinking_budget(self, config: ThinkingConfig | None) -> int:
+        """Sampled thought tokens a request may use; 0 = no thinking."""
+        budget = config.budget if config is not None else None
+        if budget is None:
+            budget = self._default_thinking_budget
+        if budget is None:
+            budget = DYNAMIC_BUDGET if self._engine.template_thinks else 0
+        return self._dynamic_thinking_budget if budget == DYNAMIC_BUDGET else budget
 
     @property
     def ready(self) -> bool:
@@ -197,13 +231,23 @@ class LocalBackend:
         engine = self._engine
         cfg = request.generation_config
         native = bool(request.tools) and engine.template_knows_tools
+        budget = self.thinking_budget(cfg.thinking_config)
+        thinks_natively = engine.template_thinks
         template_input = to_template_input(
-            request, native_tools=native, answer_from_results=self._answer_from_results
+            request,
+            native_tools=native,
+            answer_from_results=self._answer_from_results,
+            thinking_instruction=GENERIC_INSTRUCTION if budget and not thinks_natively else None,
+            native_thinking=engine.thoughts_inline,
         )
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
-        prompt = await asyncio.to_thread(
-            engine.prompt_tokens, template_input.messages, tools=template_input.tools
+        rendered = await asyncio.to_thread(
+            engine.render_prompt, template_input.messages, tools=template_input.tools,
+            thinking=budget > 0,
         )
+        if self._prompts.maxlen:
+            self._prompts.append(rendered.text)
+        prompt = rendered.tokens
         window = engine.ctx_per_seq
         if not prompt:
             raise InvalidArgument("The conversation renders to an empty prompt.", param="contents")
@@ -233,6 +277,10 @@ class LocalBackend:
             ),
             max_tokens=max_tokens,
             stop=cfg.stop_sequences,
+            thinking=(
+                engine.thinking_plan(rendered.thinking, budget)
+                if rendered.thinking is not None else None
+            ),
         )
 
     async def _draw(
@@ -404,7 +452,7 @@ class _Answers:
                 if c in self._malformed or (open_call and reason is FinishReason.STOP):
                     reason = FinishReason.MALFORMED_FUNCTION_CALL
                 return [*out, Finished(c, reason)]
-            case FunctionCall() | ImageOutput() | Usage():
+            case FunctionCall() | ImageOutput() | Usage() | ThoughtDelta() | ThoughtSignature():
                 return [event]
             case _:
                 assert_never(event)

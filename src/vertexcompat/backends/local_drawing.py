@@ -21,9 +21,10 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
+from vertexcompat.domain.thinking import THINKING_OFF, ThinkingConfig
 from vertexcompat.domain.events import (
     Finished,
     FinishReason,
@@ -31,6 +32,8 @@ from vertexcompat.domain.events import (
     ImageOutput,
     StreamEvent,
     TextDelta,
+    ThoughtDelta,
+    ThoughtSignature,
     Usage,
 )
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
@@ -125,7 +128,9 @@ def drawing_request(request: GenerateContentRequest, spec: SvgGrammarSpec) -> Ge
         Content(role="user", parts=(TextPart(ask),)),
         Content(role="model", parts=(TextPart(answer),)),
     )
-    cfg = request.generation_config
+    # No thinking while drawing: the grammar holds from the first token, and thoughts would
+    # only spend the drawing's token budget.
+    cfg = replace(request.generation_config, thinking_config=ThinkingConfig(budget=THINKING_OFF))
     if cfg.temperature is None:
         cfg = replace(cfg, temperature=DRAWING_DEFAULT_TEMPERATURE)
     return replace(
@@ -221,8 +226,10 @@ class SvgDrawing:
                         note = f"(No image: {problem}.)"
                         yield TextDelta(c, f" {note}" if state.captioned else note)
                         yield Finished(c, FinishReason.OTHER)
-                case Usage() | FunctionCall() | ImageOutput():
+                case Usage() | FunctionCall() | ImageOutput() | ThoughtDelta() | ThoughtSignature():
                     yield event
+                case _:
+                    assert_never(event)
 
     def _png(
         self, svg: str, candidate: int, *, width: int, height: int

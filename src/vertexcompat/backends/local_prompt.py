@@ -43,6 +43,7 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import Internal
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration
+from vertexcompat.engine.thinking import history_messages
 
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
@@ -72,16 +73,26 @@ def json_hint(cfg: GenerationConfig) -> str | None:
 
 
 def to_template_input(
-    request: GenerateContentRequest, *, native_tools: bool, answer_from_results: bool = False
+    request: GenerateContentRequest,
+    *,
+    native_tools: bool,
+    answer_from_results: bool = False,
+    thinking_instruction: str | None = None,
+    native_thinking: bool = False,
 ) -> TemplateInput:
+    """`thinking_instruction`: a system paragraph asking a model without native thinking
+    to think first (engine/thinking.py). `native_thinking`: how earlier turns' thoughts
+    (thought parts, e.g. restored from a thought signature) are framed."""
     declarations = request.tools
     mode = request.tool_config.mode
     if answer_from_results and mode is not FunctionCallingMode.ANY and _ends_with_results(request):
-        return _answer_input(request)
+        return _answer_input(request, thinking_instruction, native_thinking)
     system = [] if request.system_instruction is None else [_text_of(request.system_instruction)]
     hint = json_hint(request.generation_config)
     if hint is not None:
         system.append(hint)
+    if thinking_instruction is not None:
+        system.append(thinking_instruction)
     if declarations and not native_tools:
         system.append(_generic_tools_text(declarations, mode))
     elif declarations and mode is FunctionCallingMode.NONE:
@@ -90,7 +101,9 @@ def to_template_input(
     if system:
         messages.append({"role": "system", "content": "\n\n".join(system)})
     for content in request.contents:
-        messages.extend(_messages(content, native_tools=native_tools))
+        messages.extend(
+            _with_thoughts(content, _messages(content, native_tools=native_tools), native_thinking)
+        )
     tools = [_tool_dict(d) for d in declarations] if native_tools and declarations else None
     return TemplateInput(messages=messages, tools=tools)
 
@@ -100,9 +113,13 @@ def _ends_with_results(request: GenerateContentRequest) -> bool:
     return last is not None and any(isinstance(p, FunctionResponsePart) for p in last.parts)
 
 
-def _answer_input(request: GenerateContentRequest) -> TemplateInput:
+def _answer_input(
+    request: GenerateContentRequest, thinking_instruction: str | None, native_thinking: bool
+) -> TemplateInput:
     """The conversation with calls and results as sentences and no declarations."""
     system = [] if request.system_instruction is None else [_text_of(request.system_instruction)]
+    if thinking_instruction is not None:
+        system.append(thinking_instruction)
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": "\n\n".join(system)})
@@ -125,8 +142,31 @@ def _answer_input(request: GenerateContentRequest) -> TemplateInput:
                     pass  # in `text` above
                 case _:
                     assert_never(part)
-        messages.append({"role": role, "content": "\n".join(lines)})
+        message = {"role": role, "content": "\n".join(lines)}
+        messages.extend(_with_thoughts(content, [message], native_thinking))
     return TemplateInput(messages=messages)
+
+
+def _with_thoughts(
+    content: Content, messages: list[dict[str, Any]], native_thinking: bool
+) -> list[dict[str, Any]]:
+    """A model turn's thought parts go back in as thoughts, framed like the model's own
+    (never as answer text, SPEC §5); other turns are unchanged."""
+    thoughts = "".join(
+        p.text for p in content.parts if isinstance(p, TextPart) and p.thought
+    ).strip()
+    if content.role != "model" or not thoughts:
+        return messages
+    role = _TEMPLATE_ROLE[content.role]
+    at = next((i for i, m in enumerate(messages) if m["role"] == role), None)
+    if at is None:
+        return [*messages, *history_messages(native=native_thinking, role=role, thoughts=thoughts,
+                                             answer=None)]
+    answer = messages[at]
+    if not answer.get("content") and not answer.get("tool_calls"):
+        answer = None
+    framed = history_messages(native=native_thinking, role=role, thoughts=thoughts, answer=answer)
+    return [*messages[:at], *framed, *messages[at + 1 :]]
 
 
 def to_template_messages(request: GenerateContentRequest) -> list[dict[str, Any]]:

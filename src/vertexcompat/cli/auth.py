@@ -66,7 +66,18 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         p.set_defaults(handler=run_roles, verb=verb)
         add_settings_arguments(p)
 
-    for p in (create, listing, revoke, revoke_token, token):
+    rotate = actions.add_parser(
+        "rotate-thought-key",
+        help="new key for sealing thought signatures (earlier keys keep opening theirs)",
+    )
+    rotate.set_defaults(handler=run_rotate_thought_key)
+    retire = actions.add_parser(
+        "retire-thought-key", help="stop accepting thought signatures sealed with a key",
+    )
+    retire.add_argument("--key-id", required=True)
+    retire.set_defaults(handler=run_retire_thought_key)
+
+    for p in (create, listing, revoke, revoke_token, token, rotate, retire):
         add_settings_arguments(p)
 
 
@@ -160,6 +171,37 @@ def run_roles(args: argparse.Namespace) -> int:
     state = "granted" if args.verb == "grant" else "revoked"
     note = "" if changed else " (no change)"
     print(f"{args.role} {state} on {args.project} for {args.member}{note}")
+    return 0
+
+
+def _thought_sealer(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from vertexcompat.auth.thought_signatures import ThoughtSealer
+    from vertexcompat.store.sqlite import open_database
+    from vertexcompat.store.thought_keys import SqliteThoughtKeys
+
+    database = open_database(settings_from_args(args).data_dir)
+    return database, ThoughtSealer(SqliteThoughtKeys(database))
+
+
+def run_rotate_thought_key(args: argparse.Namespace) -> int:
+    database, sealer = _thought_sealer(args)
+    try:
+        key_id = sealer.rotate()
+    finally:
+        database.close()
+    print(f"new thought-signature key {key_id}; earlier keys still open their signatures")
+    return 0
+
+
+def run_retire_thought_key(args: argparse.Namespace) -> int:
+    database, sealer = _thought_sealer(args)
+    try:
+        retired = sealer.retire(args.key_id)
+    finally:
+        database.close()
+    if not retired:
+        return _fail(f"no usable thought-signature key {args.key_id!r}")
+    print(f"thought-signature key {args.key_id} retired; its signatures are refused now")
     return 0
 
 

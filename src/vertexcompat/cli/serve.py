@@ -37,6 +37,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         const=False,
         help="accept any bearer token (local development only; logs a warning)",
     )
+    parser.add_argument(
+        "--debug-prompts",
+        dest="debug_prompts",
+        action="store_const",
+        const=True,
+        help="keep the last rendered prompts at GET /v1/debug/prompts (development only)",
+    )
+    parser.add_argument(
+        "--default-thinking-budget",
+        type=int,
+        metavar="N",
+        help="thinking budget when a request sets none (-1 dynamic, 0 off; default: the model's)",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -56,6 +69,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "auth_enabled",
             "token_uri",
             "tool_result_turn",
+            "debug_prompts",
+            "default_thinking_budget",
         )
     }
     return load_settings(args.config, **overrides)

@@ -19,8 +19,14 @@ TEXT_MIME_TYPE = "text/plain"
 
 @dataclass(frozen=True, slots=True)
 class TextPart:
+    """`thought`: this text is reasoning, not answer. `thought_signature`: the opaque token
+    a model turn's last text part carries back (SPEC §5); `signature_source` is the
+    client's parameter path for it, so a bad signature is named."""
+
     text: str
     thought: bool = False
+    thought_signature: str | None = None
+    signature_source: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,10 @@ class FunctionCallPart:
     name: str
     args: Mapping[str, Any]
     id: str | None = None
+    # The turn's thought signature, on its first call (SPEC §5), and where the client
+    # sent it (or where it should have), for errors.
+    thought_signature: str | None = None
+    signature_source: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

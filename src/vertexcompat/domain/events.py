@@ -1,8 +1,9 @@
 """The stream of events every backend yields for one GenerateContentRequest.
 
 Events carry the candidate index they belong to; a backend emits, per candidate, any number
-of text deltas, function calls and images followed by exactly one `Finished`, and one `Usage`
-after all candidates finish.
+of thought deltas, then text deltas, function calls and images, then at most one
+`ThoughtSignature` (turns that ended in text), followed by exactly one `Finished`, and one `Usage` after
+all candidates finish.
 """
 
 from __future__ import annotations
@@ -33,6 +34,25 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ThoughtDelta:
+    """Part of a candidate's thoughts (Gemini: a text part with `thought: true`). All of a
+    candidate's thoughts come before its answer's first TextDelta or FunctionCall."""
+
+    candidate: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThoughtSignature:
+    """The opaque token carrying a candidate's thoughts of this turn (SPEC §5) when the
+    turn ended in text: it belongs to the last text part and comes right before
+    `Finished`. A turn that called functions carries it on its first `FunctionCall`."""
+
+    candidate: int
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionCall:
     """One complete function call of a candidate (Gemini streams calls whole, too). `id` is
     set when the backend has one (an upstream); otherwise the translation layer makes it."""
@@ -41,6 +61,7 @@ class FunctionCall:
     name: str
     args: Mapping[str, Any]
     id: str | None = None
+    thought_signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,4 +92,6 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-StreamEvent = TextDelta | FunctionCall | ImageOutput | Finished | Usage
+StreamEvent = (
+    TextDelta | ThoughtDelta | ThoughtSignature | FunctionCall | ImageOutput | Finished | Usage
+)

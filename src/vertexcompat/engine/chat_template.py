@@ -30,7 +30,10 @@ class ChatTemplate:
         self._template = env.from_string(self.source)
         # A template that reads a `tools` variable renders function declarations in the
         # format its model was trained on; decided from the template, never the model name.
-        self.knows_tools = "tools" in meta.find_undeclared_variables(env.parse(self.source))
+        variables = meta.find_undeclared_variables(env.parse(self.source))
+        self.knows_tools = "tools" in variables
+        # Qwen3-style templates switch their reasoning segment with `enable_thinking`.
+        self._thinking_switch = "enable_thinking" in variables
         self.bos_token = bos_token
         self.eos_token = eos_token
 
@@ -40,8 +43,11 @@ class ChatTemplate:
         *,
         tools: list[dict[str, Any]] | None = None,
         add_generation_prompt: bool = True,
+        thinking: bool | None = None,
     ) -> str:
-        extra = {"tools": tools} if tools else {}
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
+        if thinking is not None and self._thinking_switch:
+            extra["enable_thinking"] = thinking
         try:
             return self._template.render(
                 messages=messages,
@@ -55,3 +61,27 @@ class ChatTemplate:
             raise InvalidArgument(
                 f"The model's chat template rejected the conversation: {exc}", param="contents"
             ) from exc
+
+    def assistant_turn_boundary(self, messages: list[dict[str, Any]]) -> str | None:
+        """The text this template puts between the end of an assistant message and the
+        start of the next assistant message, after `messages`; None when it cannot render
+        two assistant messages in a row as prompt + message + new prompt."""
+        sentinel = "\u2063vxc-turn\u2063"
+        try:
+            prompt = self.render(messages, add_generation_prompt=True)
+            both = self.render(
+                [*messages, {"role": "assistant", "content": sentinel}],
+                add_generation_prompt=True,
+            )
+            # Later turns show the notes and the answer as two assistant messages in a row.
+            self.render(
+                [*messages, {"role": "assistant", "content": "a"},
+                 {"role": "assistant", "content": "b"}],
+                add_generation_prompt=False,
+            )
+        except InvalidArgument:
+            return None
+        head, found, tail = both.partition(sentinel)
+        if not found or head != prompt or not tail:
+            return None
+        return tail

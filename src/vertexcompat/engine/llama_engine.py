@@ -27,6 +27,13 @@ from vertexcompat.engine.llama_log import route_llama_logs
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.scheduler import Job, Scheduler
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
+from vertexcompat.engine.thinking import (
+    ThinkingFormat,
+    ThinkingPlan,
+    generic_format,
+    native_format,
+    native_thinking,
+)
 from vertexcompat.engine.tokens import tokenize
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,17 @@ class EngineConfig:
     json_string_max_length: int = 256
     # Levels a recursive `$ref` is unrolled to in a grammar (engine/constraints.py).
     json_recursion_depth: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    """A conversation rendered with the model's template: the text (for debugging views),
+    its tokens, and, when the answer is to be thought through first, how (the format's
+    open text already ends `text`)."""
+
+    text: str
+    tokens: list[int]
+    thinking: ThinkingFormat | None = None
 
 
 class JobHandle:
@@ -221,11 +239,60 @@ class LlamaEngine:
     ) -> list[int]:
         """Render `messages` (and `tools`, for a template that knows them) with the model's
         chat template and tokenize the result."""
+        return self.render_prompt(messages, tools=tools).tokens
+
+    @property
+    def template_thinks(self) -> bool:
+        """Whether the model's own template frames reasoning segments (engine/thinking.py)."""
         template = self._require()._template
         assert template is not None
-        text = template.render(messages, tools=tools, add_generation_prompt=True)
+        return native_thinking(template.source)
+
+    @property
+    def thoughts_inline(self) -> bool:
+        """Whether earlier turns' thoughts go inside the answer message (native thinking, or
+        a template that cannot put two assistant messages in a row) rather than before it
+        as a message of their own (engine/thinking.py `history_messages`)."""
+        template = self._require()._template
+        assert template is not None
+        return native_thinking(template.source) or template.assistant_turn_boundary(
+            [{"role": "user", "content": "."}]
+        ) is None
+
+    def render_prompt(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        thinking: bool = False,
+    ) -> RenderedPrompt:
+        """Render and tokenize; with `thinking`, the prompt ends by opening the reasoning
+        segment in the format the template calls for."""
+        template = self._require()._template
+        assert template is not None
+        native = native_thinking(template.source)
+        text = template.render(
+            messages, tools=tools, add_generation_prompt=True, thinking=thinking if native else None
+        )
+        fmt: ThinkingFormat | None = None
+        if thinking:
+            fmt = (
+                native_format(text[-64:])
+                if native
+                else generic_format(template.assistant_turn_boundary(messages))
+            )
+            text += fmt.open
         add_bos = self._add_bos and not (template.bos_token and text.startswith(template.bos_token))
-        return self.tokenize(text, add_bos=add_bos)
+        return RenderedPrompt(text=text, tokens=self.tokenize(text, add_bos=add_bos), thinking=fmt)
+
+    def thinking_plan(self, fmt: ThinkingFormat, budget: int) -> ThinkingPlan:
+        """The forced texts of `fmt` as tokens (special tokens such as `<|im_end|>` parsed)."""
+        return ThinkingPlan(
+            budget=budget,
+            close_tokens=tuple(self.tokenize(fmt.close, add_bos=False)),
+            after_marker_tokens=tuple(self.tokenize(fmt.after_marker, add_bos=False)),
+            marker=fmt.marker,
+        )
 
     # -- constraints -----------------------------------------------------------------------
 
@@ -262,13 +329,14 @@ class LlamaEngine:
         params: SamplingParams,
         max_tokens: int,
         stop: tuple[str, ...],
+        thinking: ThinkingPlan | None = None,
     ) -> JobHandle:
         """Queue a job; must be called on the event loop that will read its events."""
         scheduler = self._require()._scheduler
         assert scheduler is not None
         handle = JobHandle(scheduler, asyncio.get_running_loop())
         job = Job(prompt=prompt, n=n, params=params, max_tokens=max_tokens, stop=stop,
-                  sink=handle.sink)
+                  sink=handle.sink, thinking=thinking)
         handle.job = job
         scheduler.submit(job)
         return handle

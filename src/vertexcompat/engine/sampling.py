@@ -83,8 +83,12 @@ class Sampler:
         n_vocab: int,
         vocab: llama_cpp.llama_vocab_p | None = None,
         token_piece: Callable[[int], bytes] | None = None,
+        deferred: bool = False,
     ) -> None:
         self._n_vocab = n_vocab
+        # A thinking candidate writes its thoughts unconstrained: the grammar (and the lazy
+        # grammars' triggers) apply to the answer, from `begin_answer()` on.
+        self._deferred = deferred
         self._vocab = vocab
         self._grammar: llama_cpp.llama_sampler_p | None = None
         self._grammar_text = params.grammar
@@ -123,8 +127,22 @@ class Sampler:
                 add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
             add(llama_cpp.llama_sampler_init_temp(params.temperature))
             add(llama_cpp.llama_sampler_init_dist(params.candidate_seed(candidate)))
-        if params.grammar is not None:
+        if params.grammar is not None and not deferred:
             self._start_grammar(params.grammar)
+
+    def begin_answer(self) -> None:
+        """The thoughts are over: constraints apply from the next token on."""
+        if not self._deferred:
+            return
+        self._deferred = False
+        if self._grammar_text is not None:
+            self._start_grammar(self._grammar_text)
+
+    def accept_forced(self, tokens: tuple[int, ...]) -> None:
+        """Tokens the engine fed without sampling (a forced marker): the penalty history
+        sees them, as it sees every token of the output."""
+        for token in tokens:
+            llama_cpp.llama_sampler_accept(self._chain, token)
 
     def _start_grammar(self, grammar: str) -> None:
         # Its own sampler per candidate: a grammar sampler carries parse state.
@@ -142,6 +160,8 @@ class Sampler:
         return self._grammar is not None
 
     def sample(self, ctx: llama_cpp.llama_context_p, batch_index: int) -> int:
+        if self._deferred:
+            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
         if self._grammar is None:
             # llama_sampler_sample also accepts the token into the chain (penalty history).
             token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))

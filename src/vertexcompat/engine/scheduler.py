@@ -23,9 +23,17 @@ from dataclasses import dataclass, field
 import llama_cpp
 
 from vertexcompat.domain.errors import Internal, ResourceExhausted
-from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, Usage
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    StreamEvent,
+    TextDelta,
+    ThoughtDelta,
+    Usage,
+)
 from vertexcompat.engine.sampling import Sampler, SamplingParams
-from vertexcompat.engine.text_stream import CandidateText
+from vertexcompat.engine.text_stream import AnswerStart, CandidateText
+from vertexcompat.engine.thinking import ThinkingPlan
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,16 @@ class Candidate:
     last_token: int = -1
     generated: int = 0
     finished: bool = False
+    # Budget forcing (engine/thinking.py): while `thoughts` is set the candidate is
+    # thinking; `forced` holds tokens to feed, unsampled, with the next decode.
+    thoughts: CandidateText | None = None
+    thought_tokens: int = 0
+    forced: tuple[int, ...] = ()
+    answer_start: AnswerStart | None = None
+    # After its start, an answer that opens a new reasoning segment is over (small models
+    # without native thinking sometimes start a second round of notes).
+    answer_guard: CandidateText | None = None
+    thought_start: AnswerStart | None = None
 
 
 @dataclass(eq=False)
@@ -61,6 +79,7 @@ class Job:
     stop: tuple[str, ...]
     sink: Sink
     cancelled: bool = False
+    thinking: ThinkingPlan | None = None
     # Candidates the request side asked to end (e.g. a model repeating a call): they finish
     # with STOP at the next step while the others go on.
     ended: set[int] = field(default_factory=set)
@@ -198,13 +217,21 @@ class Scheduler:
                 try:
                     sampler = Sampler(
                         job.params, i, n_vocab=self._n_vocab, vocab=self._vocab,
-                        token_piece=self._piece,
+                        token_piece=self._piece, deferred=job.thinking is not None,
                     )
                 except Exception:
                     self._free_slots.append(seq_id)
                     raise
+                plan = job.thinking
                 job.candidates.append(
-                    Candidate(index=i, seq_id=seq_id, sampler=sampler, text=CandidateText(job.stop))
+                    Candidate(
+                        index=i, seq_id=seq_id, sampler=sampler,
+                        text=CandidateText(job.stop if plan is None else (*job.stop, plan.marker)),
+                        thoughts=None if plan is None else CandidateText((plan.marker,)),
+                        answer_start=None if plan is None else AnswerStart(plan.open_marker),
+                        answer_guard=None if plan is None else CandidateText((plan.open_marker,)),
+                        thought_start=None if plan is None else AnswerStart(plan.open_marker),
+                    )
                 )
 
     def _step(self) -> None:
@@ -228,8 +255,12 @@ class Scheduler:
                     if not cand.finished and cand.index in job.ended:
                         self._finish(job, cand, FinishReason.STOP)
                     if not cand.finished:
-                        decoding.append((n, job, cand))
-                        add(cand.last_token, cand.n_past, cand.seq_id, True)
+                        # A forced marker goes in with the last sampled token, in the same
+                        # batch; only the last position's logits are needed.
+                        feed = (cand.last_token, *cand.forced)
+                        for k, token in enumerate(feed):
+                            add(token, cand.n_past + k, cand.seq_id, k == len(feed) - 1)
+                        decoding.append((n - 1, job, cand))
         for job in self._active:
             if job.phase is not Phase.PREFILL or n >= self._batch_size:
                 continue
@@ -251,7 +282,8 @@ class Scheduler:
             raise RuntimeError(f"llama_decode returned {rc}")
 
         for idx, job, cand in decoding:
-            cand.n_past += 1
+            cand.n_past += 1 + len(cand.forced)
+            cand.forced = ()
             self._advance(job, cand, cand.sampler.sample(self._ctx, idx))
         for idx, job in prefilled:
             seq0 = job.candidates[0].seq_id
@@ -267,10 +299,15 @@ class Scheduler:
     def _release_finished(self) -> None:
         for job in [j for j in self._active if j.candidates and all(c.finished for c in j.candidates)]:
             generated = sum(c.generated for c in job.candidates)
-            job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated))
+            thought = sum(c.thought_tokens for c in job.candidates)
+            job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated,
+                           reasoning_tokens=thought))
             self._release(job)
 
     def _advance(self, job: Job, cand: Candidate, token: int) -> None:
+        if cand.thoughts is not None:
+            self._advance_thought(job, cand, token)
+            return
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(job, cand, FinishReason.STOP)
             return
@@ -278,20 +315,76 @@ class Scheduler:
             self._finish(job, cand, FinishReason.MALFORMED_FUNCTION_CALL)
             return
         cand.generated += 1
-        text = cand.text.push(self._piece(token))
-        if text:
-            job.sink(TextDelta(cand.index, text))
-        if cand.text.stopped:
+        self._answer(job, cand, cand.text.push(self._piece(token)))
+        if cand.text.stopped or (cand.answer_guard is not None and cand.answer_guard.stopped):
             self._finish(job, cand, FinishReason.STOP)
-        elif cand.generated >= job.max_tokens or cand.n_past + 1 >= self._ctx_per_seq:
+        elif not self._room_left(job, cand):
             self._finish(job, cand, FinishReason.MAX_TOKENS)
         else:
             cand.last_token = token
 
+    def _advance_thought(self, job: Job, cand: Candidate, token: int) -> None:
+        """One sampled token of a thinking candidate (engine/thinking.py): thoughts end
+        at the model's own marker, at its end of turn, or when the budget is spent."""
+        plan, thoughts = job.thinking, cand.thoughts
+        assert plan is not None and thoughts is not None
+        forced = plan.close_tokens
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            token = -1  # not part of the output; the forced close takes its place
+        else:
+            cand.generated += 1
+            cand.thought_tokens += 1
+            self._thought(job, cand, thoughts.push(self._piece(token)))
+            if thoughts.stopped:  # the model closed the segment itself
+                forced = plan.after_marker_tokens
+            elif cand.thought_tokens < plan.budget and self._room_left(job, cand):
+                cand.last_token = token
+                return
+        self._thought(job, cand, thoughts.flush(), final=True)
+        cand.thoughts = None
+        if not self._room_left(job, cand, extra=len(forced)):
+            self._finish(job, cand, FinishReason.MAX_TOKENS)
+            return
+        # The forced close is fed after the last sampled token; an end of turn is not
+        # fed at all, the close takes its place.
+        if token >= 0:
+            cand.last_token, cand.forced = token, forced
+        elif forced:
+            cand.last_token, cand.forced = forced[0], forced[1:]
+        else:  # nothing to force (a plan without a close): end as the model did
+            self._finish(job, cand, FinishReason.STOP)
+            return
+        cand.generated += len(forced)
+        cand.sampler.accept_forced(forced)
+        cand.sampler.begin_answer()
+
+    def _room_left(self, job: Job, cand: Candidate, extra: int = 0) -> bool:
+        return (
+            cand.generated + extra < job.max_tokens
+            and cand.n_past + 1 + extra < self._ctx_per_seq
+        )
+
+    def _thought(self, job: Job, cand: Candidate, text: str, *, final: bool = False) -> None:
+        if cand.thought_start is not None:
+            text = cand.thought_start.push(text, final=final)
+        if text:
+            job.sink(ThoughtDelta(cand.index, text))
+
+    def _answer(self, job: Job, cand: Candidate, text: str, *, final: bool = False) -> None:
+        if cand.answer_start is not None:
+            text = cand.answer_start.push(text, final=final)
+        if cand.answer_guard is not None:
+            text = cand.answer_guard.push_text(text)
+            if final:
+                text += cand.answer_guard.flush()
+        if text:
+            job.sink(TextDelta(cand.index, text))
+
     def _finish(self, job: Job, cand: Candidate, reason: FinishReason) -> None:
-        tail = cand.text.flush()
-        if tail:
-            job.sink(TextDelta(cand.index, tail))
+        if cand.thoughts is not None:  # cut while thinking (max_tokens): keep what it wrote
+            self._thought(job, cand, cand.thoughts.flush(), final=True)
+            cand.thoughts = None
+        self._answer(job, cand, cand.text.flush(), final=True)
         cand.finished = True
         job.sink(Finished(cand.index, reason))
 

@@ -23,6 +23,12 @@ class CandidateText:
             return ""
         return self._emit(self._decoder.decode(piece))
 
+    def push_text(self, text: str) -> str:
+        """Like `push`, for text that is already decoded (a second stage of filtering)."""
+        if self.stopped:
+            return ""
+        return self._emit(text)
+
     def flush(self) -> str:
         """End of generation: release held-back text (it was not a stop sequence)."""
         if self.stopped:
@@ -56,3 +62,27 @@ class CandidateText:
                     break
         self._held = buf[len(buf) - keep :] if keep else ""
         return buf[: len(buf) - keep]
+
+
+class AnswerStart:
+    """The start of an answer that follows thoughts: leading whitespace is dropped, and so
+    is an opening thought marker the model repeats there (a small model without native
+    thinking often starts its answer with `<think>` again, then answers)."""
+
+    def __init__(self, open_marker: str) -> None:
+        self._marker = open_marker
+        self._held = ""
+        self._started = False
+
+    def push(self, text: str, *, final: bool = False) -> str:
+        if self._started:
+            return text
+        rest = (self._held + text).lstrip()
+        while rest.startswith(self._marker):
+            rest = rest[len(self._marker):].lstrip()
+        if not final and (not rest or self._marker.startswith(rest)):
+            self._held = rest  # could still become the marker
+            return ""
+        self._held = ""
+        self._started = bool(rest)
+        return rest

@@ -38,9 +38,34 @@ class InputAudio(_WireModel):
     format: str
 
 
-class ContentPart(_WireModel):
+class GooglePartExtras(_WireModel):
+    """`extra_content.google` (older name `extra_part.google`) on a part, message or tool
+    call (SPEC §5)."""
+
+    thought: bool | None = None
+    thought_signature: str | None = None
+
+
+class PartExtras(_WireModel):
+    google: GooglePartExtras | None = None
+
+
+class _HasExtras(_WireModel):
+    extra_content: PartExtras | None = None
+    extra_part: PartExtras | None = None
+
+    def google_extras(self) -> tuple[GooglePartExtras | None, str]:
+        """The `google` extras and the key they came under (`extra_content` wins)."""
+        for key in ("extra_content", "extra_part"):
+            extras = getattr(self, key)
+            if extras is not None and extras.google is not None:
+                return extras.google, key
+        return None, "extra_content"
+
+
+class ContentPart(_HasExtras):
     """One element of a list-valued `content`. Which payload field is required depends on
-    `type`; `translate/request_to_gemini.py` checks that (and rejects media for now)."""
+    `type`; `translate/request_to_gemini.py` checks that."""
 
     type: Literal["text", "image_url", "input_audio"]
     text: str | None = None
@@ -143,15 +168,17 @@ class CalledFunction(_WireModel):
     arguments: str
 
 
-class ToolCall(_WireModel):
+class ToolCall(_HasExtras):
     id: Annotated[str, Field(min_length=1)]
     type: Literal["function"] = "function"
     function: CalledFunction
 
 
-class ChatMessage(_WireModel):
+class ChatMessage(_HasExtras):
     role: MessageRole
     content: MessageContent | None = None
+    # An assistant message's thoughts, as this server (and others) return them.
+    reasoning_content: str | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None

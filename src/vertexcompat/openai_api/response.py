@@ -37,14 +37,30 @@ class FunctionCall(BaseModel):
     arguments: str  # JSON text of an object
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class GoogleExtraContent(BaseModel):
+    """`extra_content.google` on a message, tool call or delta (SPEC §5)."""
+
+    thought_signature: str | None = Field(default=None, exclude_if=_absent)
+    thought: bool | None = Field(default=None, exclude_if=_absent)
+
+
+class ExtraContent(BaseModel):
+    google: GoogleExtraContent
+
+    @classmethod
+    def signature(cls, value: str | None) -> ExtraContent | None:
+        return None if value is None else cls(google=GoogleExtraContent(thought_signature=value))
+
+
 class ToolCall(BaseModel):
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
-
-
-def _absent(value: object) -> bool:
-    return value is None
+    extra_content: ExtraContent | None = Field(default=None, exclude_if=_absent)
 
 
 class GoogleImageInfo(BaseModel):
@@ -66,9 +82,11 @@ class Image(BaseModel):
 class Message(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
-    # Only present when the model called functions (OpenAI leaves the keys out otherwise).
+    # Only present when there is something to say (OpenAI leaves the keys out otherwise).
+    reasoning_content: str | None = Field(default=None, exclude_if=_absent)
     tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=_absent)
     function_call: FunctionCall | None = Field(default=None, exclude_if=_absent)
+    extra_content: ExtraContent | None = Field(default=None, exclude_if=_absent)
     # Only present when the model made an image (issue 7): where OpenAI SDK users look.
     image: Image | None = Field(default=None, exclude_if=_absent)
 
@@ -110,13 +128,16 @@ class ToolCallDelta(BaseModel):
     id: str | None = None
     type: Literal["function"] | None = None
     function: FunctionCallDelta | None = None
+    extra_content: ExtraContent | None = None
 
 
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     function_call: FunctionCallDelta | None = None
+    extra_content: ExtraContent | None = None
     image: Image | None = None
 
 

@@ -24,6 +24,7 @@ from vertexcompat.domain.errors import InvalidArgument, NotFound, Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelInfo
 from vertexcompat.services.media import MediaResolver, has_media
+from vertexcompat.services.thoughts import GEMINI_3_MODEL_IDS, ThoughtSignatures
 
 # Gemini's image-generation models (seed 000: `google/gemini-2.5-flash-image-preview`).
 IMAGE_MODEL_IDS: tuple[str, ...] = ("gemini-2.5-flash-image", "gemini-2.5-flash-image-preview")
@@ -73,10 +74,14 @@ class GenerationService:
         *,
         media: MediaResolver | None = None,
         image_models: Iterable[str] = IMAGE_MODEL_IDS,
+        thoughts: ThoughtSignatures | None = None,
+        signature_enforcing_ids: tuple[str, ...] = GEMINI_3_MODEL_IDS,
     ) -> None:
         self._backends = dict(backends)
         self._aliases = dict(aliases)
         self._media = media
+        self._thoughts = thoughts
+        self._enforcing = frozenset(signature_enforcing_ids)
         self._image_models = frozenset(normalize_model_id(m) for m in image_models)
 
     def outputs_images(self, requested_id: str) -> bool:
@@ -119,17 +124,37 @@ class GenerationService:
             )
         return backend, backend_model
 
-    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+    def stream(
+        self, request: GenerateContentRequest, *, requested_model: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
         """The backend's event stream for an already resolved request; the caller must
-        `aclose()` it, which cancels the generation."""
+        `aclose()` it, which cancels the generation. `requested_model`: the id the client
+        asked for (decides Gemini-3 signature enforcement)."""
         backend = self._backend_serving(request.model)
         if backend is None:
             raise NotFound(f"Model `{request.model}` is not served here.", param="model")
         if not backend.ready:
             raise Unavailable(f"Model `{request.model}` is not ready yet; retry shortly.")
-        if not has_media(request):
-            return backend.stream(request)
-        return self._stream_with_media(backend, request)
+        enforce = (
+            requested_model is not None and normalize_model_id(requested_model) in self._enforcing
+        )
+        if self._thoughts is not None:
+            request = self._thoughts.restore(request, enforce=enforce)
+        events = (
+            backend.stream(request) if not has_media(request)
+            else self._stream_with_media(backend, request)
+        )
+        if self._thoughts is None:
+            return events
+        return self._thoughts.sign(events, enforce=enforce)
+
+    def recent_prompts(self) -> list[str]:
+        """Rendered prompts the backends kept for debugging (empty unless enabled)."""
+        return [
+            prompt
+            for backend in self._backends.values()
+            for prompt in getattr(backend, "recent_prompts", list)()
+        ]
 
     async def _stream_with_media(
         self, backend: Backend, request: GenerateContentRequest

@@ -48,6 +48,16 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (project, member, role)
     );
     """,
+    # Keys that seal thought signatures (auth/thought_signatures.py). The newest unretired
+    # key seals; every unretired key opens, so rotation never breaks signatures in flight.
+    """
+    CREATE TABLE thought_keys (
+        key_id     TEXT PRIMARY KEY,
+        secret     BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        retired_at INTEGER
+    );
+    """,
 )
 
 

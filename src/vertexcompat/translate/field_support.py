@@ -34,13 +34,15 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         "parallel_tool_calls",
         "functions",
         "function_call",
+        # Thinking (issue 5): budgets, visible thoughts, tag marker, signatures. Other keys
+        # inside `google` / `extra_body` (safety_settings, cached_content) are not yet acted
+        # on; they are nested, so this top-level table cannot name them.
+        "reasoning_effort",
+        "google",
+        "extra_body",
         # Image output (issue 7): translate/image_options.py.
         "modalities",
         "size",
-        # Not yet: `reasoning_effort`, `google` and `extra_body` are parsed, validated and
-        # lowered to `GenerationConfig.thinking_config` (translate/thinking.py), but no
-        # backend acts on thinking yet (issue 5's engine part), so they stay reported as
-        # ignored until the engine honours them.
     }
 )
 

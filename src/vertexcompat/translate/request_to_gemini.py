@@ -10,7 +10,9 @@ one user content, as Gemini expects all responses to one model turn together.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, assert_never
 
@@ -27,10 +29,15 @@ from vertexcompat.domain.content import (
     TextPart,
 )
 from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.thinking import ThoughtTagMarker
 from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
 from vertexcompat.translate.image_options import to_image_config, to_response_modalities
 from vertexcompat.translate.json_schema import SCHEMA_PARAM, to_response_mime_and_schema
-from vertexcompat.translate.thinking import to_openai_thinking_param, to_thinking_config
+from vertexcompat.translate.thinking import (
+    to_openai_thinking_param,
+    to_thinking_config,
+    to_thought_tag_marker,
+)
 from vertexcompat.translate.tools import call_style, to_declarations_and_config, to_openai_tools_param
 
 # Vertex joins several system messages into one system instruction; keep them apart
@@ -44,17 +51,25 @@ def to_generate_request(
     system_texts: list[str] = []
     contents: list[Content] = []
     calls_by_id: dict[str, str] = {}  # tool_call_id → function name, from earlier turns
+    marker = to_thought_tag_marker(chat)
     for i, message in enumerate(chat.messages):
         parts = _parts(message, i)
         match message.role:
             case "system" | "developer":
                 system_texts.append("".join(_texts(_no_media(parts, i, message.role))))
             case "user":
+                # Only the model's turns hold thoughts; a user's text is always read.
+                parts = tuple(
+                    dataclasses.replace(p, thought=False)
+                    if isinstance(p, TextPart) and p.thought else p
+                    for p in parts
+                )
                 contents.append(Content(role="user", parts=_required(parts, i)))
             case "assistant":
-                parts = _no_media(parts, i, "assistant")
+                parts = _thoughts_apart(message, _no_media(parts, i, "assistant"), marker)
                 calls = _calls(message, i)
                 calls_by_id.update((c.id, c.name) for c in calls if c.id is not None)
+                parts, calls = _message_signature(message, i, parts, calls)
                 if parts or calls:
                     contents.append(Content(role="model", parts=(*parts, *calls)))
             case "tool":
@@ -89,20 +104,101 @@ def _texts(parts: tuple[Part, ...]) -> list[str]:
 
 
 def _calls(message: ChatMessage, i: int) -> tuple[FunctionCallPart, ...]:
-    calls = [
-        FunctionCallPart(
-            name=call.function.name,
-            args=_arguments(call.function.arguments, f"messages[{i}].tool_calls[{j}].function.arguments"),
-            id=call.id,
+    calls = []
+    for j, call in enumerate(message.tool_calls or ()):
+        extras, key = call.google_extras()
+        calls.append(
+            FunctionCallPart(
+                name=call.function.name,
+                args=_arguments(
+                    call.function.arguments, f"messages[{i}].tool_calls[{j}].function.arguments"
+                ),
+                id=call.id,
+                thought_signature=extras.thought_signature if extras is not None else None,
+                signature_source=f"messages[{i}].tool_calls[{j}].{key}.google.thought_signature",
+            )
         )
-        for j, call in enumerate(message.tool_calls or ())
-    ]
     if message.function_call is not None:
         fn = message.function_call
         calls.append(
-            FunctionCallPart(fn.name, _arguments(fn.arguments, f"messages[{i}].function_call.arguments"))
+            FunctionCallPart(
+                fn.name,
+                _arguments(fn.arguments, f"messages[{i}].function_call.arguments"),
+                signature_source=f"messages[{i}].extra_content.google.thought_signature",
+            )
         )
     return tuple(calls)
+
+
+def _thoughts_apart(
+    message: ChatMessage, parts: tuple[Part, ...], marker: ThoughtTagMarker | None
+) -> tuple[Part, ...]:
+    """An assistant message's thoughts become thought parts, never answer text (SPEC §5):
+    its `reasoning_content`, parts marked `extra_content.google.thought`, a message marked
+    so as a whole, and — when the request sets a tag marker — text inside `<X>…</X>`."""
+    extras, _ = message.google_extras()
+    whole = bool(extras is not None and extras.thought)
+    out: list[Part] = []
+    if message.reasoning_content:
+        out.append(TextPart(message.reasoning_content, thought=True))
+    for part in parts:
+        if isinstance(part, TextPart) and (whole or part.thought):
+            out.append(dataclasses.replace(part, thought=True))
+        elif isinstance(part, TextPart) and marker is not None:
+            out.extend(_split_tags(part, marker))
+        else:
+            out.append(part)
+    return tuple(out)
+
+
+def _split_tags(part: TextPart, marker: ThoughtTagMarker) -> list[TextPart]:
+    """`a<X>b</X>c` → answer `a`, thought `b`, answer `c`; an unclosed tag's text is
+    thought to the end (a cut-off turn)."""
+    pieces: list[TextPart] = []
+    pattern = re.compile(f"{re.escape(marker.open)}(.*?)(?:{re.escape(marker.close)}|$)", re.S)
+    at = 0
+    for match in pattern.finditer(part.text):
+        if match.start() > at:
+            pieces.append(TextPart(part.text[at : match.start()]))
+        if match.group(1).strip():
+            pieces.append(TextPart(match.group(1), thought=True))
+        at = match.end()
+    rest = part.text[at:]
+    if rest or not pieces:
+        pieces.append(TextPart(rest))
+    if part.thought_signature is not None:  # a signature stays on the part's last answer text
+        last = max((k for k, p in enumerate(pieces) if not p.thought), default=len(pieces) - 1)
+        pieces[last] = dataclasses.replace(
+            pieces[last], thought_signature=part.thought_signature,
+            signature_source=part.signature_source,
+        )
+    return pieces
+
+
+def _message_signature(
+    message: ChatMessage,
+    i: int,
+    parts: tuple[Part, ...],
+    calls: tuple[FunctionCallPart, ...],
+) -> tuple[tuple[Part, ...], tuple[FunctionCallPart, ...]]:
+    """A signature sent on the message itself (`messages[i].extra_content.google.
+    thought_signature`, where this server puts a text turn's signature and the deprecated
+    `function_call`'s) belongs to the turn's first call when it has calls without their
+    own, else to its last answer text."""
+    extras, key = message.google_extras()
+    signature = extras.thought_signature if extras is not None else None
+    if signature is None:
+        return parts, calls
+    source = f"messages[{i}].{key}.google.thought_signature"
+    if calls and calls[0].thought_signature is None:
+        first = dataclasses.replace(calls[0], thought_signature=signature, signature_source=source)
+        return parts, (first, *calls[1:])
+    answer = [k for k, p in enumerate(parts) if isinstance(p, TextPart) and not p.thought]
+    if not answer:
+        return (*parts, TextPart("", thought_signature=signature, signature_source=source)), calls
+    k = answer[-1]
+    signed = dataclasses.replace(parts[k], thought_signature=signature, signature_source=source)
+    return (*parts[:k], signed, *parts[k + 1 :]), calls
 
 
 def _arguments(text: str, param: str) -> Mapping[str, Any]:
@@ -222,7 +318,15 @@ def _part(part: ContentPart, i: int, j: int) -> Part:
                 raise InvalidArgument(
                     f"Missing required parameter `{param}.text`.", param=f"{param}.text"
                 )
-            return TextPart(part.text)
+            extras, key = part.google_extras()
+            if extras is None:
+                return TextPart(part.text)
+            return TextPart(
+                part.text,
+                thought=bool(extras.thought),
+                thought_signature=extras.thought_signature,
+                signature_source=f"{param}.{key}.google.thought_signature",
+            )
         case "image_url":
             if part.image_url is None:
                 raise InvalidArgument(

@@ -1,6 +1,11 @@
 """`to_chat_completion`: a finished list of domain stream events aggregated into one
 non-streaming `chat.completion`.
 
+Thoughts (ThoughtDelta) are shown as the request's `ThoughtPresentation` says: dropped,
+in `message.reasoning_content`, or at the start of `content` inside the tag marker. A
+thought signature goes on the first tool call of the turn, or on the message
+(`extra_content.google.thought_signature`) when the turn ended in text.
+
 A choice with an image (issue 7) carries it twice: on the choice itself with `content` and
 `role`, exactly as Vertex's sample response shows (SPEC §6, seed 000), and in `message`,
 where the OpenAI SDK's types look. A candidate that made several images keeps the first
@@ -17,11 +22,14 @@ from vertexcompat.domain.events import (
     ImageOutput,
     StreamEvent,
     TextDelta,
+    ThoughtDelta,
+    ThoughtSignature,
     Usage,
 )
 from vertexcompat.openai_api.response import (
     ChatCompletion,
     Choice,
+    ExtraContent,
     FinishReasonName,
     Image,
     Message,
@@ -37,6 +45,7 @@ from vertexcompat.translate.function_calls import (
     new_call_id,
     with_calls,
 )
+from vertexcompat.translate.thinking import HIDDEN_THOUGHTS, ThoughtPresentation
 from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
 
@@ -50,8 +59,11 @@ def to_chat_completion(
     n: int = 1,
     call_style: CallStyle = "tool_calls",
     new_id: CallIdFactory = new_call_id,
+    thoughts: ThoughtPresentation = HIDDEN_THOUGHTS,
 ) -> ChatCompletion:
     texts: list[list[str]] = [[] for _ in range(n)]
+    thought_texts: list[list[str]] = [[] for _ in range(n)]
+    signatures: list[str | None] = [None] * n
     calls: list[list[ToolCall]] = [[] for _ in range(n)]
     reasons: list[FinishReasonName | None] = [None] * n
     images: list[Image | None] = [None] * n
@@ -60,11 +72,16 @@ def to_chat_completion(
         match event:
             case TextDelta(candidate=c, text=text):
                 texts[_index(c, n)].append(text)
+            case ThoughtDelta(candidate=c, text=text):
+                thought_texts[_index(c, n)].append(text)
+            case ThoughtSignature(candidate=c, signature=signature):
+                signatures[_index(c, n)] = signature
             case FunctionCall(candidate=c, name=name, args=args):
                 calls[_index(c, n)].append(
                     ToolCall(
                         id=call_id(event, new_id),
                         function=WireFunctionCall(name=name, arguments=arguments_json(args)),
+                        extra_content=ExtraContent.signature(event.thought_signature),
                     )
                 )
             case ImageOutput(candidate=c):
@@ -83,7 +100,11 @@ def to_chat_completion(
         choices=[
             _choice(
                 i,
-                _message("".join(texts[i]), calls[i], call_style),
+                _message(
+                    "".join(texts[i]), calls[i], call_style,
+                    thoughts="".join(thought_texts[i]), presentation=thoughts,
+                    signature=signatures[i],
+                ),
                 images[i],
                 # A backend that ended a candidate without `Finished` stopped normally.
                 finish_reason=(
@@ -112,15 +133,32 @@ def _choice(
     )
 
 
-def _message(text: str, calls: list[ToolCall], style: CallStyle) -> Message:
+def _message(
+    text: str,
+    calls: list[ToolCall],
+    style: CallStyle,
+    *,
+    thoughts: str,
+    presentation: ThoughtPresentation,
+    signature: str | None,
+) -> Message:
+    reasoning = thoughts if presentation.as_reasoning_content and thoughts else None
+    if presentation.as_tags and thoughts:
+        assert presentation.marker is not None
+        text = presentation.marker.wrap(thoughts) + text
+    extra = ExtraContent.signature(signature)
     if not calls:
-        return Message(content=text)
+        return Message(content=text, reasoning_content=reasoning, extra_content=extra)
     # Text said before the calls stays; a turn that only called has `content: null`.
     content = text if text.strip() else None
     if style == "function_call":
-        # The deprecated shape holds one call (the request forces parallel_calls off).
-        return Message(content=content, function_call=calls[0].function)
-    return Message(content=content, tool_calls=calls)
+        # The deprecated shape holds one call (the request forces parallel_calls off); it
+        # has no place for a signature but the message.
+        call_extra = calls[0].extra_content
+        return Message(content=content, reasoning_content=reasoning,
+                       function_call=calls[0].function, extra_content=extra or call_extra)
+    return Message(content=content, reasoning_content=reasoning, tool_calls=calls,
+                   extra_content=extra)
 
 
 def _index(candidate: int, n: int) -> int:

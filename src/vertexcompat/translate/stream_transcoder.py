@@ -13,6 +13,12 @@ shape); `index` counts the choice's calls from 0, and a choice that called ends 
 `finish_reason: "tool_calls"`. With the deprecated `functions` the same two steps use
 `delta.function_call` and end with `"function_call"`.
 
+Thoughts come first, as the request's `ThoughtPresentation` says: `delta.reasoning_content`
+chunks, or `delta.content` chunks opened by the tag marker and closed (`</X>`) by the
+choice's first non-thought event; hidden thoughts send nothing. A thought signature rides
+on the head delta of the call it belongs to, or (turn ended in text) on its own delta,
+`extra_content.google.thought_signature`, before the finish chunk.
+
 An image (issue 7) travels as one chunk whose delta is `{"image": {...}}` (the same object
 as in the non-streaming response), after the choice's text and before its finish_reason.
 
@@ -31,12 +37,15 @@ from vertexcompat.domain.events import (
     ImageOutput,
     StreamEvent,
     TextDelta,
+    ThoughtDelta,
+    ThoughtSignature,
     Usage,
 )
 from vertexcompat.openai_api.response import (
     ChatCompletionChunk,
     ChunkChoice,
     Delta,
+    ExtraContent,
     FinishReasonName,
     FunctionCallDelta,
     ToolCallDelta,
@@ -50,6 +59,7 @@ from vertexcompat.translate.function_calls import (
     with_calls,
 )
 from vertexcompat.translate.images import to_openai_image
+from vertexcompat.translate.thinking import HIDDEN_THOUGHTS, ThoughtPresentation
 from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
 
@@ -60,6 +70,7 @@ class _ChoiceState:
     started: bool = False
     finished: bool = False
     calls: int = 0
+    tag_open: bool = False  # a thought tag was sent and not closed yet
 
 
 class ChunkTranscoder:
@@ -73,7 +84,9 @@ class ChunkTranscoder:
         include_usage: bool,
         call_style: CallStyle = "tool_calls",
         new_id: CallIdFactory = new_call_id,
+        thoughts: ThoughtPresentation = HIDDEN_THOUGHTS,
     ) -> None:
+        self._thoughts = thoughts
         self._id = completion_id
         self._created = created
         self._model = model
@@ -90,27 +103,38 @@ class ChunkTranscoder:
 
     def feed(self, event: StreamEvent) -> list[ChatCompletionChunk]:
         match event:
+            case ThoughtDelta(candidate=c, text=text):
+                state = self._state(c)
+                if state.finished or not text or not self._thoughts.show:
+                    return []
+                return [*self._start(state), self._thought(state, text)]
             case TextDelta(candidate=c, text=text):
                 state = self._state(c)
                 if state.finished or not text:
                     return []
-                return [*self._start(state), self._chunk(state.index, Delta(content=text))]
+                return [*self._open(state), self._chunk(state.index, Delta(content=text))]
+            case ThoughtSignature(candidate=c, signature=signature):
+                state = self._state(c)
+                if state.finished:
+                    return []
+                delta = Delta(extra_content=ExtraContent.signature(signature))
+                return [*self._open(state), self._chunk(state.index, delta)]
             case FunctionCall():
                 state = self._state(event.candidate)
                 if state.finished:
                     return []
-                return [*self._start(state), *self._call(state, event)]
+                return [*self._open(state), *self._call(state, event)]
             case ImageOutput(candidate=c):
                 state = self._state(c)
                 if state.finished:
                     return []
                 image = Delta(image=to_openai_image(event))
-                return [*self._start(state), self._chunk(state.index, image)]
+                return [*self._open(state), self._chunk(state.index, image)]
             case Finished(candidate=c, reason=reason):
                 state = self._state(c)
                 if state.finished:  # exactly one finish_reason per choice
                     return []
-                return [*self._start(state), self._finish(state, to_openai_finish_reason(reason))]
+                return [*self._open(state), self._finish(state, to_openai_finish_reason(reason))]
             case Usage():
                 self._usage = event  # sent by finish(), after every choice has finished
                 return []
@@ -123,7 +147,9 @@ class ChunkTranscoder:
             return []
         self._done = True
         chunks = self.start()
-        chunks += [self._finish(s, "stop") for s in self._choices if not s.finished]
+        for state in self._choices:
+            if not state.finished:
+                chunks += [*self._open(state), self._finish(state, "stop")]
         if self._include_usage:
             chunks.append(
                 ChatCompletionChunk(
@@ -150,13 +176,35 @@ class ChunkTranscoder:
         state.started = True
         return [self._chunk(state.index, Delta(role="assistant", content=""))]
 
+    def _open(self, state: _ChoiceState) -> list[ChatCompletionChunk]:
+        """The role chunk if not sent yet, and the closing thought tag if one is open: the
+        answer (or call, or finish) of a choice starts after its thoughts."""
+        chunks = self._start(state)
+        if state.tag_open:
+            state.tag_open = False
+            assert self._thoughts.marker is not None
+            chunks.append(self._chunk(state.index, Delta(content=self._thoughts.marker.close)))
+        return chunks
+
+    def _thought(self, state: _ChoiceState, text: str) -> ChatCompletionChunk:
+        marker = self._thoughts.marker
+        if marker is None:
+            return self._chunk(state.index, Delta(reasoning_content=text))
+        if not state.tag_open:
+            state.tag_open = True
+            text = marker.open + text
+        return self._chunk(state.index, Delta(content=text))
+
     def _call(self, state: _ChoiceState, call: FunctionCall) -> list[ChatCompletionChunk]:
         arguments = arguments_json(call.args)
         if self._call_style == "function_call":
             if state.calls:  # the deprecated shape holds one call per turn
                 return []
             state.calls = 1
-            head = Delta(function_call=FunctionCallDelta(name=call.name, arguments=""))
+            head = Delta(
+                function_call=FunctionCallDelta(name=call.name, arguments=""),
+                **_signed(call.thought_signature),
+            )
             body = Delta(function_call=FunctionCallDelta(arguments=arguments))
         else:
             index = state.calls
@@ -168,6 +216,7 @@ class ChunkTranscoder:
                         id=call_id(call, self._new_id),
                         type="function",
                         function=FunctionCallDelta(name=call.name, arguments=""),
+                        **_signed(call.thought_signature),
                     )
                 ]
             )
@@ -198,3 +247,9 @@ class ChunkTranscoder:
             ],
             **fields,
         )
+
+
+def _signed(signature: str | None) -> dict[str, Any]:
+    """`extra_content` for a delta only when there is a signature (the key stays unset,
+    so absent on the wire, otherwise)."""
+    return {} if signature is None else {"extra_content": ExtraContent.signature(signature)}

@@ -8,6 +8,7 @@ Pure; every error names the parameter the way the client wrote it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import get_args
 
 from vertexcompat.domain.errors import InvalidArgument
@@ -101,3 +102,36 @@ def to_openai_thinking_param(param: str, chat: ChatCompletionRequest) -> str | N
         return google.param("thinking_config", wire_names[rest])
     return google.param("thinking_config")
 
+
+
+@dataclass(frozen=True, slots=True)
+class ThoughtPresentation:
+    """How a response shows the model's thoughts (SPEC §5, §6): not at all, in
+    `reasoning_content`, or inside the answer text wrapped in the tag marker."""
+
+    show: bool = False
+    marker: ThoughtTagMarker | None = None
+
+    @property
+    def as_reasoning_content(self) -> bool:
+        return self.show and self.marker is None
+
+    @property
+    def as_tags(self) -> bool:
+        return self.show and self.marker is not None
+
+
+HIDDEN_THOUGHTS = ThoughtPresentation()
+
+
+def to_thought_presentation(chat: ChatCompletionRequest) -> ThoughtPresentation:
+    """`include_thoughts: true` shows them. A `thought_tag_marker` says where they go, and
+    asking for tags is asking to see them, unless `include_thoughts` is explicitly false
+    (with `reasoning_effort`, which cannot carry `include_thoughts`, the marker is the
+    only way to ask)."""
+    marker = to_thought_tag_marker(chat)
+    google = google_extensions(chat)
+    wire = google.value.thinking_config if google is not None else None
+    include = wire.include_thoughts if wire is not None else None
+    show = bool(include) if include is not None else marker is not None
+    return ThoughtPresentation(show=show, marker=marker)

@@ -26,6 +26,7 @@ from vertexcompat.translate.field_support import ignored_params_header
 from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
 from vertexcompat.translate.response_to_openai import to_chat_completion
 from vertexcompat.translate.stream_transcoder import ChunkTranscoder
+from vertexcompat.translate.thinking import to_thought_presentation
 from vertexcompat.translate.tools import call_style
 from vertexcompat.translate.validation import parse_chat_request
 from vertexcompat.web.body import parse_json_object, read_body
@@ -60,9 +61,10 @@ async def complete_chat(
         "created": int(time.time()),
         "model": chat.model,  # echo the requested id exactly (SPEC §2)
         "call_style": call_style(chat),
+        "thoughts": to_thought_presentation(chat),
     }
     headers = ignored_params_header(raw)
-    events = service.stream(generate_request)
+    events = service.stream(generate_request, requested_model=chat.model)
     try:
         async with cancel_on_disconnect(request.receive):
             if not chat.stream:

@@ -77,3 +77,27 @@ def test_serve_no_auth_flag_turns_auth_off(monkeypatch) -> None:
     seen.clear()
     assert main(["serve"]) == 0
     assert seen["settings"].auth_enabled is True
+
+
+def test_thought_keys_rotate_and_retire(tmp_path, capsys) -> None:
+    from vertexcompat.auth.thought_signatures import BadThoughtSignature, ThoughtSealer
+    from vertexcompat.store.sqlite import open_database
+    from vertexcompat.store.thought_keys import SqliteThoughtKeys
+
+    assert main(["auth", "rotate-thought-key", "--data-dir", str(tmp_path)]) == 0
+    first = capsys.readouterr().out.split()[3].rstrip(";")
+    database = open_database(tmp_path)
+    try:
+        sealed = ThoughtSealer(SqliteThoughtKeys(database)).seal("t", binding="text")
+    finally:
+        database.close()
+    assert sealed.split(".")[1] == first
+    assert main(["auth", "rotate-thought-key", "--data-dir", str(tmp_path)]) == 0
+    assert main(["auth", "retire-thought-key", "--data-dir", str(tmp_path), "--key-id", first]) == 0
+    assert main(["auth", "retire-thought-key", "--data-dir", str(tmp_path), "--key-id", first]) == 1
+    database = open_database(tmp_path)
+    try:
+        with pytest.raises(BadThoughtSignature):
+            ThoughtSealer(SqliteThoughtKeys(database)).open(sealed, binding="text")
+    finally:
+        database.close()

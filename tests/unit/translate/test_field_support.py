@@ -31,7 +31,6 @@ def test_unknown_fields_are_listed_sorted():
     assert ignored_params_header(body) == {IGNORED_PARAMS_HEADER: "logit_bias,logprobs,user"}
 
 
-def test_thinking_fields_stay_reported_as_ignored_until_the_engine_honours_them():
-    # Parsed and lowered (translate/thinking.py), but no backend acts on them yet (issue 5).
+def test_thinking_fields_are_honoured():
     body = {"model": "m", "messages": [], "reasoning_effort": "low", "google": {}, "extra_body": {}}
-    assert ignored_params(body) == ["extra_body", "google", "reasoning_effort"]
+    assert ignored_params(body) == []

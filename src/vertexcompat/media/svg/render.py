@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -50,6 +51,15 @@ class _Overran(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    """A running worker and our ends of its pipes (non-blocking, not inherited by children)."""
+
+    process: subprocess.Popen[bytes]
+    requests: int  # write end of the worker's stdin
+    replies: int  # read end of the worker's stdout
+
+
 class SvgRenderer:
     """Rasterizes sanitized SVG to PNG in a separate worker process, so a pathological drawing
     can be killed after `timeout_s` (in-process Rust code can't be interrupted). The worker is
@@ -62,14 +72,16 @@ class SvgRenderer:
             raise ValueError("timeout_s must be positive")
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._worker: _Worker | None = None
         self._closed = False
 
     @property
     def worker_pid(self) -> int | None:
         """The running worker's process id, if one is running (for logs and tests)."""
-        process = self._process
-        return process.pid if process is not None and process.poll() is None else None
+        running = self._worker
+        if running is None or running.process.poll() is not None:
+            return None
+        return running.process.pid
 
     def render_png(self, svg: str, *, width: int, height: int) -> bytes:
         """PNG bytes of exactly width×height. Raises RenderTimeout or RenderFailed."""
@@ -80,22 +92,19 @@ class SvgRenderer:
                 raise ValueError(f"{name} must be within 1..{MAX_CANVAS_SIDE}")
         data = svg.encode("utf-8")
         request = worker.REQUEST.pack(width, height, len(data)) + data
-        # RGB PNG is never much larger than raw pixels; a bigger reply is a corrupt stream.
+        # An RGB PNG is never much larger than its raw pixels; a bigger reply is a corrupt stream.
         max_reply = 3 * width * height + 1024 * 1024
         with self._lock:
             if self._closed:
                 raise RuntimeError("SvgRenderer is closed")
-            process = self._running_worker()
+            running = self._running_worker()
             deadline = time.monotonic() + self._timeout_s
             try:
-                assert process.stdin is not None
-                process.stdin.write(request)
-                process.stdin.flush()
-                status, length = worker.REPLY.unpack(
-                    _read(process, worker.REPLY.size, deadline))
+                _write(running, request, deadline)
+                status, length = worker.REPLY.unpack(_read(running, worker.REPLY.size, deadline))
                 if length > max_reply:
                     raise _WorkerGone(f"reply of {length} bytes")
-                body = _read(process, length, deadline)
+                body = _read(running, length, deadline)
             except _Overran:
                 self._stop_worker(kill=True)
                 raise RenderTimeout(
@@ -120,37 +129,30 @@ class SvgRenderer:
                  traceback: TracebackType | None) -> None:
         self.close()
 
-    def _running_worker(self) -> subprocess.Popen[bytes]:
-        if self._process is not None and self._process.poll() is None:
-            return self._process
+    def _running_worker(self) -> _Worker:
+        if self._worker is not None and self._worker.process.poll() is None:
+            return self._worker
         # Killed or crashed since the last render: reap it, and start afresh.
         self._stop_worker(kill=True)
-        # -P: the worker's own directory is not put on sys.path, so no module next to it
-        # can shadow the standard library.
-        process = subprocess.Popen(
-            [sys.executable, "-P", str(Path(worker.__file__).resolve())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )
-        self._process = process
+        self._worker = running = _start_worker()
         try:
-            ready = _read(process, len(worker.READY), time.monotonic() + _START_TIMEOUT_S)
+            ready = _read(running, len(worker.READY), time.monotonic() + _START_TIMEOUT_S)
         except (_Overran, _WorkerGone, OSError) as exc:
             self._stop_worker(kill=True)
-            raise RenderFailed(f"render worker did not start: {str(exc) or 'timed out'}") from None
+            raise RenderFailed(f"render worker did not start: {str(exc) or 'timed out'}") \
+                from None
         if ready != worker.READY:
             self._stop_worker(kill=True)
             raise RenderFailed("render worker did not start: unexpected greeting")
-        return process
+        return running
 
     def _stop_worker(self, *, kill: bool) -> None:
-        process, self._process = self._process, None
-        if process is None:
+        running, self._worker = self._worker, None
+        if running is None:
             return
-        if process.stdin is not None:
-            try:
-                process.stdin.close()
-            except OSError:
-                pass  # it is gone already: the pipe is broken
+        # End of input asks the worker to exit; it also stops a blocked write of ours.
+        os.close(running.requests)
+        process = running.process
         if not kill:
             try:
                 process.wait(timeout=_CLOSE_GRACE_S)
@@ -159,28 +161,72 @@ class SvgRenderer:
         if kill and process.poll() is None:
             process.kill()
         process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        os.close(running.replies)
 
 
-def _read(process: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
-    """Exactly `size` bytes from the worker's stdout by `deadline` (time.monotonic()).
+def _start_worker() -> _Worker:
+    # Our ends of the pipes are created non-inheritable (PEP 446), so no other child process
+    # holds them open and the worker's exit is seen as end of file at once.
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    try:
+        # -P: the worker's own directory is not put on sys.path, so no module next to it can
+        # shadow the standard library.
+        process = subprocess.Popen(
+            [sys.executable, "-P", str(Path(worker.__file__).resolve())],
+            stdin=stdin_read, stdout=stdout_write,
+        )
+    except OSError as exc:
+        for fd in (stdin_read, stdin_write, stdout_read, stdout_write):
+            os.close(fd)
+        raise RenderFailed(f"render worker did not start: {exc}") from None
+    os.close(stdin_read)
+    os.close(stdout_write)
+    # Non-blocking, so that neither a write nor a read can outlast its deadline.
+    os.set_blocking(stdin_write, False)
+    os.set_blocking(stdout_read, False)
+    return _Worker(process, stdin_write, stdout_read)
 
-    Reads the pipe's descriptor directly, never through the buffered file object, so no byte
-    sits in a Python buffer that `select` cannot see."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
+
+def _write(running: _Worker, data: bytes, deadline: float) -> None:
+    """All of `data` to the worker's stdin by `deadline` (time.monotonic())."""
+    view = memoryview(data)
+    with selectors.DefaultSelector() as selector:
+        selector.register(running.requests, selectors.EVENT_WRITE)
+        while view:
+            _wait(selector, deadline)
+            try:
+                view = view[os.write(running.requests, view):]
+            except BlockingIOError:
+                continue
+            except BrokenPipeError:
+                raise _WorkerGone(
+                    f"worker stopped reading (exit code {running.process.poll()})") from None
+
+
+def _read(running: _Worker, size: int, deadline: float) -> bytes:
+    """Exactly `size` bytes from the worker's stdout by `deadline` (time.monotonic())."""
     data = bytearray()
     with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
+        selector.register(running.replies, selectors.EVENT_READ)
         while len(data) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Overran
-            if not selector.select(remaining):
+            _wait(selector, deadline)
+            try:
+                chunk = os.read(running.replies, size - len(data))
+            except BlockingIOError:
                 continue
-            chunk = os.read(fd, size - len(data))
             if not chunk:
-                raise _WorkerGone(f"worker closed its output (exit code {process.poll()})")
+                raise _WorkerGone(
+                    f"worker closed its output (exit code {running.process.poll()})")
             data += chunk
     return bytes(data)
+
+
+def _wait(selector: selectors.BaseSelector, deadline: float) -> None:
+    """Until the registered descriptor is ready; _Overran once `deadline` has passed."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Overran
+        if selector.select(remaining):
+            return

@@ -78,7 +78,6 @@ def sanitize_svg(source: str, *, width: int, height: int,
     builder = _TreeBuilder(limits)
     _parse(text, builder)
     root = builder.root
-    _resolve_references(root)
     if not _has_drawable(root):
         raise SvgRejected("no drawable element (shape or text) survived sanitizing")
     root.attributes = {
@@ -88,6 +87,7 @@ def sanitize_svg(source: str, *, width: int, height: int,
         "viewBox": _view_box(builder.source_root_attributes, width, height),
         **_clean_attributes(allowlist.ROOT_ATTRIBUTES, builder.source_root_attributes, limits),
     }
+    _resolve_references(root)
     out: list[str] = []
     _write(root, out)
     return "".join(out)

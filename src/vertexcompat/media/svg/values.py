@@ -188,10 +188,10 @@ def transform(text: str) -> str | None:
                 return None
             break
         name, raw_args = match.group(1), match.group(2)
-        args = [number(a) for a in _SEPARATORS.split(raw_args.strip()) if a]
-        if len(args) not in _TRANSFORM_ARITY[name] or any(a is None for a in args):
+        args = _numbers(raw_args)
+        if args is None or len(args) not in _TRANSFORM_ARITY[name]:
             return None
-        functions.append(f"{name}({' '.join(format_number(a) for a in args if a is not None)})")
+        functions.append(f"{name}({' '.join(format_number(a) for a in args)})")
         if len(functions) > MAX_TRANSFORMS:
             return None
         position = match.end()
@@ -200,10 +200,10 @@ def transform(text: str) -> str | None:
 
 def view_box(text: str) -> tuple[float, float, float, float] | None:
     """`min-x min-y width height` with a positive width and height."""
-    parts = [number(p) for p in _SEPARATORS.split(text.strip()) if p]
-    if len(parts) != 4 or any(p is None for p in parts):
+    parts = _numbers(text)
+    if parts is None or len(parts) != 4:
         return None
-    x, y, w, h = (p for p in parts if p is not None)
+    x, y, w, h = parts
     return (x, y, w, h) if w > 0 and h > 0 else None
 
 
@@ -212,11 +212,11 @@ def points(text: str, *, max_chars: int) -> str | None:
     up to the first error."""
     if len(text) > max_chars:
         return None
-    values = [number(p) for p in _SEPARATORS.split(text.strip()) if p]
-    if len(values) < 2 or any(v is None for v in values):
+    numbers = _numbers(text)
+    if numbers is None or len(numbers) < 2:
         return None
-    pairs = [f"{format_number(x)},{format_number(y)}"  # type: ignore[arg-type]
-             for x, y in zip(values[0::2], values[1::2], strict=False)]
+    pairs = [f"{format_number(x)},{format_number(y)}"
+             for x, y in zip(numbers[0::2], numbers[1::2], strict=False)]
     return " ".join(pairs)
 
 
@@ -276,6 +276,19 @@ def _path_arguments(text: str, position: int, command: str,
     return args, position
 
 
+def _numbers(text: str) -> list[float] | None:
+    """Numbers separated by whitespace and/or commas; None if any is not a bounded number."""
+    numbers: list[float] = []
+    for part in _SEPARATORS.split(text.strip()):
+        if not part:
+            continue
+        value = number(part)
+        if value is None:
+            return None
+        numbers.append(value)
+    return numbers
+
+
 def _length(text: str, *, minimum: float) -> str | None:
     match = _LENGTH.fullmatch(text)
     if match is None:
@@ -294,7 +307,7 @@ def _channel(text: str) -> int | None:
     if value is None:
         return None
     if match.group(2) == "%":
-        value *= 2.55
+        value = value * 255.0 / 100.0
     return int(round(min(255.0, max(0.0, value))))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import struct
 import sys
 from typing import BinaryIO
@@ -23,6 +24,11 @@ REQUEST = struct.Struct(">III")
 REPLY = struct.Struct(">BI")
 READY = b"R"
 OK, ERROR = 0, 1
+# Address-space cap: the largest canvas (8192² RGBA, 256 MB) exists up to three times during a
+# render (resvg's pixmap, Pillow's decode, the RGB copy). resvg clips its layers to the canvas
+# (a 200-layer drawing peaked at 58 MB), so this only stops what we did not foresee: an
+# allocation past it fails and the worker dies, to be replaced, instead of the host swapping.
+MAX_ADDRESS_SPACE = 2 * 1024**3
 # resvg looks fonts up by family name; with no such font installed, text is silently not
 # drawn. DejaVu is what Debian-based images ship; resvg falls back to its default otherwise.
 _SANS = "DejaVu Sans"
@@ -33,6 +39,8 @@ _MONO = "DejaVu Sans Mono"
 def render(svg: str, width: int, height: int) -> bytes:
     """Exactly width×height RGB PNG: the drawing scaled to fit (its aspect ratio kept, centred)
     on an opaque white canvas."""
+    # Imported here, not at the top: the server process imports this module for the wire
+    # format above and must not load resvg for it.
     import resvg_py
     from PIL import Image
 
@@ -100,6 +108,9 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > MAX_ADDRESS_SPACE:
+        resource.setrlimit(resource.RLIMIT_AS, (MAX_ADDRESS_SPACE, hard))
     serve(sys.stdin.buffer, replies)
 
 

@@ -1,0 +1,53 @@
+"""The server's thought-signature keys (32-byte AES-256-GCM secrets). They never leave the
+state database; a retired key no longer opens signatures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from vertexcompat.store.sqlite import Database
+
+
+@dataclass(frozen=True, slots=True)
+class ThoughtKey:
+    key_id: str
+    secret: bytes
+    created_at: int
+    retired_at: int | None = None
+
+
+class ThoughtKeyRepository(Protocol):
+    def add(self, key: ThoughtKey) -> None: ...
+    def usable(self) -> list[ThoughtKey]: ...
+    def retire(self, key_id: str, now: int) -> bool: ...
+
+
+class SqliteThoughtKeys:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, key: ThoughtKey) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO thought_keys VALUES (?, ?, ?, ?)",
+                (key.key_id, key.secret, key.created_at, key.retired_at),
+            )
+
+    def usable(self) -> list[ThoughtKey]:
+        """Unretired keys, newest first (the first one seals)."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM thought_keys WHERE retired_at IS NULL "
+                "ORDER BY created_at DESC, rowid DESC"
+            ).fetchall()
+        return [ThoughtKey(r["key_id"], bytes(r["secret"]), r["created_at"], r["retired_at"])
+                for r in rows]
+
+    def retire(self, key_id: str, now: int) -> bool:
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE thought_keys SET retired_at = ? WHERE key_id = ? AND retired_at IS NULL",
+                (now, key_id),
+            )
+            return cur.rowcount == 1
