@@ -113,7 +113,8 @@ def worked_example(spec: SvgGrammarSpec) -> tuple[str, str]:
         f'<rect x="{x(25)}" y="{y(25)}" width="{x(50)}" height="{y(50)}" fill="black"/>',
         "</svg>",
     ))
-    return ("Draw a black square.", f"Here is an image of a black square:\n{svg}")
+    return ("A black square on a white background.",
+            f"Here is an image of a black square on a white background:\n{svg}")
 
 
 def drawing_request(request: GenerateContentRequest, spec: SvgGrammarSpec) -> GenerateContentRequest:
