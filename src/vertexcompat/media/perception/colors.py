@@ -44,8 +44,10 @@ def name_pixels(rgb: np.ndarray) -> np.ndarray:
     hue, sat, val = _hsv(rgb)
     labels = np.empty(len(rgb), dtype=np.intp)
     # Hue bands in degrees, tuned on the sRGB primaries and their common named mixes.
+    # Purple reaches to 320: CSS purple, violet and magenta sit at 300 (hot and deep pink
+    # at 328-330 stay pink).
     chroma_names = np.select(
-        [hue < 15, hue < 40, hue < 70, hue < 165, hue < 260, hue < 290, hue < 340],
+        [hue < 15, hue < 40, hue < 70, hue < 165, hue < 260, hue < 320, hue < 340],
         [_NAMES.index(n) for n in ("red", "orange", "yellow", "green", "blue", "purple",
                                    "pink")],
         default=_NAMES.index("red"),
