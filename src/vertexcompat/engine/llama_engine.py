@@ -111,6 +111,7 @@ class LlamaEngine:
         self._ctx: Any = None
         self._vocab: Any = None
         self._template: ChatTemplate | None = None
+        self._thoughts_inline: bool | None = None
         self._scheduler: Scheduler | None = None
         self._pieces: dict[int, bytes] = {}
         self._add_bos = False
@@ -255,9 +256,11 @@ class LlamaEngine:
         as a message of their own (engine/thinking.py `history_messages`)."""
         template = self._require()._template
         assert template is not None
-        return native_thinking(template.source) or template.assistant_turn_boundary(
-            [{"role": "user", "content": "."}]
-        ) is None
+        if self._thoughts_inline is None:  # the template is fixed once loaded: decide once
+            self._thoughts_inline = native_thinking(template.source) or (
+                template.assistant_turn_boundary([{"role": "user", "content": "."}]) is None
+            )
+        return self._thoughts_inline
 
     def render_prompt(
         self,
