@@ -30,13 +30,27 @@ OK, ERROR = 0, 1
 # allocation past it fails and the worker dies, to be replaced, instead of the host swapping.
 MAX_ADDRESS_SPACE = 2 * 1024**3
 # resvg looks fonts up by family name; with no such font installed, text is silently not
-# drawn. DejaVu is what Debian-based images ship; resvg falls back to its default otherwise.
+# drawn. DejaVu comes with the matplotlib wheel (a dependency, never imported), so text
+# draws the same on a host without system fonts.
 _SANS = "DejaVu Sans"
 _SERIF = "DejaVu Serif"
 _MONO = "DejaVu Sans Mono"
 
 
-def render(svg: str, width: int, height: int) -> bytes:
+def bundled_fonts() -> list[str]:
+    """The DejaVu font files shipped in matplotlib's wheel, found without importing it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("matplotlib")
+    locations = spec.submodule_search_locations if spec is not None else None
+    found: list[str] = []
+    for location in locations or ():
+        found += sorted(str(p) for p in (Path(location) / "mpl-data/fonts/ttf").glob("DejaVu*.ttf"))
+    return found
+
+
+def render(svg: str, width: int, height: int, fonts: list[str] | None = None) -> bytes:
     """Exactly width×height RGB PNG: the drawing scaled to fit (its aspect ratio kept, centred)
     on an opaque white canvas."""
     # Imported here, not at the top: the server process imports this module for the wire
@@ -47,7 +61,7 @@ def render(svg: str, width: int, height: int) -> bytes:
     drawn = resvg_py.svg_to_bytes(
         svg_string=svg, width=width, height=height, background="white",
         font_family=_SANS, sans_serif_family=_SANS, serif_family=_SERIF,
-        monospace_family=_MONO,
+        monospace_family=_MONO, font_files=fonts or None,
     )
     with Image.open(io.BytesIO(drawn)) as image:
         rgba = image.convert("RGBA")
@@ -69,6 +83,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     import resvg_py  # noqa: F401  (imported before READY so the first render is not slower)
     from PIL import Image  # noqa: F401
 
+    fonts = bundled_fonts()
     replies.write(READY)
     replies.flush()
     while True:
@@ -80,7 +95,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
         if payload is None:
             return
         try:
-            status, body = OK, render(payload.decode("utf-8"), width, height)
+            status, body = OK, render(payload.decode("utf-8"), width, height, fonts)
         except Exception as exc:  # noqa: BLE001 — any failure is reported, the worker lives on
             status, body = ERROR, f"{type(exc).__name__}: {exc}"[:1000].encode()
         except BaseException as exc:

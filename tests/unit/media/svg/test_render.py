@@ -120,8 +120,6 @@ def test_path_stroke_and_transform_are_drawn(renderer):
     assert near(drawn.getpixel((20, 50)), WHITE)
 
 
-@pytest.mark.skipif(not any(Path("/usr/share/fonts").rglob("DejaVuSans.ttf")),
-                    reason="text needs a DejaVu (or other system) font")
 def test_text_puts_ink_on_the_canvas(renderer):
     drawn = draw(renderer, '<svg viewBox="0 0 100 50"><text x="5" y="40" font-size="40">'
                  'Hi</text></svg>', 200, 100).convert("L")
@@ -258,3 +256,10 @@ def _wait_until_dead(renderer: SvgRenderer) -> None:
     deadline = time.monotonic() + 5
     while renderer.worker_pid is not None and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def test_text_fonts_come_with_the_dependencies_not_the_host():
+    from vertexcompat.media.svg.worker import bundled_fonts
+
+    fonts = bundled_fonts()
+    assert any(f.endswith("/DejaVuSans.ttf") for f in fonts), fonts
