@@ -136,3 +136,113 @@ def test_a_revoked_key_gets_no_new_tokens(stack: Stack, key, clock) -> None:
 def test_b64url_round_trip() -> None:
     assert b64url_decode(b64url_encode(b"\xff\xfe-_")) == b"\xff\xfe-_"
     assert GOOGLE_TOKEN_URI == "https://oauth2.googleapis.com/token"
+
+
+# -- Hardening (issue 12): every malformed assertion is an InvalidGrant, never a crash ----
+
+
+def _sign_raw(key: dict[str, Any], payload_json: str, header: dict[str, Any] | None = None,
+              *, header_json: str | None = None) -> str:
+    """An RS256 JWT over exactly these payload bytes (json.dumps cannot write 1e400)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    header_json = header_json or json.dumps(
+        header or {"typ": "JWT", "alg": "RS256", "kid": key["private_key_id"]}
+    )
+    signing_input = (
+        f"{b64url_encode(header_json.encode())}.{b64url_encode(payload_json.encode())}"
+    )
+    private = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+    signature = private.sign(  # type: ignore[union-attr, call-arg]
+        signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return f"{signing_input}.{b64url_encode(signature)}"
+
+
+def _payload_with(key: dict[str, Any], clock: Clock, name: str, literal: str) -> str:
+    claims = claims_for(key, clock.now)
+    del claims[name]
+    return json.dumps(claims)[:-1] + f', "{name}": {literal}}}'
+
+
+@pytest.mark.parametrize("name", ["iat", "exp"])
+@pytest.mark.parametrize(
+    "literal",
+    ["Infinity", "-Infinity", "NaN", "1e400", "-1e400", "1" + "0" * 400, "-5",
+     "1" + "0" * 5000, '"1800000000"', "true", "null", "[]"],
+)
+def test_absurd_iat_and_exp_are_invalid_grant(stack: Stack, key, clock, name, literal) -> None:
+    _rejected(stack, _sign_raw(key, _payload_with(key, clock, name, literal)))
+
+
+def test_a_fractional_numeric_date_is_accepted(stack: Stack, key, clock) -> None:
+    # RFC 7519 §2: a NumericDate may be non-integer.
+    assert _exchange(stack, _sign_raw(key, _payload_with(key, clock, "iat", f"{int(clock.now)}.5")))
+
+
+def test_non_ascii_in_the_payload_segment_is_invalid_grant(stack: Stack, key, clock) -> None:
+    header, payload, signature = _sign(key, claims_for(key, clock.now)).split(".")
+    for forged in (f"{header}.{payload[:-1]}ü.{signature}", f"{header}.ü.{signature}",
+                   f"{header}.{payload}.{signature[:-1]}\u2028",
+                   f"{header}\u00e9.{payload}.{signature}"):
+        _rejected(stack, forged)
+
+
+def test_non_ascii_text_inside_a_signed_payload_is_fine(stack: Stack, key, clock) -> None:
+    claims = claims_for(key, clock.now, scope="https://example.com/ünïcode")
+    assert _exchange(stack, _sign_raw(key, json.dumps(claims, ensure_ascii=False)))
+
+
+def test_non_ascii_iss_is_invalid_grant(stack: Stack, key, clock) -> None:
+    claims = claims_for(key, clock.now, iss="sä@demo.iam.gserviceaccount.com")
+    assert "iss" in _rejected(stack, _sign_raw(key, json.dumps(claims, ensure_ascii=False)))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": ["RS256"]}, {"alg": {"RS256": 1}}, {"alg": 256}, {"alg": None},
+        {"alg": "rs256"}, {"kid": 1}, {"kid": ["a"]}, {"kid": {"a": 1}}, {"kid": None},
+        {"kid": True}, {"kid": ""}, {"kid": "k" * 129}, {"kid": "has space"},
+        {"kid": "nul\u0000"}, {"kid": "ü" * 10}, {"kid": "\ud800"}, {"crit": ["exp"]},
+    ],
+)
+def test_odd_headers_are_invalid_grant(stack: Stack, key, clock, header) -> None:
+    full = {"typ": "JWT", "alg": "RS256", "kid": key["private_key_id"], **header}
+    _rejected(stack, _sign_raw(key, json.dumps(claims_for(key, clock.now)), full))
+
+
+def test_a_100_kb_kid_is_invalid_grant(stack: Stack, key, clock) -> None:
+    header = {"typ": "JWT", "alg": "RS256", "kid": "k" * 100_000}
+    assert "too long" in _rejected(
+        stack, _sign_raw(key, json.dumps(claims_for(key, clock.now)), header)
+    )
+
+
+@pytest.mark.parametrize(
+    "header_json",
+    ['{"alg": "RS256", "kid": ' + "[" * 5000 + "]" * 5000 + "}",
+     '{"alg": "RS256", "kid": "x", "n": ' + '{"a":' * 3000 + "1" + "}" * 3000 + "}",
+     '{"alg": "RS256", "kid": "x", "n": NaN}', '{"alg": "RS256", "kid": "x", "n": 1e400}',
+     '{"alg": "RS256", "kid": "x", "n": ' + "9" * 5000 + "}",
+     "\ufeff{}", '"RS256"', "null"],
+)
+def test_malformed_header_json_is_invalid_grant(stack: Stack, key, clock, header_json) -> None:
+    _rejected(stack, _sign_raw(key, json.dumps(claims_for(key, clock.now)),
+                               header_json=header_json))
+
+
+def test_deeply_nested_payload_is_invalid_grant(stack: Stack, key, clock) -> None:
+    _rejected(stack, _sign_raw(key, '{"iss": ' + "[" * 5000 + "]" * 5000 + "}"))
+
+
+@pytest.mark.parametrize("signature", ["", "A", "AAAAA", "=", "+/+/"])
+def test_malformed_signatures_are_invalid_grant(stack: Stack, key, clock, signature) -> None:
+    header, payload, _ = _sign(key, claims_for(key, clock.now)).split(".")
+    _rejected(stack, f"{header}.{payload}.{signature}")
+
+
+def test_a_payload_that_is_not_an_object_is_invalid_grant(stack: Stack, key) -> None:
+    for payload in ("[1]", '"x"', "1", ""):
+        _rejected(stack, _sign_raw(key, payload))
