@@ -7,6 +7,9 @@ from typing import Protocol
 
 from vertexcompat.store.sqlite import Database
 
+# Rows deleted per transaction when sweeping expired tokens.
+DELETE_BATCH = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
@@ -22,7 +25,9 @@ class TokenRepository(Protocol):
     def add(self, record: TokenRecord) -> None: ...
     def find(self, digest: str) -> TokenRecord | None: ...
     def revoke(self, digest: str, now: int) -> bool: ...
-    def delete_expired(self, now: int) -> int: ...
+    def delete_expired(self, now: int) -> int:
+        """Delete the tokens expired by `now` (revoked or not); how many."""
+        ...
 
 
 class SqliteTokens:
@@ -52,8 +57,17 @@ class SqliteTokens:
             )
             return cursor.rowcount == 1
 
-    def delete_expired(self, now: int) -> int:
-        with self._db.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM access_tokens WHERE expires_at <= ?", (now,)
-            ).rowcount
+    def delete_expired(self, now: int, *, batch: int = DELETE_BATCH) -> int:
+        # In batches, each its own transaction: the connection's lock is released between
+        # them, so token checks and grants are not held up while a large backlog goes.
+        deleted = 0
+        while True:
+            with self._db.transaction() as conn:
+                count = conn.execute(
+                    "DELETE FROM access_tokens WHERE rowid IN (SELECT rowid FROM "
+                    "access_tokens WHERE expires_at <= ? LIMIT ?)",
+                    (now, batch),
+                ).rowcount
+            deleted += count
+            if count < batch:
+                return deleted

@@ -71,3 +71,19 @@ def test_expired_tokens_can_be_swept(tmp_path) -> None:
     with pytest.raises(Unauthenticated):
         stack.authenticator.authenticate(f"Bearer {token.access_token}", "demo")
     stack.db.close()
+
+
+def test_expired_tokens_are_swept_in_batches_and_live_ones_kept(tmp_path) -> None:
+    from vertexcompat.store.tokens import SqliteTokens, TokenRecord
+
+    db = open_database(tmp_path)
+    repo = SqliteTokens(db)
+    for i in range(2503):
+        expires_at = 100 if i % 1000 else 10_000  # 3 live among 2500 expired
+        repo.add(TokenRecord(f"{i:064x}", "sa@x", "k", 1, expires_at, None))
+    assert repo.delete_expired(100, batch=1000) == 2500
+    assert repo.delete_expired(100, batch=1000) == 0
+    with db.read() as conn:
+        assert conn.execute("SELECT count(*) FROM access_tokens").fetchone()[0] == 3
+    assert repo.find(f"{0:064x}") is not None
+    db.close()
