@@ -32,8 +32,8 @@ def read_gcs_object(uri: str, *, param: str, limits: MediaLimits, max_bytes: int
     if limits.gcs_root is None:
         raise InvalidArgument(
             f"`{param}` is a gs:// URI, but this server has no local object store configured. "
-            "Set VERTEXCOMPAT_GCS_ROOT (the `gcs_root` setting) to a directory laid out as "
-            "<root>/<bucket>/<object>, or send the media inline as a data: URI.",
+            "Set VERTEXCOMPAT_MEDIA_GCS_ROOT (the `media_gcs_root` setting) to a directory "
+            "laid out as <root>/<bucket>/<object>, or send the media inline as a data: URI.",
             param=param,
         )
     bucket, name = _split(uri, param=param)

@@ -85,6 +85,7 @@ def test_object_over_the_byte_limit_is_a_413(store):
 def test_unconfigured_store_is_a_400_explaining_how_to_configure_it():
     with pytest.raises(InvalidArgument) as err:
         read_gcs_object("gs://my-bucket/a.png", param=PARAM, limits=MediaLimits(), max_bytes=10)
-    assert "VERTEXCOMPAT_GCS_ROOT" in err.value.message
-    assert "gcs_root" in err.value.message
+    # The name of the real setting (config.py `media_gcs_root`), not a guess at it.
+    assert "VERTEXCOMPAT_MEDIA_GCS_ROOT" in err.value.message
+    assert "`media_gcs_root`" in err.value.message
     assert err.value.param == PARAM
