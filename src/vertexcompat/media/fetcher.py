@@ -31,7 +31,8 @@ How a fetch goes, hop by hop:
    `fetch_timeout_s` (→ 400 naming the timeout), so a server that stalls cannot hold a request.
 
 Every failure is an `InvalidArgument` (or `PayloadTooLarge`) naming the caller's `param`;
-httpx's exceptions are mapped here, once.
+httpx's exceptions (`HTTPError`s, and `InvalidURL` and idna's `UnicodeError`s, which httpx
+raises on a redirect it cannot parse) are mapped here, once.
 """
 
 from __future__ import annotations
@@ -204,6 +205,18 @@ async def _get(url: httpx.URL, addresses: list[IPAddress], *, param: str, limits
                 failure = exc
             except httpx.TimeoutException:
                 raise  # `fetch` reports it as a timeout
+            except (httpx.InvalidURL, UnicodeError) as exc:
+                # Not `HTTPError`s. httpx builds `response.next_request` for every redirect,
+                # even with follow_redirects=False, and raises while doing so on a Location
+                # it cannot make a request of: `data:…` or `javascript:…` ("path must be
+                # empty or begin with '/'"), or a host that is not valid IDNA (idna's errors
+                # are UnicodeErrors). The server chose that URL, so it is the client's 400.
+                # httpx's remaining classes (StreamError, CookieConflict) mean misuse by
+                # this module: a bug, left to be a 500.
+                raise InvalidArgument(
+                    f"`{param}`: {_shorten(str(url))} redirected to a URL that cannot be "
+                    f"fetched: {exc}.", param=param,
+                ) from None
             except httpx.HTTPError as exc:
                 detail = str(exc) or type(exc).__name__
                 raise InvalidArgument(

@@ -175,6 +175,17 @@ def test_redirect_to_file_scheme_is_refused(server):
     assert "only https:// and http:// URLs are fetched" in err.message
 
 
+@pytest.mark.parametrize("target", ["data:image/png;base64,iVBORw0KGgo=", "data:,hello",
+                                    "javascript:alert(1)", "mailto:a@example.com",
+                                    "http://xn--a.example/a.png", "http://xn--/a.png"])
+def test_redirect_to_a_url_httpx_cannot_parse_is_a_400_naming_the_part(server, target):
+    # httpx raises InvalidURL (or idna's UnicodeError) while it prepares the redirect,
+    # before our own redirect check sees the Location: this was a 500.
+    err = refused(f"{server.base}/redirect?to={target}", LOOPBACK_ALLOWED)
+    assert "redirected to a URL that cannot be fetched" in err.message
+    assert server.state.paths == [f"/redirect?to={target}"]
+
+
 def test_five_redirects_are_followed(server):
     fetched = run(f"{server.base}/chain/5", LOOPBACK_ALLOWED)
     assert fetched.data == PNG
