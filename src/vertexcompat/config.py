@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     token_lifetime_s: int = Field(default=3600, ge=1, le=86400)
     # What key files name as `token_uri`; default: this server's `/token` on host:port.
     token_uri: str | None = None
+    # `POST /token` rate limits (auth/rate_limit.py): token buckets, requests per second
+    # and burst, per service-account key (the JWT's `kid`) and per client address (an IPv6
+    # /64 is one address), kept in each server process's memory. google-auth asks once an
+    # hour per process and retries a 429 twice within ~3 s; the bursts let a hundred
+    # processes sharing one key file start at once. 0 turns a limit off (e.g. behind a
+    # proxy that does not pass client addresses on).
+    token_rate_per_key: float = Field(default=10.0, ge=0)
+    token_burst_per_key: int = Field(default=100, ge=1)
+    token_rate_per_address: float = Field(default=20.0, ge=0)
+    token_burst_per_address: int = Field(default=200, ge=1)
 
     @property
     def effective_token_uri(self) -> str:

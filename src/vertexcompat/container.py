@@ -20,6 +20,7 @@ from vertexcompat.auth.authenticator import TokenAuthenticator
 from vertexcompat.auth.base import Authenticator
 from vertexcompat.auth.grant import JwtBearerGrant
 from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
+from vertexcompat.auth.rate_limit import TokenBucketLimiter, TokenRateLimits
 from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.config import Settings
@@ -179,7 +180,14 @@ def build_auth(settings: Settings) -> AuthServices:
         database=database,
         admin=ServiceAccountAdmin(accounts, roles),
         tokens=tokens,
-        grant=JwtBearerGrant(accounts, tokens, audiences=audiences),
+        grant=JwtBearerGrant(accounts, tokens, audiences=audiences, limits=TokenRateLimits(
+            per_address=TokenBucketLimiter(
+                rate=settings.token_rate_per_address, burst=settings.token_burst_per_address
+            ),
+            per_key=TokenBucketLimiter(
+                rate=settings.token_rate_per_key, burst=settings.token_burst_per_key
+            ),
+        )),
         authenticator=TokenAuthenticator(tokens, accounts, roles),
     )
 

@@ -42,6 +42,17 @@ class PayloadTooLarge(ApiError):
     status = "INVALID_ARGUMENT"
 
 
+class UnsupportedMediaType(ApiError):
+    # A body in a media type the endpoint does not read (RFC 9110 §15.5.16). Google has no
+    # canonical status for it and answers a malformed request with INVALID_ARGUMENT.
+    http_status = 415
+    status = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, *, accepted: str, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.accepted = accepted  # the media type that would have been read
+
+
 class ResourceExhausted(ApiError):
     http_status = 429
     status = "RESOURCE_EXHAUSTED"

@@ -29,7 +29,7 @@ from vertexcompat.translate.stream_transcoder import ChunkTranscoder
 from vertexcompat.translate.thinking import to_thought_presentation
 from vertexcompat.translate.tools import call_style
 from vertexcompat.translate.validation import parse_chat_request
-from vertexcompat.web.body import parse_json_object, read_body
+from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.disconnect import ClientDisconnected, cancel_on_disconnect
 from vertexcompat.web.errors import as_api_error, error_body
@@ -46,7 +46,10 @@ def new_completion_id() -> str:
 async def complete_chat(
     request: Request, container: AppContainer, principal: Principal, *, location: str | None
 ) -> Response:
-    raw = parse_json_object(await read_body(request, container.settings.max_body_bytes))
+    raw = await read_json_object(request, container.settings.max_body_bytes)
+    # Built now, header-safe, so that no name in the body can fail the response after
+    # the whole generation has run.
+    headers = ignored_params_header(raw)
     chat = parse_chat_request(raw)
     service = container.generation
     _, backend_model = service.resolve_model(
@@ -63,7 +66,6 @@ async def complete_chat(
         "call_style": call_style(chat),
         "thoughts": to_thought_presentation(chat),
     }
-    headers = ignored_params_header(raw)
     events = service.stream(generate_request, requested_model=chat.model)
     try:
         async with cancel_on_disconnect(request.receive):

@@ -25,8 +25,12 @@ class AppSettings(Protocol):
 
 
 class TokenGrant(Protocol):
+    def admit(self, client_address: str | None) -> None:
+        """Raises `TokenRateLimited` (429) when the address asks too often."""
+        ...
+
     def exchange(self, grant_type: str | None, assertion: str | None) -> IssuedToken:
-        """Raises `OAuthError` (400 with OAuth's error body)."""
+        """Raises `OAuthError` (400 with OAuth's error body; 429 over the key's limit)."""
         ...
 
 

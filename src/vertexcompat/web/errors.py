@@ -2,7 +2,8 @@
 
 Domain `ApiError`s map to their status and the Google/OpenAI-shaped body
 `{"error": {"code", "message", "status", "type", "param", "details"}}`; 429 and 503 add
-`Retry-After`; 401 adds `WWW-Authenticate: Bearer`. `OAuthError`s (the token endpoint)
+`Retry-After`; 401 adds `WWW-Authenticate: Bearer`; 415 adds `Accept` with the media type
+the endpoint reads. `OAuthError`s (the token endpoint)
 get OAuth's `{"error", "error_description"}` body instead. Anything else is a bug in this server: 500 INTERNAL with a request id in
 the message, and the traceback logged under that id.
 """
@@ -28,6 +29,7 @@ from vertexcompat.domain.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    UnsupportedMediaType,
 )
 from vertexcompat.openai_api.errors import ErrorBody, ErrorDetail
 
@@ -52,6 +54,7 @@ _HTTP_STATUS_NAMES = {
     405: "UNIMPLEMENTED",
     409: "ALREADY_EXISTS",
     413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     503: "UNAVAILABLE",
 }
@@ -61,12 +64,19 @@ def error_body(error: ApiError) -> dict[str, Any]:
     return ErrorBody(
         error=ErrorDetail(
             code=error.http_status,
-            message=error.message,
+            message=_encodable(error.message),
             status=error.status,
             type=_OPENAI_TYPES.get(error.status, "api_error"),
-            param=error.param,
+            param=None if error.param is None else _encodable(error.param),
         )
     ).model_dump(mode="json")
+
+
+def _encodable(text: str) -> str:
+    # Messages echo what the client sent (a model id, a URL). web/body.py refuses bodies
+    # with lone surrogates, but an error body that cannot be encoded as UTF-8 would turn
+    # any 4xx into a 500, so whatever slips through is shown as `\udXXX`.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_headers(error: ApiError) -> dict[str, str]:
@@ -74,6 +84,8 @@ def error_headers(error: ApiError) -> dict[str, str]:
         return {"Retry-After": str(max(1, error.retry_after_s))}
     if isinstance(error, Unauthenticated):
         return {"WWW-Authenticate": "Bearer"}  # RFC 6750 §3
+    if isinstance(error, UnsupportedMediaType):
+        return {"Accept": error.accepted}  # RFC 9110 §15.5.16
     return {}
 
 

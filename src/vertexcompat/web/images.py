@@ -24,7 +24,7 @@ from vertexcompat.translate.image_request import (
 )
 from vertexcompat.translate.images import to_images_response
 from vertexcompat.translate.validation import to_invalid_argument
-from vertexcompat.web.body import parse_json_object, read_body
+from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.disconnect import ClientDisconnected, cancel_on_disconnect
 from vertexcompat.web.sse import aclose_quietly
@@ -35,7 +35,7 @@ _CLIENT_CLOSED_REQUEST = 499
 async def generate_images(
     request: Request, container: AppContainer, principal: Principal, *, location: str | None
 ) -> Response:
-    raw = parse_json_object(await read_body(request, container.settings.max_body_bytes))
+    raw = await read_json_object(request, container.settings.max_body_bytes)
     try:
         wire = ImageGenerationRequest.model_validate(raw)
     except ValidationError as exc:
