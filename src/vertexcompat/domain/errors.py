@@ -94,3 +94,28 @@ class InvalidGrant(OAuthError):
 
 class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
+
+
+class OAuthPayloadTooLarge(OAuthError):
+    """A token request body over the endpoint's limit: 413, still in OAuth's shape so
+    google-auth's `RefreshError` carries a readable reason."""
+
+    http_status = 413
+
+
+class TokenRateLimited(OAuthError):
+    """Too many token requests: 429 with `Retry-After`.
+
+    RFC 6749 §5.2 has no error code for this. `slow_down` is the code OAuth gives a
+    client that asks the token endpoint too fast (the device grant, RFC 8628 §3.5), so
+    it says the right thing. google-auth retries a 429 by its status alone (three
+    attempts, ~1 s then ~2 s apart), then raises `RefreshError("slow_down: ...",
+    retryable=True)`; a code it treats as retryable by name (`temporarily_unavailable`)
+    would add nothing."""
+
+    http_status = 429
+    error = "slow_down"
+
+    def __init__(self, description: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(description)
+        self.retry_after_s = retry_after_s

@@ -27,6 +27,7 @@ from vertexcompat.domain.errors import (
     NotFound,
     OAuthError,
     ResourceExhausted,
+    TokenRateLimited,
     Unauthenticated,
     Unavailable,
     UnsupportedMediaType,
@@ -112,10 +113,13 @@ async def _oauth_error_handler(request: Request, exc: Exception) -> JSONResponse
     """The token endpoint's failures in OAuth's shape (RFC 6749 §5.2), which is what
     google-auth parses into its `RefreshError`."""
     assert isinstance(exc, OAuthError)
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(exc, TokenRateLimited):
+        headers["Retry-After"] = str(max(1, exc.retry_after_s))
     return JSONResponse(
         {"error": exc.error, "error_description": exc.description},
         status_code=exc.http_status,
-        headers={"Cache-Control": "no-store"},
+        headers=headers,
     )
 
 
