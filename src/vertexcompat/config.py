@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     token_burst_per_key: int = Field(default=100, ge=1)
     token_rate_per_address: float = Field(default=20.0, ge=0)
     token_burst_per_address: int = Field(default=200, ge=1)
+    # How often expired access tokens are deleted while serving (and once at start).
+    token_sweep_interval_s: float = Field(default=600.0, gt=0)
 
     @property
     def effective_token_uri(self) -> str:

@@ -21,6 +21,7 @@ from vertexcompat.auth.base import Authenticator
 from vertexcompat.auth.grant import JwtBearerGrant
 from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
 from vertexcompat.auth.rate_limit import TokenBucketLimiter, TokenRateLimits
+from vertexcompat.auth.token_sweep import TokenSweeper
 from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.config import Settings
@@ -68,6 +69,8 @@ class Container:
     lifecycles: dict[str, Lifecycle] = field(default_factory=dict)
     # The `/token` endpoint's grant (None: the server issues no tokens).
     token_grant: JwtBearerGrant | None = None
+    # Deletes expired access tokens while the server runs.
+    token_sweeper: TokenSweeper | None = None
     database: Database | None = None
     media: MediaResolver | None = None
     # Whatever else holds a process or thread (the SVG renderer's worker), closed last.
@@ -75,10 +78,15 @@ class Container:
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
+        if self.token_sweeper is not None:
+            await self.token_sweeper.start()
         for lifecycle in self.lifecycles.values():
             await lifecycle.start()
 
     async def close(self) -> None:
+        # First: the sweeper writes to the database closed below.
+        if self.token_sweeper is not None:
+            await self.token_sweeper.close()
         for lifecycle in self.lifecycles.values():
             await lifecycle.close()
         if self.database is not None:
@@ -162,6 +170,7 @@ class AuthServices:
     tokens: AccessTokens
     grant: JwtBearerGrant
     authenticator: TokenAuthenticator
+    sweeper: TokenSweeper
 
     def close(self) -> None:
         self.database.close()
@@ -171,7 +180,8 @@ def build_auth(settings: Settings) -> AuthServices:
     database = open_database(settings.data_dir)
     accounts, roles = SqliteServiceAccounts(database), SqliteRoles(database)
     token_repo = SqliteTokens(database)
-    # Expired tokens are useless; dropping them here keeps the table small.
+    # Expired tokens are useless; dropping them here keeps the table small (`sweeper`
+    # keeps doing so while the server runs).
     token_repo.delete_expired(int(time.time()))
     tokens = AccessTokens(token_repo, lifetime_s=settings.token_lifetime_s)
     # google-auth always names Google's token URL as `aud`; other clients name ours.
@@ -189,6 +199,7 @@ def build_auth(settings: Settings) -> AuthServices:
             ),
         )),
         authenticator=TokenAuthenticator(tokens, accounts, roles),
+        sweeper=TokenSweeper(token_repo, interval_s=settings.token_sweep_interval_s),
     )
 
 
@@ -255,6 +266,7 @@ def build_container(settings: Settings) -> Container:
         ),
         lifecycles={"local": loader},
         token_grant=auth.grant,
+        token_sweeper=auth.sweeper,
         database=auth.database,
         media=media,
         closeables=[drawing],

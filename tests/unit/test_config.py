@@ -63,3 +63,30 @@ def test_image_settings_have_gemini_defaults_and_read_the_environment(monkeypatc
     monkeypatch.setenv("VERTEXCOMPAT_IMAGE_MODEL_IDS", '["my-drawer"]')
     settings = Settings()
     assert settings.image_render_timeout_s == 1.5 and settings.image_model_ids == ["my-drawer"]
+
+
+def test_token_endpoint_limits_and_sweep_have_defaults_and_read_the_environment(monkeypatch):
+    s = Settings()
+    assert (s.token_rate_per_key, s.token_burst_per_key) == (10.0, 100)
+    assert (s.token_rate_per_address, s.token_burst_per_address) == (20.0, 200)
+    assert s.token_sweep_interval_s == 600.0
+    monkeypatch.setenv("VERTEXCOMPAT_TOKEN_RATE_PER_KEY", "0.5")
+    monkeypatch.setenv("VERTEXCOMPAT_TOKEN_BURST_PER_ADDRESS", "7")
+    monkeypatch.setenv("VERTEXCOMPAT_TOKEN_SWEEP_INTERVAL_S", "1.5")
+    s = Settings()
+    assert (s.token_rate_per_key, s.token_burst_per_address, s.token_sweep_interval_s) == (
+        0.5, 7, 1.5
+    )
+    assert Settings(token_rate_per_address=0).token_rate_per_address == 0  # 0 = no limit
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"token_rate_per_key": -1}, {"token_burst_per_key": 0}, {"token_rate_per_address": -0.1},
+     {"token_burst_per_address": 0}, {"token_sweep_interval_s": 0}],
+)
+def test_token_limits_refuse_nonsense(bad):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Settings(**bad)
