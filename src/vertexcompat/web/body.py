@@ -16,14 +16,21 @@ carry, so `parse_json_object` narrows it before any field is read, and every ref
 - strings and keys that are not Unicode text: the escape `"\\ud800"` decodes to a lone
   surrogate, which cannot be encoded as UTF-8 — not by the tokenizer, not in the JSON of an
   error that echoes `model`, not in a response header.
+
+The exact checks (a Python loop per bracket, parse hooks per number, a walk over every
+value) cost several times the parse itself on a body of a million small values, so each
+runs only when a pass of C-speed regular expressions over the text says the body could
+fail it; a typical request pays a few copies of its text.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Iterator
+from itertools import accumulate, count
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +42,29 @@ JSON_MEDIA_TYPE = "application/json"
 MAX_JSON_DEPTH = 100
 MAX_INT_DIGITS = 100
 
-# One JSON string token (escapes and all) or one bracket. What lies between (numbers,
-# literals, `:` and `,`) cannot change the depth, and brackets inside strings do not count.
-_DEPTH_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # one JSON string token, escapes and all
+_STRINGS = re.compile(_STRING, re.DOTALL)
+# One string or one bracket. What lies between (numbers, literals, `:` and `,`) cannot
+# change the depth, and brackets inside strings do not count.
+_DEPTH_TOKEN = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+# Opening brackets weigh 2, closing ones 0: the depth after the i-th bracket (1-based) is
+# the running sum of weights minus i.
+_BRACKET_WEIGHTS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+# Outside strings, what a number `_parse_int` / `_parse_float` / `_Refused.constant` could
+# refuse looks like: `NaN` / `Infinity`, a run of digits over the integer limit, or an
+# exponent of 3+ digits (without one, a number of at most 100 digits stays below 1e200,
+# far from float overflow). Separate searches with anchors: one alternation, or a digit
+# run without the look-behind, costs several times more on a body of many numbers.
+_LONG_DIGIT_RUN = re.compile(rf"(?<![0-9])[0-9]{{{MAX_INT_DIGITS + 1}}}")
+_LONG_EXPONENT = re.compile(r"[eE][+-]?[0-9]{3}")
 # In a str that came out of the JSON parser, any code point in the surrogate block is a lone
 # one: the parser joins a valid `\ud83d\ude00` pair into one character.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# In the text before parsing, a surrogate is raw (UTF-8-encoded surrogates, decoded with
+# `surrogatepass`) or an escape (a valid pair matches too). Two searches: one with an
+# alternation is several times slower on a large image.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -100,15 +124,19 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
     except UnicodeDecodeError as exc:
         raise InvalidArgument(f"Invalid JSON payload received. {exc}.") from None
-    _check_depth(text)
+    skeleton = _STRINGS.sub('""', text)  # what is outside strings: brackets and numbers
+    if _nests_too_deep(skeleton):
+        _check_depth(text)  # raises, naming the top-level field
+        raise _too_deep(None)
+    unusual_numbers = _may_have_unusual_numbers(skeleton)
+    hooks: dict[str, Any] = (
+        {"parse_constant": _Refused.constant, "parse_float": _parse_float,
+         "parse_int": _parse_int}
+        if unusual_numbers else {}
+    )
     try:
-        body = json.loads(
-            text,
-            parse_constant=_Refused.constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
-    except RecursionError:  # unreachable after _check_depth; never a 500 if it is not
+        body = json.loads(text, **hooks)
+    except RecursionError:  # unbalanced brackets the depth checks let through
         raise _too_deep(None) from None
     except ValueError as exc:  # JSONDecodeError and anything else the parser refuses
         raise InvalidArgument(f"Invalid JSON payload received. {exc}.") from None
@@ -116,13 +144,33 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidArgument(
             f"Invalid JSON payload received: expected an object, got {type(body).__name__}."
         )
-    _check_values(body)
+    if unusual_numbers or _SURROGATE_ESCAPE.search(text) or _has_surrogate(text):
+        _check_values(body)
     return body
 
 
+def _nests_too_deep(skeleton: str) -> bool:
+    """Whether the brackets outside strings nest deeper than `MAX_JSON_DEPTH`: one pass of
+    C iterators, about a second for 20 MB of brackets (json.loads takes several)."""
+    brackets = _NOT_BRACKETS.sub("", skeleton)
+    if brackets.count("[") + brackets.count("{") <= MAX_JSON_DEPTH:
+        return False  # cannot nest deeper than it has brackets
+    weights = brackets.encode("ascii").translate(_BRACKET_WEIGHTS)
+    return max(map(operator.sub, accumulate(weights), count(1))) > MAX_JSON_DEPTH
+
+
+def _may_have_unusual_numbers(skeleton: str) -> bool:
+    return (
+        "NaN" in skeleton
+        or "Infinity" in skeleton
+        or _LONG_DIGIT_RUN.search(skeleton) is not None
+        or _LONG_EXPONENT.search(skeleton) is not None
+    )
+
+
 def _check_depth(text: str) -> None:
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return  # cannot nest deeper than it has brackets
+    """Raises naming the top-level field if the text nests deeper than the limit: a loop
+    per bracket, run only once `_nests_too_deep` has said so."""
     depth = 0
     key_token: str | None = None  # the last string at depth 1: the key whose value we are in
     for match in _DEPTH_TOKEN.finditer(text):

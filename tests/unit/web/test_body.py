@@ -51,6 +51,30 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     assert body["messages"][0]["content"].startswith("[{[{")
 
 
+def test_objects_and_arrays_count_alike_in_the_depth():
+    def alternating(depth: int) -> bytes:
+        # {"k": [{"k": [ ... ]}]} with `depth` containers in all, the body included.
+        opens, closes = "", ""
+        for level in range(1, depth):
+            opens += '{"k": ' if level % 2 == 0 else "["
+            closes = ("}" if level % 2 == 0 else "]") + closes
+        return f'{{"k": {opens}{closes}}}'.encode()
+
+    assert parse_json_object(alternating(MAX_JSON_DEPTH))
+    assert refused(alternating(MAX_JSON_DEPTH + 1)).param == "k"
+
+
+def test_many_shallow_containers_then_one_deep_one_names_the_deep_field():
+    shallow = ", ".join(["[[1, 2], {\"a\": [3]}]"] * 5000)
+    raw = f'{{"first": [{shallow}], "last": {"[" * 101}{"]" * 101}}}'.encode()
+    assert refused(raw).param == "last"
+
+
+def test_unbalanced_deep_brackets_are_a_400():
+    assert refused(b'{"a": ' + b"[" * 5000).http_status == 400
+    assert refused(b'{"a": ' + b"[}" * 5000 + b"}").http_status == 400
+
+
 def test_the_deep_key_is_named_even_after_other_fields():
     raw = b'{"model": "m", "temperature": 1, "tools": ' + b"[" * 150 + b"]" * 150 + b"}"
     assert refused(raw).param == "tools"
@@ -88,6 +112,25 @@ def test_a_number_that_overflows_to_infinity_is_refused_with_its_path():
 def test_ordinary_numbers_are_untouched():
     body = parse_json_object(b'{"a": 1.5e300, "b": -0.0, "c": 12345678901234567890, "d": 0}')
     assert body == {"a": 1.5e300, "b": -0.0, "c": 12345678901234567890, "d": 0}
+
+
+def test_numbers_that_only_look_unusual_are_read():
+    # Long fractions, underflow and big-but-finite exponents take the checked path and pass.
+    raw = b'{"a": 0.' + b"1" * 300 + b', "b": 1e-400, "c": 1E+300, "d": 1' + b"0" * 99 + b"}"
+    body = parse_json_object(raw)
+    assert body["b"] == 0.0 and body["c"] == 1e300 and body["d"] == 10**99
+
+
+def test_number_look_alikes_inside_strings_are_text():
+    raw = b'{"a": "NaN", "b": "-Infinity", "c": "1e400", "d": "' + b"9" * 5000 + b'"}'
+    assert parse_json_object(raw)["a"] == "NaN"
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"1e400", b"9" * 101, b"-Infinity"])
+def test_a_refused_number_deep_in_a_large_body_is_still_found(value):
+    filler = b", ".join([b'{"x": [1, 2.5, "s"]}'] * 20_000)
+    raw = b'{"messages": [' + filler + b', {"x": [1, ' + value + b"]}]}"
+    assert refused(raw).param == "messages[20000].x[1]"
 
 
 # -- text that is not Unicode ---------------------------------------------------------------
