@@ -9,13 +9,20 @@ json_schema_to_grammar), used as a library. What it enforces while decoding: typ
 and the date/time `format`s. Everything else (`minimum`, `multipleOf`, `uniqueItems`, ...)
 is checked on the final output by `translate/json_schema.output_violation`.
 
-Three adjustments to the converter's input and output, all so every answer the grammar
-admits can be completed and parsed:
+Before the converter sees a schema, and before llama.cpp sees a grammar, both are held to
+the bounds in engine/grammar_bounds.py (lengths and item counts of at most 1000, nesting,
+size): past them llama.cpp's parser crashes the process or refuses the grammar.
+
+Adjustments to the converter's input and output, all so every answer the grammar admits
+can be completed and parsed:
 
 - recursive `$ref`s into `$defs` are unrolled to `max_depth` levels; below that, an array
   of the recursive type must be empty and an optional property or `anyOf` branch of it is
   left out (a small model otherwise nests children until `max_tokens`). When the schema
   leaves no finite way out (a *required* recursive property), it is left recursive;
+- boolean subschemas (JSON Schema's `true`/`false`, which the converter cannot read) are
+  made explicit the same way: `true` is any value, and a `false` property, branch or item
+  is left out as above — or, where the schema needs it, refused as unsatisfiable;
 - strings without `maxLength` get `default_max_length` (a small model can otherwise
   write one string until `max_tokens`), applied to a copy of the schema;
 - the converter's `char` rule admits raw control characters (newline, tab) inside strings,
@@ -35,12 +42,19 @@ from typing import Any, Literal, assert_never
 
 from llama_cpp.llama_grammar import JSON_GBNF, SchemaConverter
 
+from vertexcompat.engine.grammar_bounds import (
+    MAX_EXPANDED_DEPTH,
+    MAX_REPETITION,
+    GrammarBudget,
+    GrammarLimitError,
+    check_grammar,
+    check_schema_bounds,
+)
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec, svg_grammar
 
 # A JSON string character: anything but `"`, `\` and control characters, or an escape.
 _LOOSE_CHAR_RULE = 'char ::= [^"\\\\] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
 _STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
-
 
 
 class UnsupportedSchema(ValueError):
@@ -66,101 +80,175 @@ def _cap_strings(node: Any, max_length: int) -> Any:
         and "maxLength" not in out
         and not {"pattern", "format", "enum", "const"} & out.keys()
     ):
-        out["maxLength"] = max_length
+        # Never below its own `minLength`: the converter would write `minLength` chars and
+        # no more, a grammar whose every string breaks the cap it was given.
+        out["maxLength"] = max(max_length, out.get("minLength", 0))
     return out
 
 
-class _Impossible:
-    """Marks a subschema that cannot be expanded any deeper."""
+class _Nothing:
+    """Marks a subschema no value can satisfy: `_FALSE` when the schema says so (a `false`
+    subschema), `_CUT` when `$ref`s were unrolled to the depth limit there."""
 
 
-_IMPOSSIBLE = _Impossible()
+_FALSE = _Nothing()
+_CUT = _Nothing()
+
+
+def _either(nothings: list[Any]) -> _Nothing:
+    """Why a node whose parts all came to nothing is nothing: cut if any part was."""
+    return _CUT if any(n is _CUT for n in nothings) else _FALSE
+
+
+def _any_value() -> dict[str, Any]:
+    # JSON Schema `true` (or an `items`/`properties` entry of it): any JSON value. Not `{}`,
+    # which the converter compiles as "any object"; a fresh dict each time, since the
+    # converter rewrites `$ref`s in place.
+    return {"anyOf": [{"type": t} for t in ("string", "number", "boolean", "null", "object", "array")]}
+
+
 _DEF_PREFIXES = ("#/$defs/", "#/definitions/")
-# Keywords whose value is one subschema / a name → subschema map / a list of subschemas.
-_ONE = ("additionalProperties", "not", "if", "then", "else", "contains", "propertyNames")
-_MAP = ("patternProperties", "dependentSchemas")
-_LIST = ("allOf", "prefixItems")
+# Keywords the converter does not compile (the post-check covers them): only their
+# `$ref`s are unrolled, since `$defs` do not survive unrolling. Booleans stay as they are.
+_IGNORED_ONE = ("not", "if", "then", "else", "contains", "propertyNames")
+_IGNORED_MAP = ("patternProperties", "dependentSchemas")
+_UNSATISFIABLE = "no JSON value satisfies it (a required property, item or branch is `false`)"
 
 
-def _bound_recursion(schema: dict[str, Any], max_depth: int) -> dict[str, Any]:
+def _bound_recursion(schema: Any, max_depth: int, budget: GrammarBudget) -> Any:
+    """The schema as the converter should see it: `$ref`s into `$defs` unrolled to
+    `max_depth` levels (module docstring), boolean subschemas made explicit (`true` → any
+    value; `false` → the property, branch or items left out, or UnsupportedSchema when the
+    schema needs it), within `budget`."""
     defs: dict[str, Any] = {}
-    for key in ("$defs", "definitions"):
-        if isinstance(schema.get(key), dict):
-            defs.update({f"#/{key}/{name}": value for name, value in schema[key].items()})
-    if not defs:
-        return schema
+    if isinstance(schema, dict):
+        for key in ("$defs", "definitions"):
+            if isinstance(schema.get(key), dict):
+                defs.update({f"#/{key}/{name}": value for name, value in schema[key].items()})
 
-    def expand(node: Any, stack: tuple[str, ...]) -> Any:
+    def expand(node: Any, stack: tuple[str, ...], level: int, follow: bool) -> Any:
+        if node is True:
+            return _any_value()
+        if node is False:
+            return _FALSE
         if not isinstance(node, dict):
             return node
+        budget.node()
+        if level > MAX_EXPANDED_DEPTH:
+            raise UnsupportedSchema(
+                f"cannot enforce this schema while decoding: it nests more than "
+                f"{MAX_EXPANDED_DEPTH} subschemas deep once its `$ref`s are unrolled"
+            )
         ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_DEF_PREFIXES) and ref in defs:
+        if follow and isinstance(ref, str) and ref.startswith(_DEF_PREFIXES) and ref in defs:
             if stack.count(ref) >= max_depth:
-                return _IMPOSSIBLE
-            return expand(defs[ref], (*stack, ref))
+                return _CUT
+            return expand(defs[ref], (*stack, ref), level + 1, follow)
+
+        def sub(value: Any) -> Any:
+            return expand(value, stack, level + 1, follow)
+
         out = dict(node)
-        out.pop("$defs", None)
-        out.pop("definitions", None)
-        if isinstance(out.get("items"), dict):
-            items = expand(out["items"], stack)
-            if items is _IMPOSSIBLE:
+        if follow:
+            out.pop("$defs", None)
+            out.pop("definitions", None)
+        for key in ("minLength", "maxLength", "minItems", "maxItems"):
+            # JSON Schema counts 20.0 as an integer; the converter multiplies strings by it.
+            if isinstance(out.get(key), float):
+                out[key] = int(out[key])
+        items = out.get("items")
+        if isinstance(items, dict | bool):
+            expanded = sub(items)
+            if isinstance(expanded, _Nothing):
                 if out.get("minItems", 0) > 0:
-                    return _IMPOSSIBLE
+                    return expanded
                 # An empty array; `items` stays so the converter does not fall back
                 # to "array of anything".
                 out["items"] = {"type": "null"}
                 out["maxItems"] = 0
             else:
-                out["items"] = items
+                out["items"] = expanded
         if isinstance(out.get("properties"), dict):
-            required = set(out.get("required", ()))
+            required = out.get("required", ())
+            required = set(required) if isinstance(required, list) else set()
             props = {}
-            for name, sub in out["properties"].items():
-                expanded = expand(sub, stack)
-                if expanded is _IMPOSSIBLE:
+            for name, value in out["properties"].items():
+                expanded = sub(value)
+                if isinstance(expanded, _Nothing):
                     if name in required:
-                        return _IMPOSSIBLE
+                        return expanded
                     continue
                 props[name] = expanded
             out["properties"] = props
         for key in ("anyOf", "oneOf"):
             if isinstance(out.get(key), list):
-                branches = [b for b in (expand(b, stack) for b in out[key]) if b is not _IMPOSSIBLE]
-                if not branches:
-                    return _IMPOSSIBLE
-                out[key] = branches
-        for key in _LIST:
+                branches = [sub(b) for b in out[key]]
+                kept = [b for b in branches if not isinstance(b, _Nothing)]
+                if not kept:
+                    return _either(branches)
+                out[key] = kept
+        if isinstance(out.get("allOf"), list):
+            # `true` in `allOf` adds nothing; the converter reads each part as an object.
+            parts = [sub(b) for b in out["allOf"] if b is not True]
+            if any(isinstance(b, _Nothing) for b in parts):
+                return _either(parts)
+            if parts:
+                out["allOf"] = parts
+            else:
+                del out["allOf"]
+        for key in ("prefixItems", "items"):
             if isinstance(out.get(key), list):
-                subs = [expand(b, stack) for b in out[key]]
-                if any(b is _IMPOSSIBLE for b in subs):
-                    return _IMPOSSIBLE
-                out[key] = subs
-        for key in _ONE:
+                parts = [sub(b) for b in out[key]]
+                if any(isinstance(b, _Nothing) for b in parts):
+                    return _either(parts)
+                out[key] = parts
+        if isinstance(out.get("additionalProperties"), dict):
+            expanded = sub(out["additionalProperties"])
+            out["additionalProperties"] = False if isinstance(expanded, _Nothing) else expanded
+        for key in _IGNORED_ONE:
             if isinstance(out.get(key), dict):
-                sub = expand(out[key], stack)
-                if sub is _IMPOSSIBLE:
-                    if key != "additionalProperties":
-                        return _IMPOSSIBLE
-                    sub = False
-                out[key] = sub
-        for key in _MAP:
+                expanded = sub(out[key])
+                if isinstance(expanded, _Nothing):
+                    return expanded
+                out[key] = expanded
+        for key in _IGNORED_MAP:
             if isinstance(out.get(key), dict):
-                out[key] = {k: expand(v, stack) for k, v in out[key].items()}
-                if any(v is _IMPOSSIBLE for v in out[key].values()):
-                    return _IMPOSSIBLE
+                values = {k: sub(v) if isinstance(v, dict) else v for k, v in out[key].items()}
+                if any(isinstance(v, _Nothing) for v in values.values()):
+                    return _either(list(values.values()))
+                out[key] = values
         return out
 
-    expanded = expand(schema, ())
-    if expanded is not _IMPOSSIBLE:
+    expanded = expand(schema, (), 0, True)
+    if expanded is _FALSE:
+        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {_UNSATISFIABLE}")
+    if not isinstance(expanded, _Nothing):
         return expanded
     # No finite instance below the depth limit: keep the recursive rules (max_tokens bounds
-    # it). A root that is itself a `$ref` is inlined once: the converter's resolve_refs
-    # never descends into `$defs` next to a root `$ref`, so refs inside them stay unresolved.
-    root_ref = schema.get("$ref")
-    if isinstance(root_ref, str) and root_ref in defs:
-        inlined = {k: v for k, v in schema.items() if k != "$ref"}
-        return {**defs[root_ref], **inlined}
-    return schema
+    # it), with only the booleans made explicit, in the root and in each definition.
+    kept = expand(schema, (), 0, False)
+    for key in ("$defs", "definitions"):
+        if isinstance(kept.get(key), dict):
+            kept[key] = {name: expand(value, (), 1, False) for name, value in kept[key].items()}
+            if any(isinstance(v, _Nothing) for v in kept[key].values()):
+                raise UnsupportedSchema(
+                    f"cannot enforce this schema while decoding: a recursive `{key}` entry "
+                    "admits no value"
+                )
+    if isinstance(kept, _Nothing):
+        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {_UNSATISFIABLE}")
+    # A root that is itself a `$ref` is inlined once: the converter's resolve_refs never
+    # descends into `$defs` next to a root `$ref`, so refs inside them stay unresolved.
+    kept_defs = {
+        f"#/{key}/{name}": value
+        for key in ("$defs", "definitions") if isinstance(kept.get(key), dict)
+        for name, value in kept[key].items()
+    }
+    root_ref = kept.get("$ref")
+    if isinstance(root_ref, str) and root_ref in kept_defs:
+        inlined = {k: v for k, v in kept.items() if k != "$ref"}
+        return {**kept_defs[root_ref], **inlined}
+    return kept
 
 
 def json_object_grammar() -> str:
@@ -170,9 +258,13 @@ def json_object_grammar() -> str:
     return JSON_GBNF
 
 
+# What the converter raises on a schema it cannot compile (it asserts, indexes and calls
+# methods on whatever the schema holds); all of them mean "not enforceable", never a 500.
 _CONVERTER_ERRORS = (
-    ValueError, KeyError, TypeError, AssertionError, NotImplementedError, RecursionError,
+    ValueError, LookupError, TypeError, AttributeError, AssertionError, NotImplementedError,
+    RecursionError,
 )
+_CANNOT = "cannot enforce this schema while decoding"
 
 
 def _new_converter() -> SchemaConverter:
@@ -187,36 +279,69 @@ def _visit(
     *,
     default_max_length: int,
     max_depth: int,
+    budget: GrammarBudget,
 ) -> str:
     """Adds the rules for `schema` to `converter` under `rule` ("" = root); returns the rule
-    name. `url` keeps the `#/$defs/...` refs of different schemas apart."""
+    name. `url` keeps the `#/$defs/...` refs of different schemas apart.
+
+    Every bound (engine/grammar_bounds.py) is checked on the schema before the converter
+    sees it: the converter itself builds n-fold text for a bound of n and recurses over
+    the schema, so an unchecked schema can exhaust memory or the stack right here."""
     try:
-        bounded = _bound_recursion(copy.deepcopy(dict(schema)), max_depth)
-    except RecursionError:
-        raise UnsupportedSchema("cannot enforce this schema while decoding: nested too deeply") from None
-    capped = _cap_strings(bounded, default_max_length)
+        check_schema_bounds(schema)
+        bounded = _bound_recursion(copy.deepcopy(schema), max_depth, budget)
+        # A configured default above what llama.cpp can enforce would fail every free string.
+        capped = _cap_strings(bounded, min(default_max_length, MAX_REPETITION))
+        budget.spend(capped)
+    except UnsupportedSchema:
+        raise
+    except GrammarLimitError as exc:
+        raise UnsupportedSchema(str(exc)) from None  # it states the bound itself
+    except (RecursionError, TypeError, ValueError) as exc:
+        # TypeError/ValueError: a schema no JSON Schema validator let through (a `required`
+        # of lists, say) reaching the engine by another surface.
+        raise UnsupportedSchema(f"{_CANNOT}: {_short(exc)}") from None
     try:
         resolved = converter.resolve_refs(capped, url)
         return converter.visit(resolved, rule)
     except _CONVERTER_ERRORS as exc:
-        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {exc}") from None
+        raise UnsupportedSchema(f"{_CANNOT}: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    # The converter's messages can quote the whole (sub)schema back.
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _format(converter: SchemaConverter, extra_rules: str = "") -> str:
     try:
         grammar = converter.format_grammar()
     except _CONVERTER_ERRORS as exc:
-        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {exc}") from None
+        raise UnsupportedSchema(f"{_CANNOT}: {_short(exc)}") from None
     return (grammar + extra_rules).replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
 
 
 def schema_to_grammar(
     schema: Mapping[str, Any], *, default_max_length: int, max_depth: int = 3
 ) -> str:
-    """GBNF text for `schema`; raises UnsupportedSchema when the converter cannot."""
+    """GBNF text for `schema`; raises UnsupportedSchema when it cannot be enforced, before
+    anything reaches llama.cpp."""
     converter = _new_converter()
-    _visit(converter, schema, "", "request", default_max_length=default_max_length, max_depth=max_depth)
-    return _format(converter)
+    _visit(
+        converter, schema, "", "request",
+        default_max_length=default_max_length, max_depth=max_depth, budget=GrammarBudget(),
+    )
+    return _checked(_format(converter))
+
+
+def _checked(grammar: str) -> str:
+    """`grammar`, once it is known to be safe for llama.cpp's parser."""
+    try:
+        check_grammar(grammar)
+    except GrammarLimitError as exc:
+        raise UnsupportedSchema(f"{_CANNOT}: {exc}") from None
+    return grammar
 
 
 CallsStart = Literal["open", "after_open", "after_name"]
@@ -262,6 +387,7 @@ def calls_grammar(spec: CallsSpec, *, default_max_length: int, max_depth: int = 
     if not spec.functions:
         raise ValueError("a calls grammar needs at least one function")
     converter = _new_converter()
+    budget = GrammarBudget()  # one grammar: its functions share the bounds
     alternatives = []
     for i, (name, parameters) in enumerate(spec.functions):
         # No declared parameters: the function takes none, its arguments are `{}`.
@@ -269,7 +395,7 @@ def calls_grammar(spec: CallsSpec, *, default_max_length: int, max_depth: int = 
         try:
             args_rule = _visit(
                 converter, schema, f"fn{i}-args", f"fn{i}",
-                default_max_length=default_max_length, max_depth=max_depth,
+                default_max_length=default_max_length, max_depth=max_depth, budget=budget,
             )
         except UnsupportedSchema as exc:
             raise UnsupportedSchema(f"function {name!r}: {exc}", function_index=i) from None
@@ -300,15 +426,16 @@ def calls_grammar(spec: CallsSpec, *, default_max_length: int, max_depth: int = 
         "tc-ws ::= [ \\t\\n]{0,4}",
         f"root ::= {root}",
     )) + "\n"
-    return _format(converter, rules)
+    return _checked(_format(converter, rules))
 
 
 class GrammarCache:
     """A small thread-safe LRU of compiled grammars, keyed by the schema's JSON text (key
     order kept: property order is the order the model writes them in). Owned by one engine.
 
-    `verify` parses the grammar with llama.cpp once before it is cached, so a grammar the
-    converter produced but llama.cpp rejects fails the request up front, never a decode."""
+    Every grammar it hands out has passed `check_grammar` (schema and calls grammars in
+    their compilers, the fixed ones here), and `verify` parses it with llama.cpp once before
+    it is cached, so a grammar llama.cpp rejects fails the request up front, never a decode."""
 
     def __init__(
         self,
@@ -329,11 +456,11 @@ class GrammarCache:
 
     def grammar_for(self, schema: Mapping[str, Any] | None) -> str:
         """The grammar for `schema`; `None` means "any JSON object"."""
-        key = "" if schema is None else json.dumps(schema, separators=(",", ":"))
+        key = "" if schema is None else _key(lambda: json.dumps(schema, separators=(",", ":")))
 
         def build() -> str:
             if schema is None:
-                return json_object_grammar()
+                return _checked(json_object_grammar())
             return schema_to_grammar(
                 schema, default_max_length=self._default_max_length, max_depth=self._max_depth
             )
@@ -342,14 +469,14 @@ class GrammarCache:
 
     def calls_grammar_for(self, spec: CallsSpec) -> str:
         return self._cached(
-            spec.key(),
+            _key(spec.key),
             lambda: calls_grammar(
                 spec, default_max_length=self._default_max_length, max_depth=self._max_depth
             ),
         )
 
     def svg_grammar_for(self, spec: SvgGrammarSpec) -> str:
-        return self._cached(spec.key(), lambda: svg_grammar(spec))
+        return self._cached(spec.key(), lambda: _checked(svg_grammar(spec)))
 
     def _cached(self, key: str, build: Callable[[], str]) -> str:
         with self._lock:
@@ -371,3 +498,12 @@ class GrammarCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+def _key(dump: Callable[[], str]) -> str:
+    # The cache key is the first thing to read a schema: one nested past json's recursion
+    # limit (or holding what JSON cannot) is unsupported, not a 500.
+    try:
+        return dump()
+    except (RecursionError, TypeError, ValueError) as exc:
+        raise UnsupportedSchema(f"{_CANNOT}: {_short(exc)}") from None

@@ -16,6 +16,7 @@ import llama_cpp
 _logger = logging.getLogger("vertexcompat.llama_cpp")
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 _CONT = 5
+MAX_MESSAGE_BYTES = 2048
 
 
 class _State:
@@ -29,11 +30,21 @@ def _forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         py_level = _State.last_level if level == _CONT else _LEVELS.get(level, logging.DEBUG)
         _State.last_level = py_level
         if _logger.isEnabledFor(py_level):
-            message = text.decode("utf-8", errors="replace").rstrip()
+            message = truncate(text)
             if message:
                 _logger.log(py_level, "%s", message)
     except Exception:  # pragma: no cover - logging must not crash native code
         pass
+
+
+def truncate(text: bytes, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """One llama.cpp message as text: its first `limit` bytes, with a note of how many more
+    there were. Only the kept part is decoded, however long the message."""
+    text = text.rstrip()
+    if len(text) <= limit:
+        return text.decode("utf-8", errors="replace")
+    head = text[:limit].decode("utf-8", errors="ignore")  # a character cut in two is dropped
+    return f"{head}… ({len(text) - len(head.encode('utf-8'))} bytes elided)"
 
 
 def route_llama_logs() -> None:
