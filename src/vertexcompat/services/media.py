@@ -1,19 +1,25 @@
 """`MediaResolver`: media parts of a request → what a text-only backend can read.
 
 Every image (`FileDataPart`) and audio part (`InlineDataPart`) is loaded through the media
-intake (limits, SSRF-safe fetching, type checks: a 400/413 naming the part) and run through
-the perception pipeline in a small worker pool — off the event loop, so media never stalls
-other requests — and replaced by an `ImageDescriptionPart` / `TranscriptPart`. Parts of one
-request are perceived concurrently, in the pool's limits.
+intake (limits, SSRF-safe fetching, type checks: a 400/413 naming the part), run through the
+perception pipeline and replaced by an `ImageDescriptionPart` / `TranscriptPart`.
+
+The order is what keeps heavy work bounded (issue 12):
+
+1. the part count, and room in the perception pool (429 at once when it is full);
+2. every part's bytes and measurements — image headers, audio packets — but no image is
+   decoded yet;
+3. the request's budgets: total pixels, total audio seconds (400 naming the part that
+   crosses one);
+4. the pool: admission against the work it already holds (429), then the decode proof and
+   perception of each part on its workers, round robin with other requests, within the
+   deadline (503 naming the part that did not finish).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from vertexcompat.domain.content import (
     Content,
@@ -25,10 +31,25 @@ from vertexcompat.domain.content import (
     TranscriptPart,
 )
 from vertexcompat.domain.errors import InvalidArgument, Unavailable
-from vertexcompat.media.intake import AudioMedia, ImageMedia, check_part_count, load_audio, load_image
+from vertexcompat.media.intake import (
+    AudioMedia,
+    ImageMedia,
+    check_part_count,
+    check_request_budget,
+    load_audio,
+    open_image,
+    prove_image_decodes,
+)
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.media.perception.errors import PerceptionModelError
 from vertexcompat.media.perception.findings import AudioFindings, ImageFindings
+from vertexcompat.media.perception.pool import PerceptionPool, Work
+
+MediaPart = FileDataPart | InlineDataPart
+
+# Perception of one request may take this long, queue wait included. The budgets keep an
+# admitted request well inside it on an idle machine (config.py `perception_deadline_s`).
+DEFAULT_DEADLINE_S = 120.0
 
 
 class Perceiver(Protocol):
@@ -37,16 +58,6 @@ class Perceiver(Protocol):
     def describe_image(self, image: ImageMedia) -> ImageFindings: ...
 
     def transcribe(self, audio: AudioMedia) -> AudioFindings: ...
-
-
-def _lower_priority(nice: int) -> None:
-    """Runs in each new worker thread; threads the perception models start later (their
-    own pools) inherit it."""
-    if nice > 0 and hasattr(os, "setpriority"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except OSError:  # not permitted here: run at normal priority
-            pass
 
 
 def has_media(request: GenerateContentRequest) -> bool:
@@ -58,38 +69,65 @@ def has_media(request: GenerateContentRequest) -> bool:
 
 
 class MediaResolver:
-    """`nice`: the perception workers' CPU priority (Linux nice value, 0-19). Perception and
-    the LLM share the same cores, and llama.cpp's decode threads wait for each other at
-    every step, so a perception thread that takes one of their cores stalls every text
-    request; at a low priority it uses what the decode leaves (measured in
-    bench/media_load.py)."""
+    """`pool`: where perception runs (default: one worker, the default budget); the
+    resolver owns it and closes it."""
 
     def __init__(
-        self, perceiver: Perceiver, limits: MediaLimits, *, workers: int = 1, nice: int = 0
+        self,
+        perceiver: Perceiver,
+        limits: MediaLimits,
+        *,
+        pool: PerceptionPool | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
+        if deadline_s <= 0:
+            raise ValueError("MediaResolver deadline_s must be positive")
         self._perceiver = perceiver
         self._limits = limits
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers,
-            thread_name_prefix="perception",
-            initializer=_lower_priority,
-            initargs=(nice,),
-        )
+        self._pool = pool or PerceptionPool()
+        self._deadline_s = deadline_s
+        # A request the pool could never hold beside others would be refused with 429 for
+        # as long as anything else runs: a misconfiguration, reported at startup.
+        budget = self._pool.budget
+        for per_request, in_flight, name in (
+            (limits.max_parts_per_request, budget.max_parts, "parts"),
+            (limits.max_request_pixels, budget.max_pixels, "pixels"),
+            (limits.max_request_audio_seconds, budget.max_audio_seconds, "audio seconds"),
+        ):
+            if per_request > in_flight:
+                raise ValueError(
+                    f"The per-request limit of {per_request:g} {name} is larger than the "
+                    f"perception pool's budget of {in_flight:g} {name} in flight.")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
+
+    def stats(self) -> dict[str, float]:
+        return self._pool.stats()
 
     async def resolve(self, request: GenerateContentRequest) -> GenerateContentRequest:
-        media = [
+        parts = [
             part
             for content in request.contents
             for part in content.parts
             if isinstance(part, FileDataPart | InlineDataPart)
         ]
-        if not media:
+        if not parts:
             return request
-        check_part_count(len(media), limits=self._limits)
-        perceived = dict(zip(map(id, media), await asyncio.gather(*map(self._perceive, media))))
+        check_part_count(len(parts), limits=self._limits)
+        self._pool.check_room(len(parts))
+        media = await asyncio.gather(*map(self._load, parts))
+        check_request_budget([(p.source, m) for p, m in zip(parts, media)], limits=self._limits)
+        try:
+            found = await self._pool.run(
+                [self._work(p, m) for p, m in zip(parts, media)], deadline_s=self._deadline_s
+            )
+        except PerceptionModelError as exc:
+            # A broken install, not the client's media (the intake checked that).
+            raise Unavailable(f"Media perception is unavailable: {exc}") from None
+        perceived = {
+            id(part): _perceived(m, f) for part, m, f in zip(parts, media, found)
+        }
         contents = tuple(
             Content(role=c.role, parts=tuple(perceived.get(id(p), p) for p in c.parts))
             for c in request.contents
@@ -103,38 +141,47 @@ class MediaResolver:
             tool_config=request.tool_config,
         )
 
-    async def _perceive(self, part: FileDataPart | InlineDataPart) -> Part:
+    async def _load(self, part: MediaPart) -> ImageMedia | AudioMedia:
+        """Bytes and measurements only: no image is decoded before the budget check."""
         if isinstance(part, FileDataPart):
-            image = await load_image(part.file_uri, param=part.source, limits=self._limits)
-            found = await self._run(self._perceiver.describe_image, image)
-            return ImageDescriptionPart(
-                description=found.describe(),
-                mime_type=image.mime_type,
-                width=image.width,
-                height=image.height,
-                text_lines=tuple(found.text_lines),
-                nsfw_score=found.nsfw_score,
-            )
+            return await open_image(part.file_uri, param=part.source, limits=self._limits)
         kind, _, fmt = part.mime_type.partition("/")
         if kind != "audio" or not fmt:
             raise InvalidArgument(
                 f"`{part.source}`: only audio is accepted inline here, got {part.mime_type!r}.",
                 param=part.source,
             )
-        audio = await load_audio(part.data, fmt, param=part.source, limits=self._limits)
-        heard = await self._run(self._perceiver.transcribe, audio)
-        return TranscriptPart(
-            description=heard.describe(),
-            mime_type=audio.mime_type,
-            transcript=heard.transcript,
-            language=heard.language,
-            duration_s=heard.duration_s,
-        )
+        return await load_audio(part.data, fmt, param=part.source, limits=self._limits)
 
-    async def _run(self, fn, media):  # type: ignore[no-untyped-def]
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, fn, media)
-        except PerceptionModelError as exc:
-            # A broken install, not the client's media (the intake checked that).
-            raise Unavailable(f"Media perception is unavailable: {exc}") from None
+    def _work(self, part: MediaPart, media: ImageMedia | AudioMedia) -> Work:
+        perceiver, param = self._perceiver, part.source
+        if isinstance(media, ImageMedia):
+            image = media
+
+            def describe() -> ImageFindings:
+                prove_image_decodes(image, param=param)
+                return perceiver.describe_image(image)
+
+            return Work(describe, label=param, pixels=image.width * image.height)
+        audio = media
+        return Work(lambda: perceiver.transcribe(audio), label=param,
+                    audio_seconds=audio.duration_s)
+
+
+def _perceived(media: ImageMedia | AudioMedia, found: Any) -> Part:
+    if isinstance(media, ImageMedia):
+        return ImageDescriptionPart(
+            description=found.describe(),
+            mime_type=media.mime_type,
+            width=media.width,
+            height=media.height,
+            text_lines=tuple(found.text_lines),
+            nsfw_score=found.nsfw_score,
+        )
+    return TranscriptPart(
+        description=found.describe(),
+        mime_type=media.mime_type,
+        transcript=found.transcript,
+        language=found.language,
+        duration_s=found.duration_s,
+    )
