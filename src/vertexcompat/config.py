@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     perception_threads: int = Field(default=1, ge=1)
     # CPU priority (nice) of the perception workers, so text generation keeps its cores.
     perception_nice: int = Field(default=19, ge=0, le=19)
+    # Budgets for heavy media work (issue 12; the measurements behind the defaults are in
+    # media/limits.py and media/perception/pool.py). Per request, checked on the headers
+    # before anything is decoded (400 naming the part that crosses one): the pixels of all
+    # its images, the seconds of all its audio.
+    media_max_request_pixels: int = Field(default=64_000_000, ge=1)
+    media_max_request_audio_s: float = Field(default=180.0, gt=0)
+    # Per audio part (a longer clip could not be transcribed within the deadline).
+    media_max_audio_s: float = Field(default=180.0, gt=0)
+    # What the perception pool holds at once, queued and running, over all requests; a
+    # request that does not fit is refused at once with 429 and Retry-After. A request's
+    # perception that takes longer than the deadline (queue wait included) fails with 503.
+    perception_max_parts_in_flight: int = Field(default=24, ge=1)
+    perception_max_pixels_in_flight: int = Field(default=128_000_000, ge=1)
+    perception_max_audio_s_in_flight: float = Field(default=360.0, gt=0)
+    perception_deadline_s: float = Field(default=120.0, gt=0)
     # Image output (issue 7). Requests for these Gemini ids answer with text and an image;
     # `modalities: ["image", "text"]` asks any model. The local model draws SVG, which a
     # worker process renders, killed after image_render_timeout_s (the choice then has no

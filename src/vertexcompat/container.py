@@ -276,19 +276,34 @@ def build_container(settings: Settings) -> Container:
 def build_media(settings: Settings) -> MediaResolver:
     """The media intake limits and the perception pipeline (models load on first use)."""
     from vertexcompat.media.perception.pipeline import Perception
+    from vertexcompat.media.perception.pool import PerceptionPool, PoolBudget
+    from vertexcompat.services.memory import MemoryTrimmer
 
     limits = MediaLimits(
         allow_http=settings.media_allow_http,
         allowlist=tuple(settings.media_allowlist),
         gcs_root=settings.media_gcs_root,
         fetch_timeout_s=settings.media_fetch_timeout_s,
+        max_audio_seconds=settings.media_max_audio_s,
+        max_request_pixels=settings.media_max_request_pixels,
+        max_request_audio_seconds=settings.media_max_request_audio_s,
     )
     perception = Perception(
         cache_dir=settings.data_dir / "models", threads=settings.perception_threads
     )
-    return MediaResolver(
-        perception, limits, workers=settings.perception_workers, nice=settings.perception_nice
+    pool = PerceptionPool(
+        workers=settings.perception_workers,
+        budget=PoolBudget(
+            max_parts=settings.perception_max_parts_in_flight,
+            max_pixels=settings.perception_max_pixels_in_flight,
+            max_audio_seconds=settings.perception_max_audio_s_in_flight,
+        ),
+        nice=settings.perception_nice,
+        # Perception's buffers are large and glibc keeps freed memory: give it back
+        # whenever the pool runs dry.
+        on_idle=MemoryTrimmer(),
     )
+    return MediaResolver(perception, limits, pool=pool, deadline_s=settings.perception_deadline_s)
 
 
 def model_catalog_entries(settings: Settings) -> list[Any]:
