@@ -17,6 +17,11 @@ FALLBACK_CHATML = (
 )
 
 
+_TEMPLATE_FAILURES = (
+    TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError,
+)
+
+
 def _raise(message: str) -> None:
     raise TemplateError(message)
 
@@ -60,6 +65,14 @@ class ChatTemplate:
             # Templates reject conversations they cannot express (e.g. roles out of order).
             raise InvalidArgument(
                 f"The model's chat template rejected the conversation: {exc}", param="contents"
+            ) from exc
+        except _TEMPLATE_FAILURES as exc:
+            # The template is the GGUF's code, not ours: an operation it cannot do on this
+            # conversation (`str + None`, a missing key) is the conversation's 400.
+            raise InvalidArgument(
+                f"The model's chat template cannot render the conversation: "
+                f"{type(exc).__name__}: {exc}",
+                param="contents",
             ) from exc
 
     def assistant_turn_boundary(self, messages: list[dict[str, Any]]) -> str | None:

@@ -24,6 +24,7 @@ from vertexcompat.domain.events import StreamEvent
 from vertexcompat.engine.chat_template import ChatTemplate
 from vertexcompat.engine.constraints import CallsSpec, GrammarCache, UnsupportedSchema
 from vertexcompat.engine.llama_log import route_llama_logs
+from vertexcompat.engine.prompt_text import PromptShield
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.scheduler import Job, Scheduler
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
@@ -33,6 +34,8 @@ from vertexcompat.engine.thinking import (
     generic_format,
     native_format,
     native_thinking,
+    THOUGHT_CLOSE,
+    THOUGHT_OPEN,
 )
 from vertexcompat.engine.tokens import tokenize
 
@@ -111,6 +114,7 @@ class LlamaEngine:
         self._ctx: Any = None
         self._vocab: Any = None
         self._template: ChatTemplate | None = None
+        self._shield = PromptShield((), ())
         self._thoughts_inline: bool | None = None
         self._scheduler: Scheduler | None = None
         self._pieces: dict[int, bytes] = {}
@@ -168,6 +172,7 @@ class LlamaEngine:
             bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
             eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)),
         )
+        self._shield = self._prompt_shield()
         self.ctx_per_seq = ctx_per_seq
         self.name = name
         scheduler = Scheduler(
@@ -212,6 +217,21 @@ class LlamaEngine:
             n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
         return buf.raw[:n]
 
+    def _prompt_shield(self) -> PromptShield:
+        """The texts request strings may not turn into tokens (engine/prompt_text.py):
+        every CONTROL or UNKNOWN token, and the thinking markers when they are tokens."""
+        parsed_as_special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+        ids = [
+            token
+            for token in range(llama_cpp.llama_vocab_n_tokens(self._vocab))
+            if llama_cpp.llama_vocab_get_attr(self._vocab, token) & parsed_as_special
+        ]
+        for marker in (THOUGHT_OPEN, THOUGHT_CLOSE):
+            if (token := self.single_token(marker)) is not None:
+                ids.append(token)
+        texts = [self._special_text(token) for token in ids]
+        return PromptShield(texts, ids)
+
     def token_piece(self, token: int) -> bytes:
         """The bytes a generated token contributes to the answer (control tokens: none)."""
         piece = self._pieces.get(token)
@@ -219,8 +239,8 @@ class LlamaEngine:
             piece = self._pieces[token] = self._to_piece(token, special=False)
         return piece
 
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        return tokenize(self._vocab, text, add_bos=add_bos)
+    def tokenize(self, text: str, *, add_bos: bool, parse_special: bool = True) -> list[int]:
+        return tokenize(self._vocab, text, add_bos=add_bos, parse_special=parse_special)
 
     def single_token(self, text: str) -> int | None:
         """The id of the one token that spells `text` (e.g. Qwen's `<tool_call>`), or None
@@ -274,19 +294,31 @@ class LlamaEngine:
         template = self._require()._template
         assert template is not None
         native = native_thinking(template.source)
-        text = template.render(
-            messages, tools=tools, add_generation_prompt=True, thinking=thinking if native else None
+        # Request text goes in with its control-token texts swapped out (prompt_text.py).
+        shielded_messages = self._shield.shield(messages)
+        shielded_tools = self._shield.shield(tools) if tools else None
+        rendered = template.render(
+            shielded_messages.value,
+            tools=shielded_tools.value if shielded_tools else None,
+            add_generation_prompt=True,
+            thinking=thinking if native else None,
         )
         fmt: ThinkingFormat | None = None
         if thinking:
             fmt = (
-                native_format(text[-64:])
+                native_format(rendered[-64:])
                 if native
                 else generic_format(template.assistant_turn_boundary(messages))
             )
-            text += fmt.open
-        add_bos = self._add_bos and not (template.bos_token and text.startswith(template.bos_token))
-        return RenderedPrompt(text=text, tokens=self.tokenize(text, add_bos=add_bos), thinking=fmt)
+            rendered += fmt.open
+        text, tokens = self._shield.tokenize_rendered(
+            rendered,
+            [s for s in (shielded_messages, shielded_tools) if s is not None],
+            lambda part, special: self.tokenize(part, add_bos=False, parse_special=special),
+        )
+        if self._add_bos and not (template.bos_token and text.startswith(template.bos_token)):
+            tokens.insert(0, llama_cpp.llama_vocab_bos(self._vocab))
+        return RenderedPrompt(text=text, tokens=tokens, thinking=fmt)
 
     def thinking_plan(self, fmt: ThinkingFormat, budget: int) -> ThinkingPlan:
         """The forced texts of `fmt` as tokens (special tokens such as `<|im_end|>` parsed)."""

@@ -213,7 +213,7 @@ class Sampler:
         self._lazy = []
         self._tail = b""
         self._start_grammar(grammar)
-        for t in tokenize(self._vocab, rest) if rest else ():
+        for t in tokenize(self._vocab, rest, parse_special=False) if rest else ():
             if not self._allowed(t):
                 self.malformed = True
                 return
