@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     token_burst_per_address: int = Field(default=200, ge=1)
     # How often expired access tokens are deleted while serving (and once at start).
     token_sweep_interval_s: float = Field(default=600.0, gt=0)
+    # Addresses of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` name the
+    # real client. Empty (default): those headers are ignored, so a client cannot pick the
+    # address the per-address limits count it under (uvicorn would otherwise trust them
+    # from 127.0.0.1). Behind a proxy on loopback: `["127.0.0.1"]`.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @property
     def effective_token_uri(self) -> str:

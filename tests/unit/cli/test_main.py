@@ -30,6 +30,32 @@ def test_serve_runs_uvicorn_with_settings_from_flags(monkeypatch):
     assert seen["settings"].parallel == 2 and seen["settings"].model_name == "x"
 
 
+def _serve_kwargs(monkeypatch, argv):
+    import uvicorn
+
+    import vertexcompat.container as container_module
+
+    seen = {}
+    monkeypatch.setattr(container_module, "build_container", lambda settings: make_container())
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    assert main(["serve", *argv]) == 0
+    return seen
+
+
+def test_forwarded_headers_are_ignored_unless_a_proxy_is_trusted(monkeypatch):
+    # uvicorn's own default trusts X-Forwarded-For from 127.0.0.1: any local client could
+    # then choose the address /token's per-address limit counts it under.
+    seen = _serve_kwargs(monkeypatch, [])
+    assert seen["proxy_headers"] is False
+
+
+def test_trusted_proxies_from_the_environment_reach_uvicorn(monkeypatch):
+    monkeypatch.setenv("VERTEXCOMPAT_TRUSTED_PROXIES", '["127.0.0.1", "10.0.0.0/8"]')
+    seen = _serve_kwargs(monkeypatch, [])
+    assert seen["proxy_headers"] is True
+    assert seen["forwarded_allow_ips"] == "127.0.0.1,10.0.0.0/8"
+
+
 def test_models_list_prints_catalog_and_aliases(monkeypatch, capsys):
     import vertexcompat.container as container_module
 

@@ -5,6 +5,8 @@ import pytest
 
 from vertexcompat.domain.errors import InvalidArgument, UnsupportedMediaType
 from vertexcompat.web.body import (
+    PARSE_OFF_LOOP_BYTES,
+    read_json_object,
     MAX_INT_DIGITS,
     MAX_JSON_DEPTH,
     parse_json_object,
@@ -199,3 +201,40 @@ def test_other_media_types_are_415_saying_json_is_expected(content_type):
     assert err.value.http_status == 415
     assert "application/json" in err.value.message
     assert err.value.accepted == "application/json"
+
+
+def _json_request(raw: bytes):
+    from starlette.requests import Request
+
+    chunks = [{"type": "http.request", "body": raw, "more_body": False}]
+
+    async def receive():
+        return chunks.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+    ]}
+    return Request(scope, receive)
+
+
+@pytest.mark.parametrize("size, off_loop", [(100, False), (PARSE_OFF_LOOP_BYTES + 1, True)])
+def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch, size, off_loop):
+    import threading
+
+    import anyio
+
+    import vertexcompat.web.body as body
+
+    threads = []
+    real = body.parse_json_object
+    monkeypatch.setattr(
+        body, "parse_json_object", lambda raw: threads.append(threading.get_ident()) or real(raw)
+    )
+    raw = b'{"model": "' + b"x" * max(0, size - 13) + b'"}'
+
+    async def go():
+        return threading.get_ident(), await read_json_object(_json_request(raw), 10 * size)
+
+    loop_thread, parsed = anyio.run(go)
+    assert parsed["model"].startswith("x")
+    assert (threads[0] != loop_thread) is off_loop
