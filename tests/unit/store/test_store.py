@@ -45,7 +45,7 @@ def test_database_is_in_wal_mode_and_migrated(tmp_path) -> None:
     db = open_database(tmp_path)
     with db.read() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
     open_database(tmp_path).close()  # re-migrating an up-to-date file is a no-op
 
@@ -87,3 +87,17 @@ def test_expired_tokens_are_swept_in_batches_and_live_ones_kept(tmp_path) -> Non
         assert conn.execute("SELECT count(*) FROM access_tokens").fetchone()[0] == 3
     assert repo.find(f"{0:064x}") is not None
     db.close()
+
+
+def test_the_expiry_sweep_uses_an_index(tmp_path):
+    from vertexcompat.store.sqlite import Database
+
+    db = Database(tmp_path / "state.db")
+    with db.read() as conn:
+        plan = " ".join(
+            str(tuple(row)) for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM access_tokens WHERE expires_at <= ? LIMIT 10",
+                (0,),
+            )
+        )
+    assert "access_tokens_expires" in plan
