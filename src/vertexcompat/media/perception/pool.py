@@ -19,7 +19,7 @@ hold, fairness between requests, and a deadline per request.
   held until the call returns — the worker really is busy — and `stats()` counts it as
   `abandoned_parts` meanwhile, so a stuck call shows instead of hiding in the queue.
 - **Idle hook.** When the last held part finishes, `on_idle` runs on that worker (the
-  container passes `services.memory.release_free_memory`: perception's buffers are large
+  container passes `services.memory.MemoryTrimmer`: perception's buffers are large
   and glibc keeps them otherwise).
 
 Threads, not processes: the models release the GIL and stay loaded once per server.
@@ -51,7 +51,15 @@ _SMOOTHING = 0.2  # weight of the newest part in the moving average of part dura
 
 @dataclass(frozen=True, slots=True)
 class PoolBudget:
-    """How much perception work the pool holds at once, queued and running together."""
+    """How much perception work the pool holds at once, queued and running together.
+
+    The defaults keep what is held finishable within the default deadline (120 s) on one
+    worker thread, so an admitted request is not doomed to time out and one that is not
+    admitted learns it at once. Measured (bench/hardening.py, bench/perception.py): a
+    large image costs up to ~4 s of CPU (OCR's text detector on its 2000-pixel input), a
+    second of audio ~0.26 s of Whisper. 24 parts are ~96 s at the worst; 128 MP are two
+    requests at the per-request pixel budget; 360 s of audio are two at the per-request
+    audio budget, ~95 s of Whisper."""
 
     max_parts: int = 24
     max_pixels: int = 128_000_000
