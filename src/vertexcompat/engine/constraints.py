@@ -45,6 +45,7 @@ from llama_cpp.llama_grammar import JSON_GBNF, SchemaConverter
 from vertexcompat.engine.grammar_bounds import (
     MAX_EXPANDED_DEPTH,
     MAX_REPETITION,
+    MAX_SCHEMA_DEPTH,
     GrammarBudget,
     GrammarLimitError,
     check_grammar,
@@ -505,5 +506,9 @@ def _key(dump: Callable[[], str]) -> str:
     # limit (or holding what JSON cannot) is unsupported, not a 500.
     try:
         return dump()
-    except (RecursionError, TypeError, ValueError) as exc:
+    except RecursionError:
+        raise UnsupportedSchema(
+            f"{_CANNOT}: the schema is nested more than {MAX_SCHEMA_DEPTH} levels deep"
+        ) from None
+    except (TypeError, ValueError) as exc:
         raise UnsupportedSchema(f"{_CANNOT}: {_short(exc)}") from None

@@ -173,3 +173,147 @@ def test_calls_grammars_are_cached_per_spec():
     cache.calls_grammar_for(_spec("open"))
     cache.calls_grammar_for(_spec("after_open"))
     assert (cache.hits, cache.misses) == (1, 2)
+
+
+# -- hardening (issue 12): whatever the schema, nothing unsafe reaches llama.cpp ---------------
+
+
+def _never_parse(grammar):
+    pytest.fail("a grammar past the bounds reached llama.cpp")
+
+
+def _nested(levels, leaf):
+    for _ in range(levels):
+        leaf = {"type": "object", "properties": {"a": leaf}, "required": ["a"]}
+    return leaf
+
+
+# Each of these segfaulted the server (stack overflow in llama.cpp's grammar parser), raised
+# MemoryError, or made llama.cpp refuse and print a 136 KB grammar.
+CRASHING = [
+    ({"type": "string", "maxLength": 20000}, "maxLength 20000 exceeds the limit of 1000 that can be enforced while decoding"),
+    ({"type": "array", "items": {"type": "integer"}, "maxItems": 50000}, "maxItems 50000 exceeds the limit of 1000"),
+    ({"type": "string", "pattern": "^a{0,50000}$"}, "pattern quantifier {0,50000} exceeds the limit of 1000"),
+    ({"type": "string", "maxLength": 17000}, "maxLength 17000 exceeds the limit of 1000"),
+    ({"type": "string", "maxLength": 1e12}, "maxLength 1000000000000 exceeds the limit of 1000"),
+    (_nested(95, {"type": "string"}), "nested more than 64 levels deep"),
+]
+
+
+@pytest.mark.parametrize(("schema", "says"), CRASHING, ids=["maxLength", "maxItems", "pattern", "refused-size", "1e12", "deep"])
+def test_crashing_schemas_are_unsupported_before_anything_reaches_llama_cpp(schema, says):
+    cache = GrammarCache(verify=_never_parse)
+    with pytest.raises(UnsupportedSchema) as info:
+        cache.grammar_for({"type": "object", "properties": {"x": schema}, "required": ["x"]})
+    assert says in str(info.value)
+    spec = CallsSpec(functions=(("ok", None), ("bad", {"type": "object", "properties": {"x": schema}})),
+                     open="<a>", close="</a>")
+    with pytest.raises(UnsupportedSchema) as info:
+        cache.calls_grammar_for(spec)
+    assert info.value.function_index == 1 and says in str(info.value)
+    assert len(cache) == 0
+
+
+def test_a_schema_past_json_recursion_is_unsupported_not_a_crash():
+    with pytest.raises(UnsupportedSchema, match="nested more than 64 levels deep"):
+        GrammarCache(verify=_never_parse).grammar_for(_nested(5000, {"type": "string"}))
+
+
+def test_counts_at_the_limit_and_integral_floats_compile():
+    grammar = schema_to_grammar({"type": "string", "maxLength": 1000}, default_max_length=8)
+    assert grammar.count("(char") == 1000
+    # JSON Schema counts 3.0 as an integer; the converter used to multiply strings by it.
+    assert "(char (char (char)?)?)?" in schema_to_grammar({"type": "string", "maxLength": 3.0}, default_max_length=8)
+
+
+def test_a_configured_default_length_above_the_limit_is_clamped_to_it():
+    grammar = GrammarCache(default_max_length=50_000).grammar_for({"type": "string"})
+    assert grammar.count("(char") == 1000
+
+
+def test_the_default_length_never_falls_below_min_length():
+    grammar = schema_to_grammar({"type": "string", "minLength": 5}, default_max_length=3)
+    assert '"\\"" char char char char char "\\"" space' in grammar
+
+
+def test_exponential_ref_expansion_is_cut_off_by_the_node_budget():
+    defs = {
+        f"d{i}": {"type": "object", "properties": {"a": {"$ref": f"#/$defs/d{i + 1}"}, "b": {"$ref": f"#/$defs/d{i + 1}"}},
+                  "required": ["a", "b"]}
+        for i in range(40)
+    }
+    defs["d40"] = {"type": "integer"}  # 2^40 leaves if expanded
+    with pytest.raises(UnsupportedSchema, match="more than 10000 subschemas once its `\\$ref`s are unrolled"):
+        schema_to_grammar({"$defs": defs, "$ref": "#/$defs/d0"}, default_max_length=8)
+
+
+def test_a_converter_failure_on_odd_input_is_unsupported_not_a_crash():
+    for schema in (
+        {"type": "string", "pattern": "^*a$"},  # IndexError inside the converter
+        {"type": "object", "properties": {"a": {"type": "string"}}, "required": [["a"]]},  # unhashable
+        {"type": "string", "pattern": 5},  # AttributeError inside the converter
+    ):
+        with pytest.raises(UnsupportedSchema):
+            schema_to_grammar(schema, default_max_length=8)
+
+
+# Boolean subschemas are valid JSON Schema (`true`: anything, `false`: nothing).
+
+
+def _rule(grammar, name):
+    return next(line for line in grammar.splitlines() if line.startswith(f"{name} ::="))
+
+
+def test_true_subschema_admits_any_value():
+    grammar = schema_to_grammar(
+        {"type": "object", "properties": {"user": True}, "required": ["user"]}, default_max_length=3
+    )
+    assert _rule(grammar, "user") == "user ::= user-0 | number | boolean | null | user-4 | array"
+    assert _rule(grammar, "user-0") == 'user-0 ::= "\\"" (char (char (char)?)?)? "\\"" space'
+    assert _rule(grammar, "user-4") == "user-4 ::= object"
+
+
+def test_false_optional_property_is_left_out():
+    grammar = schema_to_grammar(
+        {"type": "object", "properties": {"gone": False, "n": {"type": "integer"}}}, default_max_length=3
+    )
+    assert "gone" not in grammar and "n-kv" in grammar
+
+
+def test_false_items_and_branches_are_left_out():
+    grammar = schema_to_grammar({"type": "array", "items": False}, default_max_length=3)
+    assert _rule(grammar, "root") == 'root ::= "[" space  "]" space'
+    grammar = schema_to_grammar({"anyOf": [False, {"type": "integer"}, True]}, default_max_length=3)
+    assert _rule(grammar, "root") == "root ::= integer | alternative-1"  # two branches left
+    assert _rule(grammar, "alternative-1").endswith("| array")
+    grammar = schema_to_grammar({"allOf": [True, {"properties": {"a": {"type": "integer"}}}]}, default_max_length=3)
+    assert "a-kv" in grammar
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        False,
+        {"type": "object", "properties": {"user": False}, "required": ["user"]},
+        {"type": "array", "items": False, "minItems": 1},
+        {"anyOf": [False, False]},
+        {"allOf": [{"type": "object"}, False]},
+        {"prefixItems": [{"type": "integer"}, False]},
+        {"$defs": {"never": False}, "type": "object", "properties": {"x": {"$ref": "#/$defs/never"}}, "required": ["x"]},
+    ],
+)
+def test_false_where_the_schema_needs_a_value_is_unsatisfiable(schema):
+    with pytest.raises(UnsupportedSchema, match="no JSON value satisfies it"):
+        schema_to_grammar(schema, default_max_length=3)
+
+
+def test_booleans_in_a_schema_left_recursive_are_made_explicit_too():
+    schema = {
+        "$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}, "x": True, "y": False},
+                        "required": ["next"]}},
+        "$ref": "#/$defs/n",
+    }
+    grammar = schema_to_grammar(schema, default_max_length=3)
+    assert "n-next ::= n" in grammar  # still recursive
+    assert _rule(grammar, "n-x").startswith("n-x ::= n-x-0 | number")
+    assert "y-kv" not in grammar and "n-y" not in grammar

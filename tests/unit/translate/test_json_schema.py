@@ -104,3 +104,104 @@ def test_backend_schema_errors_name_the_openai_param():
 )
 def test_output_violation(text, schema, ok):
     assert (output_violation(text, schema) is None) is ok
+
+
+# -- hardening (issue 12): whatever the schema, a 400 with its param or a pass, never a 500 ----
+
+
+def _deep(levels):
+    schema = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+def _json_schema(schema):
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+def _tools_param_of(parameters) -> str | None:
+    chat = parse_chat_request({
+        "model": "m", "messages": [USER],
+        "tools": [{"type": "function", "function": {"name": "ok"}},
+                  {"type": "function", "function": {"name": "f", "parameters": parameters}}],
+    })
+    with pytest.raises(InvalidArgument) as caught:
+        to_generate_request(chat, backend_model="m")
+    return caught.value.param
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        ({"$schema": 5, "type": "object"}, "at $schema: must be a string"),
+        ({"$schema": ["https://json-schema.org/draft/2020-12/schema"]}, "at $schema: must be a string"),
+        ({"$schema": {"a": 1}}, "at $schema: must be a string"),
+        (_deep(95), "nested more than 64 levels deep"),
+        (_deep(3000), "nested more than 64 levels deep"),
+    ],
+    ids=["int", "list", "object", "deep-95", "deep-3000"],
+)
+def test_schemas_jsonschema_chokes_on_are_400_naming_the_param(schema, says):
+    with pytest.raises(InvalidArgument) as caught:
+        lower(_json_schema(schema))
+    assert caught.value.param == "response_format.json_schema.schema"
+    assert says in str(caught.value)
+    assert _tools_param_of({"type": "object", **schema}) == "tools[1].function.parameters"
+
+
+def test_anything_else_jsonschema_raises_is_a_400_too(monkeypatch):
+    from vertexcompat.translate import json_schema
+
+    def boom(schema):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(json_schema.jsonschema.validators, "validator_for", boom)
+    with pytest.raises(InvalidArgument) as caught:
+        lower(_json_schema({"type": "object"}))
+    assert caught.value.param == "response_format.json_schema.schema"
+    assert "could not be checked (KeyError" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"user": True}},
+        {"type": "object", "properties": {"user": False}},
+        {"type": "object", "items": True, "additionalProperties": False, "not": False},
+        # Valid JSON Schema, however large: enforcing it is the engine's call (a 400 there).
+        {"type": "string", "maxLength": 20000},
+        {"type": "string", "maxLength": 1e12},
+        # An unknown dialect falls back to the latest draft, without a warning.
+        {"$schema": "https://example.com/my-dialect", "type": "object"},
+    ],
+)
+def test_valid_schemas_pass_the_check(schema, recwarn):
+    assert lower(_json_schema(schema)).response_schema == schema
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+
+
+@pytest.mark.parametrize(
+    ("text", "schema"),
+    [
+        ("[" * 100_000 + "]" * 100_000, {"type": "array"}),  # past json's recursion limit
+        ('{"a": 1}', {"$ref": "https://example.com/elsewhere.json"}),  # unresolvable
+        ('{"a": 1}', {"$schema": 5}),
+        ('{"a": 1}', {"type": "object", "properties": {"a": {"pattern": "("}}}),
+        ('{"a": 1}', _deep(3000)),
+        ('{"a": "x"}', {"type": "object", "properties": {"a": True, "b": False}}),
+    ],
+    ids=["deep-answer", "remote-ref", "bad-dialect", "bad-regex", "deep-schema", "booleans"],
+)
+def test_output_violation_never_raises(text, schema):
+    problem = output_violation(text, schema)
+    assert problem is None or isinstance(problem, str)
+
+
+def test_output_violation_says_why_it_could_not_check():
+    assert output_violation("[" * 100_000 + "]" * 100_000, {"type": "array"}) == "nested too deeply to be checked"
+    assert output_violation('{"a": 1}', {"$schema": 5}).startswith("could not be checked against the schema")
+    assert output_violation('{"a": "x"}', {"type": "object", "properties": {"a": True}}) is None
+    assert "False schema does not allow 1" in output_violation(
+        '{"b": 1}', {"type": "object", "properties": {"b": False}}
+    )
