@@ -5,7 +5,10 @@ only latency ratio (target: at most 2x) and the media requests' own latency.
 
 Starts the real server (default model, --no-auth) on loopback; needs nothing else.
 
-    .venv/bin/python bench/media_load.py [--model NAME] [--threads N] [--parallel N]
+    .venv/bin/python bench/media_load.py [--model NAME] [--threads N] [--parallel N] [--quick]
+
+`--quick` is a smoke run (the tiny model, 4 text-only requests beside 2 media requests): it
+proves the script works, not the ratio.
 """
 
 from __future__ import annotations
@@ -67,12 +70,13 @@ async def timed(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> fl
     return time.perf_counter() - start
 
 
-async def run(url: str, text: dict[str, Any], media: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+async def run(url: str, text: dict[str, Any], media: list[dict[str, Any]],
+              texts: int = 20) -> tuple[list[float], list[float]]:
     async with httpx.AsyncClient() as client:
-        text_jobs = [timed(client, url, text) for _ in range(20)]
+        text_jobs = [timed(client, url, text) for _ in range(texts)]
         media_jobs = [timed(client, url, body) for body in media]
         results = await asyncio.gather(*text_jobs, *media_jobs)
-    return list(results[:20]), list(results[20:])
+    return list(results[:texts]), list(results[texts:])
 
 
 def stats(xs: list[float]) -> str:
@@ -87,7 +91,11 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, 4 + 2")
     args = parser.parse_args()
+    if args.quick:
+        args.model = "smollm2-135m-instruct"
+    texts, each = (4, 1) if args.quick else (20, 10)
     text, with_image, with_audio = bodies()
     port = free_port()
     log = Path(tempfile.gettempdir()) / "vertexcompat-media-load.log"
@@ -96,15 +104,16 @@ def main() -> None:
     env = {"VERTEXCOMPAT_MAX_QUEUE": "64", "PATH": "/usr/bin:/bin"}
     with Server("vertexcompat", argv, "/readyz", port, log, env=env) as server:
         url = f"{server.base}/v1/chat/completions"
-        asyncio.run(run(url, text, [with_image, with_audio]))  # warm-up: load every model
-        alone, _ = asyncio.run(run(url, text, []))
-        mixed, media = asyncio.run(run(url, text, [with_image] * 10 + [with_audio] * 10))
+        asyncio.run(run(url, text, [with_image, with_audio], texts))  # warm-up: load models
+        alone, _ = asyncio.run(run(url, text, [], texts))
+        mixed, media = asyncio.run(run(url, text, [with_image] * each + [with_audio] * each,
+                                       texts))
     ratio = statistics.median(mixed) / statistics.median(alone)
     print(f"model {args.model}, threads {args.threads}, parallel {args.parallel}, max_tokens 32")
     print(f"| requests | latency |\n|---|---|")
-    print(f"| 20 text-only alone (baseline) | {stats(alone)} |")
-    print(f"| 20 text-only beside 20 media | {stats(mixed)} |")
-    print(f"| the 20 media requests (10 images, 10 audio) | {stats(media)} |")
+    print(f"| {texts} text-only alone (baseline) | {stats(alone)} |")
+    print(f"| {texts} text-only beside {2 * each} media | {stats(mixed)} |")
+    print(f"| the {2 * each} media requests ({each} images, {each} audio) | {stats(media)} |")
     print(f"text-only median latency ratio: {ratio:.2f}x (target <= 2x)")
 
 
