@@ -7,9 +7,9 @@ The defaults are chosen for a 2-core machine that runs OCR and Whisper on what i
 - 50 megapixels per image: comfortably above any phone camera (~48 MP). Kept (issue 12)
   because perception shrinks every image to the 2000-pixel side its models read before
   working on it (perception/pixels.py): measured on one worker thread, a 49 MP JPEG costs
-  4.1 s of CPU and +727 MB peak RSS, a 4 MP one 3.7 s and +718 MB — almost all of it OCR's
-  text detector on a 2000x2000 input —, a 49 MP PNG (no scaled decode) 5.2 s and +770 MB
-  (before the shrink: 5.5-5.7 s and +920-950 MB). Pillow refuses anything over ~179 MP by
+  3.7 s of CPU and +734 MB peak RSS, a 4 MP one 3.1 s and +658 MB — almost all of it OCR's
+  text detector on a 2000x2000 input —, a 49 MP PNG (no scaled decode) 4.4 s and +788 MB
+  (before the shrink: 5.4-5.9 s and +920-960 MB). Pillow refuses anything over ~179 MP by
   itself, so a larger setting has no effect past that.
 - 64 megapixels per request, all images together: one full-size phone photo (48 MP) and a
   few screenshots, or the part limit's 16 images at 4 MP (2560x1600). Refuses the measured

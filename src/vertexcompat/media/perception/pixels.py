@@ -9,20 +9,20 @@ copies each stage makes: a JPEG is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
 scaling (it still reads every byte, so a truncated file still fails), other formats are
 decoded in full and shrunk at once, before the alpha page is composed.
 
-Measured (bench/hardening.py `--one-image`: the decode proof and the whole pipeline, one
-thread, warm models, CPU time on this repository's 2-core machine; the red "STOP 42" sign of
-bench/perception.py):
+Measured with bench/hardening.py `--one-image` (the intake's decode proof and the whole
+pipeline, one thread, warm models, CPU time on this repository's 2-core machine; the red
+"STOP 42" sign of bench/perception.py; before = `--baseline` on the tree before issue 12):
 
-| image | before (full-size RGBA page) | after |
+| image | before (full-size decode and RGBA page) | after |
 |---|---|---|
-| JPEG 7000x7000 = 49 MP, 1.0 MB | 5.5 s CPU, peak RSS +949 MB | 4.1 s, +727 MB |
-| PNG 49 MP, 0.8 MB | 5.7 s, +917 MB | 5.2 s, +770 MB |
-| JPEG 2000x2000 = 4 MP | 4.0 s, +764 MB | 3.7 s, +718 MB |
+| JPEG 7000x7000 = 49 MP, 1.0 MB | 5.4 s CPU, peak RSS +964 MB | 3.7 s, +734 MB |
+| PNG 49 MP, 0.8 MB | 5.9 s, +919 MB | 4.4 s, +788 MB |
+| JPEG 2000x2000 = 4 MP | 3.5 s, +677 MB | 3.1 s, +658 MB |
 
-What remains is OCR's text detector on a 2000x2000 input (~3 s, ~700 MB of onnxruntime
+What remains is OCR's text detector on a 2000x2000 input (~3 s, ~650 MB of onnxruntime
 buffers): a 49 MP JPEG now costs about what a 4 MP one does; a PNG still pays its full
 decode (twice: the intake's proof, then here). The findings are the same (text, faces,
-colours, NSFW score to 3 decimals).
+colours, NSFW score).
 """
 
 from __future__ import annotations
