@@ -135,6 +135,8 @@ def test_streamed_calls_accumulate_with_the_sdk_stream_state(default_client: ope
     completion = state.get_final_completion()
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
+    # A turn that only called has no content, as in the non-stream message (and OpenAI).
+    assert choice.message.content is None
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather"
     assert "Chicago" in json.loads(call.function.arguments)["location"]

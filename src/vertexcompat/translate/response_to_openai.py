@@ -8,8 +8,12 @@ thought signature goes on the first tool call of the turn, or on the message
 
 A choice with an image (issue 7) carries it twice: on the choice itself with `content` and
 `role`, exactly as Vertex's sample response shows (SPEC §6, seed 000), and in `message`,
-where the OpenAI SDK's types look. A candidate that made several images keeps the first
-(Chat Completions has room for one per choice)."""
+where the OpenAI SDK's types look. A candidate that made several images keeps the first,
+here and in the stream (stream_transcoder.py), so both agree: the choice's `image` (SPEC §6)
+holds one object, and the stream cannot send a second one either, because an accumulating
+client (openai-python's `ChatCompletionStreamState`) merges successive `image` deltas key by
+key and would concatenate their base64 `data` (and `mime_type`) into one broken image.
+A client that wants several images asks for `n` choices (or `images.generate`'s `n`)."""
 
 from __future__ import annotations
 
@@ -85,8 +89,9 @@ def to_chat_completion(
                     )
                 )
             case ImageOutput(candidate=c):
-                if images[_index(c, n)] is None:
-                    images[c] = to_openai_image(event)
+                i = _index(c, n)
+                if images[i] is None:  # the first image only (module docstring)
+                    images[i] = to_openai_image(event)
             case Finished(candidate=c, reason=reason):
                 reasons[_index(c, n)] = to_openai_finish_reason(reason)
             case Usage():

@@ -1,8 +1,8 @@
 """`ChunkTranscoder`: domain stream events → `chat.completion.chunk` objects for one request.
 
 The wire rules it guarantees (SPEC §6, the OpenAI spec rather than Google's known bugs):
-each choice starts with a `{"role": "assistant", "content": ""}` delta; each choice gets
-exactly one `finish_reason`, on a chunk whose delta is `{}`; with `include_usage` every
+each choice starts with a `{"role": "assistant"}` delta; each choice gets exactly one
+`finish_reason`, on a chunk whose delta is `{}`; with `include_usage` every
 chunk carries `"usage": null` and one last chunk has `choices: []` and the usage, without
 it no chunk has a `usage` key; `id`, `created` and `model` are the same on every chunk.
 
@@ -21,6 +21,17 @@ on the head delta of the call it belongs to, or (turn ended in text) on its own 
 
 An image (issue 7) travels as one chunk whose delta is `{"image": {...}}` (the same object
 as in the non-streaming response), after the choice's text and before its finish_reason.
+A choice carries one image, the candidate's first, here and in the non-streaming response
+(response_to_openai.py says why); later images of the candidate are not sent.
+
+A stream accumulates (openai-python's `ChatCompletionStreamState`, which merges deltas key by
+key and concatenates strings) to the message the non-streaming response has for the same
+events. Hence `content` is sent only when there is content: the role delta leaves it out,
+because the role goes out before anything is known about the turn and a `content: ""` there
+would accumulate a turn that only called to `""` where the non-stream message (and OpenAI,
+whose first chunk of such a turn has `"content": null`) has `null`. A choice that ends with
+neither content nor a call gets one `{"content": ""}` delta before its finish_reason, so it
+accumulates to `""` like the non-stream message.
 
 One transcoder per request and one `_ChoiceState` per candidate: state is never shared
 across choices (DESIGN example 4).
@@ -70,6 +81,8 @@ class _ChoiceState:
     started: bool = False
     finished: bool = False
     calls: int = 0
+    content_sent: bool = False  # a `content` delta went out (answer text or thought tags)
+    image_sent: bool = False
     tag_open: bool = False  # a thought tag was sent and not closed yet
 
 
@@ -112,7 +125,7 @@ class ChunkTranscoder:
                 state = self._state(c)
                 if state.finished or not text:
                     return []
-                return [*self._open(state), self._chunk(state.index, Delta(content=text))]
+                return [*self._open(state), self._content(state, text)]
             case ThoughtSignature(candidate=c, signature=signature):
                 state = self._state(c)
                 if state.finished:
@@ -126,15 +139,16 @@ class ChunkTranscoder:
                 return [*self._open(state), *self._call(state, event)]
             case ImageOutput(candidate=c):
                 state = self._state(c)
-                if state.finished:
+                if state.finished or state.image_sent:
                     return []
+                state.image_sent = True
                 image = Delta(image=to_openai_image(event))
                 return [*self._open(state), self._chunk(state.index, image)]
             case Finished(candidate=c, reason=reason):
                 state = self._state(c)
                 if state.finished:  # exactly one finish_reason per choice
                     return []
-                return [*self._open(state), self._finish(state, to_openai_finish_reason(reason))]
+                return [*self._open(state), *self._finish(state, to_openai_finish_reason(reason))]
             case Usage():
                 self._usage = event  # sent by finish(), after every choice has finished
                 return []
@@ -149,7 +163,7 @@ class ChunkTranscoder:
         chunks = self.start()
         for state in self._choices:
             if not state.finished:
-                chunks += [*self._open(state), self._finish(state, "stop")]
+                chunks += [*self._open(state), *self._finish(state, "stop")]
         if self._include_usage:
             chunks.append(
                 ChatCompletionChunk(
@@ -174,7 +188,8 @@ class ChunkTranscoder:
         if state.started:
             return []
         state.started = True
-        return [self._chunk(state.index, Delta(role="assistant", content=""))]
+        # No `content` key: the turn's first event decides it (module docstring).
+        return [self._chunk(state.index, Delta(role="assistant"))]
 
     def _open(self, state: _ChoiceState) -> list[ChatCompletionChunk]:
         """The role chunk if not sent yet, and the closing thought tag if one is open: the
@@ -183,7 +198,7 @@ class ChunkTranscoder:
         if state.tag_open:
             state.tag_open = False
             assert self._thoughts.marker is not None
-            chunks.append(self._chunk(state.index, Delta(content=self._thoughts.marker.close)))
+            chunks.append(self._content(state, self._thoughts.marker.close))
         return chunks
 
     def _thought(self, state: _ChoiceState, text: str) -> ChatCompletionChunk:
@@ -193,6 +208,10 @@ class ChunkTranscoder:
         if not state.tag_open:
             state.tag_open = True
             text = marker.open + text
+        return self._content(state, text)
+
+    def _content(self, state: _ChoiceState, text: str) -> ChatCompletionChunk:
+        state.content_sent = True
         return self._chunk(state.index, Delta(content=text))
 
     def _call(self, state: _ChoiceState, call: FunctionCall) -> list[ChatCompletionChunk]:
@@ -225,11 +244,13 @@ class ChunkTranscoder:
             )
         return [self._chunk(state.index, head), self._chunk(state.index, body)]
 
-    def _finish(self, state: _ChoiceState, reason: FinishReasonName) -> ChatCompletionChunk:
+    def _finish(self, state: _ChoiceState, reason: FinishReasonName) -> list[ChatCompletionChunk]:
         state.finished = True
         if state.calls:
-            reason = with_calls(reason, self._call_style)
-        return self._chunk(state.index, Delta(), finish_reason=reason)
+            return [self._chunk(state.index, Delta(), finish_reason=with_calls(reason, self._call_style))]
+        # A turn without content or calls is `content: ""` in the non-stream message.
+        empty = [] if state.content_sent else [self._content(state, "")]
+        return [*empty, self._chunk(state.index, Delta(), finish_reason=reason)]
 
     def _chunk(
         self, index: int, delta: Delta, *, finish_reason: FinishReasonName | None = None

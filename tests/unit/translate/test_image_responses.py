@@ -62,7 +62,7 @@ def test_stream_sends_text_then_one_image_delta_then_one_finish_reason():
     chunks += [c.to_wire() for c in transcoder.finish()]
     deltas = [(c["choices"][0]["delta"], c["choices"][0].get("finish_reason")) for c in chunks]
     assert deltas == [
-        ({"role": "assistant", "content": ""}, None),
+        ({"role": "assistant"}, None),
         ({"content": "Here is an image of a banana: "}, None),
         ({"image": WIRE_IMAGE}, None),
         ({}, "stop"),

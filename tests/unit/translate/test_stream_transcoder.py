@@ -29,7 +29,7 @@ def test_stream_sends_role_first_per_choice():
         mine = [
             c["choices"][0] for c in chunks if c["choices"] and c["choices"][0]["index"] == index
         ]
-        assert mine[0]["delta"] == {"role": "assistant", "content": ""}
+        assert mine[0]["delta"] == {"role": "assistant"}
         assert all("role" not in c["delta"] for c in mine[1:])
 
 
@@ -88,7 +88,8 @@ def test_choice_without_finished_event_is_closed_with_stop_by_finish():
 def test_finish_is_idempotent_and_start_sends_role_once():
     t = ChunkTranscoder(completion_id="i", created=1, model="m", n=1, include_usage=True)
     assert len(t.start()) == 1 and t.start() == []
-    assert len(t.finish()) == 2 and t.finish() == []
+    # `content: ""` (an empty turn), the finish_reason, the usage; then nothing more.
+    assert len(t.finish()) == 3 and t.finish() == []
 
 
 def test_a_call_streams_as_a_head_delta_then_its_arguments():

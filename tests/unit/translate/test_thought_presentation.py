@@ -255,7 +255,7 @@ def choice_steps(chunks, index=0):
     ]
 
 
-ROLE = ({"role": "assistant", "content": ""}, None)
+ROLE = ({"role": "assistant"}, None)
 FINISH = ({}, "stop")
 
 

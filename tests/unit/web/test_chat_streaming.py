@@ -29,7 +29,7 @@ def test_stream_sends_role_first_and_one_finish_reason_per_choice():
     _, payloads = stream(chat_body(stream=True, n=2))
     for index in (0, 1):
         mine = [c["choices"][0] for c in payloads[:-1] if c["choices"][0]["index"] == index]
-        assert mine[0]["delta"] == {"role": "assistant", "content": ""}
+        assert mine[0]["delta"] == {"role": "assistant"}
         assert [m["finish_reason"] for m in mine if m["finish_reason"]] == ["stop"]
         assert mine[-1]["finish_reason"] == "stop" and mine[-1]["delta"] == {}
         assert "".join(m["delta"].get("content", "") for m in mine) == (
@@ -77,7 +77,9 @@ def test_error_after_streaming_started_is_one_error_frame():
 def test_empty_backend_stream_still_closes_every_choice():
     backend = FakeBackend(script=lambda req: [])
     _, payloads = stream(chat_body(stream=True), make_container({"fake": backend}))
-    assert [c["choices"][0]["finish_reason"] for c in payloads[:-1]] == [None, "stop"]
+    steps = [(c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) for c in payloads[:-1]]
+    # The empty turn's `content: ""` makes it accumulate like the non-stream message.
+    assert steps == [({"role": "assistant"}, None), ({"content": ""}, None), ({}, "stop")]
 
 
 async def drive(app, body, *, disconnect_after_frames, spec_version="2.3"):

@@ -3,17 +3,14 @@ image, `modalities` asks any model, the response has the seed's shape, the strea
 format is pinned by a golden transcript, and `images/generations` answers OpenAI's shape."""
 
 import base64
-import os
-import re
-from pathlib import Path
 
 import pytest
 
 from tests.fakes import FakeBackend, make_container
+from tests.unit.web.golden_files import assert_matches_golden, normalised
 from tests.unit.web.helpers import AUTH, VERTEX_CHAT, chat_body, client_for
 from vertexcompat.domain.events import Finished, FinishReason, ImageOutput, TextDelta, Usage
 
-GOLDEN = Path(__file__).parent / "golden"
 VERTEX_IMAGES = "/v1/projects/my-proj/locations/us-central1/endpoints/openapi/images/generations"
 PNG = b"\x89PNG-fake"
 
@@ -106,12 +103,7 @@ def test_image_stream_transcript_matches_golden(backend):
             model="google/gemini-2.5-flash-image-preview", stream=True, size="64x64",
             stream_options={"include_usage": True}))
     assert r.status_code == 200, r.text
-    text = re.sub(r'"id":"chatcmpl-[A-Za-z0-9_-]{24,}"', '"id":"chatcmpl-ID"', r.text)
-    actual = re.sub(r'"created":\d+', '"created":0', text)
-    path = GOLDEN / "stream_image.sse"
-    if os.environ.get("VERTEXCOMPAT_REGEN_GOLDEN"):
-        path.write_text(actual)
-    assert actual == path.read_text()
+    assert_matches_golden(normalised(r.text), "stream_image.sse")
 
 
 @pytest.mark.parametrize("path", [VERTEX_IMAGES, "/v1/images/generations",

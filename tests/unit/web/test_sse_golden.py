@@ -1,30 +1,19 @@
-"""Golden SSE transcripts pin the wire format byte for byte (DESIGN example 10).
-
-The id and `created` vary per request, so they are normalised before comparing. To
-regenerate after an intended change: VERTEXCOMPAT_REGEN_GOLDEN=1 pytest this file, then
-review the diff of tests/unit/web/golden/.
-"""
-
-import os
-import re
-from pathlib import Path
+"""Golden SSE transcripts pin the wire format byte for byte (DESIGN example 10); how to
+regenerate them: tests/unit/web/golden_files.py."""
 
 import pytest
 
 from tests.fakes import FakeBackend, make_container
+from tests.unit.web.golden_files import assert_matches_golden, normalised
 from tests.unit.web.helpers import AUTH, VERTEX_CHAT, chat_body, client_for
 from vertexcompat.domain.events import Finished, FinishReason, FunctionCall, TextDelta, Usage
-
-GOLDEN = Path(__file__).parent / "golden"
 
 
 def normalised_stream(body, container=None) -> str:
     with client_for(container) as client:
         r = client.post(VERTEX_CHAT, json=body, headers=AUTH)
     assert r.status_code == 200, r.text
-    text = re.sub(r'"id":"chatcmpl-[A-Za-z0-9_-]{24,}"', '"id":"chatcmpl-ID"', r.text)
-    text = re.sub(r'"id":"call_[A-Za-z0-9_-]{24}"', '"id":"call_ID"', text)
-    return re.sub(r'"created":\d+', '"created":0', text)
+    return normalised(r.text)
 
 
 @pytest.mark.parametrize(
@@ -35,11 +24,7 @@ def normalised_stream(body, container=None) -> str:
     ],
 )
 def test_stream_transcript_matches_golden(name, extra):
-    actual = normalised_stream(chat_body(stream=True, **extra))
-    path = GOLDEN / f"{name}.sse"
-    if os.environ.get("VERTEXCOMPAT_REGEN_GOLDEN"):
-        path.write_text(actual)
-    assert actual == path.read_text()
+    assert_matches_golden(normalised_stream(chat_body(stream=True, **extra)), f"{name}.sse")
 
 
 def _tool_script(request):
@@ -61,7 +46,4 @@ def test_tool_call_stream_transcript_matches_golden():
     actual = normalised_stream(
         chat_body(stream=True, n=2, tools=tools, stream_options={"include_usage": True}), container
     )
-    path = GOLDEN / "stream_tool_calls_n2.sse"
-    if os.environ.get("VERTEXCOMPAT_REGEN_GOLDEN"):
-        path.write_text(actual)
-    assert actual == path.read_text()
+    assert_matches_golden(actual, "stream_tool_calls_n2.sse")
