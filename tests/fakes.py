@@ -9,10 +9,10 @@ from typing import Any
 from vertexcompat.auth.any_bearer import AnyBearerAuthenticator
 from vertexcompat.backends.base import Backend
 from vertexcompat.config import Settings
-from vertexcompat.container import Container
+from vertexcompat.container import Container, build_generation
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, Usage
-from vertexcompat.services.generation import GenerationService, default_aliases
+from vertexcompat.models.registry import ModelRegistry, default_aliases
 
 FAKE_MODEL = "fake-model"
 
@@ -96,12 +96,13 @@ def make_container(
     aliases: dict[str, str] | None = None,
     **settings: Any,
 ) -> Container:
+    """The production composition (every backend behind its policies; no media support,
+    no thought sealing) over fake backends."""
     backends = backends if backends is not None else {"fake": FakeBackend()}
+    registry = ModelRegistry(aliases if aliases is not None else default_aliases(FAKE_MODEL))
     return Container(
         settings=make_settings(**settings),
         authenticator=AnyBearerAuthenticator(),
         backends=backends,
-        generation=GenerationService(
-            backends, aliases if aliases is not None else default_aliases(FAKE_MODEL)
-        ),
+        generation=build_generation(backends, registry),
     )

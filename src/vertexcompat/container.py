@@ -7,6 +7,7 @@ that nothing else in the package needs llama.cpp to import.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -24,12 +25,19 @@ from vertexcompat.auth.rate_limit import TokenBucketLimiter, TokenRateLimits
 from vertexcompat.auth.token_sweep import TokenSweeper
 from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
-from vertexcompat.config import Settings
-from vertexcompat.media.limits import MediaLimits
-from vertexcompat.services.generation import GenerationService, default_aliases
-from vertexcompat.services.media import MediaResolver
-from vertexcompat.services.thoughts import GEMINI_3_MODEL_IDS, ThoughtSignatures
 from vertexcompat.auth.thought_signatures import ThoughtSealer
+from vertexcompat.config import Settings
+from vertexcompat.domain.models import ModelCapabilities
+from vertexcompat.media.limits import MediaLimits
+from vertexcompat.models.registry import GEMINI_3_MODEL_IDS, ModelRegistry, default_aliases
+from vertexcompat.services.generation import GenerationService, LoadStatus, PolicyChoice
+from vertexcompat.services.media import MediaResolver
+from vertexcompat.services.policies import Policy
+from vertexcompat.services.policies.boundary import GeminiNamedErrors
+from vertexcompat.services.policies.image_defaults import ImageDefaults
+from vertexcompat.services.policies.media import MediaPerception
+from vertexcompat.services.policies.thoughts import ThoughtSealing
+from vertexcompat.services.thoughts import ThoughtSignatures
 from vertexcompat.store.thought_keys import SqliteThoughtKeys
 from vertexcompat.store.roles import SqliteRoles
 from vertexcompat.store.service_accounts import SqliteServiceAccounts
@@ -43,6 +51,13 @@ logger = logging.getLogger(__name__)
 
 # Rendered prompts kept for `GET /v1/debug/prompts` when `debug_prompts` is on.
 DEBUG_PROMPTS_KEPT = 32
+
+# The local llama.cpp model: text in (media arrives perceived), text, calls, schema-bound
+# JSON and SVG drawings out, thoughts sealed by this server.
+LOCAL_CAPABILITIES = ModelCapabilities(
+    vision=False, audio=False, tools=True, json_schema=True, thinking=True, logprobs=False,
+    issues_thought_signatures=False, native_images=False,
+)
 
 
 class Lifecycle(Protocol):
@@ -232,7 +247,6 @@ def build_container(settings: Settings) -> Container:
         dynamic_thinking_budget=settings.dynamic_thinking_budget,
         keep_prompts=DEBUG_PROMPTS_KEPT if settings.debug_prompts else 0,
     )}
-    aliases = model_aliases(settings)
     loader = LocalModelLoader(
         engine=engine,
         catalog=ModelCatalog(settings.data_dir),
@@ -248,23 +262,19 @@ def build_container(settings: Settings) -> Container:
         )
         authenticator = AnyBearerAuthenticator()
     media = build_media(settings)
+    lifecycles: dict[str, Lifecycle] = {"local": loader}
     return Container(
         settings=settings,
         authenticator=authenticator,
         backends=backends,
-        generation=GenerationService(
+        generation=build_generation(
             backends,
-            aliases,
+            model_registry(settings, {backend_model: LOCAL_CAPABILITIES}),
             media=media,
             thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
-            signature_enforcing_ids=tuple(
-                GEMINI_3_MODEL_IDS
-                if settings.signature_enforcing_models is None
-                else settings.signature_enforcing_models
-            ),
-            image_models=settings.image_model_ids,
+            load_status=lifecycles,
         ),
-        lifecycles={"local": loader},
+        lifecycles=lifecycles,
         token_grant=auth.grant,
         token_sweeper=auth.sweeper,
         database=auth.database,
@@ -318,3 +328,54 @@ def model_aliases(settings: Settings) -> dict[str, str]:
         **default_aliases(settings.model_name, settings.image_model_ids),
         **settings.model_aliases,
     }
+
+
+def model_registry(
+    settings: Settings, capabilities: dict[str, ModelCapabilities] | None = None
+) -> ModelRegistry:
+    """Every model id fact from the settings: aliases, image ids, signature enforcement."""
+    enforcing = settings.signature_enforcing_models
+    return ModelRegistry(
+        model_aliases(settings),
+        image_models=settings.image_model_ids,
+        signature_enforcing=GEMINI_3_MODEL_IDS if enforcing is None else enforcing,
+        capabilities=capabilities,
+    )
+
+
+def backend_policies(
+    capabilities: ModelCapabilities,
+    *,
+    media: MediaResolver | None,
+    thoughts: ThoughtSignatures | None,
+) -> tuple[Policy, ...]:
+    """What a backend model cannot do itself, a policy does for it; outermost first. Every
+    backend sits behind the boundary that reads its Gemini-named errors."""
+    policies: list[Policy] = []
+    if not capabilities.native_images:
+        policies.append(ImageDefaults())
+    if thoughts is not None and not capabilities.issues_thought_signatures:
+        policies.append(ThoughtSealing(thoughts))
+    if not (capabilities.vision and capabilities.audio):
+        policies.append(
+            MediaPerception(media, images=not capabilities.vision, audio=not capabilities.audio)
+        )
+    policies.append(GeminiNamedErrors())
+    return tuple(policies)
+
+
+def build_generation(
+    backends: dict[str, Backend],
+    registry: ModelRegistry,
+    *,
+    media: MediaResolver | None = None,
+    thoughts: ThoughtSignatures | None = None,
+    load_status: dict[str, Lifecycle] | None = None,
+) -> GenerationService:
+    """The generation service, each backend model behind the policies its capabilities
+    call for (chosen once per set of capabilities)."""
+    choose: PolicyChoice = functools.cache(
+        functools.partial(backend_policies, media=media, thoughts=thoughts)
+    )
+    status: dict[str, LoadStatus] = dict(load_status or {})
+    return GenerationService(backends, registry, policies=choose, load_status=status)

@@ -62,3 +62,64 @@ def test_failed_load_is_reported_as_the_readiness_reason():
     asyncio.run(container.start())
     wait_for(lambda: loader.problem() is not None)
     assert container.readiness() == {"local": "failed: RuntimeError: bad gguf"}
+
+
+def policy_types(capabilities, **kwargs):
+    from vertexcompat.container import backend_policies
+
+    return [type(p).__name__ for p in backend_policies(capabilities, **kwargs)]
+
+
+def test_the_local_model_gets_every_policy_outermost_first():
+    from vertexcompat.container import LOCAL_CAPABILITIES
+
+    assert policy_types(LOCAL_CAPABILITIES, media=None, thoughts=object()) == [
+        "ImageDefaults", "ThoughtSealing", "MediaPerception", "GeminiNamedErrors",
+    ]
+
+
+def test_a_model_that_reads_media_and_seals_its_own_thoughts_gets_only_the_boundary():
+    from vertexcompat.domain.models import ModelCapabilities
+
+    upstream = ModelCapabilities(
+        vision=True, audio=True, issues_thought_signatures=True, native_images=True
+    )
+    assert policy_types(upstream, media=None, thoughts=object()) == ["GeminiNamedErrors"]
+
+
+def test_a_vision_model_without_audio_has_only_its_audio_perceived():
+    from vertexcompat.domain.models import ModelCapabilities
+    from vertexcompat.container import backend_policies
+
+    [perception] = [
+        p for p in backend_policies(ModelCapabilities(vision=True), media=None, thoughts=None)
+        if type(p).__name__ == "MediaPerception"
+    ]
+    assert (perception._images, perception._audio) == (False, True)
+
+
+def test_without_a_sealer_nothing_is_sealed():
+    from vertexcompat.container import LOCAL_CAPABILITIES
+
+    assert "ThoughtSealing" not in policy_types(LOCAL_CAPABILITIES, media=None, thoughts=None)
+
+
+def test_a_failed_load_is_what_requests_are_told():
+    from tests.unit.web.helpers import AUTH, VERTEX_CHAT, chat_body, client_for
+    from vertexcompat.container import build_generation
+    from vertexcompat.models.registry import ModelRegistry, default_aliases
+
+    loader = LocalModelLoader(
+        engine=FakeEngine(fail=True), catalog=FakeCatalog(), model="m", backend_model="m"
+    )
+    backends = {"local": FakeBackend(["m"], ready=False)}
+    container = make_container(backends)
+    container.lifecycles = {"local": loader}
+    container.generation = build_generation(
+        backends, ModelRegistry(default_aliases("m")), load_status=container.lifecycles
+    )
+    with client_for(container) as client:
+        wait_for(lambda: loader.problem() is not None)
+        r = client.post(VERTEX_CHAT, json=chat_body(), headers=AUTH)
+    assert r.status_code == 503
+    assert "RuntimeError: bad gguf" in r.json()["error"]["message"]

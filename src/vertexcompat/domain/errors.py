@@ -3,17 +3,50 @@ that turns these into HTTP status codes and bodies (SPEC §7)."""
 
 from __future__ import annotations
 
+from typing import Self
+
+from vertexcompat.domain.locations import FieldPath
+
 
 class ApiError(Exception):
-    """An error the client is meant to see. `status` is Google's canonical status name."""
+    """An error the client is meant to see. `status` is Google's canonical status name.
+
+    Where the problem lies is said one of two ways, never both:
+
+    - `location`: a field of the Gemini request (`contents[2].parts[0]`,
+      `generation_config.temperature`). Everything below an API surface (services,
+      policies, backends, the engine) speaks Gemini; the surface the request came in
+      through names the field in its own terms, once, in `web/errors.py`.
+    - `param`: a name already in the client's terms: what a surface's own parsing and
+      translation raise, and what is raised about a value the surface labelled for the
+      client (a media part's `source`, a thought signature's `signature_source`).
+    """
 
     http_status: int = 500
     status: str = "INTERNAL"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        location: FieldPath | str | None = None,
+    ) -> None:
         super().__init__(message)
+        if param is not None and location is not None:
+            raise ValueError("an error names a client param or a Gemini location, not both")
         self.message = message
         self.param = param
+        self.location = FieldPath.parse(location) if isinstance(location, str) else location
+
+    def located_at(self, location: FieldPath | None) -> Self:
+        """A copy of this error (same class, message and extras) at a Gemini location
+        instead of a client param; the original is left as it is."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.args = self.args
+        copy.param, copy.location = None, location
+        return copy
 
 
 class InvalidArgument(ApiError):
@@ -48,8 +81,11 @@ class UnsupportedMediaType(ApiError):
     http_status = 415
     status = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, *, accepted: str, param: str | None = None) -> None:
-        super().__init__(message, param=param)
+    def __init__(
+        self, message: str, *, accepted: str, param: str | None = None,
+        location: FieldPath | str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, location=location)
         self.accepted = accepted  # the media type that would have been read
 
 
@@ -57,8 +93,11 @@ class ResourceExhausted(ApiError):
     http_status = 429
     status = "RESOURCE_EXHAUSTED"
 
-    def __init__(self, message: str, *, retry_after_s: int = 1, param: str | None = None) -> None:
-        super().__init__(message, param=param)
+    def __init__(
+        self, message: str, *, retry_after_s: int = 1, param: str | None = None,
+        location: FieldPath | str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, location=location)
         self.retry_after_s = retry_after_s
 
 
@@ -66,8 +105,11 @@ class Unavailable(ApiError):
     http_status = 503
     status = "UNAVAILABLE"
 
-    def __init__(self, message: str, *, retry_after_s: int = 5, param: str | None = None) -> None:
-        super().__init__(message, param=param)
+    def __init__(
+        self, message: str, *, retry_after_s: int = 5, param: str | None = None,
+        location: FieldPath | str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, location=location)
         self.retry_after_s = retry_after_s
 
 

@@ -1,8 +1,34 @@
-"""What the server knows about a model it can serve."""
+"""What the server knows about a model: what it can do (`ModelCapabilities`, per backend
+model) and how it is listed (`ModelInfo`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCapabilities:
+    """What a backend model can do itself. The container composes a backend's policies from
+    these (`container.backend_policies`): what the model cannot do, a policy does for it.
+
+    - `vision` / `audio`: reads images / hears audio itself; otherwise the media-perception
+      policy replaces those parts with what perception found (descriptions, transcripts).
+    - `issues_thought_signatures`: seals its own thoughts into signatures and checks them
+      (an upstream Gemini); otherwise the thought-sealing policy does, once.
+    - `native_images`: generates images and applies Gemini's image-model defaults itself;
+      otherwise the image-defaults policy asks for text and an image on image model ids.
+    - `tools`, `json_schema`, `thinking`, `logprobs`: function calling, schema-constrained
+      output, thinking budgets, token log-probabilities.
+    """
+
+    vision: bool = False
+    audio: bool = False
+    tools: bool = True
+    json_schema: bool = True
+    thinking: bool = True
+    logprobs: bool = False
+    issues_thought_signatures: bool = False
+    native_images: bool = False
 
 
 @dataclass(frozen=True, slots=True)

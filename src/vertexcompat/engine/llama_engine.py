@@ -120,7 +120,6 @@ class LlamaEngine:
         self._pieces: dict[int, bytes] = {}
         self._add_bos = False
         self.ctx_per_seq = config.ctx_per_seq
-        self.load_error: str | None = None
         self.grammars = GrammarCache(
             capacity=config.grammar_cache_size,
             default_max_length=config.json_string_max_length,
@@ -382,5 +381,6 @@ class LlamaEngine:
 
     def _require(self) -> LlamaEngine:
         if self._scheduler is None:
-            raise Unavailable(self.load_error or "The model is still loading.", retry_after_s=5)
+            # Why a load failed is the loader's to say (container.LocalModelLoader).
+            raise Unavailable("The model is not loaded.", retry_after_s=5)
         return self

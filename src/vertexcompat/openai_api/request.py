@@ -13,11 +13,17 @@ only the branch that matches the input's JSON type reports errors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
-from vertexcompat.domain.thinking import THOUGHT_TAG_MARKER_PATTERN, ThinkingLevel
+from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.thinking import (
+    THOUGHT_TAG_MARKER_PATTERN,
+    ThinkingLevel,
+    ThoughtTagMarker,
+)
 
 UNION_TAG_MARKER = "~"
 
@@ -50,17 +56,46 @@ class PartExtras(_WireModel):
     google: GooglePartExtras | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SentPartExtras:
+    """The `google` extras of one part, message or tool call, read once from whichever key
+    carried them (`extra_content` wins over the older `extra_part`); `key` is that key,
+    or `extra_content` when none was sent, so errors name the path the client used."""
+
+    thought: bool = False
+    thought_signature: str | None = None
+    key: str = "extra_content"
+
+    def param(self, *names: str) -> str:
+        """`param("thought_signature")` → `extra_content.google.thought_signature`."""
+        return ".".join((self.key, "google", *names))
+
+
+NO_PART_EXTRAS = SentPartExtras()
+
+
 class _HasExtras(_WireModel):
     extra_content: PartExtras | None = None
     extra_part: PartExtras | None = None
+    _extras: SentPartExtras = PrivateAttr(default=NO_PART_EXTRAS)
 
-    def google_extras(self) -> tuple[GooglePartExtras | None, str]:
-        """The `google` extras and the key they came under (`extra_content` wins)."""
+    @model_validator(mode="after")
+    def _read_extras(self) -> _HasExtras:
         for key in ("extra_content", "extra_part"):
             extras = getattr(self, key)
             if extras is not None and extras.google is not None:
-                return extras.google, key
-        return None, "extra_content"
+                google = extras.google
+                self._extras = SentPartExtras(
+                    thought=bool(google.thought), thought_signature=google.thought_signature,
+                    key=key,
+                )
+                break
+        return self
+
+    @property
+    def extras(self) -> SentPartExtras:
+        """The `google` extras, as sent (SPEC §5)."""
+        return self._extras
 
 
 class ContentPart(_HasExtras):
@@ -227,7 +262,8 @@ class GoogleImageConfig(_WireModel):
 
 class GoogleExtensions(_WireModel):
     """Vertex's Gemini-only request options, `extra_body.google` (SPEC §5). Other fields
-    (`safety_settings`, `cached_content`) are allowed through until their issues model them."""
+    (`safety_settings`, `cached_content`) are allowed through until their issues model them;
+    `translate/field_support.py` lists them as ignored."""
 
     thinking_config: GoogleThinkingConfig | None = None
     image_config: GoogleImageConfig | None = None
@@ -240,6 +276,35 @@ class ExtraBody(_WireModel):
     the top-level `"google"` key instead)."""
 
     google: GoogleExtensions | None = None
+
+
+# The two wire forms of the `google` object (SPEC §5).
+FLATTENED_GOOGLE_PATH = "google"
+LITERAL_GOOGLE_PATH = "extra_body.google"
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleOptions:
+    """The request's `google` object, read once (`ChatCompletionRequest.google_options`).
+
+    It arrives in one of two forms: a literal `"extra_body": {"google": ...}` key (raw REST
+    clients copying Vertex's docs) or a top-level `"google"` key (what the openai Python
+    SDK sends for `extra_body={"google": ...}`, which it merges into the body). `path` is
+    the form the client used (the literal one when none was sent), so an error names a key
+    the client actually sent."""
+
+    path: str = LITERAL_GOOGLE_PATH
+    thinking_config: GoogleThinkingConfig | None = None
+    image_config: GoogleImageConfig | None = None
+    thought_tag_marker: ThoughtTagMarker | None = None
+
+    def param(self, *names: str) -> str:
+        """`param("thinking_config", "thinking_budget")` →
+        `extra_body.google.thinking_config.thinking_budget` (or `google.…`)."""
+        return ".".join((self.path, *names))
+
+
+NO_GOOGLE_OPTIONS = GoogleOptions()
 
 
 class ChatCompletionRequest(_WireModel):
@@ -268,10 +333,41 @@ class ChatCompletionRequest(_WireModel):
     # image size "WxH" (checked in `translate/image_options.py`).
     modalities: Annotated[list[Literal["text", "image"]], Field(min_length=1)] | None = None
     size: str | None = None
-    # Google's extension object, in either of its two wire forms; both at once is
-    # ambiguous (`translate/google_extensions.py`).
+    # Google's extension object, in either of its two wire forms (`google_options`).
     google: GoogleExtensions | None = None
     extra_body: ExtraBody | None = None
+    _google_options: GoogleOptions = PrivateAttr(default=NO_GOOGLE_OPTIONS)
+
+    @model_validator(mode="after")
+    def _read_google_options(self) -> ChatCompletionRequest:
+        literal = self.extra_body.google if self.extra_body is not None else None
+        flattened = self.google
+        if literal is not None and flattened is not None:
+            raise InvalidArgument(
+                "The request has both a top-level `google` object and `extra_body.google`; "
+                "send the Google options once (the openai SDK's `extra_body={\"google\": "
+                "...}` already becomes the top-level `google` key).",
+                param="extra_body",
+            )
+        sent, path = (
+            (literal, LITERAL_GOOGLE_PATH) if literal is not None
+            else (flattened, FLATTENED_GOOGLE_PATH)
+        )
+        if sent is not None:
+            marker = sent.thought_tag_marker
+            self._google_options = GoogleOptions(
+                path=path,
+                thinking_config=sent.thinking_config,
+                image_config=sent.image_config,
+                # The wire model checked the marker's characters.
+                thought_tag_marker=ThoughtTagMarker(marker) if marker is not None else None,
+            )
+        return self
+
+    @property
+    def google_options(self) -> GoogleOptions:
+        """The `google` object (either wire form), parsed once; empty when none was sent."""
+        return self._google_options
 
     @property
     def include_usage(self) -> bool:

@@ -1,7 +1,8 @@
-"""`MediaResolver`: media parts of a request → what a text-only backend can read.
+"""`MediaResolver`: media parts of a request → what a text-only backend can read
+(`policies/media.py` puts it in front of the backends whose models need it).
 
-Every image (`FileDataPart`) and audio part (`InlineDataPart`) is loaded through the media
-intake (limits, SSRF-safe fetching, type checks: a 400/413 naming the part), run through the
+Every image (`FileDataPart`) and audio part (`InlineDataPart`) the model cannot read
+itself is loaded through the media intake (limits, SSRF-safe fetching, type checks: a 400/413 naming the part), run through the
 perception pipeline and replaced by an `ImageDescriptionPart` / `TranscriptPart`.
 
 The order is what keeps heavy work bounded (issue 12):
@@ -19,10 +20,10 @@ The order is what keeps heavy work bounded (issue 12):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, Protocol
 
 from vertexcompat.domain.content import (
-    Content,
     FileDataPart,
     GenerateContentRequest,
     ImageDescriptionPart,
@@ -60,11 +61,21 @@ class Perceiver(Protocol):
     def transcribe(self, audio: AudioMedia) -> AudioFindings: ...
 
 
-def has_media(request: GenerateContentRequest) -> bool:
+def has_media(
+    request: GenerateContentRequest, *, images: bool = True, audio: bool = True
+) -> bool:
+    """Whether the request has image parts (`images`) or audio parts (`audio`)."""
     return any(
-        isinstance(part, FileDataPart | InlineDataPart)
+        _is_media(part, images=images, audio=audio)
         for content in request.contents
         for part in content.parts
+    )
+
+
+def _is_media(part: Part, *, images: bool, audio: bool) -> bool:
+    # Images come by reference (`image_url`); audio by value (`input_audio`).
+    return (images and isinstance(part, FileDataPart)) or (
+        audio and isinstance(part, InlineDataPart)
     )
 
 
@@ -105,12 +116,17 @@ class MediaResolver:
     def stats(self) -> dict[str, float]:
         return self._pool.stats()
 
-    async def resolve(self, request: GenerateContentRequest) -> GenerateContentRequest:
-        parts = [
+    async def resolve(
+        self, request: GenerateContentRequest, *, images: bool = True, audio: bool = True
+    ) -> GenerateContentRequest:
+        """`request` with its image parts (`images`) and audio parts (`audio`) perceived;
+        every other part and field is kept as it is."""
+        parts: list[MediaPart] = [
             part
             for content in request.contents
             for part in content.parts
             if isinstance(part, FileDataPart | InlineDataPart)
+            and _is_media(part, images=images, audio=audio)
         ]
         if not parts:
             return request
@@ -129,17 +145,10 @@ class MediaResolver:
             id(part): _perceived(m, f) for part, m, f in zip(parts, media, found)
         }
         contents = tuple(
-            Content(role=c.role, parts=tuple(perceived.get(id(p), p) for p in c.parts))
+            dataclasses.replace(c, parts=tuple(perceived.get(id(p), p) for p in c.parts))
             for c in request.contents
         )
-        return GenerateContentRequest(
-            model=request.model,
-            contents=contents,
-            system_instruction=request.system_instruction,
-            generation_config=request.generation_config,
-            tools=request.tools,
-            tool_config=request.tool_config,
-        )
+        return dataclasses.replace(request, contents=contents)
 
     async def _load(self, part: MediaPart) -> ImageMedia | AudioMedia:
         """Bytes and measurements only: no image is decoded before the budget check."""

@@ -1,11 +1,13 @@
-"""Thought signatures around a backend (SPEC §5, issue 5).
+"""Thought signatures around a backend (SPEC §5, issue 5); `policies/thoughts.py` puts them
+around the backends whose models issue none of their own.
 
 On the way in (`restore`): every signature a client sends back on a model turn is opened;
 the thoughts it carries go back into that turn as thought parts (replacing whatever
 thoughts the client sent for it: the sealed ones are the model's own), and a forged or
 altered signature is a 400 naming the part. For signature-enforcing models (the Gemini 3
-ids), the first function call of each step of the current turn must carry its signature,
-as on Gemini; `skip_thought_signature_validator` is accepted in its place.
+ids, `models/registry.py`), the first function call of each step of the current turn must
+carry its signature, as on Gemini; `skip_thought_signature_validator` is accepted in its
+place.
 
 On the way out (`sign`): a candidate's thoughts are sealed onto its first function call,
 or, when the turn ends in text, into a `ThoughtSignature` event for its last text part.
@@ -45,13 +47,6 @@ from vertexcompat.domain.events import (
 # (e.g. history from another model).
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
-GEMINI_3_MODEL_IDS: tuple[str, ...] = (
-    "gemini-3-pro-preview",
-    "gemini-3-flash-preview",
-    "gemini-3.5-flash",
-)
-
-
 class ThoughtSignatures:
     def __init__(self, sealer: ThoughtSealer) -> None:
         self._sealer = sealer
@@ -83,7 +78,7 @@ class ThoughtSignatures:
         if not thoughts:
             return content
         kept = [p for p in parts if not (isinstance(p, TextPart) and p.thought)]
-        return Content(role=content.role, parts=(TextPart(thoughts, thought=True), *kept))
+        return dataclasses.replace(content, parts=(TextPart(thoughts, thought=True), *kept))
 
     def _open(self, signature: str, binding: str, source: str) -> str:
         try:

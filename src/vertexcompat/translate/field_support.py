@@ -1,9 +1,12 @@
-"""The one table of which top-level OpenAI request fields are honoured.
+"""The one table of which OpenAI request fields are honoured: the top-level fields, and
+the fields of Google's `google` object (SPEC §5) in either of its wire forms.
 
 Anything else in the body is ignored (seed: "unsupported parameters are ignored") and its
 name is reported in the `x-vertexcompat-ignored-params` response header, so a client can
-see that e.g. `logprobs` had no effect instead of silently getting a different answer.
-Later issues move names from "ignored" to `HONOURED_FIELDS` as they are implemented.
+see that e.g. `logprobs` had no effect instead of silently getting a different answer. A
+field of the `google` object is named by its path as sent (`google.safety_settings` or
+`extra_body.google.safety_settings`). Later issues move names from "ignored" to the
+honoured tables as they are implemented.
 
 A JSON key is any Unicode text; a header value is visible ASCII (RFC 9110 §5.5), written as
 Latin-1 by the server, and CR/LF in it would end the header. So each name is
@@ -47,9 +50,8 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         "parallel_tool_calls",
         "functions",
         "function_call",
-        # Thinking (issue 5): budgets, visible thoughts, tag marker, signatures. Other keys
-        # inside `google` / `extra_body` (safety_settings, cached_content) are not yet acted
-        # on; they are nested, so this top-level table cannot name them.
+        # Thinking (issue 5): budgets, visible thoughts, tag marker, signatures. Of the
+        # `google` object, only `HONOURED_GOOGLE_FIELDS` are acted on.
         "reasoning_effort",
         "google",
         "extra_body",
@@ -60,9 +62,34 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
 )
 
 
+# The fields of `google` / `extra_body.google` acted on. `safety_settings` and
+# `cached_content` are not (yet): a client must see that they had no effect.
+HONOURED_GOOGLE_FIELDS: frozenset[str] = frozenset(
+    {"thinking_config", "thought_tag_marker", "image_config"}
+)
+# A literal `extra_body` key carries only the `google` object.
+HONOURED_EXTRA_BODY_FIELDS: frozenset[str] = frozenset({"google"})
+
+
 def ignored_params(raw_body: Mapping[str, Any]) -> list[str]:
-    """Top-level keys of the request body that this server does not act on, sorted."""
-    return sorted(key for key in raw_body if key not in HONOURED_FIELDS)
+    """The paths of the request body's fields that this server does not act on, sorted:
+    top-level keys, and keys of the `google` object (`google.x`, `extra_body.google.x`).
+    An object of the wrong type is not looked into (the request fails validation)."""
+    ignored = [key for key in raw_body if key not in HONOURED_FIELDS]
+    ignored += _ignored_keys(raw_body.get("google"), "google", HONOURED_GOOGLE_FIELDS)
+    extra_body = raw_body.get("extra_body")
+    ignored += _ignored_keys(extra_body, "extra_body", HONOURED_EXTRA_BODY_FIELDS)
+    if isinstance(extra_body, Mapping):
+        ignored += _ignored_keys(
+            extra_body.get("google"), "extra_body.google", HONOURED_GOOGLE_FIELDS
+        )
+    return sorted(ignored)
+
+
+def _ignored_keys(value: Any, path: str, honoured: frozenset[str]) -> list[str]:
+    if not isinstance(value, Mapping):
+        return []
+    return [f"{path}.{key}" for key in value if key not in honoured]
 
 
 def ignored_params_header(raw_body: Mapping[str, Any]) -> dict[str, str]:

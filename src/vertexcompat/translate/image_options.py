@@ -19,7 +19,6 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.openai_api.request import ChatCompletionRequest
-from vertexcompat.translate.google_extensions import google_extensions
 
 MIN_SIDE = 64
 MAX_SIDE = 2048
@@ -55,11 +54,10 @@ def to_response_modalities(chat: ChatCompletionRequest) -> tuple[Modality, ...]:
 
 
 def to_image_config(chat: ChatCompletionRequest) -> ImageConfig | None:
-    google = google_extensions(chat)
-    wire = google.value.image_config if google is not None else None
+    google = chat.google_options
+    wire = google.image_config
     aspect = wire.aspect_ratio if wire is not None else None
     if aspect is not None and aspect not in ASPECT_RATIO_SIZES:
-        assert google is not None
         valid = ", ".join(ASPECT_RATIO_SIZES)
         param = google.param("image_config", "aspect_ratio")
         raise InvalidArgument(

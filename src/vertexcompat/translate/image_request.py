@@ -17,6 +17,7 @@ from vertexcompat.domain.content import (
     TextPart,
 )
 from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.locations import FieldPath
 from vertexcompat.openai_api.request import ImageGenerationRequest
 from vertexcompat.translate.image_options import parse_size
 
@@ -49,14 +50,18 @@ def to_image_generate_request(
     )
 
 
-def to_openai_images_param(param: str | None) -> str | None:
-    """A backend error's Gemini parameter named as the images request has it."""
-    match param:
-        case "generation_config.candidate_count":
-            return "n"
-        case "contents" | "system_instruction":
-            return "prompt"
-        case "generation_config.response_modalities":
+def images_param_names(location: FieldPath) -> str | None:
+    """The images surface's one, complete mapper from Gemini locations to its parameter
+    names (`web/errors.py` applies it); `None` where the request has no such parameter."""
+    match location.steps:
+        case ("model", *_) | ("generation_config", "response_modalities", *_):
+            # The image output comes from the model (the route always asks for it).
             return "model"
+        case ("contents" | "system_instruction", *_):
+            return "prompt"
+        case ("generation_config", "candidate_count", *_):
+            return "n"
+        case ("generation_config", "image_config", *_):
+            return "size"
         case _:
-            return param
+            return None

@@ -32,13 +32,9 @@ from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.thinking import ThoughtTagMarker
 from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
 from vertexcompat.translate.image_options import to_image_config, to_response_modalities
-from vertexcompat.translate.json_schema import SCHEMA_PARAM, to_response_mime_and_schema
-from vertexcompat.translate.thinking import (
-    to_openai_thinking_param,
-    to_thinking_config,
-    to_thought_tag_marker,
-)
-from vertexcompat.translate.tools import call_style, to_declarations_and_config, to_openai_tools_param
+from vertexcompat.translate.json_schema import to_response_mime_and_schema
+from vertexcompat.translate.thinking import to_thinking_config
+from vertexcompat.translate.tools import to_declarations_and_config
 
 # Vertex joins several system messages into one system instruction; keep them apart
 # by a blank line so the model still sees separate paragraphs.
@@ -51,7 +47,7 @@ def to_generate_request(
     system_texts: list[str] = []
     contents: list[Content] = []
     calls_by_id: dict[str, str] = {}  # tool_call_id → function name, from earlier turns
-    marker = to_thought_tag_marker(chat)
+    marker = chat.google_options.thought_tag_marker
     for i, message in enumerate(chat.messages):
         parts = _parts(message, i)
         match message.role:
@@ -106,7 +102,7 @@ def _texts(parts: tuple[Part, ...]) -> list[str]:
 def _calls(message: ChatMessage, i: int) -> tuple[FunctionCallPart, ...]:
     calls = []
     for j, call in enumerate(message.tool_calls or ()):
-        extras, key = call.google_extras()
+        extras = call.extras
         calls.append(
             FunctionCallPart(
                 name=call.function.name,
@@ -114,8 +110,8 @@ def _calls(message: ChatMessage, i: int) -> tuple[FunctionCallPart, ...]:
                     call.function.arguments, f"messages[{i}].tool_calls[{j}].function.arguments"
                 ),
                 id=call.id,
-                thought_signature=extras.thought_signature if extras is not None else None,
-                signature_source=f"messages[{i}].tool_calls[{j}].{key}.google.thought_signature",
+                thought_signature=extras.thought_signature,
+                signature_source=f"messages[{i}].tool_calls[{j}].{extras.param('thought_signature')}",
             )
         )
     if message.function_call is not None:
@@ -136,8 +132,7 @@ def _thoughts_apart(
     """An assistant message's thoughts become thought parts, never answer text (SPEC §5):
     its `reasoning_content`, parts marked `extra_content.google.thought`, a message marked
     so as a whole, and — when the request sets a tag marker — text inside `<X>…</X>`."""
-    extras, _ = message.google_extras()
-    whole = bool(extras is not None and extras.thought)
+    whole = message.extras.thought
     out: list[Part] = []
     if message.reasoning_content:
         out.append(TextPart(message.reasoning_content, thought=True))
@@ -185,11 +180,10 @@ def _message_signature(
     thought_signature`, where this server puts a text turn's signature and the deprecated
     `function_call`'s) belongs to the turn's first call when it has calls without their
     own, else to its last answer text."""
-    extras, key = message.google_extras()
-    signature = extras.thought_signature if extras is not None else None
+    signature = message.extras.thought_signature
     if signature is None:
         return parts, calls
-    source = f"messages[{i}].{key}.google.thought_signature"
+    source = f"messages[{i}].{message.extras.param('thought_signature')}"
     if calls and calls[0].thought_signature is None:
         first = dataclasses.replace(calls[0], thought_signature=signature, signature_source=source)
         return parts, (first, *calls[1:])
@@ -318,14 +312,12 @@ def _part(part: ContentPart, i: int, j: int) -> Part:
                 raise InvalidArgument(
                     f"Missing required parameter `{param}.text`.", param=f"{param}.text"
                 )
-            extras, key = part.google_extras()
-            if extras is None:
-                return TextPart(part.text)
+            extras = part.extras
             return TextPart(
                 part.text,
-                thought=bool(extras.thought),
+                thought=extras.thought,
                 thought_signature=extras.thought_signature,
-                signature_source=f"{param}.{key}.google.thought_signature",
+                signature_source=f"{param}.{extras.param('thought_signature')}",
             )
         case "image_url":
             if part.image_url is None:
@@ -368,30 +360,3 @@ def _required(parts: tuple[Part, ...], i: int) -> tuple[Part, ...]:
             f"`messages[{i}].content` must not be empty.", param=f"messages[{i}].content"
         )
     return parts
-
-
-def to_openai_param(param: str | None, chat: ChatCompletionRequest) -> str | None:
-    """Backends speak Gemini and name Gemini fields in their errors; the client sent an
-    OpenAI request, so `param` must name what the client wrote (e.g. `max_completion_tokens`
-    when that is the alias it used)."""
-    match param:
-        case "generation_config.candidate_count":
-            return "n"
-        case "generation_config.max_output_tokens":
-            return "max_completion_tokens" if chat.max_completion_tokens is not None else "max_tokens"
-        case "generation_config.stop_sequences":
-            return "stop"
-        case "generation_config.response_schema":
-            return SCHEMA_PARAM
-        case "generation_config.response_mime_type":
-            return "response_format.type"
-        case "generation_config.response_modalities":
-            return "modalities" if chat.modalities is not None else "model"
-        case "contents" | "system_instruction":
-            return "messages"
-        case None:
-            return None
-        case _ if (thinking := to_openai_thinking_param(param, chat)) is not None:
-            return thinking
-        case _:
-            return to_openai_tools_param(param, call_style(chat)) or param

@@ -19,7 +19,6 @@ from vertexcompat.domain.thinking import (
     ThoughtTagMarker,
 )
 from vertexcompat.openai_api.request import ChatCompletionRequest
-from vertexcompat.translate.google_extensions import google_extensions
 
 # Vertex's documented mapping (seed sample 2, SPEC §4): the same budgets serve
 # `thinking_level`, so both spellings of "low" think equally long.
@@ -36,18 +35,27 @@ REASONING_EFFORTS: tuple[str, ...] = (EFFORT_NONE, *get_args(ThinkingLevel))
 
 
 def to_thinking_config(chat: ChatCompletionRequest) -> ThinkingConfig | None:
-    """`None` when the client said nothing about thinking (the model's default applies)."""
-    google = google_extensions(chat)
-    wire = google.value.thinking_config if google is not None else None
-    if google is None or wire is None:
-        return _from_effort(chat.reasoning_effort) if chat.reasoning_effort is not None else None
+    """`None` when the client said nothing about thinking (the model's default applies).
+
+    `include_thoughts` is the one place the request says whether thoughts are returned
+    (`to_thought_presentation` reads it): `include_thoughts: true` shows them; a
+    `thought_tag_marker` says where they go, and asking for tags is asking to see them
+    unless `include_thoughts` is explicitly false (with `reasoning_effort`, which cannot
+    carry `include_thoughts`, the marker is the only way to ask)."""
+    google = chat.google_options
+    wire = google.thinking_config
+    tags = google.thought_tag_marker is not None
+    if wire is None:
+        if chat.reasoning_effort is not None:
+            return _from_effort(chat.reasoning_effort, include=tags)
+        return ThinkingConfig(include_thoughts=True) if tags else None
     if chat.reasoning_effort is not None:
         raise InvalidArgument(
             f"`reasoning_effort` and `{google.param('thinking_config')}` cannot both be set; "
             "use one of them to control thinking.",
             param="reasoning_effort",
         )
-    include = bool(wire.include_thoughts)
+    include = wire.include_thoughts if wire.include_thoughts is not None else tags
     if wire.thinking_budget is not None and wire.thinking_level is not None:
         raise InvalidArgument(
             f"`{google.param('thinking_config', 'thinking_budget')}` and "
@@ -62,12 +70,12 @@ def to_thinking_config(chat: ChatCompletionRequest) -> ThinkingConfig | None:
     return ThinkingConfig(budget=wire.thinking_budget, include_thoughts=include)
 
 
-def _from_effort(effort: str) -> ThinkingConfig:
+def _from_effort(effort: str, *, include: bool) -> ThinkingConfig:
     if effort == EFFORT_NONE:
-        return ThinkingConfig(budget=THINKING_OFF)
+        return ThinkingConfig(budget=THINKING_OFF, include_thoughts=include)
     for level, budget in LEVEL_BUDGETS.items():
         if effort == level:
-            return ThinkingConfig(budget=budget, level=level)
+            return ThinkingConfig(budget=budget, level=level, include_thoughts=include)
     valid = ", ".join(repr(e) for e in REASONING_EFFORTS)
     raise InvalidArgument(
         f"Invalid value for `reasoning_effort`: {effort!r}. Supported values are: {valid}.",
@@ -76,32 +84,7 @@ def _from_effort(effort: str) -> ThinkingConfig:
 
 
 def to_thought_tag_marker(chat: ChatCompletionRequest) -> ThoughtTagMarker | None:
-    """The marker's characters were checked by the wire model (`GoogleExtensions`)."""
-    google = google_extensions(chat)
-    if google is None or google.value.thought_tag_marker is None:
-        return None
-    return ThoughtTagMarker(google.value.thought_tag_marker)
-
-
-def to_openai_thinking_param(param: str, chat: ChatCompletionRequest) -> str | None:
-    """A backend error about `generation_config.thinking_config[.budget|.level]` named as
-    the client sent it: `reasoning_effort`, or the `thinking_config` path they used.
-    `None` when `param` is not about thinking."""
-    prefix = "generation_config.thinking_config"
-    if param != prefix and not param.startswith(prefix + "."):
-        return None
-    if chat.reasoning_effort is not None:
-        return "reasoning_effort"
-    google = google_extensions(chat)
-    if google is None:
-        return param
-    rest = param.removeprefix(prefix).lstrip(".")
-    wire_names = {"budget": "thinking_budget", "level": "thinking_level",
-                  "include_thoughts": "include_thoughts"}
-    if rest in wire_names:
-        return google.param("thinking_config", wire_names[rest])
-    return google.param("thinking_config")
-
+    return chat.google_options.thought_tag_marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +107,10 @@ class ThoughtPresentation:
 HIDDEN_THOUGHTS = ThoughtPresentation()
 
 
-def to_thought_presentation(chat: ChatCompletionRequest) -> ThoughtPresentation:
-    """`include_thoughts: true` shows them. A `thought_tag_marker` says where they go, and
-    asking for tags is asking to see them, unless `include_thoughts` is explicitly false
-    (with `reasoning_effort`, which cannot carry `include_thoughts`, the marker is the
-    only way to ask)."""
-    marker = to_thought_tag_marker(chat)
-    google = google_extensions(chat)
-    wire = google.value.thinking_config if google is not None else None
-    include = wire.include_thoughts if wire is not None else None
-    show = bool(include) if include is not None else marker is not None
+def to_thought_presentation(
+    thinking: ThinkingConfig | None, marker: ThoughtTagMarker | None
+) -> ThoughtPresentation:
+    """Shown when the domain request says so (`ThinkingConfig.include_thoughts`, set by
+    `to_thinking_config`); in tags when the client gave a marker."""
+    show = thinking is not None and thinking.include_thoughts
     return ThoughtPresentation(show=show, marker=marker)

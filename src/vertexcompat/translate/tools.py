@@ -8,7 +8,6 @@ backend can enforce them while decoding is its own business.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Literal, assert_never
 
@@ -149,16 +148,3 @@ def _require_declared(
             f"(declared: {declared}).",
             param=param,
         )
-
-
-_DECLARATION_PARAM = re.compile(r"^tools\.function_declarations\[(\d+)\]\.parameters$")
-
-
-def to_openai_tools_param(param: str, style: CallStyle) -> str | None:
-    """The client's name for a Gemini-named tools parameter a backend reported, or None
-    when `param` is not about tools."""
-    match = _DECLARATION_PARAM.match(param)
-    if match is None:
-        return None
-    i = match.group(1)
-    return f"functions[{i}].parameters" if style == "function_call" else f"tools[{i}].function.parameters"

@@ -3,9 +3,15 @@
 Domain `ApiError`s map to their status and the Google/OpenAI-shaped body
 `{"error": {"code", "message", "status", "type", "param", "details"}}`; 429 and 503 add
 `Retry-After`; 401 adds `WWW-Authenticate: Bearer`; 415 adds `Accept` with the media type
-the endpoint reads. `OAuthError`s (the token endpoint)
-get OAuth's `{"error", "error_description"}` body instead. Anything else is a bug in this server: 500 INTERNAL with a request id in
-the message, and the traceback logged under that id.
+the endpoint reads. `OAuthError`s (the token endpoint) get OAuth's
+`{"error", "error_description"}` body instead. Anything else is a bug in this server: 500
+INTERNAL with a request id in the message, and the traceback logged under that id.
+
+`param` is named in the terms of the API surface the request came through: an error
+below the surface carries a Gemini `location`, and the surface's one mapper (`ParamNames`,
+registered for the request with `use_param_names` once it is parsed) names it, here and
+nowhere else; an error that already carries a client `param` keeps it. The error itself is
+never changed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
+from starlette.requests import HTTPConnection
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,6 +39,7 @@ from vertexcompat.domain.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from vertexcompat.domain.locations import ParamNames
 from vertexcompat.openai_api.errors import ErrorBody, ErrorDetail
 
 logger = logging.getLogger(__name__)
@@ -61,14 +69,35 @@ _HTTP_STATUS_NAMES = {
 }
 
 
-def error_body(error: ApiError) -> dict[str, Any]:
+def use_param_names(connection: HTTPConnection, names: ParamNames) -> None:
+    """Name this request's error locations with its surface's mapper."""
+    connection.state.param_names = names
+
+
+def param_names_of(connection: HTTPConnection) -> ParamNames | None:
+    names: ParamNames | None = getattr(connection.state, "param_names", None)
+    return names
+
+
+def client_param(error: ApiError, names: ParamNames | None) -> str | None:
+    """The `param` the client sees: the error's own, or its location as the surface names
+    it (`None` before a surface is known: a Gemini path never leaks out)."""
+    if error.param is not None:
+        return error.param
+    if error.location is None or names is None:
+        return None
+    return names(error.location)
+
+
+def error_body(error: ApiError, names: ParamNames | None = None) -> dict[str, Any]:
+    param = client_param(error, names)
     return ErrorBody(
         error=ErrorDetail(
             code=error.http_status,
             message=_encodable(error.message),
             status=error.status,
             type=_OPENAI_TYPES.get(error.status, "api_error"),
-            param=None if error.param is None else _encodable(error.param),
+            param=None if param is None else _encodable(param),
         )
     ).model_dump(mode="json")
 
@@ -90,9 +119,9 @@ def error_headers(error: ApiError) -> dict[str, str]:
     return {}
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: ApiError, names: ParamNames | None = None) -> JSONResponse:
     return JSONResponse(
-        error_body(error), status_code=error.http_status, headers=error_headers(error)
+        error_body(error, names), status_code=error.http_status, headers=error_headers(error)
     )
 
 
@@ -106,7 +135,7 @@ def as_api_error(exc: BaseException) -> ApiError:
 
 
 async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(as_api_error(exc))
+    return error_response(as_api_error(exc), param_names_of(request))
 
 
 async def _oauth_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -166,7 +195,8 @@ class CatchAllMiddleware:
         except Exception as exc:
             if started:
                 raise
-            await error_response(as_api_error(exc))(scope, receive, send)
+            names = param_names_of(HTTPConnection(scope))
+            await error_response(as_api_error(exc), names)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
-"""The images flow behind the routes: body → `images.generate` request → the same
-generation service and backend as chat → `{"created", "data": [{"b64_json", ...}]}`.
+"""The images flow behind the routes: body → `images.generate` request → one route of the
+same generation service as chat → `{"created", "data": [{"b64_json", ...}]}`, answered
+through the shared responder (`responder.py`).
 
 A candidate whose drawing could not become an image is left out of `data`; when no
 candidate made one, the request fails with 503 (retryable: another sample may draw).
@@ -9,27 +10,25 @@ from __future__ import annotations
 
 import time
 
-import anyio
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from vertexcompat.domain.errors import ApiError, Unavailable
+from vertexcompat.domain.errors import Unavailable
+from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.principal import Principal
 from vertexcompat.openai_api.request import ImageGenerationRequest
 from vertexcompat.translate.image_request import (
     image_model_id,
+    images_param_names,
     to_image_generate_request,
-    to_openai_images_param,
 )
 from vertexcompat.translate.images import to_images_response
 from vertexcompat.translate.validation import to_invalid_argument
 from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
-from vertexcompat.web.disconnect import ClientDisconnected, cancel_on_disconnect
-from vertexcompat.web.sse import aclose_quietly
-
-_CLIENT_CLOSED_REQUEST = 499
+from vertexcompat.web.errors import use_param_names
+from vertexcompat.web.responder import respond_whole
 
 
 async def generate_images(
@@ -40,23 +39,15 @@ async def generate_images(
         wire = ImageGenerationRequest.model_validate(raw)
     except ValidationError as exc:
         raise to_invalid_argument(exc) from None
+    use_param_names(request, images_param_names)
     service = container.generation
-    model_id = image_model_id(wire)
-    _, backend_model = service.resolve_model(model_id, project=principal.project, location=location)
-    generate_request = to_image_generate_request(wire, backend_model=backend_model)
-    events = service.stream(generate_request)
-    try:
-        async with cancel_on_disconnect(request.receive):
-            collected = [event async for event in events]
-    except BaseException as exc:
-        with anyio.CancelScope(shield=True):
-            await aclose_quietly(events)
-        if isinstance(exc, ClientDisconnected):
-            return Response(status_code=_CLIENT_CLOSED_REQUEST)
-        if isinstance(exc, ApiError):
-            exc.param = to_openai_images_param(exc.param)
-        raise
-    await aclose_quietly(events)
+    route = service.resolve(image_model_id(wire), project=principal.project, location=location)
+    generate_request = to_image_generate_request(wire, backend_model=route.backend_model)
+    events = service.stream(route, generate_request)
+    return await respond_whole(request, events, _answer)
+
+
+def _answer(collected: list[StreamEvent]) -> Response:
     response = to_images_response(collected, created=int(time.time()))
     if not response.data:
         raise Unavailable(
@@ -65,4 +56,3 @@ async def generate_images(
             retry_after_s=1,
         )
     return JSONResponse(response.to_wire())
-

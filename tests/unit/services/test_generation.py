@@ -1,21 +1,35 @@
+"""`GenerationService`: one model id → one `Route` (the backend serving it, wrapped in its
+model's policies, and the id's facts); running a request on that route; listing models."""
+
+import asyncio
+
 import pytest
 
 from tests.fakes import FAKE_MODEL, FakeBackend
 from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
 from vertexcompat.domain.errors import NotFound, Unavailable
-from vertexcompat.services.generation import (
-    GEMINI_MODEL_IDS,
-    GenerationService,
-    default_aliases,
-    normalize_model_id,
-)
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.models import ModelCapabilities
+from vertexcompat.models.registry import ModelRegistry, default_aliases
+from vertexcompat.services.generation import GenerationService
+from vertexcompat.services.policies import BackendWrapper
 
 
-def service(backend=None, aliases=None):
+def service(backend=None, aliases=None, **kwargs):
     backend = backend or FakeBackend()
-    return GenerationService(
-        {"fake": backend}, aliases if aliases is not None else default_aliases(FAKE_MODEL)
-    )
+    registry = ModelRegistry(aliases if aliases is not None else default_aliases(FAKE_MODEL))
+    return GenerationService({"fake": backend}, registry, **kwargs)
+
+
+def request(model=FAKE_MODEL):
+    return GenerateContentRequest(model=model, contents=(Content("user", (TextPart("x"),)),))
+
+
+def collect(stream):
+    async def go():
+        return [event async for event in stream]
+
+    return asyncio.run(go())
 
 
 @pytest.mark.parametrize(
@@ -30,29 +44,20 @@ def service(backend=None, aliases=None):
 )
 def test_gemini_ids_resolve_through_the_alias_table(requested):
     backend = FakeBackend()
-    assert service(backend).resolve_model(requested) == (backend, FAKE_MODEL)
+    route = service(backend).resolve(requested)
+    assert (route.backend, route.backend_model) == (backend, FAKE_MODEL)
+    assert route.requested_id == requested
 
 
 def test_backend_model_name_resolves_directly():
-    assert service().resolve_model(FAKE_MODEL)[1] == FAKE_MODEL
+    assert service().resolve(FAKE_MODEL).backend_model == FAKE_MODEL
 
 
-def test_default_aliases_cover_the_known_gemini_ids():
-    aliases = default_aliases("local")
-    for model_id in (
-        "gemini-2.0-flash-001",
-        "gemini-2.5-pro",
-        "gemini-3-pro-preview",
-        "gemini-3.5-flash",
-    ):
-        assert aliases[model_id] == "local"
-    assert set(aliases) == set(GEMINI_MODEL_IDS)
-
-
-def test_unknown_model_is_not_found_with_google_wording():
+def test_unknown_model_is_not_found_with_google_wording_at_the_model_location():
     with pytest.raises(NotFound) as caught:
-        service().resolve_model("google/gemini-9", project="p", location="l")
-    assert caught.value.param == "model"
+        service().resolve("google/gemini-9", project="p", location="l")
+    assert caught.value.location == FieldPath.of("model")
+    assert caught.value.param is None
     assert caught.value.message.startswith(
         "Publisher Model `projects/p/locations/l/publishers/google/models/gemini-9` was not found "
         "or your project does not have access to it."
@@ -61,21 +66,78 @@ def test_unknown_model_is_not_found_with_google_wording():
 
 def test_alias_to_a_model_nobody_serves_is_not_found():
     with pytest.raises(NotFound):
-        service(aliases={"gemini-x": "missing"}).resolve_model("gemini-x")
+        service(aliases={"gemini-x": "missing"}).resolve("gemini-x")
 
 
-def test_backend_not_ready_is_unavailable():
-    with pytest.raises(Unavailable):
-        service(FakeBackend(ready=False)).resolve_model("gemini-2.5-flash")
+def test_backend_not_ready_is_unavailable_while_loading():
+    with pytest.raises(Unavailable) as caught:
+        service(FakeBackend(ready=False)).resolve("gemini-2.5-flash")
+    assert "still loading" in caught.value.message
 
 
-def test_stream_uses_the_backend_serving_the_request_model():
-    backend = FakeBackend()
-    request = GenerateContentRequest(
-        model=FAKE_MODEL, contents=(Content("user", (TextPart("x"),)),)
+class FailedLoad:
+    def problem(self):
+        return "RuntimeError: llama.cpp could not load /models/m.gguf"
+
+
+def test_a_backend_whose_load_failed_says_why_instead_of_still_loading():
+    svc = service(FakeBackend(ready=False), load_status={"fake": FailedLoad()})
+    with pytest.raises(Unavailable) as caught:
+        svc.resolve("gemini-2.5-flash")
+    assert "could not be loaded (RuntimeError: llama.cpp could not load" in caught.value.message
+    assert "still loading" not in caught.value.message
+
+
+def test_the_route_carries_the_facts_of_the_requested_id():
+    registry = ModelRegistry(
+        default_aliases(FAKE_MODEL, ["my-drawer"]),
+        image_models=["my-drawer"],
+        signature_enforcing=["gemini-3-pro-preview"],
+        capabilities={FAKE_MODEL: ModelCapabilities(vision=True)},
     )
-    service(backend).stream(request)
-    assert backend.requests == [request]
+    svc = GenerationService({"fake": FakeBackend()}, registry)
+    enforcing = svc.resolve("google/gemini-3-pro-preview")
+    assert enforcing.enforce_signatures and not enforcing.outputs_images
+    assert enforcing.capabilities == ModelCapabilities(vision=True)
+    drawer = svc.resolve("my-drawer")
+    assert drawer.outputs_images and not drawer.enforce_signatures
+
+
+class Tag:
+    """A policy that records which capabilities it was chosen for."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def wrap(self, inner, model):
+        self.log.append((self.name, model.model_id))
+        wrapped = BackendWrapper(inner)
+        wrapped.tag = self.name
+        return wrapped
+
+
+def test_resolve_wraps_the_backend_in_the_policies_chosen_for_its_capabilities():
+    log, chosen = [], []
+
+    def choose(capabilities):
+        chosen.append(capabilities)
+        return (Tag("outer", log), Tag("inner", log))
+
+    backend = FakeBackend()
+    route = service(backend, policies=choose).resolve("gemini-2.5-flash")
+    assert chosen == [ModelCapabilities()]
+    assert route.backend.tag == "outer"
+    assert route.backend.inner.tag == "inner" and route.backend.inner.inner is backend
+    assert log == [("inner", "gemini-2.5-flash"), ("outer", "gemini-2.5-flash")]
+
+
+def test_stream_runs_the_request_on_the_route_backend():
+    backend = FakeBackend()
+    svc = service(backend)
+    route = svc.resolve("gemini-2.5-flash")
+    events = collect(svc.stream(route, request()))
+    assert events and backend.requests == [request()]
+    assert backend.endings == ["completed"]
 
 
 def test_list_models_has_aliases_then_backend_names():
@@ -87,60 +149,28 @@ def test_list_models_has_aliases_then_backend_names():
     assert infos[0].context_length == 4096
 
 
-def test_normalize_model_id_strips_prefixes_once_each():
-    assert normalize_model_id("google/models/gemini-2.5-flash") == "gemini-2.5-flash"
-    assert normalize_model_id("qwen") == "qwen"
+@pytest.mark.parametrize(
+    ("requested", "listed"),
+    [
+        ("google/gemini-2.5-flash", "google/gemini-2.5-flash"),
+        ("gemini-2.5-flash", "google/gemini-2.5-flash"),
+        ("projects/p/locations/l/publishers/google/models/gemini-2.5-flash",
+         "google/gemini-2.5-flash"),
+        (FAKE_MODEL, FAKE_MODEL),
+    ],
+)
+def test_describe_model_gives_the_listed_form(requested, listed):
+    info = service().describe_model(requested)
+    assert (info.id, info.backend_model) == (listed, FAKE_MODEL)
 
 
-def _collect(stream):
-    import asyncio
-
-    async def go():
-        return [event async for event in stream]
-
-    return asyncio.run(go())
-
-
-def test_the_backend_reads_perceived_media_not_the_raw_parts():
-    from tests.unit.services.test_media import IMAGE, FakePerceiver
-    from vertexcompat.domain.content import ImageDescriptionPart
-    from vertexcompat.media.limits import MediaLimits
-    from vertexcompat.services.media import MediaResolver
-
-    backend = FakeBackend()
-    svc = GenerationService(
-        {"fake": backend}, default_aliases(FAKE_MODEL),
-        media=MediaResolver(FakePerceiver(), MediaLimits()),
+def test_describe_model_does_not_need_the_backend_ready():
+    assert service(FakeBackend(ready=False)).describe_model("gemini-2.5-flash").id == (
+        "google/gemini-2.5-flash"
     )
-    req = GenerateContentRequest(model=FAKE_MODEL, contents=(Content("user", (TextPart("q"), IMAGE)),))
-    events = _collect(svc.stream(req))
-    assert events and backend.endings == ["completed"]
-    [seen] = backend.requests
-    assert isinstance(seen.contents[0].parts[1], ImageDescriptionPart)
 
 
-def test_media_without_a_resolver_is_refused():
-    from tests.unit.services.test_media import IMAGE
-    from vertexcompat.domain.errors import InvalidArgument
-
-    req = GenerateContentRequest(model=FAKE_MODEL, contents=(Content("user", (IMAGE,)),))
-    with pytest.raises(InvalidArgument):
-        _collect(service().stream(req))
-
-
-def test_image_model_ids_default_to_text_and_image_unless_the_client_chose():
-    from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
-    from vertexcompat.services.generation import GenerationService, default_aliases
-
-    service = GenerationService({}, default_aliases("local", ["my-drawer"]),
-                                image_models=["gemini-2.5-flash-image", "my-drawer"])
-    request = GenerateContentRequest(model="local", contents=(Content("user", (TextPart("hi"),)),))
-    for model_id in ("google/gemini-2.5-flash-image", "publishers/google/models/my-drawer"):
-        cfg = service.with_model_defaults(request, model_id).generation_config
-        assert cfg.response_modalities == ("TEXT", "IMAGE")
-    assert service.with_model_defaults(request, "gemini-2.5-flash") is request
-    chosen = GenerateContentRequest(
-        model="local", contents=request.contents,
-        generation_config=GenerationConfig(response_modalities=("TEXT",)),
-    )
-    assert service.with_model_defaults(chosen, "gemini-2.5-flash-image") is chosen
+def test_describe_unknown_model_is_not_found():
+    with pytest.raises(NotFound) as caught:
+        service().describe_model("google/gemini-9", project="p", location="l")
+    assert "projects/p/locations/l/publishers/google/models/gemini-9" in caught.value.message

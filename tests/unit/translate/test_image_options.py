@@ -7,8 +7,16 @@ import pytest
 from vertexcompat.domain.content import ImageConfig
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.translate.image_options import ASPECT_RATIO_SIZES
-from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.translate.chat_params import ChatParamNames
+from vertexcompat.translate.request_to_gemini import to_generate_request
 from vertexcompat.translate.validation import parse_chat_request
+
+
+def to_openai_param(gemini: str, chat) -> str | None:
+    """The Chat Completions surface's name for a Gemini location a backend reported."""
+    return ChatParamNames(chat)(FieldPath.parse(gemini))
+
 
 USER = {"role": "user", "content": "Draw a cat."}
 
@@ -82,6 +90,7 @@ def test_size_wins_over_aspect_ratio():
         ({"google": {"image_config": {"aspect_ratio": "square"}}}, "google.image_config.aspect_ratio"),
     ],
 )
+
 def test_bad_aspect_ratio_names_the_path_the_client_used(fields, param):
     with pytest.raises(InvalidArgument) as err:
         lower(**fields)

@@ -6,8 +6,16 @@ from vertexcompat.domain.content import JSON_MIME_TYPE, TEXT_MIME_TYPE
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.translate.field_support import ignored_params
 from vertexcompat.translate.json_schema import output_violation
-from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.translate.chat_params import ChatParamNames
+from vertexcompat.translate.request_to_gemini import to_generate_request
 from vertexcompat.translate.validation import parse_chat_request
+
+
+def to_openai_param(gemini: str, chat) -> str | None:
+    """The Chat Completions surface's name for a Gemini location a backend reported."""
+    return ChatParamNames(chat)(FieldPath.parse(gemini))
+
 
 USER = {"role": "user", "content": "hi"}
 SCHEMA = {
@@ -193,6 +201,7 @@ def test_valid_schemas_pass_the_check(schema, recwarn):
     ],
     ids=["deep-answer", "remote-ref", "bad-dialect", "bad-regex", "deep-schema", "booleans"],
 )
+
 def test_output_violation_never_raises(text, schema):
     problem = output_violation(text, schema)
     assert problem is None or isinstance(problem, str)

@@ -2,8 +2,15 @@ import pytest
 
 from vertexcompat.domain.content import Content, FileDataPart, GenerationConfig, InlineDataPart, TextPart
 from vertexcompat.domain.errors import InvalidArgument
-from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.translate.chat_params import ChatParamNames
+from vertexcompat.translate.request_to_gemini import to_generate_request
 from vertexcompat.translate.validation import parse_chat_request
+
+
+def to_openai_param(gemini: str, chat) -> str | None:
+    """The Chat Completions surface's name for a Gemini location a backend reported."""
+    return ChatParamNames(chat)(FieldPath.parse(gemini))
 
 
 def lower(**fields):
@@ -167,9 +174,9 @@ def test_defaults_leave_sampling_unset():
         ("contents", {}, "messages"),
         ("system_instruction", {}, "messages"),
         ("model", {}, "model"),
-        (None, {}, None),
     ],
 )
+
 def test_backend_params_are_named_as_the_client_wrote_them(gemini, fields, openai):
     chat = parse_chat_request(
         {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}

@@ -2,9 +2,17 @@ import pytest
 
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.thinking import ThinkingConfig, ThoughtTagMarker
-from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.translate.chat_params import ChatParamNames
+from vertexcompat.translate.request_to_gemini import to_generate_request
 from vertexcompat.translate.thinking import to_thinking_config, to_thought_tag_marker
 from vertexcompat.translate.validation import parse_chat_request
+
+
+def to_openai_param(gemini: str, chat) -> str | None:
+    """The Chat Completions surface's name for a Gemini location a backend reported."""
+    return ChatParamNames(chat)(FieldPath.parse(gemini))
+
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -121,8 +129,30 @@ def test_empty_thinking_config_keeps_the_model_default(form):
 
 
 @FORMS
-def test_google_object_without_thinking_config_leaves_thinking_alone(form):
-    assert to_thinking_config(with_google(form, {"thought_tag_marker": "think"})) is None
+def test_google_object_without_thinking_options_leaves_thinking_alone(form):
+    assert to_thinking_config(with_google(form, {"image_config": {"aspect_ratio": "1:1"}})) is None
+
+
+@FORMS
+def test_a_tag_marker_alone_asks_for_the_thoughts_in_the_domain_request(form):
+    # The domain request is the one place that says whether thoughts are returned
+    # (`ThinkingConfig.include_thoughts`); the budget stays the model's default.
+    request = with_google(form, {"thought_tag_marker": "think"})
+    assert to_thinking_config(request) == ThinkingConfig(include_thoughts=True)
+
+
+@FORMS
+def test_a_tag_marker_with_reasoning_effort_sets_include_thoughts(form):
+    request = chat(reasoning_effort="low", **_google_fields(form, {"thought_tag_marker": "t"}))
+    assert to_thinking_config(request) == ThinkingConfig(
+        budget=1024, level="low", include_thoughts=True
+    )
+
+
+@FORMS
+def test_a_tag_marker_with_include_thoughts_false_keeps_them_hidden(form):
+    google = {"thought_tag_marker": "think", "thinking_config": {"include_thoughts": False}}
+    assert to_thinking_config(with_google(form, google)) == ThinkingConfig(include_thoughts=False)
 
 
 @FORMS
@@ -177,7 +207,8 @@ def test_reasoning_effort_with_thinking_config_is_rejected_naming_both(form):
 
 @FORMS
 def test_reasoning_effort_with_other_google_options_is_allowed(form):
-    request = chat(reasoning_effort="low", **_google_fields(form, {"thought_tag_marker": "think"}))
+    google = {"image_config": {"aspect_ratio": "1:1"}}
+    request = chat(reasoning_effort="low", **_google_fields(form, google))
     assert to_thinking_config(request) == ThinkingConfig(budget=1024, level="low")
 
 
@@ -189,18 +220,41 @@ def _google_fields(form, google):
 
 
 def test_both_google_key_forms_at_once_are_ambiguous():
-    request = chat(
+    exc = error(
+        chat,
         google={"thinking_config": {"thinking_budget": 0}},
         extra_body={"google": {"thinking_config": {"thinking_budget": 64}}},
     )
-    exc = error(to_thinking_config, request)
     assert exc.param == "extra_body"
     assert "`google`" in exc.message and "`extra_body.google`" in exc.message
 
 
 def test_ambiguous_google_keys_are_rejected_even_without_thinking_options():
-    request = chat(google={"thought_tag_marker": "a"}, extra_body={"google": {}})
-    assert error(to_generate_request, request, backend_model="m").param == "extra_body"
+    assert error(chat, google={"thought_tag_marker": "a"}, extra_body={"google": {}}).param == (
+        "extra_body"
+    )
+
+
+@FORMS
+def test_the_google_object_is_read_once_into_one_typed_object(form):
+    google = {
+        "thinking_config": {"thinking_budget": 64, "include_thoughts": True},
+        "image_config": {"aspect_ratio": "16:9"},
+        "thought_tag_marker": "think",
+    }
+    options = with_google(form, google).google_options
+    assert options.path == PREFIX[form]
+    assert options.thinking_config.thinking_budget == 64
+    assert options.image_config.aspect_ratio == "16:9"
+    assert options.thought_tag_marker == ThoughtTagMarker("think")
+    assert options.param("thinking_config") == f"{PREFIX[form]}.thinking_config"
+
+
+def test_a_request_without_the_google_object_has_empty_options():
+    options = chat().google_options
+    assert (options.thinking_config, options.image_config, options.thought_tag_marker) == (
+        None, None, None,
+    )
 
 
 def test_extra_body_without_google_is_not_ambiguous():
@@ -317,6 +371,7 @@ def test_backend_thinking_error_names_reasoning_effort_when_the_client_used_it()
      ("generation_config.thinking_config.level", "thinking_config.thinking_level"),
      ("generation_config.thinking_config", "thinking_config")],
 )
+
 def test_backend_thinking_error_names_the_google_path_the_client_used(form, domain_param, wire_suffix):
     request = with_google(form, {"thinking_config": {"thinking_budget": 64}})
     assert to_openai_param(domain_param, request) == f"{PREFIX[form]}.{wire_suffix}"
@@ -325,6 +380,5 @@ def test_backend_thinking_error_names_the_google_path_the_client_used(form, doma
 def test_non_thinking_backend_errors_are_not_renamed_as_thinking():
     request = chat(reasoning_effort="high")
     assert to_openai_param("generation_config.stop_sequences", request) == "stop"
-    assert to_openai_param("generation_config.thinking_configuration", request) == (
-        "generation_config.thinking_configuration"
-    )
+    # Not a field of ThinkingConfig's parent: no client name, and never the Gemini path.
+    assert to_openai_param("generation_config.thinking_configuration", request) is None

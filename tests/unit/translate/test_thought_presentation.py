@@ -16,6 +16,7 @@ from vertexcompat.domain.events import (
     Usage,
 )
 from vertexcompat.domain.thinking import ThoughtTagMarker
+from vertexcompat.translate.request_to_gemini import to_generate_request
 from vertexcompat.translate.response_to_openai import to_chat_completion
 from vertexcompat.translate.stream_transcoder import ChunkTranscoder
 from vertexcompat.translate.thinking import (
@@ -37,7 +38,9 @@ def presentation(form: str | None = None, google: dict | None = None, **fields):
         body["google"] = google
     elif form == "literal":
         body["extra_body"] = {"google": google}
-    return to_thought_presentation(parse_chat_request({**body, **fields}))
+    chat = parse_chat_request({**body, **fields})
+    thinking = to_generate_request(chat, backend_model="m").generation_config.thinking_config
+    return to_thought_presentation(thinking, chat.google_options.thought_tag_marker)
 
 
 def signature(text: str) -> dict:

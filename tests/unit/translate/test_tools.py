@@ -11,9 +11,17 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
-from vertexcompat.translate.request_to_gemini import to_generate_request, to_openai_param
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.translate.chat_params import ChatParamNames
+from vertexcompat.translate.request_to_gemini import to_generate_request
 from vertexcompat.translate.tools import call_style
 from vertexcompat.translate.validation import parse_chat_request
+
+
+def to_openai_param(gemini: str, chat) -> str | None:
+    """The Chat Completions surface's name for a Gemini location a backend reported."""
+    return ChatParamNames(chat)(FieldPath.parse(gemini))
+
 
 USER = {"role": "user", "content": "weather?"}
 PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -187,6 +195,7 @@ def test_deprecated_function_messages_are_calls_and_results_by_name():
          "messages[1].tool_calls[0].id"),
     ],
 )
+
 def test_bad_tool_history_is_400_with_the_message_index(messages, param):
     assert bad(messages=messages).param == param
 
@@ -197,4 +206,3 @@ def test_backend_parameter_errors_map_to_the_client_field_names():
     functions_chat = parse_chat_request({"model": "m", "messages": [USER], "functions": [{"name": "a"}]})
     assert to_openai_param("tools.function_declarations[0].parameters", functions_chat) == "functions[0].parameters"
     assert to_openai_param("generation_config.response_mime_type", tools_chat) == "response_format.type"
-    assert to_openai_param(None, tools_chat) is None

@@ -88,3 +88,49 @@ def test_lifespan_starts_and_closes_the_container():
         client.get("/healthz")
         assert calls == ["start"]
     assert calls == ["start", "close"]
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["/v1", "/v1/projects/p/locations/l/endpoints/openapi",
+     "/v1beta1/projects/p/locations/l/endpoints/openapi"],
+)
+@pytest.mark.parametrize(
+    ("model", "listed"),
+    [("google/gemini-2.5-flash", "google/gemini-2.5-flash"),
+     ("google%2Fgemini-2.5-flash", "google/gemini-2.5-flash"),  # as the openai SDK sends it
+     ("gemini-2.5-flash", "google/gemini-2.5-flash"),
+     ("fake-model", "fake-model")],
+)
+def test_one_model_is_retrieved_by_its_id_slashes_and_all(base, model, listed):
+    with client_for() as client:
+        r = client.get(f"{base}/models/{model}", headers=AUTH)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["id"] == listed and body["object"] == "model"
+    assert set(body) == {"id", "object", "created", "owned_by"}
+
+
+def test_an_unknown_model_is_404_in_googles_shape():
+    with client_for() as client:
+        vertex = client.get(
+            "/v1/projects/p/locations/us-east1/endpoints/openapi/models/google/gemini-9",
+            headers=AUTH,
+        )
+        plain = client.get("/v1/models/gemini-9", headers=AUTH)
+    assert vertex.status_code == plain.status_code == 404
+    error = vertex.json()["error"]
+    assert (error["code"], error["status"], error["type"]) == (404, "NOT_FOUND", "not_found_error")
+    assert error["message"].startswith(
+        "Publisher Model `projects/p/locations/us-east1/publishers/google/models/gemini-9` "
+        "was not found"
+    )
+    # The plain OpenAI path names no location, as chat completions there do not.
+    assert plain.json()["error"]["message"].startswith(
+        "Publisher Model `publishers/google/models/gemini-9` was not found"
+    )
+
+
+def test_retrieving_a_model_requires_credentials():
+    with client_for() as client:
+        assert client.get("/v1/models/google/gemini-2.5-flash").status_code == 401

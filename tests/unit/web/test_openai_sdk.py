@@ -53,3 +53,20 @@ def test_sdk_sees_429_as_rate_limit():
         api.chat.completions.create(
             model="gemini-2.5-flash", messages=[{"role": "user", "content": "x"}]
         )
+
+
+@pytest.mark.parametrize(
+    "base", ["http://testserver/v1", "http://testserver/v1/projects/p/locations/l/endpoints/openapi"]
+)
+def test_sdk_retrieves_a_model_whose_id_has_a_slash(base):
+    client = client_for()
+    api = openai.OpenAI(base_url=base, api_key="t", http_client=client, max_retries=0)
+    with client:
+        model = api.models.retrieve("google/gemini-2.5-flash")
+        assert (model.id, model.object, model.owned_by) == (
+            "google/gemini-2.5-flash", "model", "google"
+        )
+        assert model.id in [m.id for m in api.models.list()]
+        with pytest.raises(openai.NotFoundError) as caught:
+            api.models.retrieve("google/gemini-9")
+    assert "gemini-9" in caught.value.message

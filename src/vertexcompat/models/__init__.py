@@ -1,0 +1,1 @@
+"""Model ids and their facts (`registry.py`); imports only the domain."""

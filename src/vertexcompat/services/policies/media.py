@@ -1,0 +1,66 @@
+"""Media perception: for a model that cannot read images (`vision`) or hear audio
+(`audio`) itself, those parts become what the perception pipeline found — descriptions
+and transcripts — before it generates (`services/media.py`). A model that reads them
+natively gets the original parts. Without a resolver (a server started without media
+support) such parts are refused, naming the first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from vertexcompat.backends.base import Backend
+from vertexcompat.domain.content import FileDataPart, GenerateContentRequest, InlineDataPart
+from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.events import StreamEvent
+from vertexcompat.models.registry import ModelFacts
+from vertexcompat.services.media import MediaResolver, has_media
+from vertexcompat.services.policies import BackendWrapper, aclose
+
+
+class MediaPerception:
+    """`images` / `audio`: which kinds of parts to perceive (those the model cannot read)."""
+
+    def __init__(self, resolver: MediaResolver | None, *, images: bool, audio: bool) -> None:
+        self._resolver = resolver
+        self._images = images
+        self._audio = audio
+
+    def wrap(self, inner: Backend, model: ModelFacts) -> Backend:
+        if not (self._images or self._audio):
+            return inner
+        return _Perceiving(inner, self._resolver, images=self._images, audio=self._audio)
+
+
+class _Perceiving(BackendWrapper):
+    def __init__(
+        self, inner: Backend, resolver: MediaResolver | None, *, images: bool, audio: bool
+    ) -> None:
+        super().__init__(inner)
+        self._resolver = resolver
+        self._images = images
+        self._audio = audio
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        if not has_media(request, images=self._images, audio=self._audio):
+            return self.inner.stream(request)  # nothing to perceive: no extra layer
+        return self._perceived(request)
+
+    async def _perceived(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        """A media error surfaces at the first event, before any response header."""
+        if self._resolver is None:
+            first = next(
+                p for c in request.contents for p in c.parts
+                if isinstance(p, FileDataPart | InlineDataPart)
+            )
+            raise InvalidArgument(
+                f"`{first.source}`: this server was started without media support; images "
+                "and audio cannot be read.",
+                param=first.source,
+            )
+        resolved = await self._resolver.resolve(request, images=self._images, audio=self._audio)
+        events = self.inner.stream(resolved)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await aclose(events)

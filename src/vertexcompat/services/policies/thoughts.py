@@ -1,0 +1,44 @@
+"""Thought sealing: for a backend whose models issue no thought signatures of their own,
+this server seals each turn's thoughts into the signature the client sends back, checks
+and opens the signatures it receives, and — for the ids that enforce them (Gemini 3) —
+refuses a current turn's call without one (`services/thoughts.py`, SPEC §5). A backend
+that issues its own signatures (an upstream Gemini) is not sealed twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from vertexcompat.backends.base import Backend
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.events import StreamEvent
+from vertexcompat.models.registry import ModelFacts
+from vertexcompat.services.policies import BackendWrapper, aclose
+from vertexcompat.services.thoughts import ThoughtSignatures
+
+
+class ThoughtSealing:
+    def __init__(self, signatures: ThoughtSignatures) -> None:
+        self._signatures = signatures
+
+    def wrap(self, inner: Backend, model: ModelFacts) -> Backend:
+        return _Sealed(inner, self._signatures, enforce=model.enforce_signatures)
+
+
+class _Sealed(BackendWrapper):
+    def __init__(self, inner: Backend, signatures: ThoughtSignatures, *, enforce: bool) -> None:
+        super().__init__(inner)
+        self._signatures = signatures
+        self._enforce = enforce
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        return self._signatures.sign(self._restored(request), enforce=self._enforce)
+
+    async def _restored(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        # Restored inside the stream: a bad signature surfaces at the first event, like
+        # every other error of the route's backend.
+        events = self.inner.stream(self._signatures.restore(request, enforce=self._enforce))
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await aclose(events)

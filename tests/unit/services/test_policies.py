@@ -1,0 +1,226 @@
+"""The policies around a backend, each over a fake backend: image defaults, media
+perception, thought sealing, and the boundary that reads a backend's Gemini-named errors.
+Which backend gets which policy is `container.backend_policies` (tests/unit/test_container.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FAKE_MODEL, FakeBackend
+from tests.unit.auth.conftest import Clock
+from tests.unit.services.test_media import AUDIO, IMAGE, FakePerceiver
+from vertexcompat.auth.thought_signatures import ThoughtSealer
+from vertexcompat.domain.content import (
+    Content,
+    FileDataPart,
+    FunctionCallPart,
+    GenerateContentRequest,
+    GenerationConfig,
+    ImageDescriptionPart,
+    InlineDataPart,
+    TextPart,
+    TranscriptPart,
+)
+from vertexcompat.domain.errors import InvalidArgument, PayloadTooLarge
+from vertexcompat.domain.events import FunctionCall, ThoughtDelta
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.media.limits import MediaLimits
+from vertexcompat.models.registry import ModelRegistry, default_aliases
+from vertexcompat.services.media import MediaResolver
+from vertexcompat.services.policies import compose
+from vertexcompat.services.policies.boundary import GeminiNamedErrors
+from vertexcompat.services.policies.image_defaults import ImageDefaults
+from vertexcompat.services.policies.media import MediaPerception
+from vertexcompat.services.policies.thoughts import ThoughtSealing
+from vertexcompat.services.thoughts import ThoughtSignatures
+from vertexcompat.store.sqlite import open_database
+from vertexcompat.store.thought_keys import SqliteThoughtKeys
+
+REGISTRY = ModelRegistry(
+    default_aliases(FAKE_MODEL, ["my-drawer"]), image_models=["gemini-2.5-flash-image", "my-drawer"]
+)
+
+
+def run(backend, policy, model_id, request):
+    wrapped = compose(backend, REGISTRY.lookup(model_id), [policy])
+
+    async def go():
+        return [event async for event in wrapped.stream(request)]
+
+    return asyncio.run(go())
+
+
+def user(*parts, config=GenerationConfig()) -> GenerateContentRequest:
+    return GenerateContentRequest(
+        model=FAKE_MODEL, contents=(Content("user", (TextPart("q"), *parts)),),
+        generation_config=config,
+    )
+
+
+# --- image defaults ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model_id", ["google/gemini-2.5-flash-image", "publishers/google/models/my-drawer"]
+)
+def test_an_image_model_id_answers_with_text_and_an_image(model_id):
+    backend = FakeBackend()
+    run(backend, ImageDefaults(), model_id, user())
+    assert backend.requests[0].generation_config.response_modalities == ("TEXT", "IMAGE")
+
+
+def test_the_client_choice_of_modalities_wins_on_an_image_model():
+    backend, chosen = FakeBackend(), user(config=GenerationConfig(response_modalities=("TEXT",)))
+    run(backend, ImageDefaults(), "gemini-2.5-flash-image", chosen)
+    assert backend.requests == [chosen]
+
+
+def test_other_ids_are_not_wrapped_by_image_defaults():
+    backend = FakeBackend()
+    assert ImageDefaults().wrap(backend, REGISTRY.lookup("gemini-2.5-flash")) is backend
+
+
+# --- media perception --------------------------------------------------------------------
+
+
+def test_a_text_only_model_reads_what_perception_found():
+    backend = FakeBackend()
+    policy = MediaPerception(MediaResolver(FakePerceiver(), MediaLimits()), images=True, audio=True)
+    run(backend, policy, "gemini-2.5-flash", user(IMAGE, AUDIO))
+    parts = backend.requests[0].contents[0].parts
+    assert isinstance(parts[1], ImageDescriptionPart) and isinstance(parts[2], TranscriptPart)
+
+
+def test_a_model_that_reads_images_natively_gets_the_original_image_parts():
+    backend, perceiver = FakeBackend(), FakePerceiver()
+    policy = MediaPerception(MediaResolver(perceiver, MediaLimits()), images=False, audio=True)
+    run(backend, policy, "gemini-2.5-flash", user(IMAGE, AUDIO))
+    parts = backend.requests[0].contents[0].parts
+    assert parts[1] == IMAGE  # the client's image, untouched
+    assert isinstance(parts[2], TranscriptPart)
+    assert perceiver.seen == ["audio 0.5"]
+
+
+def test_a_model_that_reads_every_kind_natively_is_not_wrapped():
+    backend = FakeBackend()
+    policy = MediaPerception(None, images=False, audio=False)
+    assert policy.wrap(backend, REGISTRY.lookup("gemini-2.5-flash")) is backend
+
+
+def test_media_without_a_resolver_is_refused_naming_the_part():
+    backend = FakeBackend()
+    with pytest.raises(InvalidArgument) as caught:
+        run(backend, MediaPerception(None, images=True, audio=True), "gemini-2.5-flash", user(IMAGE))
+    assert caught.value.param == IMAGE.source
+    assert backend.requests == []
+
+
+def test_a_request_without_media_passes_straight_through():
+    backend = FakeBackend()
+    policy = MediaPerception(None, images=True, audio=True)
+    wrapped = policy.wrap(backend, REGISTRY.lookup("gemini-2.5-flash"))
+    assert wrapped.stream(user()).__class__ is backend.stream(user()).__class__
+
+
+# --- thought sealing ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def signatures(tmp_path: Path):
+    db = open_database(tmp_path)
+    yield ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(db), clock=Clock()))
+    db.close()
+
+
+def thinking_then_calling(request):
+    return [ThoughtDelta(0, "hmm"), FunctionCall(0, "get_weather", {"city": "Oslo"})]
+
+
+def test_sealing_puts_the_turn_thoughts_on_its_first_call(signatures):
+    events = run(FakeBackend(script=thinking_then_calling), ThoughtSealing(signatures),
+                 "gemini-2.5-flash", user())
+    call = next(e for e in events if isinstance(e, FunctionCall))
+    assert call.thought_signature
+
+
+def test_an_enforcing_model_id_refuses_a_current_call_without_signature(signatures):
+    history = GenerateContentRequest(model=FAKE_MODEL, contents=(
+        Content("user", (TextPart("weather?"),)),
+        Content("model", (FunctionCallPart("get_weather", {}, signature_source="sig-path"),)),
+    ))
+    backend = FakeBackend()
+    with pytest.raises(InvalidArgument) as caught:
+        run(backend, ThoughtSealing(signatures), "google/gemini-3-pro-preview", history)
+    assert caught.value.param == "sig-path"
+    assert backend.requests == []
+    run(backend, ThoughtSealing(signatures), "google/gemini-2.5-flash", history)
+    assert len(backend.requests) == 1
+
+
+# --- the boundary ------------------------------------------------------------------------
+
+
+def test_a_backend_error_named_by_param_becomes_an_error_at_that_location():
+    original = InvalidArgument("too many", param="generation_config.candidate_count")
+    backend = FakeBackend(script=lambda request: [original])
+    with pytest.raises(InvalidArgument) as caught:
+        run(backend, GeminiNamedErrors(), "gemini-2.5-flash", user())
+    error = caught.value
+    assert error.location == FieldPath.of("generation_config", "candidate_count")
+    assert error.param is None and error.message == "too many"
+    # A copy: the backend's exception is left as it was raised.
+    assert error is not original and original.param == "generation_config.candidate_count"
+
+
+def test_the_boundary_keeps_the_error_class_and_its_extras():
+    backend = FakeBackend(script=lambda request: [PayloadTooLarge("big", param="contents")])
+    with pytest.raises(PayloadTooLarge) as caught:
+        run(backend, GeminiNamedErrors(), "gemini-2.5-flash", user())
+    assert caught.value.http_status == 413 and caught.value.location == FieldPath.of("contents")
+
+
+def test_a_backend_error_with_a_location_is_left_alone():
+    original = InvalidArgument("bad", location="tools[0].function_declarations[1].parameters")
+    with pytest.raises(InvalidArgument) as caught:
+        run(FakeBackend(script=lambda request: [original]), GeminiNamedErrors(),
+            "gemini-2.5-flash", user())
+    assert caught.value is original
+
+
+# --- requests are rebuilt, never copied field by field -----------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestWithMore(GenerateContentRequest):
+    """A request with a field no policy knows about (as the next issue's fields will be)."""
+
+    cached_content: str | None = None
+
+
+def test_perceiving_media_keeps_every_other_field_of_the_request():
+    request = RequestWithMore(
+        model=FAKE_MODEL, contents=(Content("user", (TextPart("q"), IMAGE)),),
+        system_instruction=Content("user", (TextPart("be brief"),)),
+        generation_config=GenerationConfig(temperature=0.2), cached_content="cachedContents/1",
+    )
+    resolved = asyncio.run(MediaResolver(FakePerceiver(), MediaLimits()).resolve(request))
+    assert isinstance(resolved, RequestWithMore)
+    assert resolved.cached_content == "cachedContents/1"
+    assert resolved.system_instruction == request.system_instruction
+    assert resolved.generation_config == request.generation_config
+    assert isinstance(resolved.contents[0].parts[1], ImageDescriptionPart)
+
+
+def test_media_kinds_can_be_perceived_separately():
+    request = user(IMAGE, AUDIO)
+    resolver = MediaResolver(FakePerceiver(), MediaLimits())
+    only_audio = asyncio.run(resolver.resolve(request, images=False, audio=True))
+    parts = only_audio.contents[0].parts
+    assert isinstance(parts[1], FileDataPart) and isinstance(parts[2], TranscriptPart)
+    only_images = asyncio.run(resolver.resolve(request, images=True, audio=False))
+    parts = only_images.contents[0].parts
+    assert isinstance(parts[1], ImageDescriptionPart) and isinstance(parts[2], InlineDataPart)
