@@ -61,22 +61,24 @@ class Perceiver(Protocol):
     def transcribe(self, audio: AudioMedia) -> AudioFindings: ...
 
 
+def media_parts(
+    request: GenerateContentRequest, *, images: bool = True, audio: bool = True
+) -> list[MediaPart]:
+    """The request's image parts (`images`) and audio parts (`audio`), in order. Images
+    come by reference (`image_url`), audio by value (`input_audio`)."""
+    return [
+        part
+        for content in request.contents
+        for part in content.parts
+        if (images and isinstance(part, FileDataPart))
+        or (audio and isinstance(part, InlineDataPart))
+    ]
+
+
 def has_media(
     request: GenerateContentRequest, *, images: bool = True, audio: bool = True
 ) -> bool:
-    """Whether the request has image parts (`images`) or audio parts (`audio`)."""
-    return any(
-        _is_media(part, images=images, audio=audio)
-        for content in request.contents
-        for part in content.parts
-    )
-
-
-def _is_media(part: Part, *, images: bool, audio: bool) -> bool:
-    # Images come by reference (`image_url`); audio by value (`input_audio`).
-    return (images and isinstance(part, FileDataPart)) or (
-        audio and isinstance(part, InlineDataPart)
-    )
+    return bool(media_parts(request, images=images, audio=audio))
 
 
 class MediaResolver:
@@ -121,13 +123,7 @@ class MediaResolver:
     ) -> GenerateContentRequest:
         """`request` with its image parts (`images`) and audio parts (`audio`) perceived;
         every other part and field is kept as it is."""
-        parts: list[MediaPart] = [
-            part
-            for content in request.contents
-            for part in content.parts
-            if isinstance(part, FileDataPart | InlineDataPart)
-            and _is_media(part, images=images, audio=audio)
-        ]
+        parts = media_parts(request, images=images, audio=audio)
         if not parts:
             return request
         check_part_count(len(parts), limits=self._limits)

@@ -111,7 +111,9 @@ def _calls(message: ChatMessage, i: int) -> tuple[FunctionCallPart, ...]:
                 ),
                 id=call.id,
                 thought_signature=extras.thought_signature,
-                signature_source=f"messages[{i}].tool_calls[{j}].{extras.param('thought_signature')}",
+                signature_source=(
+                    f"messages[{i}].tool_calls[{j}].{extras.param('thought_signature')}"
+                ),
             )
         )
     if message.function_call is not None:

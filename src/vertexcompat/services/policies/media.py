@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from vertexcompat.backends.base import Backend
-from vertexcompat.domain.content import FileDataPart, GenerateContentRequest, InlineDataPart
+from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.models.registry import ModelFacts
-from vertexcompat.services.media import MediaResolver, has_media
+from vertexcompat.services.media import MediaResolver, has_media, media_parts
 from vertexcompat.services.policies import BackendWrapper, aclose
 
 
@@ -48,10 +48,7 @@ class _Perceiving(BackendWrapper):
     async def _perceived(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         """A media error surfaces at the first event, before any response header."""
         if self._resolver is None:
-            first = next(
-                p for c in request.contents for p in c.parts
-                if isinstance(p, FileDataPart | InlineDataPart)
-            )
+            first = media_parts(request, images=self._images, audio=self._audio)[0]
             raise InvalidArgument(
                 f"`{first.source}`: this server was started without media support; images "
                 "and audio cannot be read.",
