@@ -1,4 +1,11 @@
-"""Gemini's request shape: contents made of parts, generation config, the request itself."""
+"""Gemini's request shape: contents made of parts, generation config, the request itself.
+
+A part the client sent carries a label (`source`, `signature_source`): the client's own
+name for that value, written by the API surface that built the request (Chat Completions:
+`messages[0].content[1].image_url.url`). Code below the surface uses it only to name that
+value when refusing it (`ApiError.param`); everything else about a request is named by its
+Gemini location (`domain/locations.py`).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ TEXT_MIME_TYPE = "text/plain"
 class TextPart:
     """`thought`: this text is reasoning, not answer. `thought_signature`: the opaque token
     a model turn's last text part carries back (SPEC §5); `signature_source` is the
-    client's parameter path for it, so a bad signature is named."""
+    client's name for it (the module's labels), so a bad signature is named."""
 
     text: str
     thought: bool = False
@@ -63,7 +70,8 @@ WRAPPED_RESPONSE_KEY = "content"
 class FileDataPart:
     """Media by reference (Gemini `fileData`): an image URL as the client sent it — a
     `data:` URI, `https://` or `gs://`. Nothing is fetched or decoded in `translate/`.
-    `source` is the client's parameter path, so a failure to load it names the part."""
+    `source` is the client's name for it (the module's labels), so a failure to load it
+    names the part."""
 
     file_uri: str
     source: str
@@ -73,7 +81,7 @@ class FileDataPart:
 @dataclass(frozen=True, slots=True)
 class InlineDataPart:
     """Media by value (Gemini `inlineData`): base64 `data` with its declared type, e.g.
-    an `input_audio` part (`audio/wav`)."""
+    an `input_audio` part (`audio/wav`). `source`: the client's name for `data`."""
 
     mime_type: str
     data: str = field(repr=False)  # base64 text, possibly megabytes: kept out of reprs
@@ -161,7 +169,8 @@ class GenerationConfig:
     # Gemini puts `thinkingConfig` inside `generationConfig`; `None` = the client said
     # nothing about thinking (the model's default applies).
     thinking_config: ThinkingConfig | None = None
-    # Empty = the model's default (text only, except on image models: services/generation.py).
+    # Empty = the model's default (text only, except on image model ids:
+    # services/policies/image_defaults.py).
     response_modalities: tuple[Modality, ...] = ()
     image_config: ImageConfig | None = None
 

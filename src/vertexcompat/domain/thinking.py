@@ -25,7 +25,9 @@ class ThinkingConfig:
     `level`: the named level the client asked for (`reasoning_effort` or `thinking_level`),
     kept so an upstream Gemini backend can forward it as `thinkingLevel` natively.
     `include_thoughts`: return the thoughts (as `reasoning_content` or inside tags); they
-    are generated and counted either way.
+    are generated and counted either way. It is the one place a request says so: the OpenAI
+    surface sets it from `include_thoughts` or a tag marker and shows thoughts when it is
+    set; an upstream Gemini backend forwards it as `includeThoughts`.
 
     `translate/` has already validated the values; a bad one here is our bug (a 500).
     """
