@@ -12,7 +12,7 @@ from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.models.registry import ModelFacts
-from vertexcompat.services.policies import BackendWrapper, aclose
+from vertexcompat.services.policies import BackendWrapper
 from vertexcompat.services.thoughts import ThoughtSignatures
 
 
@@ -31,14 +31,7 @@ class _Sealed(BackendWrapper):
         self._enforce = enforce
 
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
-        return self._signatures.sign(self._restored(request), enforce=self._enforce)
-
-    async def _restored(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
-        # Restored inside the stream: a bad signature surfaces at the first event, like
-        # every other error of the route's backend.
-        events = self.inner.stream(self._signatures.restore(request, enforce=self._enforce))
-        try:
-            async for event in events:
-                yield event
-        finally:
-            await aclose(events)
+        # A forged signature, or a missing one on an enforcing id, is refused before the
+        # backend is asked for anything.
+        restored = self._signatures.restore(request, enforce=self._enforce)
+        return self._signatures.sign(self.inner.stream(restored), enforce=self._enforce)
