@@ -344,10 +344,11 @@ def _part(part: ContentPart, i: int, j: int) -> Part:
 
 def _no_media(parts: tuple[Part, ...], i: int, role: str) -> tuple[Part, ...]:
     """Media is read from user messages and tool results only (SPEC §4); anywhere else it
-    would be dropped, and a silently dropped image changes the question."""
-    for part in parts:
+    would be dropped, and a silently dropped image changes the question. `parts` are the
+    message's content parts, one for one (`_parts`)."""
+    for j, part in enumerate(parts):
         if isinstance(part, FileDataPart | InlineDataPart):
-            param = part.source.rsplit(".", 2)[0]
+            param = f"messages[{i}].content[{j}]"
             raise InvalidArgument(
                 f"`{param}`: {role} messages cannot contain images or audio; send media in a "
                 "user message.",

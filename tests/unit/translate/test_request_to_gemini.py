@@ -182,3 +182,17 @@ def test_backend_params_are_named_as_the_client_wrote_them(gemini, fields, opena
         {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
     )
     assert to_openai_param(gemini, chat) == openai
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "assistant"])
+def test_media_outside_user_messages_is_refused_naming_the_part(role):
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    chat = parse_chat_request({"model": "m", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": role, "content": [{"type": "text", "text": "look"}, image]},
+        {"role": "user", "content": "and?"},
+    ]})
+    with pytest.raises(InvalidArgument) as caught:
+        to_generate_request(chat, backend_model="m")
+    assert caught.value.param == "messages[1].content[1]"
+    assert caught.value.message.startswith(f"`messages[1].content[1]`: {role} messages cannot")
