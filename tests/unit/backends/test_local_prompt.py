@@ -63,16 +63,73 @@ def test_tool_choice_none_keeps_declarations_but_says_not_to_call():
     assert native.tools is not None and "Do not call" in native.messages[0]["content"]
 
 
-def test_a_turn_reading_results_is_written_as_sentences_without_declarations():
+def test_a_turn_reading_results_gets_them_as_information_after_the_question():
     got = to_template_input(
         request(QUESTION, CALLED, TEXT_RESULT), native_tools=True, answer_from_results=True
     )
     assert got.tools is None
+    # No assistant turn of ours to copy: the default model answered `I called get(...).`
+    # back when the call was written as its own sentence (bench/tool_results.py).
     assert got.messages == [
-        {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": 'I called get({"city": "Oslo"}).'},
-        {"role": "user", "content": "get returned: cold"},
+        {"role": "user", "content": "Weather in Oslo?\n\nInformation from get: cold"},
     ]
+
+
+def test_a_structured_result_is_information_as_json():
+    got = to_template_input(request(QUESTION, CALLED, RESULT), native_tools=False,
+                            answer_from_results=True)
+    assert got.messages == [
+        {"role": "user", "content": 'Weather in Oslo?\n\nInformation from get: {"temp": -3}'},
+    ]
+
+
+def test_the_answer_turn_never_writes_the_calls_or_our_own_sentences():
+    two_calls = Content("model", (TextPart("Let me check."), FunctionCallPart("get", {"city": "Oslo"}),
+                                  FunctionCallPart("now", {})))
+    two_results = Content("user", (FunctionResponsePart("get", {"content": "cold"}),
+                                   FunctionResponsePart("now", {"content": "09:00"})))
+    second_call = Content("model", (FunctionCallPart("get", {"city": "Rome"}),))
+    second_result = Content("user", (FunctionResponsePart("get", {"content": "warm"}),))
+    got = to_template_input(
+        request(QUESTION, two_calls, two_results, second_call, second_result),
+        native_tools=True, answer_from_results=True,
+    )
+    assert got.messages == [{"role": "user", "content": (
+        "Weather in Oslo?\n\nInformation from get: cold\nInformation from now: 09:00"
+        "\n\nInformation from get: warm"
+    )}]
+    rendered = json.dumps(got.messages)
+    for ours in ("I called", "returned:", "get(", '{\\"city\\"', "Let me check"):
+        assert ours not in rendered
+
+
+def test_an_earlier_tool_loop_keeps_its_answer_and_each_question_gets_its_results():
+    answer = Content("model", (TextPart("It is cold."),))
+    rome = Content("user", (TextPart("And Rome?"),))
+    called = Content("model", (FunctionCallPart("get", {"city": "Rome"}),))
+    warm = Content("user", (FunctionResponsePart("get", {"content": "warm"}),))
+    got = to_template_input(
+        request(QUESTION, CALLED, TEXT_RESULT, answer, rome, called, warm),
+        native_tools=False, answer_from_results=True,
+    )
+    assert got.messages == [
+        {"role": "user", "content": "Weather in Oslo?\n\nInformation from get: cold"},
+        {"role": "assistant", "content": "It is cold."},
+        {"role": "user", "content": "And Rome?\n\nInformation from get: warm"},
+    ]
+
+
+def test_a_calling_turns_restored_thoughts_stay_and_the_results_follow_them():
+    thought = Content("model", (TextPart("Oslo needs a lookup.", thought=True),
+                                FunctionCallPart("get", {"city": "Oslo"})))
+    got = to_template_input(
+        request(QUESTION, thought, TEXT_RESULT), native_tools=True, answer_from_results=True
+    )
+    assert got.messages[0] == {"role": "user", "content": "Weather in Oslo?"}
+    assert got.messages[1]["role"] == "assistant"
+    assert "Oslo needs a lookup." in got.messages[1]["content"]
+    assert "get(" not in got.messages[1]["content"]
+    assert got.messages[2:] == [{"role": "user", "content": "Information from get: cold"}]
 
 
 def test_results_keep_the_native_form_when_a_call_is_required_or_configured():
