@@ -7,6 +7,9 @@ and decode tokens/s with the flag off (the baseline) and on; each configuration 
 own subprocess so a crash is reported, not fatal.
 
     .venv/bin/python bench/extra_bufts.py [--model NAME|PATH.gguf] [--threads N]
+    .venv/bin/python bench/extra_bufts.py --quick   # smoke: tiny model, short runs
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def measure(model: str, threads: int, extra_bufts: bool) -> dict:
+def measure(model: str, threads: int, extra_bufts: bool, quick: bool = False) -> dict:
     import platformdirs
 
     from vertexcompat.domain.events import TextDelta
@@ -54,9 +57,10 @@ def measure(model: str, threads: int, extra_bufts: bool) -> dict:
         end = time.perf_counter()
         return len(prompt), first - start, (count - 1) / (end - first)
 
+    words, tokens, repeats = (100, 16, 1) if quick else (1000, 128, 3)
     asyncio.run(run(10, 8))  # warm-up
-    long_prompt = [asyncio.run(run(1000, 2)) for _ in range(3)]
-    decode = [asyncio.run(run(10, 128)) for _ in range(3)]
+    long_prompt = [asyncio.run(run(words, 2)) for _ in range(repeats)]
+    decode = [asyncio.run(run(10, tokens)) for _ in range(repeats)]
     engine.close()
     return {
         "prompt_tokens": long_prompt[0][0],
@@ -69,16 +73,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: smollm2-135m-instruct, one short run per setting")
     parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.model = "smollm2-135m-instruct"
     if args.child:
-        print(json.dumps(measure(args.model, args.threads, args.child == "on")))
+        print(json.dumps(measure(args.model, args.threads, args.child == "on", args.quick)))
         return 0
     results = {}
     for flag in ("off", "on"):
         proc = subprocess.run(
             [sys.executable, __file__, "--child", flag, "--model", args.model,
-             "--threads", str(args.threads)],
+             "--threads", str(args.threads), *(["--quick"] if args.quick else [])],
             capture_output=True, text=True, cwd=REPO,
         )
         if proc.returncode == 0:

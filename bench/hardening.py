@@ -140,7 +140,7 @@ async def probes(url: str, pid: int, quick: bool) -> list[str]:
     watcher = asyncio.create_task(watch.run())
     start_rss = rss_mb(pid)
     prompt_mb = 1 if quick else 20
-    big_side, many_side, count = (1000, 600, 4) if quick else (7000, 2000, 16)
+    big_side, many_side, count = (800, 400, 2) if quick else (7000, 2000, 16)
     async with httpx.AsyncClient(headers={"Authorization": "Bearer bench"}) as client:
         # 1. four huge prompts at once
         text = ("The quick brown fox jumps over the lazy dog. " * (prompt_mb * 23_000))[

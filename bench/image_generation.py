@@ -6,6 +6,9 @@ the server's own counters (`render_ms_total`, `images_rendered` under `/readyz` 
 Starts the real server (--no-auth) on loopback; needs nothing else.
 
     .venv/bin/python bench/image_generation.py [--model NAME] [--images N] [--data-dir DIR]
+    .venv/bin/python bench/image_generation.py --quick   # smoke: tiny model, one 64x64 image, no warm-up
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
 
 from __future__ import annotations
@@ -48,7 +51,12 @@ def main() -> None:
         default=os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR")
         or str(Path.home() / ".cache" / "vertexcompat-tests"),
     )
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: smollm2-135m-instruct, one 64x64 image")
     args = parser.parse_args()
+    size = "512x512"
+    if args.quick:
+        args.model, args.images, size = "smollm2-135m-instruct", 1, "64x64"
     port = free_port()
     log = Path(tempfile.gettempdir()) / "vertexcompat-image-bench.log"
     argv = [str(REPO / ".venv/bin/vertexcompat"), "serve", "--no-auth", "--port", str(port),
@@ -57,14 +65,16 @@ def main() -> None:
     with Server("vertexcompat", argv, "/readyz", port, log, env={"PATH": "/usr/bin:/bin"}) as server:
         url = f"{server.base}/v1/images/generations"
         with httpx.Client(timeout=900, headers={"Authorization": "Bearer bench"}) as client:
-            # Warm-up: the renderer's worker process starts on the first image.
-            client.post(url, json={"prompt": "a dot", "size": "64x64"}).raise_for_status()
+            # Warm-up: the renderer's worker process starts on the first image (a smoke run
+            # skips it: it times nothing worth a warm-up).
+            if not args.quick:
+                client.post(url, json={"prompt": "a dot", "size": "64x64"}).raise_for_status()
             before = render_counters(server.base)
             seconds: list[float] = []
             for i in range(args.images):
                 start = time.perf_counter()
                 r = client.post(url, json={"prompt": PROMPTS[i % len(PROMPTS)],
-                                           "size": "512x512", "response_format": "b64_json"})
+                                           "size": size, "response_format": "b64_json"})
                 r.raise_for_status()
                 seconds.append(time.perf_counter() - start)
                 assert base64.b64decode(r.json()["data"][0]["b64_json"])[:4] == b"\x89PNG"
@@ -73,7 +83,7 @@ def main() -> None:
     total = sum(seconds)
     rendering = (after[1] - before[1]) / 1000
     generating = total - rendering
-    print(f"model {args.model}, threads {args.threads}, {args.images} images of 512x512")
+    print(f"model {args.model}, threads {args.threads}, {args.images} images of {size}")
     print("| measure | value |\n|---|---|")
     print(f"| seconds per image, end to end (median) | {statistics.median(seconds):.2f} |")
     print(f"| seconds per image, end to end (mean) | {total / len(seconds):.2f} |")

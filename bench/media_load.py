@@ -7,8 +7,9 @@ Starts the real server (default model, --no-auth) on loopback; needs nothing els
 
     .venv/bin/python bench/media_load.py [--model NAME] [--threads N] [--parallel N] [--quick]
 
-`--quick` is a smoke run (the tiny model, 4 text-only requests beside 2 media requests): it
-proves the script works, not the ratio.
+`--quick` is a smoke run (the tiny model, 2 text-only requests beside 2 media requests, 8
+tokens each, no warm-up): it proves the script works (tests/e2e/test_bench_smoke.py runs
+it), not the ratio.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def tone_wav(seconds: float = 4.0, rate: int = 16000) -> bytes:
     return out.getvalue()
 
 
-def bodies() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def bodies(max_tokens: int = 32) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     image = base64.b64encode(sign((640, 480))).decode()
     audio = base64.b64encode(tone_wav()).decode()
-    common = {"model": "google/gemini-2.0-flash", "max_tokens": 32, "temperature": 0}
+    common = {"model": "google/gemini-2.0-flash", "max_tokens": max_tokens, "temperature": 0}
     text = {**common, "messages": [TEXT]}
     with_image = {**common, "messages": [{"role": "user", "content": [
         {"type": "text", "text": "What is in this image?"},
@@ -91,12 +92,14 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=8)
-    parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, 4 + 2")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: tiny model, 2 + 2 requests of 8 tokens, no warm-up")
     args = parser.parse_args()
     if args.quick:
         args.model = "smollm2-135m-instruct"
-    texts, each = (4, 1) if args.quick else (20, 10)
-    text, with_image, with_audio = bodies()
+    texts, each = (2, 1) if args.quick else (20, 10)
+    max_tokens = 8 if args.quick else 32
+    text, with_image, with_audio = bodies(max_tokens)
     port = free_port()
     log = Path(tempfile.gettempdir()) / "vertexcompat-media-load.log"
     argv = [str(REPO / ".venv/bin/vertexcompat"), "serve", "--no-auth", "--port", str(port),
@@ -104,12 +107,14 @@ def main() -> None:
     env = {"VERTEXCOMPAT_MAX_QUEUE": "64", "PATH": "/usr/bin:/bin"}
     with Server("vertexcompat", argv, "/readyz", port, log, env=env) as server:
         url = f"{server.base}/v1/chat/completions"
-        asyncio.run(run(url, text, [with_image, with_audio], texts))  # warm-up: load models
+        if not args.quick:  # warm-up: load the perception models
+            asyncio.run(run(url, text, [with_image, with_audio], texts))
         alone, _ = asyncio.run(run(url, text, [], texts))
         mixed, media = asyncio.run(run(url, text, [with_image] * each + [with_audio] * each,
                                        texts))
     ratio = statistics.median(mixed) / statistics.median(alone)
-    print(f"model {args.model}, threads {args.threads}, parallel {args.parallel}, max_tokens 32")
+    print(f"model {args.model}, threads {args.threads}, parallel {args.parallel}, "
+          f"max_tokens {max_tokens}")
     print(f"| requests | latency |\n|---|---|")
     print(f"| {texts} text-only alone (baseline) | {stats(alone)} |")
     print(f"| {texts} text-only beside {2 * each} media | {stats(mixed)} |")

@@ -7,6 +7,9 @@ Cold figures are the first call (model load included); warm figures are medians 
 `--repeats` calls on loaded models.
 
     .venv/bin/python bench/perception.py [--threads 2] [--repeats 5]
+    .venv/bin/python bench/perception.py --quick   # smoke: one image, one sentence, 1 repeat
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
 
 from __future__ import annotations
@@ -88,7 +91,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: the sign only, one sentence of speech, 1 repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     n = args.repeats
 
     reader, faces, nsfw = TextReader(threads=args.threads), FaceCounter(), NsfwScorer(
@@ -99,7 +106,9 @@ def main() -> None:
                        ("NSFW (open_nsfw)", nsfw.load)):
         print(f"  {name:<18} {timed(load)[0] * 1000:8.0f} ms")
 
-    images = {"sign 640x480": sign((640, 480)), "document 1920x1080": document((1920, 1080))}
+    images = {"sign 640x480": sign((640, 480))}
+    if not args.quick:
+        images["document 1920x1080"] = document((1920, 1080))
     print("\nper image, warm, median ms:")
     print(f"  {'image':<20}{'decode':>8}{'OCR':>8}{'faces':>8}{'colours':>9}{'NSFW':>8}"
           f"{'sum':>8}   lines read")
@@ -122,16 +131,20 @@ def main() -> None:
 
         load_s, _ = timed(lambda: perception.warm(images=False, audio=True))
         print(f"\nWhisper base: assemble model.bin (145 MB, sha256) + load int8: {load_s:.1f} s")
-        load2_s, _ = timed(lambda: Perception(cache_dir=Path(cache), threads=args.threads)
-                           .warm(images=False, audio=True))
-        print(f"Whisper base: second load from a verified cache: {load2_s:.1f} s")
-        print("\ntranscription, warm, median of 3:")
-        for label, text in (("one sentence", "the quick brown fox jumps over the lazy dog"),
-                            ("paragraph", PARAGRAPH)):
+        if not args.quick:
+            load2_s, _ = timed(lambda: Perception(cache_dir=Path(cache), threads=args.threads)
+                               .warm(images=False, audio=True))
+            print(f"Whisper base: second load from a verified cache: {load2_s:.1f} s")
+        runs_each = 1 if args.quick else 3
+        texts = [("one sentence", "the quick brown fox jumps over the lazy dog")]
+        if not args.quick:
+            texts.append(("paragraph", PARAGRAPH))
+        print(f"\ntranscription, warm, median of {runs_each}:")
+        for label, text in texts:
             wav = speak_wav(text)
             audio = AudioMedia(format=MediaFormat.WAV, data=wav, duration_s=0.0,
                                sample_rate=22_050, channels=1)
-            runs = [timed(lambda: perception.transcribe(audio)) for _ in range(3)]
+            runs = [timed(lambda: perception.transcribe(audio)) for _ in range(runs_each)]
             seconds = statistics.median(r[0] for r in runs)
             findings = runs[-1][1]
             print(f"  {label:<13} audio {findings.duration_s:5.1f} s  time {seconds:5.2f} s  "

@@ -16,6 +16,9 @@ server, then llama_cpp.server. Servers log to files; every server is stopped in 
 
     .venv/bin/python bench/serving.py [--model NAME|PATH.gguf] [--threads N] [--max-tokens N]
                                       [--runs N] [--skip-llama-server] [--json FILE|-]
+    .venv/bin/python bench/serving.py --quick   # smoke: tiny model, 1 run, no llama_cpp.server
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
 
 from __future__ import annotations
@@ -474,7 +477,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server logs (default: a temp dir)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 run and 1 burst, "
+                        "no llama_cpp.server")
     args = p.parse_args(argv)
+    if args.quick:
+        args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 16, 1, 1
+        args.ctx, args.skip_llama_server = 1024, True
     # SIGTERM -> SystemExit, so the `with Server(...)` blocks still stop their servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runs = max(1, args.runs)
@@ -517,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     ours = Server(
         "vertexcompat",
-        [py, "-m", "vertexcompat", "serve", "--host", "127.0.0.1", "--port", str(port),
+        # --no-auth: the benchmark measures serving, not token checks (any bearer passes).
+        [py, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1", "--port", str(port),
          "--model", str(args.model), "--threads", str(args.threads),
          "--parallel", str(args.parallel), "--ctx-per-seq", str(args.ctx),
          "--log-level", "warning"],

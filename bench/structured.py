@@ -8,6 +8,9 @@ target ratio is >= 0.85. Decode tokens/s counts from the first generated token, 
 evaluation (identical in both) is excluded.
 
     .venv/bin/python bench/structured.py [--model NAME ...] [--threads N] [--repeats R]
+    .venv/bin/python bench/structured.py --quick   # smoke: tiny model, greedy, 1 repeat, 16 tokens
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
 
 from __future__ import annotations
@@ -85,8 +88,9 @@ def data_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vertexcompat-tests"))
 
 
-async def decode_rate(engine: LlamaEngine, prompt: list[int], params: SamplingParams) -> tuple[int, float]:
-    handle = engine.submit(prompt, n=1, params=params, max_tokens=MAX_TOKENS, stop=())
+async def decode_rate(engine: LlamaEngine, prompt: list[int], params: SamplingParams,
+                      max_tokens: int = MAX_TOKENS) -> tuple[int, float]:
+    handle = engine.submit(prompt, n=1, params=params, max_tokens=max_tokens, stop=())
     first = end = None
     tokens = 0
     async for event in handle.events():
@@ -99,7 +103,8 @@ async def decode_rate(engine: LlamaEngine, prompt: list[int], params: SamplingPa
     return tokens, (tokens - 1) / (end - first)
 
 
-def bench_model(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]:
+def bench_model(model: str, threads: int, repeats: int, max_tokens: int,
+                quick: bool = False) -> list[tuple[str, ...]]:
     resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
     engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=2048))
     engine.load(resolved.path, resolved.name)
@@ -111,16 +116,17 @@ def bench_model(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]
              {"role": "user", "content": "List some large cities of the world."}]
         )
         rows = []
-        for label, temperature in (("greedy", 0.0), ("t=1.0 top_p=0.95", 1.0)):
+        samplings = [("greedy", 0.0), ("t=1.0 top_p=0.95", 1.0)][: 1 if quick else 2]
+        for label, temperature in samplings:
             rates: dict[bool, list[float]] = {False: [], True: []}
             counts: dict[bool, list[int]] = {False: [], True: []}
-            asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0)))  # warm-up
+            asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0), max_tokens))  # warm-up
             for r in range(repeats):
                 for constrained in (False, True):
                     params = SamplingParams(
                         temperature=temperature, seed=r, grammar=grammar if constrained else None
                     )
-                    n, rate = asyncio.run(decode_rate(engine, prompt, params))
+                    n, rate = asyncio.run(decode_rate(engine, prompt, params, max_tokens))
                     rates[constrained].append(rate)
                     counts[constrained].append(n)
             base, cons = statistics.median(rates[False]), statistics.median(rates[True])
@@ -133,7 +139,7 @@ def bench_model(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]
         engine.close()
 
 
-def bench_calls(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]:
+def bench_calls(model: str, threads: int, repeats: int, max_tokens: int) -> list[tuple[str, ...]]:
     """Calls grammar (tool_choice required, up to 5 calls) vs free decoding of the same prompt."""
     resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
     engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=2048))
@@ -156,11 +162,11 @@ def bench_calls(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]
             ])
         rates: dict[bool, list[float]] = {False: [], True: []}
         counts: dict[bool, list[int]] = {False: [], True: []}
-        asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0)))  # warm-up
+        asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0), max_tokens))  # warm-up
         for r in range(repeats):
             for constrained in (False, True):
                 params = SamplingParams(temperature=1.0, seed=r, grammar=grammar if constrained else None)
-                n, rate = asyncio.run(decode_rate(engine, prompt, params))
+                n, rate = asyncio.run(decode_rate(engine, prompt, params, max_tokens))
                 rates[constrained].append(rate)
                 counts[constrained].append(n)
         base, cons = statistics.median(rates[False]), statistics.median(rates[True])
@@ -172,13 +178,13 @@ def bench_calls(model: str, threads: int, repeats: int) -> list[tuple[str, ...]]
         engine.close()
 
 
-def bench_compile(model: str, threads: int) -> list[tuple[str, str]]:
+def bench_compile(model: str, threads: int, repeats: int = 5) -> list[tuple[str, str]]:
     resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
     engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=512))
     engine.load(resolved.path, resolved.name)
     try:
         convert, full, hit = [], [], []
-        for _ in range(5):
+        for _ in range(repeats):
             t = time.perf_counter()
             schema_to_grammar(WIDE, default_max_length=256)
             convert.append(time.perf_counter() - t)
@@ -213,20 +219,27 @@ def main() -> None:
                              "qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: smollm2-135m-instruct, greedy only, 1 repeat, 16 tokens")
     args = parser.parse_args()
     models = args.model or ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
-    rows = [row for model in models for row in bench_model(model, args.threads, args.repeats)]
-    print(f"Decode tokens/s, median of {args.repeats}, max_tokens={MAX_TOKENS}, threads={args.threads}")
+    max_tokens, compiles = MAX_TOKENS, 5
+    if args.quick:
+        models, args.repeats, max_tokens, compiles = ["smollm2-135m-instruct"], 1, 16, 1
+    rows = [row for model in models
+            for row in bench_model(model, args.threads, args.repeats, max_tokens, args.quick)]
+    print(f"Decode tokens/s, median of {args.repeats}, max_tokens={max_tokens}, threads={args.threads}")
     print(table(("model", "sampling", "unconstrained tok/s (baseline)", "json_schema tok/s",
                  "ratio (target >= 0.85)", "tokens generated (unc/json)"), rows))
     print()
-    call_rows = [row for model in models for row in bench_calls(model, args.threads, args.repeats)]
+    call_rows = [row for model in models
+                 for row in bench_calls(model, args.threads, args.repeats, max_tokens)]
     print(f"Function calls (tool_choice required, 2 tools, up to 5 calls), decode tokens/s, median of {args.repeats}")
     print(table(("model", "sampling", "unconstrained tok/s (baseline)", "calls grammar tok/s",
                  "ratio (target >= 0.85)", "tokens generated (unc/calls)"), call_rows))
     print()
-    print(f"Grammar compile, 30-property schema ({models[0]} vocabulary), median of 5")
-    print(table(("step", "time"), bench_compile(models[0], args.threads)))
+    print(f"Grammar compile, 30-property schema ({models[0]} vocabulary), median of {compiles}")
+    print(table(("step", "time"), bench_compile(models[0], args.threads, compiles)))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ Prints, for 512×512 renders (median of --runs, after one warm-up):
   - the worker's first-start cost: a fresh renderer's first tiny render minus a warm one.
 
     .venv/bin/python bench/svg_render.py [--runs 20] [--starts 5] [--worst-runs 1]
+    .venv/bin/python bench/svg_render.py --quick   # smoke: 1 run, 1 start, 40 elements, no costly one
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
 
 from __future__ import annotations
@@ -98,22 +101,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--starts", type=int, default=5, help="fresh workers to time")
     parser.add_argument("--worst-runs", type=int, default=1,
-                        help="renders of the costly drawing (~10 s each on 2 cores)")
+                        help="renders of the costly drawing (~10 s each on 2 cores; 0 skips it)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1 run without warm-up, 1 fresh worker, 40 elements "
+                             "instead of 200, the costly drawing skipped")
     args = parser.parse_args()
+    elements, warm = 200, True
+    if args.quick:
+        args.runs, args.starts, args.worst_runs, elements, warm = 1, 1, 0, 40, False
 
     print(f"512x512 renders, median of {args.runs} ({args.worst_runs} for the costly one), "
           "seconds")
     print(f"{'drawing':<26}{'elements':>9}{'sanitize':>11}{'in-process':>12}"
           f"{'renderer':>11}{'overhead':>11}")
     with SvgRenderer(timeout_s=60.0) as renderer:
-        for name, source, runs in (("simple", SIMPLE, args.runs),
-                                   ("200 elements", busy_drawing(), args.runs),
-                                   ("costly, within limits", costly_drawing(), args.worst_runs)):
+        drawings = [("simple", SIMPLE, args.runs),
+                    (f"{elements} elements", busy_drawing(elements), args.runs)]
+        if args.worst_runs > 0:
+            drawings.append(("costly, within limits", costly_drawing(), args.worst_runs))
+        for name, source, runs in drawings:
             svg = sanitize_svg(source, width=SIZE, height=SIZE)
             elements = svg.count("<") - svg.count("</") - 1
             sanitize = median_s(lambda s=source: sanitize_svg(s, width=SIZE, height=SIZE),
-                                args.runs)
-            warm_up = runs == args.runs
+                                args.runs, warm_up=warm)
+            warm_up = warm and runs == args.runs
             direct = median_s(lambda s=svg: worker.render(s, SIZE, SIZE), runs, warm_up=warm_up)
             through = median_s(lambda s=svg: renderer.render_png(s, width=SIZE, height=SIZE),
                                runs, warm_up=warm_up)
@@ -121,7 +132,7 @@ def main() -> None:
                   f"{through - direct:>11.4f}")
 
         tiny = sanitize_svg('<rect width="8" height="8" fill="red"/>', width=8, height=8)
-        warm = median_s(lambda: renderer.render_png(tiny, width=8, height=8), args.runs)
+        warm_s = median_s(lambda: renderer.render_png(tiny, width=8, height=8), args.runs)
 
     firsts = []
     for _ in range(args.starts):
@@ -130,8 +141,8 @@ def main() -> None:
             fresh.render_png(tiny, width=8, height=8)
             firsts.append(time.perf_counter() - started)
     first = statistics.median(firsts)
-    print(f"\nworker first start: {first - warm:.4f} s (first 8x8 render {first:.4f} s, "
-          f"warm {warm:.4f} s; median of {args.starts} fresh workers)")
+    print(f"\nworker first start: {first - warm_s:.4f} s (first 8x8 render {first:.4f} s, "
+          f"warm {warm_s:.4f} s; median of {args.starts} fresh workers)")
 
 
 if __name__ == "__main__":
