@@ -70,18 +70,27 @@ def test_every_listed_model_id_is_accepted_as_model(
 ) -> None:
     ids = [m.id for m in client.models.list()]
     for model_id in ids:
-        assert _answer(client, model_id) is not None
+        # `_answer` checks the id is echoed; every listed model also says something.
+        assert _answer(client, model_id).strip(), f"{model_id} answered nothing"
 
 
 def test_healthz_is_200(tiny_server: ServerProcess) -> None:
     response = httpx.get(f"{tiny_server.base_url}/healthz", timeout=10)
-    assert response.status_code == 200
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-def test_readyz_is_200_with_per_backend_load(tiny_server: ServerProcess) -> None:
-    load = tiny_server.load()
-    assert set(load) == {"busy_slots", "active_requests", "queued_requests"}
-    assert all(value >= 0 for value in load.values())
+def test_readyz_is_200_with_each_backends_state_and_load(tiny_server: ServerProcess) -> None:
+    # The server's own body, not `ServerProcess.load()`: that helper builds its dict from
+    # fixed keys, so asserting its keys would test the helper.
+    response = httpx.get(f"{tiny_server.base_url}/readyz", timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["backends"] and set(body["backends"].values()) == {"ready"}, body
+    assert set(body["load"]) == set(body["backends"]), body
+    for stats in body["load"].values():
+        assert {"busy_slots", "active_requests", "queued_requests"} <= set(stats), body
+        assert all(isinstance(value, int) and value >= 0 for value in stats.values()), body
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": ""}, {"Authorization": "Bearer"},
@@ -118,7 +127,9 @@ def test_sdk_without_a_bearer_token_gets_authentication_error(
     with pytest.raises(openai.AuthenticationError) as info:
         sdk.chat.completions.create(model=GEMINI_FLASH_001, **REQUEST)
     assert info.value.status_code == 401
-    assert info.value.body is not None
+    # The SDK parsed our error body (SPEC §7), not an empty or foreign one.
+    assert isinstance(info.value.body, dict), info.value.body
+    assert (info.value.body["code"], info.value.body["status"]) == (401, "UNAUTHENTICATED")
 
 
 def test_unknown_path_is_404_in_the_error_shape(tiny_server: ServerProcess) -> None:
