@@ -6,6 +6,10 @@ batch holding the next token of every decoding sequence plus a chunk of pending 
 sequence with its own sampler. The `n` candidates of a job share one prompt evaluation: the
 prompt is decoded once into the first sequence and copied to the others (`seq_cp`).
 
+The scheduler owns slots, batches and sampling; what each sampled token means for its
+candidate (text, stop sequences, thoughts, when it is over) belongs to the candidate's
+pure decoder (engine/candidate.py), which also emits the candidate's events.
+
 Admission is FIFO and bounded: when `max_queue` jobs already wait for slots, `submit` raises
 ResourceExhausted (→ 429 + Retry-After). Cancellation (client disconnect) is observed at the
 next step, i.e. at the next token, and frees the job's slots at once.
@@ -23,16 +27,9 @@ from dataclasses import dataclass, field
 import llama_cpp
 
 from vertexcompat.domain.errors import Internal, ResourceExhausted
-from vertexcompat.domain.events import (
-    Finished,
-    FinishReason,
-    StreamEvent,
-    TextDelta,
-    ThoughtDelta,
-    Usage,
-)
+from vertexcompat.domain.events import FinishReason, StreamEvent, Usage
+from vertexcompat.engine.candidate import ANSWER, NEXT, CandidateDecoder
 from vertexcompat.engine.sampling import Sampler, SamplingParams
-from vertexcompat.engine.text_stream import AnswerStart, CandidateText
 from vertexcompat.engine.thinking import ThinkingPlan
 
 log = logging.getLogger(__name__)
@@ -48,26 +45,21 @@ class Phase(enum.Enum):
     DONE = 3
 
 
-@dataclass(eq=False)
-class Candidate:
+@dataclass(eq=False, slots=True)
+class Sequence:
+    """One candidate on its KV slot: what the scheduler feeds, samples and frees. What the
+    tokens mean (text, stops, thoughts, when it is over) is its decoder's business."""
+
     index: int
     seq_id: int
     sampler: Sampler
-    text: CandidateText
+    decoder: CandidateDecoder
     n_past: int = 0
     last_token: int = -1
-    generated: int = 0
-    finished: bool = False
-    # Budget forcing (engine/thinking.py): while `thoughts` is set the candidate is
-    # thinking; `forced` holds tokens to feed, unsampled, with the next decode.
-    thoughts: CandidateText | None = None
-    thought_tokens: int = 0
+    # Tokens fed, unsampled, right after `last_token` with the next decode (a forced
+    # close of the thoughts, engine/thinking.py).
     forced: tuple[int, ...] = ()
-    answer_start: AnswerStart | None = None
-    # After its start, an answer that opens a new reasoning segment is over (small models
-    # without native thinking sometimes start a second round of notes).
-    answer_guard: CandidateText | None = None
-    thought_start: AnswerStart | None = None
+    finished: bool = False
 
 
 @dataclass(eq=False)
@@ -85,7 +77,7 @@ class Job:
     ended: set[int] = field(default_factory=set)
     phase: Phase = Phase.WAITING
     prefilled: int = 0
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[Sequence] = field(default_factory=list)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -206,38 +198,67 @@ class Scheduler:
         for job in [j for j in self._active if j.cancelled]:
             self._release(job)
 
+    # -- admission: slots and prefill ------------------------------------------------------
+
     def _admit(self) -> None:
         while self._pending and len(self._free_slots) >= self._pending[0].n:
             job = self._pending.popleft()
             # Active before its samplers exist, so a failure below releases its slots.
             self._active.append(job)
             job.phase = Phase.PREFILL
-            for i in range(job.n):
-                seq_id = self._free_slots.pop()
+            context_room = self._ctx_per_seq - len(job.prompt)
+            slots = self._take_slots(job)
+            for i, seq_id in enumerate(slots):
                 try:
                     sampler = Sampler(
                         job.params, i, n_vocab=self._n_vocab, vocab=self._vocab,
                         token_piece=self._piece, deferred=job.thinking is not None,
                     )
-                except Exception:
-                    self._free_slots.append(seq_id)
+                except Exception:  # the slots without a sequence yet go back now
+                    self._free_slots.extend(reversed(slots[i:]))
                     raise
-                plan = job.thinking
-                job.candidates.append(
-                    Candidate(
-                        index=i, seq_id=seq_id, sampler=sampler,
-                        text=CandidateText(job.stop if plan is None else (*job.stop, plan.marker)),
-                        thoughts=None if plan is None else CandidateText((plan.marker,)),
-                        answer_start=None if plan is None else AnswerStart(plan.open_marker),
-                        answer_guard=None if plan is None else CandidateText((plan.open_marker,)),
-                        thought_start=None if plan is None else AnswerStart(plan.open_marker),
-                    )
+                decoder = CandidateDecoder(
+                    i, job.sink, stop=job.stop, max_tokens=job.max_tokens,
+                    context_room=context_room, thinking=job.thinking,
                 )
+                job.candidates.append(Sequence(i, seq_id, sampler, decoder))
+            self._prefill_from(job, 0)
+
+    def _take_slots(self, job: Job) -> list[int]:
+        """The KV slots (sequence ids) of the job's candidates, first candidate first: its
+        slot is the one the prompt is decoded into (`_prefill_from`), then copied to the
+        others. Called with enough free slots. Today any free slot will do: every slot is
+        emptied when its job is released, and the most recently freed is taken first.
+
+        A prefix cache plugs in here: it keeps a released slot's KV and the tokens it
+        holds, and gives the first candidate the free slot whose kept tokens share the
+        longest prefix with `job.prompt` (emptying the others it hands out, which
+        `seq_cp` overwrites whole); `_admit` then calls `_prefill_from` with that length.
+        """
+        return [self._free_slots.pop() for _ in range(job.n)]
+
+    def _prefill_from(self, job: Job, position: int) -> None:
+        """Decode the job's prompt from `position` on, in chunks that share the batch with
+        decoding sequences (`_step`). The first candidate's slot must already hold the
+        prompt's KV for positions [0, position); anything it holds past them is dropped.
+        Today `position` is 0 (slots are emptied on release).
+
+        A prefix cache passes the length of the prefix its chosen slot already holds
+        (`_take_slots`), capped at `len(job.prompt) - 1`: the last prompt token is always
+        decoded, because its logits are what each candidate's first sample reads.
+        """
+        if not 0 <= position < len(job.prompt):
+            raise ValueError(f"cannot prefill a {len(job.prompt)}-token prompt from {position}")
+        if position:
+            llama_cpp.llama_memory_seq_rm(self._mem, job.candidates[0].seq_id, position, -1)
+        job.prefilled = position
+
+    # -- one step: one batch ---------------------------------------------------------------
 
     def _step(self) -> None:
         batch = self._batch
         n = 0
-        decoding: list[tuple[int, Job, Candidate]] = []
+        decoding: list[tuple[int, Job, Sequence]] = []
         prefilled: list[tuple[int, Job]] = []
 
         def add(token: int, pos: int, seq_id: int, logits: bool) -> None:
@@ -249,11 +270,14 @@ class Scheduler:
             batch.logits[n] = logits
             n += 1
 
+        # The next token of every decoding sequence first, then prompt chunks fill the rest.
         for job in self._active:
             if job.phase is Phase.DECODE:
+                ended = job.ended
                 for cand in job.candidates:
-                    if not cand.finished and cand.index in job.ended:
-                        self._finish(job, cand, FinishReason.STOP)
+                    if ended and not cand.finished and cand.index in ended:
+                        cand.decoder.finish(FinishReason.STOP)
+                        cand.finished = True
                     if not cand.finished:
                         # A forced marker goes in with the last sampled token, in the same
                         # batch; only the last position's logits are needed.
@@ -284,109 +308,55 @@ class Scheduler:
         for idx, job, cand in decoding:
             cand.n_past += 1 + len(cand.forced)
             cand.forced = ()
-            self._advance(job, cand, cand.sampler.sample(self._ctx, idx))
+            self._advance(cand, cand.sampler.sample(self._ctx, idx))
         for idx, job in prefilled:
-            seq0 = job.candidates[0].seq_id
-            for cand in job.candidates[1:]:
-                # Copied into the candidate's own KV stream before the next decode runs.
-                llama_cpp.llama_memory_seq_cp(self._mem, seq0, cand.seq_id, -1, -1)
-            job.phase = Phase.DECODE
-            for cand in job.candidates:
-                cand.n_past = len(job.prompt)
-                self._advance(job, cand, cand.sampler.sample(self._ctx, idx))
+            self._start_decoding(job, idx)
         self._release_finished()
+
+    def _start_decoding(self, job: Job, idx: int) -> None:
+        """The prompt is in the first candidate's slot and `idx` holds its last logits:
+        share the KV with the other candidates and sample every candidate's first token."""
+        seq0 = job.candidates[0].seq_id
+        for cand in job.candidates[1:]:
+            # Copied into the candidate's own KV stream before the next decode runs.
+            llama_cpp.llama_memory_seq_cp(self._mem, seq0, cand.seq_id, -1, -1)
+        job.phase = Phase.DECODE
+        for cand in job.candidates:
+            cand.n_past = len(job.prompt)
+            self._advance(cand, cand.sampler.sample(self._ctx, idx))
+
+    def _advance(self, cand: Sequence, token: int) -> None:
+        """Hand a sampled token to the candidate's decoder and do what it says."""
+        decoder = cand.decoder
+        eog = llama_cpp.llama_vocab_is_eog(self._vocab, token)
+        if eog:
+            step = decoder.on_end_of_turn()
+        elif cand.sampler.malformed:  # the token opened a call the grammar cannot continue
+            step = decoder.finish(FinishReason.MALFORMED_FUNCTION_CALL)
+        else:
+            step = decoder.on_token(self._piece(token))
+        if step is NEXT:
+            cand.last_token = token
+        elif step is ANSWER:
+            # The forced close is fed after the last sampled token; an end of turn is not
+            # fed at all, the close takes its place.
+            forced = decoder.forced
+            if eog:
+                cand.last_token, cand.forced = forced[0], forced[1:]
+            else:
+                cand.last_token, cand.forced = token, forced
+            cand.sampler.accept_forced(forced)
+            cand.sampler.begin_answer()
+        else:
+            cand.finished = True
 
     def _release_finished(self) -> None:
         for job in [j for j in self._active if j.candidates and all(c.finished for c in j.candidates)]:
-            generated = sum(c.generated for c in job.candidates)
-            thought = sum(c.thought_tokens for c in job.candidates)
+            generated = sum(c.decoder.generated for c in job.candidates)
+            thought = sum(c.decoder.thought_tokens for c in job.candidates)
             job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated,
                            reasoning_tokens=thought))
             self._release(job)
-
-    def _advance(self, job: Job, cand: Candidate, token: int) -> None:
-        if cand.thoughts is not None:
-            self._advance_thought(job, cand, token)
-            return
-        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-            self._finish(job, cand, FinishReason.STOP)
-            return
-        if cand.sampler.malformed:  # the token opened a call the grammar cannot continue
-            self._finish(job, cand, FinishReason.MALFORMED_FUNCTION_CALL)
-            return
-        cand.generated += 1
-        self._answer(job, cand, cand.text.push(self._piece(token)))
-        if cand.text.stopped or (cand.answer_guard is not None and cand.answer_guard.stopped):
-            self._finish(job, cand, FinishReason.STOP)
-        elif not self._room_left(job, cand):
-            self._finish(job, cand, FinishReason.MAX_TOKENS)
-        else:
-            cand.last_token = token
-
-    def _advance_thought(self, job: Job, cand: Candidate, token: int) -> None:
-        """One sampled token of a thinking candidate (engine/thinking.py): thoughts end
-        at the model's own marker, at its end of turn, or when the budget is spent."""
-        plan, thoughts = job.thinking, cand.thoughts
-        assert plan is not None and thoughts is not None
-        forced = plan.close_tokens
-        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-            token = -1  # not part of the output; the forced close takes its place
-        else:
-            cand.generated += 1
-            cand.thought_tokens += 1
-            self._thought(job, cand, thoughts.push(self._piece(token)))
-            if thoughts.stopped:  # the model closed the segment itself
-                forced = plan.after_marker_tokens
-            elif cand.thought_tokens < plan.budget and self._room_left(job, cand):
-                cand.last_token = token
-                return
-        self._thought(job, cand, thoughts.flush(), final=True)
-        cand.thoughts = None
-        if not self._room_left(job, cand, extra=len(forced)):
-            self._finish(job, cand, FinishReason.MAX_TOKENS)
-            return
-        # The forced close is fed after the last sampled token; an end of turn is not
-        # fed at all, the close takes its place.
-        if token >= 0:
-            cand.last_token, cand.forced = token, forced
-        elif forced:
-            cand.last_token, cand.forced = forced[0], forced[1:]
-        else:  # nothing to force (a plan without a close): end as the model did
-            self._finish(job, cand, FinishReason.STOP)
-            return
-        cand.generated += len(forced)
-        cand.sampler.accept_forced(forced)
-        cand.sampler.begin_answer()
-
-    def _room_left(self, job: Job, cand: Candidate, extra: int = 0) -> bool:
-        return (
-            cand.generated + extra < job.max_tokens
-            and cand.n_past + 1 + extra < self._ctx_per_seq
-        )
-
-    def _thought(self, job: Job, cand: Candidate, text: str, *, final: bool = False) -> None:
-        if cand.thought_start is not None:
-            text = cand.thought_start.push(text, final=final)
-        if text:
-            job.sink(ThoughtDelta(cand.index, text))
-
-    def _answer(self, job: Job, cand: Candidate, text: str, *, final: bool = False) -> None:
-        if cand.answer_start is not None:
-            text = cand.answer_start.push(text, final=final)
-        if cand.answer_guard is not None:
-            text = cand.answer_guard.push_text(text)
-            if final:
-                text += cand.answer_guard.flush()
-        if text:
-            job.sink(TextDelta(cand.index, text))
-
-    def _finish(self, job: Job, cand: Candidate, reason: FinishReason) -> None:
-        if cand.thoughts is not None:  # cut while thinking (max_tokens): keep what it wrote
-            self._thought(job, cand, cand.thoughts.flush(), final=True)
-            cand.thoughts = None
-        self._answer(job, cand, cand.text.flush(), final=True)
-        cand.finished = True
-        job.sink(Finished(cand.index, reason))
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         job.sink(exc)
@@ -403,4 +373,3 @@ class Scheduler:
         if job in self._active:
             self._active.remove(job)
         job.sink(None)
-
