@@ -127,7 +127,7 @@ def test_unenforceable_parameters_are_invalid_argument_naming_the_function(backe
     broken = FunctionDeclaration("broken", None, {"type": "object", "properties": {"x": {"$ref": "#/$defs/none"}}})
     with pytest.raises(InvalidArgument) as info:
         run(backend, request(ToolConfig(mode=FunctionCallingMode.ANY), tools=(WEATHER, broken)))
-    assert info.value.param == "tools.function_declarations[1].parameters"
+    assert str(info.value.location) == "tools.function_declarations[1].parameters"
 
 
 # -- the engine mechanisms underneath ---------------------------------------------------

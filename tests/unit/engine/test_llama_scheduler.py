@@ -90,13 +90,13 @@ def test_greedy_candidates_are_identical(backend):
 def test_n_above_parallel_slots_is_rejected(backend):
     with pytest.raises(InvalidArgument) as err:
         run(collect(backend, request(candidate_count=4)))
-    assert err.value.param == "generation_config.candidate_count"
+    assert str(err.value.location) == "generation_config.candidate_count"
 
 
 def test_max_tokens_beyond_context_is_rejected(backend):
     with pytest.raises(InvalidArgument) as err:
         run(collect(backend, request(max_output_tokens=5000)))
-    assert err.value.param == "generation_config.max_output_tokens"
+    assert str(err.value.location) == "generation_config.max_output_tokens"
 
 
 def test_closing_the_stream_cancels_and_frees_slots(backend):
@@ -160,3 +160,13 @@ def test_models_load_without_llama_cpp_extra_buffers_by_default(backend):
     # every test in this module generating text is the proof that the default path runs.
     assert EngineConfig(threads=1).use_extra_bufts is False
     assert backend.engine.config.use_extra_bufts is False
+
+
+def test_the_backend_trusts_the_model_the_service_resolved(backend):
+    # The route picked this backend for the request; its model name is not checked again.
+    req = GenerateContentRequest(
+        model="publishers/google/models/some-alias",
+        contents=(Content("user", (TextPart("Hi."),)),),
+        generation_config=GenerationConfig(max_output_tokens=2, temperature=0),
+    )
+    assert run(collect(backend, req))[1] == {0: FinishReason.MAX_TOKENS}
