@@ -317,3 +317,10 @@ def test_booleans_in_a_schema_left_recursive_are_made_explicit_too():
     assert "n-next ::= n" in grammar  # still recursive
     assert _rule(grammar, "n-x").startswith("n-x ::= n-x-0 | number")
     assert "y-kv" not in grammar and "n-y" not in grammar
+
+
+def test_keywords_the_converter_ignores_never_make_a_schema_unsatisfiable():
+    # `not: false` admits everything; the grammar leaves `not` to the post-check either way.
+    schema = {"$defs": {"never": False}, "type": "object", "properties": {"a": {"type": "integer", "not": {"$ref": "#/$defs/never"}}},
+              "required": ["a"]}
+    assert "a-kv" in schema_to_grammar(schema, default_max_length=3)
