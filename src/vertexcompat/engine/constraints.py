@@ -229,6 +229,8 @@ def _bound_recursion(schema: Any, max_depth: int, budget: GrammarBudget) -> Any:
     # No finite instance below the depth limit: keep the recursive rules (max_tokens bounds
     # it), with only the booleans made explicit, in the root and in each definition.
     kept = expand(schema, (), 0, False)
+    if isinstance(kept, _Nothing):
+        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {_UNSATISFIABLE}")
     for key in ("$defs", "definitions"):
         if isinstance(kept.get(key), dict):
             kept[key] = {name: expand(value, (), 1, False) for name, value in kept[key].items()}
@@ -237,8 +239,6 @@ def _bound_recursion(schema: Any, max_depth: int, budget: GrammarBudget) -> Any:
                     f"cannot enforce this schema while decoding: a recursive `{key}` entry "
                     "admits no value"
                 )
-    if isinstance(kept, _Nothing):
-        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {_UNSATISFIABLE}")
     # A root that is itself a `$ref` is inlined once: the converter's resolve_refs never
     # descends into `$defs` next to a root `$ref`, so refs inside them stay unresolved.
     kept_defs = {
