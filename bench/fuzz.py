@@ -72,6 +72,30 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def pid_listening_on(port: int) -> int | None:
+    """The process with a listening TCP socket on `port` (Linux /proc; our own processes)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                inodes.add(f"socket:[{fields[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
 def settled_rss(pid: int, *, within: float = 0.005, timeout: float = 20.0) -> int:
     """RSS once it stops moving: the perception pool trims its memory a moment after its
     last job, so a reading right after a burst would count memory about to be returned."""
@@ -117,23 +141,24 @@ def get_token(base: str, signer: fr.Signer | None) -> str:
     return token
 
 
-def warm_up(client: httpx.Client, base: str) -> None:
-    """One valid request per expensive path, so the RSS 'before' already holds every model
-    the cases can load (llama grammar caches, OCR/face/NSFW, Whisper, the SVG worker)."""
+def warm_up(client: httpx.Client, base: str, window: int) -> None:
+    """One valid request per expensive path, so the RSS 'before' already holds everything
+    the cases can load: grammars, OCR/face/NSFW, Whisper. Like the cases, all but the first
+    ask for `window - 1` tokens and end at admission. Nothing is drawn: no case draws
+    either (the SVG worker never starts)."""
     url = f"{base}{fr.CHAT_PATHS[0]}"
-    common = {"model": "google/gemini-2.0-flash-001", "max_tokens": 4}
+    common = {"model": "google/gemini-2.0-flash-001", "max_tokens": window - 1}
     image = f"data:image/png;base64,{fr._b64(fr.TINY_PNG)}"
     audio = fr._b64(fr.TINY_WAV)
     bodies: list[dict[str, Any]] = [
-        {"messages": [{"role": "user", "content": "Hi"}]},
+        {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4},
         {"messages": [{"role": "user", "content": "Hi"}], "stream": True},
         {"messages": [{"role": "user", "content": "Hi"}],
          "response_format": {"type": "json_schema",
                              "json_schema": {"name": "a", "schema": fr.ANSWER_SCHEMA}}},
         {"messages": [{"role": "user", "content": "Weather?"}], "tools": [fr.WEATHER_TOOL],
          "tool_choice": "required"},
-        {"messages": [{"role": "user", "content": "Hi"}], "modalities": ["image", "text"],
-         "max_tokens": 60},
+        {"messages": [{"role": "user", "content": "Hi"}], "modalities": ["image", "text"]},
         {"messages": [{"role": "user", "content": [
             {"type": "text", "text": "What is this?"},
             {"type": "image_url", "image_url": {"url": image}}]}]},
@@ -142,7 +167,9 @@ def warm_up(client: httpx.Client, base: str) -> None:
             {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}]}]},
     ]
     for body in bodies:
+        start = time.perf_counter()
         r = client.post(url, json={**common, **body}, timeout=600)
+        print(f"warm-up: {r.status_code} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         if r.status_code >= 500:
             print(f"warm-up request answered {r.status_code}: {r.text[:200]}", file=sys.stderr)
 
@@ -261,10 +288,17 @@ def report(outcomes: list[fr.Outcome], rss: tuple[int, int] | None, wall: float,
     else:
         row("server RSS before -> after", "unknown (--url without --pid)", "", None)
     row("server alive afterwards", "yes" if alive else "NO", "yes", alive)
+    plain = [o for o in rejections if not o.case.perceives]
+    slowest_plain = max(plain, key=lambda o: o.seconds, default=None)
+    if slowest_plain is not None:
+        row("slowest rejection of a request without media",
+            f"{slowest_plain.seconds * 1000:.0f} ms ({slowest_plain.status}, "
+            f"{slowest_plain.case.surface}: {slowest_plain.case.mutation[:60]})", "", None)
     print("\nslowest rejections:")
     for o in sorted(rejections, key=lambda o: -o.seconds)[:3]:
-        print(f"  {o.seconds * 1000:.0f} ms {o.status} {o.case.surface}: {o.case.mutation[:100]!r}"
-              f" -> {o.answer[:100]!r}")
+        media = " (valid media: perception ran first)" if o.case.perceives else ""
+        print(f"  {o.seconds * 1000:.0f} ms {o.status} {o.case.surface}{media}: "
+              f"{o.case.mutation[:100]!r} -> {o.answer[:100]!r}")
     load = os.getloadavg()[0]
     if load > (os.cpu_count() or 1):
         print(f"NOT A QUIET MACHINE (load average {load:.1f} on {os.cpu_count()} cores): "
@@ -297,7 +331,9 @@ def main() -> None:
         default=Path(os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR")
                      or Path.home() / ".cache" / "vertexcompat-tests"))
     parser.add_argument("--url", help="fuzz this running server instead of starting one")
-    parser.add_argument("--pid", type=int, help="with --url: the server's pid, for RSS")
+    parser.add_argument("--pid", type=int,
+                        help="with --url: the server's pid, for RSS (default: the process "
+                             "listening on the URL's port, when it is ours to see)")
     parser.add_argument("--key", type=Path, help="with --url: a service-account key file")
     parser.add_argument("--log", type=Path, help="with --url: the server's log, for tracebacks")
     args = parser.parse_args()
@@ -312,7 +348,7 @@ def main() -> None:
             counts["chat"] += counts.pop("token") + counts.pop("auth")
             print("no key: /token and bearer-token cases skipped", file=sys.stderr)
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
-            warm_up(client, base)
+            warm_up(client, base, args.ctx_per_seq)
         before = settled_rss(pid) if pid else None
         start = time.perf_counter()
         outcomes = fuzz(base, counts, token=token, signer=signer, window=args.ctx_per_seq,
@@ -334,8 +370,9 @@ def main() -> None:
     if args.url:
         signer = (fr.Signer.from_key_file(json.loads(args.key.read_text()))
                   if args.key else None)
-        ok = run(args.url.rstrip("/"), args.pid, signer, args.log,
-                 lambda: args.pid is None or Path(f"/proc/{args.pid}").exists())
+        pid = args.pid or pid_listening_on(httpx.URL(args.url).port or 80)
+        ok = run(args.url.rstrip("/"), pid, signer, args.log,
+                 lambda: pid is None or Path(f"/proc/{pid}").exists())
     else:
         port = free_port()
         signer = fr.Signer.from_key_file(json.loads(make_key(args.data_dir, port).read_text()))

@@ -133,6 +133,8 @@ def _b64(data: bytes) -> str:
 
 TINY_PNG = png()
 TINY_WAV = wav()
+_TINY_PNG_B64 = _b64(TINY_PNG).encode()
+_TINY_WAV_B64 = _b64(TINY_WAV).encode()
 BAD_IMAGES = {
     "truncated png": TINY_PNG[:30],
     "png claiming 60000x60000": png(60000, 60000, idat=zlib.compress(b"\x00" * 64)),
@@ -259,6 +261,15 @@ class FuzzCase:
     # An unmutated request must be accepted: 200, or a 400 naming one of these params
     # (the admission check the strategies lean on to keep cases cheap). Empty: anything.
     valid_unless: tuple[str, ...] = ()
+
+    @property
+    def perceives(self) -> bool:
+        """Whether the body carries a valid image or audio part (perception runs on it)."""
+        return _TINY_PNG_B64 in self.body or _TINY_WAV_B64 in self.body
+
+    def __repr__(self) -> str:  # short: hypothesis prints it, bodies run to 256 KiB
+        return (f"FuzzCase({self.surface}, {self.method} {self.path[:60]!r}, "
+                f"{self.mutation[:80]!r}, {len(self.body)} bytes)")
 
     def reproducer(self, base_url: str = "$BASE", *, limit: int = 3000) -> str:
         body = repr(self.body) if len(self.body) <= limit else (
@@ -861,7 +872,7 @@ class Signer:
 
     key_id: str
     client_email: str
-    private_key_pem: str
+    private_key_pem: str = field(repr=False)  # never in a report
 
     @classmethod
     def from_key_file(cls, key: dict[str, Any]) -> Signer:

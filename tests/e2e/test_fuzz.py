@@ -206,13 +206,16 @@ def test_the_servers_still_serve_after_the_fuzzing(
     assert _exchange(auth_server.server, auth_server.signer).startswith("vxc1.")
 
 
-def test_bench_fuzz_quick_mode_runs_and_meets_its_correctness_targets(tmp_path: Path) -> None:
-    """`bench/fuzz.py --quick`: its own auth-enabled tiny server, 200 cases. The latency and
-    RSS rows are printed, not asserted: on a shared 2-core machine they measure the load."""
+def test_bench_fuzz_quick_mode_runs_and_meets_its_correctness_targets(
+    tiny_server: ServerProcess, tmp_path: Path
+) -> None:
+    """`bench/fuzz.py --quick` against the (warm, no-auth) tiny server: 200 cases, without
+    the /token ones (no key). The latency and RSS rows are printed, not asserted: on a
+    shared 2-core machine they measure the load."""
     findings = tmp_path / "findings.md"
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "fuzz.py"), "--quick", "--data-dir",
-         str(tmp_path / "data"), "--findings", str(findings)],
+        [sys.executable, str(REPO / "bench" / "fuzz.py"), "--quick", "--url",
+         tiny_server.base_url, "--log", str(tiny_server.log_path), "--findings", str(findings)],
         capture_output=True, text=True, timeout=BENCH_QUICK_TIMEOUT_S, cwd=REPO,
     )
     out = result.stdout
