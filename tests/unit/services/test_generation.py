@@ -119,6 +119,30 @@ def test_the_backend_reads_perceived_media_not_the_raw_parts():
     assert isinstance(seen.contents[0].parts[1], ImageDescriptionPart)
 
 
+def test_a_completion_that_fills_the_window_is_refused_before_any_perception():
+    from tests.unit.services.test_media import IMAGE, FakePerceiver
+    from vertexcompat.domain.content import GenerationConfig
+    from vertexcompat.domain.errors import InvalidArgument
+    from vertexcompat.media.limits import MediaLimits
+    from vertexcompat.services.media import MediaResolver
+
+    perceiver = FakePerceiver()
+    backend = FakeBackend(context_length=4096)
+    svc = GenerationService(
+        {"fake": backend}, default_aliases(FAKE_MODEL),
+        media=MediaResolver(perceiver, MediaLimits()),
+    )
+    req = GenerateContentRequest(
+        model=FAKE_MODEL, contents=(Content("user", (TextPart("q"), IMAGE)),),
+        generation_config=GenerationConfig(max_output_tokens=4096),
+    )
+    with pytest.raises(InvalidArgument) as info:
+        _collect(svc.stream(req))
+    assert info.value.param == "generation_config.max_output_tokens"
+    assert "4096" in info.value.message
+    assert perceiver.seen == [] and backend.requests == []
+
+
 def test_media_without_a_resolver_is_refused():
     from tests.unit.services.test_media import IMAGE
     from vertexcompat.domain.errors import InvalidArgument
