@@ -271,6 +271,9 @@ class FuzzCase:
         return (f"FuzzCase({self.surface}, {self.method} {self.path[:60]!r}, "
                 f"{self.mutation[:80]!r}, {len(self.body)} bytes)")
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # hypothesis' pretty-printer would list every field
+
     def reproducer(self, base_url: str = "$BASE", *, limit: int = 3000) -> str:
         body = repr(self.body) if len(self.body) <= limit else (
             repr(self.body[:limit]) + f" + ...  # {len(self.body)} bytes in all")
@@ -362,9 +365,14 @@ def mutate_tree(draw: st.DrawFn, tree: Json, *, times: int = 3) -> tuple[Json, l
     return tree, notes
 
 
-SCHEMA_NUMBER_KEYWORDS = ["maxLength", "minLength", "maxItems", "minItems", "maxProperties",
-                          "minProperties", "minimum", "maximum", "multipleOf",
-                          "exclusiveMinimum", "exclusiveMaximum"]
+SCHEMA_NUMBER_KEYWORDS = {  # keyword → the type it applies to
+    "maxLength": "string", "minLength": "string", "maxItems": "array", "minItems": "array",
+    "maxProperties": "object", "minProperties": "object", "minimum": "integer",
+    "maximum": "integer", "multipleOf": "number", "exclusiveMinimum": "number",
+    "exclusiveMaximum": "number"}
+# Repetition bounds around what a grammar (and llama.cpp's parser) can take. Hypothesis
+# favours the front of a list: the ones that broke a server come first.
+BIG_BOUNDS = [20000, 2**31 - 1, 1001, 10**6, 65535, 1000, 999, 4096, 2**63 - 1]
 
 
 def _schema_roots(body: Json) -> list[tuple[Any, ...]]:
@@ -411,11 +419,18 @@ def mutate_schema(draw: st.DrawFn, body: Json) -> tuple[Json, str]:
              and not (p and p[-1] in ("properties", "$defs", "definitions"))]
     path = (*root, *draw(st.sampled_from(nodes)))
     node = _get(body, path)
-    kind = draw(st.sampled_from(["number", "number", "pattern", "enum", "nest", "ref", "wide",
-                                 "type", "format", "bool", "const"]))
-    if kind == "number":
-        key = draw(st.sampled_from(SCHEMA_NUMBER_KEYWORDS))
-        node[key] = draw(numbers())
+    kind = draw(st.sampled_from(["bound", "pattern", "bound", "number", "pattern", "bound",
+                                 "enum", "nest", "ref", "wide", "type", "format", "bool",
+                                 "const"]))
+    if kind in ("bound", "number"):
+        # A repetition bound (what becomes `x{0,N}` in a grammar), or any numeric keyword
+        # with any number; on a schema of the type it applies to, so it is not ignored.
+        key = draw(st.sampled_from(["maxLength", "maxItems", "minItems", "minLength"]
+                                   if kind == "bound" else sorted(SCHEMA_NUMBER_KEYWORDS)))
+        node["type"] = SCHEMA_NUMBER_KEYWORDS[key]
+        if node["type"] == "array":
+            node.setdefault("items", {"type": "string"})
+        node[key] = draw(st.sampled_from(BIG_BOUNDS) if kind == "bound" else numbers())
         change = f"{key} = {_short(node[key])}"
     elif kind == "pattern":
         node["type"] = "string"
@@ -558,7 +573,7 @@ ANSWER_SCHEMA = {"type": "object", "properties": {
 def _chat_messages(draw: st.DrawFn) -> list[dict[str, Json]]:
     """Valid conversations of several shapes (media ones rare: perception costs)."""
     text_shapes = ["plain", "system", "parts", "tools", "function", "thoughts"]
-    shape = draw(st.sampled_from(text_shapes * 5 + ["image", "audio"]))
+    shape = draw(st.sampled_from(text_shapes * 8 + ["image", "audio"]))
     user = {"role": "user", "content": "Say hi."}
     if shape == "plain":
         return [user]
@@ -765,8 +780,8 @@ def _json_case(draw: st.DrawFn, surface: str, body: Json, paths: list[str], tail
     path = draw(st.sampled_from(paths))
     hows = ["tree", "tree", "tree", "tree", "tree", "bytes", "headers", "path", "method",
             "valid"]
-    if _schema_roots(body):
-        hows += ["schema", "schema", "schema"]
+    if _schema_roots(body):  # schemas become grammars for native code: fuzz them hard
+        hows += ["schema"] * 6
     if surface == "chat":
         hows += ["media"]
     how = draw(st.sampled_from(hows))

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[2]
 # cases are rejections (a few ms each); one chat case in CHAT_DECODE_ONE_IN decodes <= 4
 # tokens (0.1-0.5 s idle, 5 s and more when other work shares the cores).
 CHAT_EXAMPLES = 1000
-CHAT_DECODE_ONE_IN = 50
+CHAT_DECODE_ONE_IN = 80
 IMAGE_EXAMPLES = 300
 TOKEN_EXAMPLES = 600
 AUTH_EXAMPLES = 200  # hypothesis finds fewer distinct ones (~90): the space is small
