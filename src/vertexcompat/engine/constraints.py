@@ -110,7 +110,7 @@ def _any_value() -> dict[str, Any]:
 
 _DEF_PREFIXES = ("#/$defs/", "#/definitions/")
 # Keywords the converter does not compile (the post-check covers them): only their
-# `$ref`s are unrolled, since `$defs` do not survive unrolling. Booleans stay as they are.
+# `$ref`s are unrolled, since `$defs` do not survive unrolling. Booleans in them stay.
 _IGNORED_ONE = ("not", "if", "then", "else", "contains", "propertyNames")
 _IGNORED_MAP = ("patternProperties", "dependentSchemas")
 _UNSATISFIABLE = "no JSON value satisfies it (a required property, item or branch is `false`)"
@@ -206,18 +206,19 @@ def _bound_recursion(schema: Any, max_depth: int, budget: GrammarBudget) -> Any:
         if isinstance(out.get("additionalProperties"), dict):
             expanded = sub(out["additionalProperties"])
             out["additionalProperties"] = False if isinstance(expanded, _Nothing) else expanded
+        # Not compiled, so one that comes to nothing is dropped rather than judged (`not`
+        # of nothing is everything): the post-check still reads the original schema.
         for key in _IGNORED_ONE:
             if isinstance(out.get(key), dict):
                 expanded = sub(out[key])
                 if isinstance(expanded, _Nothing):
-                    return expanded
-                out[key] = expanded
+                    del out[key]
+                else:
+                    out[key] = expanded
         for key in _IGNORED_MAP:
             if isinstance(out.get(key), dict):
                 values = {k: sub(v) if isinstance(v, dict) else v for k, v in out[key].items()}
-                if any(isinstance(v, _Nothing) for v in values.values()):
-                    return _either(list(values.values()))
-                out[key] = values
+                out[key] = {k: v for k, v in values.items() if not isinstance(v, _Nothing)}
         return out
 
     expanded = expand(schema, (), 0, True)
@@ -228,6 +229,8 @@ def _bound_recursion(schema: Any, max_depth: int, budget: GrammarBudget) -> Any:
     # No finite instance below the depth limit: keep the recursive rules (max_tokens bounds
     # it), with only the booleans made explicit, in the root and in each definition.
     kept = expand(schema, (), 0, False)
+    if isinstance(kept, _Nothing):
+        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {_UNSATISFIABLE}")
     for key in ("$defs", "definitions"):
         if isinstance(kept.get(key), dict):
             kept[key] = {name: expand(value, (), 1, False) for name, value in kept[key].items()}
@@ -236,8 +239,6 @@ def _bound_recursion(schema: Any, max_depth: int, budget: GrammarBudget) -> Any:
                     f"cannot enforce this schema while decoding: a recursive `{key}` entry "
                     "admits no value"
                 )
-    if isinstance(kept, _Nothing):
-        raise UnsupportedSchema(f"cannot enforce this schema while decoding: {_UNSATISFIABLE}")
     # A root that is itself a `$ref` is inlined once: the converter's resolve_refs never
     # descends into `$defs` next to a root `$ref`, so refs inside them stay unresolved.
     kept_defs = {

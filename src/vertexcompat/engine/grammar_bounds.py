@@ -28,6 +28,7 @@ deepest grammar it allows is ~18x below the crash on the default stack. The pars
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -240,7 +241,8 @@ class GrammarBudget:
 
 
 def _int_or_zero(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return int(value) if number and math.isfinite(value) else 0
 
 
 def _optional_properties(node: dict[str, Any]) -> int:

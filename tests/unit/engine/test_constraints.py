@@ -300,6 +300,9 @@ def test_false_items_and_branches_are_left_out():
         {"allOf": [{"type": "object"}, False]},
         {"prefixItems": [{"type": "integer"}, False]},
         {"$defs": {"never": False}, "type": "object", "properties": {"x": {"$ref": "#/$defs/never"}}, "required": ["x"]},
+        # A required recursion with no way out comes first, then a required `false`.
+        {"$defs": {"a": {"type": "object", "properties": {"next": {"$ref": "#/$defs/a"}}, "required": ["next"]}},
+         "type": "object", "properties": {"b": {"$ref": "#/$defs/a"}, "c": False}, "required": ["b", "c"]},
     ],
 )
 def test_false_where_the_schema_needs_a_value_is_unsatisfiable(schema):
@@ -317,3 +320,59 @@ def test_booleans_in_a_schema_left_recursive_are_made_explicit_too():
     assert "n-next ::= n" in grammar  # still recursive
     assert _rule(grammar, "n-x").startswith("n-x ::= n-x-0 | number")
     assert "y-kv" not in grammar and "n-y" not in grammar
+
+
+def test_keywords_the_converter_ignores_never_make_a_schema_unsatisfiable():
+    # `not: false` admits everything; the grammar leaves `not` to the post-check either way.
+    schema = {"$defs": {"never": False}, "type": "object", "properties": {"a": {"type": "integer", "not": {"$ref": "#/$defs/never"}}},
+              "required": ["a"]}
+    assert "a-kv" in schema_to_grammar(schema, default_max_length=3)
+
+
+def _random_schema(rng, depth=0):
+    """Schemas of every shape the request surface lets through, and some it does not."""
+    if depth > 4 or rng.random() < 0.1:
+        return rng.choice([True, False, {}, {"type": "string"}, {"$ref": "#/$defs/a"}, {"$ref": "#/$defs/gone"}, 5, None])
+    schema = {}
+    if (kind := rng.choice(["object", "array", "string", "integer", None, ["string", "null"], "weird"])) is not None:
+        schema["type"] = kind
+    sub = lambda: _random_schema(rng, depth + 1)  # noqa: E731
+    if rng.random() < 0.4:
+        schema["properties"] = {f"p{i}": sub() for i in range(rng.randint(0, 4))}
+    if rng.random() < 0.3:
+        schema["required"] = rng.choice([["p0"], ["p1", "p2"], [], "p0", [["x"]], [5]])
+    for key, chance, make in (
+        ("items", 0.3, lambda: rng.choice([sub(), [sub()], True, False])),
+        ("anyOf", 0.2, lambda: [sub() for _ in range(rng.randint(0, 3))]),
+        ("allOf", 0.1, lambda: [sub() for _ in range(rng.randint(0, 2))]),
+        ("prefixItems", 0.1, lambda: [sub() for _ in range(rng.randint(0, 2))]),
+        ("additionalProperties", 0.2, sub),
+        ("not", 0.1, sub),
+        ("pattern", 0.1, lambda: rng.choice(["^a{0,5}$", "^*$", "^(a|b){2,}$", "^[a-z]{0,1001}$", "a", "^(?=x)$", 5])),
+        ("enum", 0.05, lambda: rng.choice([[1, "a"], [], "x"])),
+        ("format", 0.05, lambda: rng.choice(["date", "uuid", 5])),
+    ):
+        if rng.random() < chance:
+            schema[key] = make()
+    for key in ("minLength", "maxLength", "minItems", "maxItems"):
+        if rng.random() < 0.1:
+            schema[key] = rng.choice([0, 3, 1000, 1001, 20000, 2.0, 2.5, -1, True, "5", 1e12])
+    return schema
+
+
+def test_random_schemas_compile_to_a_safe_grammar_or_are_unsupported():
+    import random
+
+    from vertexcompat.engine.grammar_bounds import check_grammar
+
+    rng = random.Random(12)
+    for _ in range(500):
+        schema = _random_schema(rng)
+        if not isinstance(schema, dict):
+            schema = {"type": "object", "properties": {"x": schema}}
+        if rng.random() < 0.5:
+            schema["$defs"] = {"a": _random_schema(rng, 1)}
+        try:
+            check_grammar(schema_to_grammar(schema, default_max_length=8))
+        except UnsupportedSchema:
+            pass
