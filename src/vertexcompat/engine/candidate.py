@@ -88,6 +88,15 @@ class CandidateDecoder:
         """Whether the candidate is still writing its thoughts."""
         return self._thoughts is not None
 
+    @property
+    def answer_opening(self) -> bool:
+        """Whether the thoughts are over and the answer has no text yet. Then the scheduler
+        keeps the model from ending its turn (or closing a segment it is not in): after
+        thinking, the answer is never empty (a small model often ends its turn right after
+        its notes, as if they were the answer)."""
+        start = self._answer_start
+        return self._thoughts is None and start is not None and not start.started
+
     def on_token(self, piece: bytes) -> Step:
         """One sampled token (not an end of generation), as the bytes it spells."""
         if self._thoughts is not None:

@@ -159,7 +159,17 @@ class Sampler:
     def constrained(self) -> bool:
         return self._grammar is not None
 
-    def sample(self, ctx: llama_cpp.llama_context_p, batch_index: int) -> int:
+    def sample(
+        self, ctx: llama_cpp.llama_context_p, batch_index: int, *, banned: np.ndarray | None = None
+    ) -> int:
+        """The next token from the logits at `batch_index`. `banned`: token ids that may not
+        be drawn this once (their logits in the context are set to -inf: each candidate has
+        its own logits row, except at the shared prompt end, where nothing is banned)."""
+        if banned is not None:
+            row = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
+            )
+            row[banned] = -np.inf
         if self._deferred:
             return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
         if self._grammar is None:

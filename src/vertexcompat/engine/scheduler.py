@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import llama_cpp
+import numpy as np
 
 from vertexcompat.domain.errors import Internal, ResourceExhausted
 from vertexcompat.domain.events import FinishReason, StreamEvent, Usage
@@ -105,6 +106,7 @@ class Scheduler:
         self._batch_size = batch_size
         self._max_queue = max_queue
         self._piece = token_piece
+        self._opening_banned: np.ndarray | None = None
         self._parallel = parallel
         self._free_slots: list[int] = list(range(parallel - 1, -1, -1))
         self._pending: collections.deque[Job] = collections.deque()
@@ -308,7 +310,8 @@ class Scheduler:
         for idx, job, cand in decoding:
             cand.n_past += 1 + len(cand.forced)
             cand.forced = ()
-            self._advance(cand, cand.sampler.sample(self._ctx, idx))
+            banned = self._opening_ban() if cand.decoder.answer_opening else None
+            self._advance(cand, cand.sampler.sample(self._ctx, idx, banned=banned))
         for idx, job in prefilled:
             self._start_decoding(job, idx)
         self._release_finished()
@@ -324,6 +327,19 @@ class Scheduler:
         for cand in job.candidates:
             cand.n_past = len(job.prompt)
             self._advance(cand, cand.sampler.sample(self._ctx, idx))
+
+    def _opening_ban(self) -> np.ndarray:
+        """Tokens an answer after thoughts may not open with: an end of generation (the
+        answer would be empty) and a closing tag (`</…`, the end-of-thought marker the
+        answer stops at). Found once, on the first answer that needs them."""
+        if self._opening_banned is None:
+            ids = [
+                t for t in range(self._n_vocab)
+                if llama_cpp.llama_vocab_is_eog(self._vocab, t)
+                or self._piece(t).lstrip().startswith(b"</")
+            ]
+            self._opening_banned = np.array(ids, dtype=np.int32)
+        return self._opening_banned
 
     def _advance(self, cand: Sequence, token: int) -> None:
         """Hand a sampled token to the candidate's decoder and do what it says."""

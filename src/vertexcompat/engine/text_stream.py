@@ -86,3 +86,8 @@ class AnswerStart:
         self._held = ""
         self._started = bool(rest)
         return rest
+
+    @property
+    def started(self) -> bool:
+        """Whether the answer has shown any text (besides whitespace and a repeated marker)."""
+        return self._started

@@ -231,3 +231,21 @@ def test_finish_while_thinking_keeps_the_thoughts_written_so_far():
     dec.finish(FinishReason.STOP)
     assert text(events, ThoughtDelta) == "half a thought <"
     assert text(events) == "" and finished(events) is FinishReason.STOP
+
+
+def test_the_answer_is_opening_from_the_end_of_the_thoughts_until_its_first_text():
+    dec, _ = decoder(budget=2)
+    assert not dec.answer_opening  # thinking
+    play(dec, ["a", "b"])  # the budget is spent: the answer starts
+    assert dec.answer_opening
+    play(dec, ["  ", "<think>"])  # whitespace and a repeated open marker are not text
+    assert dec.answer_opening
+    play(dec, ["Yes"])
+    assert not dec.answer_opening
+
+
+def test_a_candidate_without_thoughts_never_has_an_opening_answer():
+    dec, _ = decoder()
+    assert not dec.answer_opening
+    play(dec, ["Hi"])
+    assert not dec.answer_opening

@@ -80,6 +80,16 @@ def test_thoughts_hold_no_markers_and_the_answer_does_not_repeat_them(backend):
         assert text == text.lstrip()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_an_answer_after_thoughts_is_never_empty(backend, seed):
+    # Before the opening ban, about one candidate in N here ended its turn (or closed a
+    # segment it was not in) right after the forced close: an empty answer.
+    events = run(backend, request(6, n=4, seed=seed, max_tokens=60))
+    answers = by_candidate(events, TextDelta)
+    for candidate in range(4):
+        assert answers.get(candidate, "").strip(), (candidate, answers)
+
+
 def test_budget_zero_means_no_thoughts(backend):
     events = run(backend, request(0, seed=3))
     assert not [e for e in events if isinstance(e, ThoughtDelta)]
@@ -144,3 +154,31 @@ def test_the_prompt_opens_the_reasoning_segment_after_the_instruction(backend):
     assert rendered.thinking.close == "\n</think><|im_end|>\n<|im_start|>assistant\n"
     plan = backend.engine.thinking_plan(rendered.thinking, 8)
     assert len(plan.close_tokens) < len(rendered.thinking.close)  # special tokens parsed
+
+
+def test_an_answer_that_would_end_at_once_after_the_thoughts_writes_text(backend):
+    """Deterministic: the forced close already holds a whole reply, so greedy decoding's
+    next token is the end of the turn; the answer may not open with it (or with `</`)."""
+    from vertexcompat.engine.sampling import SamplingParams
+    from vertexcompat.engine.thinking import ThinkingPlan
+
+    engine = backend.engine
+    rendered = engine.render_prompt([{"role": "user", "content": "Say hello."}], thinking=True)
+    closing = "\n</think><|im_end|>\n<|im_start|>assistant\nHello! How can I help you today?"
+    plan = ThinkingPlan(
+        budget=1,
+        close_tokens=tuple(engine.tokenize(closing, add_bos=False)),
+        after_marker_tokens=tuple(engine.tokenize("\n", add_bos=False)),
+    )
+
+    async def go():
+        handle = engine.submit(
+            rendered.tokens, n=1, params=SamplingParams(temperature=0.0), max_tokens=40,
+            stop=(), thinking=plan,
+        )
+        return [event async for event in handle.events()]
+
+    events = asyncio.run(go())
+    answer = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert answer.strip(), events
+    assert not answer.lstrip().startswith("</")
