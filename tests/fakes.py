@@ -44,6 +44,7 @@ class FakeBackend:
         ready: bool = True,
         hang: bool = False,
         context_length: int | None = 4096,
+        refuse_early: BaseException | None = None,
     ) -> None:
         self.names = list(names)
         self.script = script
@@ -51,6 +52,8 @@ class FakeBackend:
         self.hang = hang
         self._context_length = context_length
         self.requests: list[GenerateContentRequest] = []
+        self.prechecked: list[GenerateContentRequest] = []
+        self.refuse_early = refuse_early
         self.endings: list[str] = []
         self.started = 0
 
@@ -62,6 +65,11 @@ class FakeBackend:
 
     def context_length(self, model: str) -> int | None:
         return self._context_length
+
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        self.prechecked.append(request)
+        if self.refuse_early is not None:
+            raise self.refuse_early
 
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         self.requests.append(request)

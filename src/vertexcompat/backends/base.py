@@ -28,6 +28,12 @@ class Backend(Protocol):
         """Per-sequence context window of `model`, if known."""
         ...
 
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        """Raise now what `stream` would refuse anyway for `request`, whose media parts are
+        not prepared yet (a policy calls this before seconds of media perception). Only
+        refusals that hold whatever the media turn into; may do nothing."""
+        ...
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         """Generate. Raises domain errors (InvalidArgument, ResourceExhausted, Unavailable)
         before the first event; closing the iterator early cancels the generation."""

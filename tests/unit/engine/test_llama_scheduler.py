@@ -170,3 +170,28 @@ def test_the_backend_trusts_the_model_the_service_resolved(backend):
         generation_config=GenerationConfig(max_output_tokens=2, temperature=0),
     )
     assert run(collect(backend, req))[1] == {0: FinishReason.MAX_TOKENS}
+
+
+def test_precheck_refuses_before_the_media_are_read_what_stream_would_refuse(backend):
+    """`precheck` sees the raw media parts (not perceived yet): it refuses an unsupported
+    schema and a prompt too long even without its media, and lets a valid request by."""
+    from vertexcompat.domain.content import FileDataPart
+
+    image = FileDataPart(file_uri="data:image/png;base64,AAAA", source="messages[0].content[1]")
+
+    def with_image(text, **cfg):
+        return GenerateContentRequest(
+            model=MODEL, contents=(Content("user", (TextPart(text), image)),),
+            generation_config=GenerationConfig(**cfg),
+        )
+
+    run(backend.precheck(with_image("Describe it.", max_output_tokens=8)))  # no refusal
+    with pytest.raises(InvalidArgument) as caught:
+        run(backend.precheck(with_image(
+            "Describe it.", response_mime_type="application/json",
+            response_schema={"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}},
+        )))
+    assert str(caught.value.location) == "generation_config.response_schema"
+    with pytest.raises(InvalidArgument) as caught:
+        run(backend.precheck(with_image("word " * 3000)))  # the window is 1024 tokens
+    assert str(caught.value.location) == "contents"

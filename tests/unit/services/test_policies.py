@@ -130,6 +130,33 @@ def test_a_completion_that_fills_the_window_is_refused_before_any_perception():
     assert perceiver.seen == [] and backend.requests == []
 
 
+def test_what_the_backend_refuses_anyway_is_refused_before_any_perception():
+    refusal = InvalidArgument("unsupported schema", location="generation_config.response_schema")
+    backend, perceiver = FakeBackend(refuse_early=refusal), FakePerceiver()
+    policy = MediaPerception(MediaResolver(perceiver, MediaLimits()), images=True, audio=True)
+    with pytest.raises(InvalidArgument) as caught:
+        run(backend, policy, "gemini-2.5-flash", user(IMAGE))
+    assert caught.value is refusal
+    assert perceiver.seen == [] and backend.requests == []
+    assert backend.prechecked[0].contents[0].parts[1] == IMAGE  # asked with the raw part
+
+
+def test_the_backend_is_prechecked_then_reads_what_perception_found():
+    backend, perceiver = FakeBackend(), FakePerceiver()
+    policy = MediaPerception(MediaResolver(perceiver, MediaLimits()), images=True, audio=True)
+    run(backend, policy, "gemini-2.5-flash", user(IMAGE))
+    assert len(backend.prechecked) == 1 and perceiver.seen
+    assert isinstance(backend.requests[0].contents[0].parts[1], ImageDescriptionPart)
+
+
+def test_the_boundary_locates_a_precheck_error_named_by_param():
+    backend = FakeBackend(refuse_early=InvalidArgument("bad", param="generation_config.seed"))
+    wrapped = compose(backend, REGISTRY.lookup("gemini-2.5-flash"), [GeminiNamedErrors()])
+    with pytest.raises(InvalidArgument) as caught:
+        asyncio.run(wrapped.precheck(user()))
+    assert str(caught.value.location) == "generation_config.seed"
+
+
 def test_a_request_without_media_passes_straight_through():
     backend = FakeBackend()
     policy = MediaPerception(None, images=True, audio=True)

@@ -38,12 +38,17 @@ from vertexcompat.backends.local.plan import (
 )
 from vertexcompat.backends.local_drawing import SvgDrawing
 from vertexcompat.backends.local_prompt import CALL_OPEN, to_template_input
-from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.content import (
+    FileDataPart,
+    GenerateContentRequest,
+    InlineDataPart,
+    TextPart,
+)
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.engine.constraints import CallsSpec, UnsupportedSchema
-from vertexcompat.engine.llama_engine import JobHandle, LlamaEngine
+from vertexcompat.engine.llama_engine import JobHandle, LlamaEngine, RenderedPrompt
 from vertexcompat.engine.sampling import LazyGrammar
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
 from vertexcompat.engine.thinking import GENERIC_INSTRUCTION
@@ -148,6 +153,24 @@ class LocalBackend:
         finally:
             await events.aclose()
 
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        """The plan's refusals, its constraints (compiled now: cached for the request
+        itself), and the prompt's length with every media part left out: perceived media
+        only add text, so a prompt that overflows without them overflows with them."""
+        without_media = replace(request, contents=tuple(
+            replace(content, parts=tuple(
+                TextPart("") if isinstance(part, FileDataPart | InlineDataPart) else part
+                for part in content.parts
+            ))
+            for content in request.contents
+        ))
+        plan = plan_decode(without_media, self._model(), canvas=self._drawing)
+        await self._grammar(plan)
+        for lazy in plan.lazy:
+            await self._calls_grammar(plan.request, lazy.calls)
+        rendered = await self._render(plan)
+        plan.max_tokens(len(rendered.tokens), self._engine.ctx_per_seq)
+
     async def _submit(self, plan: DecodePlan) -> JobHandle:
         """Compile the plan's constraints, render and check the prompt, queue the job."""
         engine = self._engine
@@ -157,30 +180,12 @@ class LocalBackend:
             for lazy in plan.lazy
         ])
         marker = engine.single_token(CALL_OPEN) if plan.ban_call_marker else None
-        request = plan.request
         budget = plan.thinking_budget
-        template_input = to_template_input(
-            request,
-            native_tools=bool(request.tools) and engine.template_knows_tools,
-            answer_from_results=self._answer_from_results,
-            thinking_instruction=(
-                GENERIC_INSTRUCTION if budget and not engine.template_thinks else None
-            ),
-            native_thinking=engine.thoughts_inline,
-        )
-        window = engine.ctx_per_seq
-        check_prompt_length(
-            text_length(template_input.messages) + text_length(template_input.tools), window
-        )
-        # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
-        rendered = await asyncio.to_thread(
-            engine.render_prompt, template_input.messages, tools=template_input.tools,
-            thinking=budget > 0,
-        )
+        rendered = await self._render(plan)
         if self._prompts.maxlen:
             self._prompts.append(rendered.text)
         prompt = rendered.tokens
-        max_tokens = plan.max_tokens(len(prompt), window)
+        max_tokens = plan.max_tokens(len(prompt), engine.ctx_per_seq)
         return engine.submit(
             prompt,
             n=plan.candidates,
@@ -194,6 +199,30 @@ class LocalBackend:
                 engine.thinking_plan(rendered.thinking, budget)
                 if rendered.thinking is not None else None
             ),
+        )
+
+    async def _render(self, plan: DecodePlan) -> RenderedPrompt:
+        """The plan's request in the model's template, tokenized (length-checked first)."""
+        engine = self._engine
+        request = plan.request
+        budget = plan.thinking_budget
+        template_input = to_template_input(
+            request,
+            native_tools=bool(request.tools) and engine.template_knows_tools,
+            answer_from_results=self._answer_from_results,
+            thinking_instruction=(
+                GENERIC_INSTRUCTION if budget and not engine.template_thinks else None
+            ),
+            native_thinking=engine.thoughts_inline,
+        )
+        check_prompt_length(
+            text_length(template_input.messages) + text_length(template_input.tools),
+            engine.ctx_per_seq,
+        )
+        # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
+        return await asyncio.to_thread(
+            engine.render_prompt, template_input.messages, tools=template_input.tools,
+            thinking=budget > 0,
         )
 
     async def _grammar(self, plan: DecodePlan) -> str | None:

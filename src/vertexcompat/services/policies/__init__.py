@@ -54,6 +54,9 @@ class BackendWrapper:
     def context_length(self, model: str) -> int | None:
         return self.inner.context_length(model)
 
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        await self.inner.precheck(request)
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         return self.inner.stream(request)
 

@@ -40,6 +40,15 @@ def located(error: ApiError) -> ApiError:
 
 
 class _GeminiNamedErrors(BackendWrapper):
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        try:
+            await self.inner.precheck(request)
+        except ApiError as exc:
+            error = located(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
     async def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         events = self.inner.stream(request)
         try:

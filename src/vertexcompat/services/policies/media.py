@@ -65,6 +65,9 @@ class _Perceiving(BackendWrapper):
                 "need at least one more.",
                 param="generation_config.max_output_tokens",
             )
+        # What the backend would refuse whatever the media say (a schema it cannot compile,
+        # a prompt too long even without them): refused before perception too.
+        await self.inner.precheck(request)
         resolved = await self._resolver.resolve(request, images=self._images, audio=self._audio)
         events = self.inner.stream(resolved)
         try:
