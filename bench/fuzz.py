@@ -143,8 +143,9 @@ def get_token(base: str, signer: fr.Signer | None) -> str:
 
 def warm_up(client: httpx.Client, base: str, window: int) -> None:
     """One valid request per expensive path, so the RSS 'before' already holds everything
-    the cases can load: grammars, OCR/face/NSFW, Whisper. Like the cases, all but the first
-    ask for `window - 1` tokens and end at admission. Nothing is drawn: no case draws
+    the cases can load: grammars, OCR/face/NSFW, Whisper. Like the cases, the text ones
+    ask for `window - 1` tokens and end at admission; the media ones decode one token
+    (`window - 1` would be refused before perception). Nothing is drawn: no case draws
     either (the SVG worker never starts)."""
     url = f"{base}{fr.CHAT_PATHS[0]}"
     common = {"model": "google/gemini-2.0-flash-001", "max_tokens": window - 1}
@@ -161,10 +162,11 @@ def warm_up(client: httpx.Client, base: str, window: int) -> None:
         {"messages": [{"role": "user", "content": "Hi"}], "modalities": ["image", "text"]},
         {"messages": [{"role": "user", "content": [
             {"type": "text", "text": "What is this?"},
-            {"type": "image_url", "image_url": {"url": image}}]}]},
+            {"type": "image_url", "image_url": {"url": image}}]}], "max_tokens": 1},
         {"messages": [{"role": "user", "content": [
             {"type": "text", "text": "Transcribe."},
-            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}]}]},
+            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}]}],
+         "max_tokens": 1},
     ]
     for body in bodies:
         start = time.perf_counter()

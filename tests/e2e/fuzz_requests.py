@@ -11,9 +11,11 @@ the URL path, the JWT's segments and (re-signed with a real key) its claims.
 Every case must stay cheap, so the strategies never ask for a long generation. Most chat
 requests carry `max_tokens` = the server's context window minus one (`window`): that fits
 no prompt, and the server can only tell at admission — after validation, translation,
-perception, grammar compilation, prompt rendering and tokenization — so such a request
-runs every step but decoding and is answered 400 (a value past the window itself could be
-refused before all that, and the fuzzing would stay shallow). One in `DECODE_ONE_IN`
+grammar compilation, prompt rendering and tokenization — so such a request runs every
+step but decoding and is answered 400 (a value past the window itself could be refused
+before all that, and the fuzzing would stay shallow). A request with media parts asks for
+one token instead: the server refuses a prompt that cannot fit before it reads any media,
+so only an admitted request reaches perception. One in `DECODE_ONE_IN`
 decodes for real, at most `MAX_TOKENS` tokens per candidate. An image prompt that may still be valid is padded past
 the context (`prompt_guard_words`): the images route has no `max_tokens`.
 
@@ -737,18 +739,33 @@ def valid_chat_body(draw: st.DrawFn, *, decode: bool = False,
     return body
 
 
+def _has_media(value: Json) -> bool:
+    if isinstance(value, dict):
+        return "image_url" in value or "input_audio" in value or any(
+            _has_media(v) for v in value.values())
+    return isinstance(value, list) and any(_has_media(v) for v in value)
+
+
 def _cap_chat(window: int) -> Callable[[Json], Json]:
     def cap(body: Json) -> Json:
         """Whatever the mutations did, a request that may still be valid decodes at most
         `MAX_TOKENS` tokens per candidate: a length the mutations made valid goes back to
-        `window - 1`, a removed one comes back as `max_completion_tokens`."""
+        `window - 1`, a removed one comes back as `max_completion_tokens`.
+
+        A request with media parts (not for a drawing model) asks for ONE token instead:
+        `window - 1` would be refused before its media are read (the backend's precheck:
+        no prompt fits), and the media path would go unfuzzed."""
         if isinstance(body, dict):
+            media = _has_media(body.get("messages")) and "image" not in str(body.get("model"))
+            doomed = 1 if media else window - 1
             for key in ("max_tokens", "max_completion_tokens"):
                 value = body.get(key)
                 if isinstance(value, int | float) and MAX_TOKENS < value < window - 1:
-                    body[key] = window - 1
+                    body[key] = doomed
+                elif media and value == window - 1:
+                    body[key] = doomed
             if "max_tokens" not in body and "max_completion_tokens" not in body:
-                body["max_completion_tokens"] = window - 1
+                body["max_completion_tokens"] = doomed
         return body
 
     return cap
