@@ -195,3 +195,7 @@ def test_precheck_refuses_before_the_media_are_read_what_stream_would_refuse(bac
     with pytest.raises(InvalidArgument) as caught:
         run(backend.precheck(with_image("word " * 3000)))  # the window is 1024 tokens
     assert str(caught.value.location) == "contents"
+    with pytest.raises(InvalidArgument) as caught:  # a completion that alone fills the window
+        run(backend.precheck(with_image("Describe it.", max_output_tokens=1024)))
+    assert str(caught.value.location) == "generation_config.max_output_tokens"
+    assert "maximum context length is 1024 tokens" in caught.value.message

@@ -119,17 +119,6 @@ def test_media_without_a_resolver_is_refused_naming_the_part():
     assert backend.requests == []
 
 
-def test_a_completion_that_fills_the_window_is_refused_before_any_perception():
-    backend, perceiver = FakeBackend(context_length=4096), FakePerceiver()
-    policy = MediaPerception(MediaResolver(perceiver, MediaLimits()), images=True, audio=True)
-    request = user(IMAGE, config=GenerationConfig(max_output_tokens=4096))
-    with pytest.raises(InvalidArgument) as caught:
-        run(backend, policy, "gemini-2.5-flash", request)
-    assert caught.value.param == "generation_config.max_output_tokens"
-    assert "4096" in caught.value.message
-    assert perceiver.seen == [] and backend.requests == []
-
-
 def test_what_the_backend_refuses_anyway_is_refused_before_any_perception():
     refusal = InvalidArgument("unsupported schema", location="generation_config.response_schema")
     backend, perceiver = FakeBackend(refuse_early=refusal), FakePerceiver()

@@ -39,6 +39,7 @@ from vertexcompat.backends.local.plan import (
 from vertexcompat.backends.local_drawing import SvgDrawing
 from vertexcompat.backends.local_prompt import CALL_OPEN, to_template_input
 from vertexcompat.domain.content import (
+    Content,
     FileDataPart,
     GenerateContentRequest,
     InlineDataPart,
@@ -157,14 +158,7 @@ class LocalBackend:
         """The plan's refusals, its constraints (compiled now: cached for the request
         itself), and the prompt's length with every media part left out: perceived media
         only add text, so a prompt that overflows without them overflows with them."""
-        without_media = replace(request, contents=tuple(
-            replace(content, parts=tuple(
-                TextPart("") if isinstance(part, FileDataPart | InlineDataPart) else part
-                for part in content.parts
-            ))
-            for content in request.contents
-        ))
-        plan = plan_decode(without_media, self._model(), canvas=self._drawing)
+        plan = plan_decode(_without_media(request), self._model(), canvas=self._drawing)
         await self._grammar(plan)
         for lazy in plan.lazy:
             await self._calls_grammar(plan.request, lazy.calls)
@@ -257,3 +251,14 @@ class LocalBackend:
                 f"The parameters schema is not supported: {exc}",
                 location=f"tools.function_declarations[{declared}].parameters",
             ) from None
+
+
+def _without_media(request: GenerateContentRequest) -> GenerateContentRequest:
+    """`request` with every image and audio part an empty text (a lower bound on its prompt)."""
+    def parts(content: Content) -> Content:
+        return replace(content, parts=tuple(
+            TextPart("") if isinstance(part, FileDataPart | InlineDataPart) else part
+            for part in content.parts
+        ))
+
+    return replace(request, contents=tuple(parts(content) for content in request.contents))

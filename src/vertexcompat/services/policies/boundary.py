@@ -12,6 +12,7 @@ alone.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import NoReturn
 
 from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
@@ -39,15 +40,19 @@ def located(error: ApiError) -> ApiError:
     return error.located_at(location)
 
 
+def _raise_located(exc: ApiError) -> NoReturn:
+    error = located(exc)
+    if error is exc:
+        raise exc
+    raise error from exc
+
+
 class _GeminiNamedErrors(BackendWrapper):
     async def precheck(self, request: GenerateContentRequest) -> None:
         try:
             await self.inner.precheck(request)
         except ApiError as exc:
-            error = located(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            _raise_located(exc)
 
     async def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         events = self.inner.stream(request)
@@ -55,9 +60,6 @@ class _GeminiNamedErrors(BackendWrapper):
             async for event in events:
                 yield event
         except ApiError as exc:
-            error = located(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            _raise_located(exc)
         finally:
             await aclose(events)

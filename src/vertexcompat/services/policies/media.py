@@ -54,19 +54,9 @@ class _Perceiving(BackendWrapper):
                 "and audio cannot be read.",
                 param=first.source,
             )
-        # A completion that alone fills the context window cannot fit whatever the media
-        # turn into: refuse it before seconds of perception, not after (issue 12).
-        window = self.inner.context_length(request.model)
-        max_tokens = request.generation_config.max_output_tokens
-        if window is not None and max_tokens is not None and max_tokens >= window:
-            raise InvalidArgument(
-                f"This model's maximum context length is {window} tokens. However, you "
-                f"requested {max_tokens} tokens in the completion alone, and the messages "
-                "need at least one more.",
-                param="generation_config.max_output_tokens",
-            )
         # What the backend would refuse whatever the media say (a schema it cannot compile,
-        # a prompt too long even without them): refused before perception too.
+        # a prompt or a completion too long for the window even without them): refused
+        # before seconds of perception, not after (issue 12).
         await self.inner.precheck(request)
         resolved = await self._resolver.resolve(request, images=self._images, audio=self._audio)
         events = self.inner.stream(resolved)
