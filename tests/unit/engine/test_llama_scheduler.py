@@ -199,3 +199,4 @@ def test_precheck_refuses_before_the_media_are_read_what_stream_would_refuse(bac
         run(backend.precheck(with_image("Describe it.", max_output_tokens=1024)))
     assert str(caught.value.location) == "generation_config.max_output_tokens"
     assert "maximum context length is 1024 tokens" in caught.value.message
+    assert "without the request's images and audio" in caught.value.message

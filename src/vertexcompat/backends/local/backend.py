@@ -163,7 +163,14 @@ class LocalBackend:
         for lazy in plan.lazy:
             await self._calls_grammar(plan.request, lazy.calls)
         rendered = await self._render(plan)
-        plan.max_tokens(len(rendered.tokens), self._engine.ctx_per_seq)
+        try:
+            plan.max_tokens(len(rendered.tokens), self._engine.ctx_per_seq)
+        except InvalidArgument as exc:  # its counts leave the media out: say so
+            raise InvalidArgument(
+                f"{exc.message} (Counted without the request's images and audio, which "
+                "only add to the messages.)",
+                location=exc.location,
+            ) from None
 
     async def _submit(self, plan: DecodePlan) -> JobHandle:
         """Compile the plan's constraints, render and check the prompt, queue the job."""
