@@ -234,6 +234,8 @@ def build_container(settings: Settings) -> Container:
             ctx_per_seq=settings.ctx_per_seq,
             batch_size=settings.batch_size,
             max_queue=settings.max_queue,
+            prefix_cache=settings.prefix_cache,
+            flash_attn=settings.flash_attn,
         )
     )
     # The renderer's worker process starts on the first image, not here.

@@ -50,6 +50,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         metavar="N",
         help="thinking budget when a request sets none (-1 dynamic, 0 off; default: the model's)",
     )
+    parser.add_argument(
+        "--no-prefix-cache",
+        dest="prefix_cache",
+        action="store_const",
+        const=False,
+        help="decode every prompt whole (default: reuse prefixes a finished request left)",
+    )
+    parser.add_argument(
+        "--flash-attn",
+        dest="flash_attn",
+        action="store_const",
+        const=True,
+        help="llama.cpp flash attention: a little faster, but answers then depend on what "
+        "else the batch holds (default: off, answers are exact)",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -71,6 +86,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "tool_result_turn",
             "debug_prompts",
             "default_thinking_budget",
+            "prefix_cache",
+            "flash_attn",
         )
     }
     return load_settings(args.config, **overrides)

@@ -202,3 +202,6 @@ class GenerateContentRequest:
     # exist here, so the declarations are kept as one flat tuple.
     tools: tuple[FunctionDeclaration, ...] = ()
     tool_config: ToolConfig = field(default_factory=ToolConfig)
+    # The project the request is made for (None: unknown). Work kept between requests,
+    # such as a local engine's prompt prefixes, is shared only within one project.
+    project: str | None = None

@@ -13,6 +13,24 @@ pure decoder (engine/candidate.py), which also emits the candidate's events.
 Admission is FIFO and bounded: when `max_queue` jobs already wait for slots, `submit` raises
 ResourceExhausted (→ 429 + Retry-After). Cancellation (client disconnect) is observed at the
 next step, i.e. at the next token, and frees the job's slots at once.
+
+Exact prompts. llama.cpp's CPU kernels compute a sequence's rows differently when a batch
+holds fewer than `EXACT_ROWS` of that sequence's tokens (measured without flash attention:
+bit-identical results for any split of a prompt into chunks of >= 8 tokens, last-bit
+differences below that; rows of other sequences in the call change nothing). So a prompt is
+decoded in chunks of at least `EXACT_ROWS` tokens (a prompt shorter than that in one chunk):
+its KV, logits and hence its answer do not depend on what else the batch holds. (With flash
+attention the threshold is 64 rows, and decode rows still depend on the neighbours.)
+
+Prefix reuse (on unless `prefix_cache=False`): a released slot keeps the KV of its prompt and
+remembers those tokens (`_Kept`), like llama.cpp's server keeps a slot's prompt. A new job's
+first candidate takes the free slot whose kept tokens share the longest prefix with its
+prompt, in the same cache scope (the project: a prefix is never reused across scopes), and
+decodes only the rest, at least `EXACT_ROWS` tokens of it: the KV it reuses and the KV it
+computes are then bit-identical to a decode of the whole prompt, and so is the answer.
+Generated tokens are not kept (their KV was computed one row at a time). Slots without a
+useful prefix are taken least recently used first, so the freshest prefixes survive longest.
+The reused count is the job's `cached_tokens`.
 """
 
 from __future__ import annotations
@@ -34,6 +52,11 @@ from vertexcompat.engine.sampling import Sampler, SamplingParams
 from vertexcompat.engine.thinking import ThinkingPlan
 
 log = logging.getLogger(__name__)
+
+# Fewer rows of one sequence than this in a call take llama.cpp's other kernel paths
+# (module docstring); prompts are decoded in chunks of at least this many tokens.
+EXACT_ROWS = 8
+EXACT_ROWS_FLASH = 64  # the same with flash attention on
 
 # What a job's sink receives: domain events, an exception (generation failed), or None (done).
 Sink = Callable[[StreamEvent | BaseException | None], None]
@@ -76,12 +99,41 @@ class Job:
     # Candidates the request side asked to end (e.g. a model repeating a call): they finish
     # with STOP at the next step while the others go on.
     ended: set[int] = field(default_factory=set)
+    # Prefix reuse never crosses scopes (the request's project); None is a scope too.
+    cache_scope: str | None = None
     phase: Phase = Phase.WAITING
     prefilled: int = 0
+    # Prompt tokens whose KV was reused from a slot instead of decoded.
+    cached: int = 0
     candidates: list[Sequence] = field(default_factory=list)
 
     def cancel(self) -> None:
         self.cancelled = True
+
+
+@dataclass(slots=True)
+class _Kept:
+    """What a free slot's KV holds that may be reused: the KV of `tokens` at positions
+    0..len-1, decoded in exact chunks, for jobs of `scope`."""
+
+    scope: str | None
+    tokens: list[int]
+    last_used: int
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 class Scheduler:
@@ -95,6 +147,8 @@ class Scheduler:
         batch_size: int,
         max_queue: int,
         token_piece: Callable[[int], bytes],
+        prefix_cache: bool = True,
+        exact_rows: int = EXACT_ROWS,
     ) -> None:
         if parallel > batch_size:
             raise ValueError("parallel must not exceed batch_size")
@@ -109,6 +163,12 @@ class Scheduler:
         self._opening_banned: np.ndarray | None = None
         self._parallel = parallel
         self._free_slots: list[int] = list(range(parallel - 1, -1, -1))
+        # With a batch too small for two exact chunks beside the decoding rows, chunks take
+        # what fits (answers may then depend on the batch, and nothing is reused).
+        self._exact = exact_rows if batch_size >= 2 * exact_rows + parallel else 0
+        self._prefix_cache = prefix_cache and self._exact > 0
+        self._kept: dict[int, _Kept] = {}  # free slot -> what its KV holds
+        self._clock = 0
         self._pending: collections.deque[Job] = collections.deque()
         self._active: list[Job] = []
         self._cv = threading.Condition()
@@ -158,6 +218,7 @@ class Scheduler:
                 "active_requests": len(self._active),
                 "busy_slots": self._parallel - len(self._free_slots),
                 "queued_requests": self._waiting(),
+                "kept_prefix_tokens": sum(len(k.tokens) for k in self._kept.values()),
             }
 
     def _waiting(self) -> int:
@@ -209,7 +270,7 @@ class Scheduler:
             self._active.append(job)
             job.phase = Phase.PREFILL
             context_room = self._ctx_per_seq - len(job.prompt)
-            slots = self._take_slots(job)
+            slots, reuse = self._take_slots(job)
             for i, seq_id in enumerate(slots):
                 try:
                     sampler = Sampler(
@@ -224,97 +285,149 @@ class Scheduler:
                     context_room=context_room, thinking=job.thinking,
                 )
                 job.candidates.append(Sequence(i, seq_id, sampler, decoder))
-            self._prefill_from(job, 0)
+            self._prefill_from(job, reuse)
 
-    def _take_slots(self, job: Job) -> list[int]:
-        """The KV slots (sequence ids) of the job's candidates, first candidate first: its
-        slot is the one the prompt is decoded into (`_prefill_from`), then copied to the
-        others. Called with enough free slots. Today any free slot will do: every slot is
-        emptied when its job is released, and the most recently freed is taken first.
+    def _take_slots(self, job: Job) -> tuple[list[int], int]:
+        """The KV slots (sequence ids) of the job's candidates, first candidate first, and
+        how many prompt tokens the first one already holds. Called with enough free slots.
 
-        A prefix cache plugs in here: it keeps a released slot's KV and the tokens it
-        holds, and gives the first candidate the free slot whose kept tokens share the
-        longest prefix with `job.prompt` (emptying the others it hands out, which
-        `seq_cp` overwrites whole); `_admit` then calls `_prefill_from` with that length.
+        The first candidate's slot is the one the prompt is decoded into (`_prefill_from`),
+        then copied to the others. It is the free slot whose kept tokens (same scope) share
+        the longest prefix with the prompt; the others, and the first when nothing matches,
+        are the least recently used free slots (empty ones before any), so the prefixes most
+        recently used stay longest. What a taken slot kept is forgotten: `_prefill_from`
+        drops the first slot's KV past the reused prefix, `seq_cp` overwrites the others.
         """
-        return [self._free_slots.pop() for _ in range(job.n)]
+        free = self._free_slots
+        reuse, best = 0, None
+        if self._prefix_cache:
+            for slot in free:
+                kept = self._kept.get(slot)
+                if kept is None or kept.scope != job.cache_scope:
+                    continue
+                # At least one exact chunk is decoded: it ends with the last prompt token,
+                # whose logits each candidate's first sample reads.
+                length = min(
+                    common_prefix(kept.tokens, job.prompt), len(job.prompt) - self._exact
+                )
+                if length > reuse or (length == reuse and length and best is not None
+                                      and kept.last_used > self._kept[best].last_used):
+                    reuse, best = length, slot
+        order = sorted(
+            (s for s in free if s != best),
+            key=lambda s: -1 if s not in self._kept else self._kept[s].last_used,
+        )
+        slots = ([best] if best is not None else []) + order[: job.n - (best is not None)]
+        for slot in slots:
+            free.remove(slot)
+            self._kept.pop(slot, None)
+        job.cached = reuse
+        return slots, reuse
 
     def _prefill_from(self, job: Job, position: int) -> None:
         """Decode the job's prompt from `position` on, in chunks that share the batch with
         decoding sequences (`_step`). The first candidate's slot must already hold the
-        prompt's KV for positions [0, position); anything it holds past them is dropped.
-        Today `position` is 0 (slots are emptied on release).
-
-        A prefix cache passes the length of the prefix its chosen slot already holds
-        (`_take_slots`), capped at `len(job.prompt) - 1`: the last prompt token is always
-        decoded, because its logits are what each candidate's first sample reads.
-        """
+        prompt's KV for positions [0, position) (`_take_slots`); anything it holds past
+        them is dropped here, and the other candidates' slots are emptied (the prompt is
+        copied into them whole once it is decoded)."""
         if not 0 <= position < len(job.prompt):
             raise ValueError(f"cannot prefill a {len(job.prompt)}-token prompt from {position}")
-        if position:
-            llama_cpp.llama_memory_seq_rm(self._mem, job.candidates[0].seq_id, position, -1)
+        llama_cpp.llama_memory_seq_rm(self._mem, job.candidates[0].seq_id, position, -1)
+        for cand in job.candidates[1:]:
+            llama_cpp.llama_memory_seq_rm(self._mem, cand.seq_id, -1, -1)
         job.prefilled = position
 
     # -- one step: one batch ---------------------------------------------------------------
 
     def _step(self) -> None:
-        batch = self._batch
-        n = 0
-        decoding: list[tuple[int, Job, Sequence]] = []
-        prefilled: list[tuple[int, Job]] = []
-
-        def add(token: int, pos: int, seq_id: int, logits: bool) -> None:
-            nonlocal n
-            batch.token[n] = token
-            batch.pos[n] = pos
-            batch.n_seq_id[n] = 1
-            batch.seq_id[n][0] = seq_id
-            batch.logits[n] = logits
-            n += 1
-
-        # The next token of every decoding sequence first, then prompt chunks fill the rest.
+        """One step: the next token of every decoding sequence, then prompt chunks in the
+        room left. Each decode call holds either one row of each of several sequences or
+        the rows of one sequence: llama.cpp splits a batch whose sequences have unequal row
+        counts into pieces that depend on the neighbours, and a sequence's numbers then
+        depend on them too. One call per shape keeps every sequence's rows together."""
+        single: list[Sequence] = []  # one row each: the last sampled token
+        forced: list[Sequence] = []  # the last sampled token and a forced marker
+        room = self._batch_size
         for job in self._active:
-            if job.phase is Phase.DECODE:
-                ended = job.ended
-                for cand in job.candidates:
-                    if ended and not cand.finished and cand.index in ended:
-                        cand.decoder.finish(FinishReason.STOP)
-                        cand.finished = True
-                    if not cand.finished:
-                        # A forced marker goes in with the last sampled token, in the same
-                        # batch; only the last position's logits are needed.
-                        feed = (cand.last_token, *cand.forced)
-                        for k, token in enumerate(feed):
-                            add(token, cand.n_past + k, cand.seq_id, k == len(feed) - 1)
-                        decoding.append((n - 1, job, cand))
-        for job in self._active:
-            if job.phase is not Phase.PREFILL or n >= self._batch_size:
+            if job.phase is not Phase.DECODE:
                 continue
-            take = min(self._batch_size - n, len(job.prompt) - job.prefilled)
-            seq0 = job.candidates[0].seq_id
-            for k in range(take):
-                pos = job.prefilled + k
-                add(job.prompt[pos], pos, seq0, pos == len(job.prompt) - 1)
-            job.prefilled += take
-            if job.prefilled == len(job.prompt):
-                prefilled.append((n - 1, job))
+            ended = job.ended
+            for cand in job.candidates:
+                if ended and not cand.finished and cand.index in ended:
+                    cand.decoder.finish(FinishReason.STOP)
+                    cand.finished = True
+                if not cand.finished:
+                    (forced if cand.forced else single).append(cand)
+                    room -= 1 + len(cand.forced)
+        chunks: list[tuple[Job, int]] = []
+        for job in self._active:
+            if job.phase is not Phase.PREFILL or room <= 0:
+                continue
+            take = self._chunk(room, len(job.prompt) - job.prefilled)
+            if take:
+                chunks.append((job, take))
+                room -= take
 
-        if n == 0:  # nothing to decode: only ended candidates (or an empty prompt, refused)
-            self._release_finished()
-            return
-        batch.n_tokens = n
+        if single:
+            self._decode_rows(single)
+        for cand in forced:
+            self._decode_rows([cand])
+        for job, take in chunks:
+            self._decode_chunk(job, take)
+        self._release_finished()
+
+    def _decode(self, rows: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode of (token, position, sequence, wants logits) rows."""
+        batch = self._batch
+        for i, (token, pos, seq_id, logits) in enumerate(rows):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq_id
+            batch.logits[i] = logits
+        batch.n_tokens = len(rows)
         rc = llama_cpp.llama_decode(self._ctx, batch)
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
 
-        for idx, job, cand in decoding:
+    def _decode_rows(self, cands: list[Sequence]) -> None:
+        """Feed each candidate's last sampled token (and forced marker: only the last
+        position's logits are needed), then sample each one's next token."""
+        rows: list[tuple[int, int, int, bool]] = []
+        ends: list[int] = []
+        for cand in cands:
+            feed = (cand.last_token, *cand.forced)
+            rows.extend(
+                (token, cand.n_past + k, cand.seq_id, k == len(feed) - 1)
+                for k, token in enumerate(feed)
+            )
+            ends.append(len(rows) - 1)
+        self._decode(rows)
+        for idx, cand in zip(ends, cands):
             cand.n_past += 1 + len(cand.forced)
             cand.forced = ()
             banned = self._opening_ban() if cand.decoder.answer_opening else None
             self._advance(cand, cand.sampler.sample(self._ctx, idx, banned=banned))
-        for idx, job in prefilled:
-            self._start_decoding(job, idx)
-        self._release_finished()
+
+    def _decode_chunk(self, job: Job, take: int) -> None:
+        """Decode the next `take` prompt tokens into the first candidate's slot; at the end
+        of the prompt, start decoding."""
+        seq0 = job.candidates[0].seq_id
+        start, end = job.prefilled, job.prefilled + take
+        last = len(job.prompt) - 1
+        self._decode([(job.prompt[pos], pos, seq0, pos == last) for pos in range(start, end)])
+        job.prefilled = end
+        if end == len(job.prompt):
+            self._start_decoding(job, take - 1)
+
+    def _chunk(self, room: int, remaining: int) -> int:
+        """How many prompt tokens to decode now: all that remain if they fit, else a chunk
+        that leaves at least an exact chunk for later; none when the room is too small for
+        an exact chunk (the prompt waits for the next step)."""
+        if remaining <= room:
+            return remaining
+        take = min(room, remaining - self._exact)
+        return take if take >= self._exact else 0
 
     def _start_decoding(self, job: Job, idx: int) -> None:
         """The prompt is in the first candidate's slot and `idx` holds its last logits:
@@ -371,17 +484,23 @@ class Scheduler:
             generated = sum(c.decoder.generated for c in job.candidates)
             thought = sum(c.decoder.thought_tokens for c in job.candidates)
             job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated,
-                           reasoning_tokens=thought))
+                           cached_tokens=job.cached, reasoning_tokens=thought))
             self._release(job)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         job.sink(exc)
-        self._release(job)
+        self._release(job, keep=False)  # after a failed decode the KV is not trusted
 
-    def _release(self, job: Job) -> None:
-        """Free the job's slots and samplers and close its event stream."""
+    def _release(self, job: Job, *, keep: bool = True) -> None:
+        """Free the job's slots and samplers and close its event stream. With the prefix
+        cache on, each slot keeps its KV and remembers the tokens it holds."""
         for cand in job.candidates:
-            llama_cpp.llama_memory_seq_rm(self._mem, cand.seq_id, -1, -1)
+            held = self._held(job, cand) if keep and self._prefix_cache else []
+            if held:
+                self._clock += 1
+                self._kept[cand.seq_id] = _Kept(job.cache_scope, held, self._clock)
+            else:
+                llama_cpp.llama_memory_seq_rm(self._mem, cand.seq_id, -1, -1)
             cand.sampler.close()
             self._free_slots.append(cand.seq_id)
         job.candidates.clear()
@@ -389,3 +508,14 @@ class Scheduler:
         if job in self._active:
             self._active.remove(job)
         job.sink(None)
+
+    def _held(self, job: Job, cand: Sequence) -> list[int]:
+        """The prompt tokens whose exact KV the candidate's slot holds (positions 0 on):
+        the prompt once it is decoded (copied into every candidate's slot), the part
+        decoded so far while it is not (first slot only). A prompt shorter than an exact
+        chunk is decoded in one smaller chunk, so none of it is kept."""
+        if len(job.prompt) < self._exact:
+            return []
+        if job.phase is Phase.PREFILL:
+            return job.prompt[: job.prefilled] if cand.index == 0 else []
+        return job.prompt if job.phase is Phase.DECODE else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,7 +46,9 @@ async def complete_chat(
     use_param_names(request, ChatParamNames(chat))
     service = container.generation
     route = service.resolve(chat.model, project=principal.project, location=location)
-    generate_request = to_generate_request(chat, backend_model=route.backend_model)
+    generate_request = replace(
+        to_generate_request(chat, backend_model=route.backend_model), project=principal.project
+    )
     cfg = generate_request.generation_config
     n = cfg.candidate_count
     completion_id, created = new_completion_id(), int(time.time())

@@ -9,6 +9,7 @@ candidate made one, the request fails with 503 (retryable: another sample may dr
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -42,7 +43,10 @@ async def generate_images(
     use_param_names(request, images_param_names)
     service = container.generation
     route = service.resolve(image_model_id(wire), project=principal.project, location=location)
-    generate_request = to_image_generate_request(wire, backend_model=route.backend_model)
+    generate_request = replace(
+        to_image_generate_request(wire, backend_model=route.backend_model),
+        project=principal.project,
+    )
     events = service.stream(route, generate_request)
     return await respond_whole(request, events, _answer)
 

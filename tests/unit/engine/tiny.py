@@ -15,7 +15,9 @@ TINY_MODEL = "smollm2-135m-instruct"
 
 
 @contextmanager
-def tiny_backend(*, parallel: int, max_queue: int = 2) -> Iterator[LocalBackend]:
+def tiny_backend(
+    *, parallel: int, max_queue: int = 2, prefix_cache: bool = True
+) -> Iterator[LocalBackend]:
     """A LocalBackend on the tiny model, loaded from the shared test data dir."""
     data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
         "vertexcompat-tests"
@@ -23,7 +25,8 @@ def tiny_backend(*, parallel: int, max_queue: int = 2) -> Iterator[LocalBackend]
     resolved = ModelCatalog(Path(data_dir), progress=False).resolve(TINY_MODEL)
     engine = LlamaEngine(
         EngineConfig(
-            threads=2, parallel=parallel, ctx_per_seq=1024, batch_size=256, max_queue=max_queue
+            threads=2, parallel=parallel, ctx_per_seq=1024, batch_size=256, max_queue=max_queue,
+            prefix_cache=prefix_cache,
         )
     )
     engine.load(resolved.path, resolved.name)

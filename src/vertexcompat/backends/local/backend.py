@@ -200,6 +200,7 @@ class LocalBackend:
                 engine.thinking_plan(rendered.thinking, budget)
                 if rendered.thinking is not None else None
             ),
+            cache_scope=plan.request.project,
         )
 
     async def _render(self, plan: DecodePlan) -> RenderedPrompt:

@@ -1,0 +1,208 @@
+"""Prefix reuse on the real tiny model (SmolLM2-135M): a request whose prompt begins with
+tokens a finished request left in a slot decodes only the rest, reports them as
+`cached_tokens`, and answers exactly as without the cache — greedy and seeded, with n > 1,
+concurrent neighbours, thinking, JSON schemas and function calls. A prefix is never reused
+across projects."""
+
+import asyncio
+import json
+from dataclasses import replace
+
+import pytest
+
+from tests.unit.engine.tiny import tiny_backend
+from vertexcompat.domain.content import (
+    JSON_MIME_TYPE,
+    Content,
+    GenerateContentRequest,
+    GenerationConfig,
+    TextPart,
+)
+from vertexcompat.domain.events import Finished, FunctionCall, TextDelta, ThoughtDelta, Usage
+from vertexcompat.domain.thinking import ThinkingConfig
+from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
+from vertexcompat.engine.scheduler import EXACT_ROWS, common_prefix
+
+MODEL = "smollm2-135m-instruct"
+DOCUMENT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(30))
+WEATHER = FunctionDeclaration(
+    "get_weather", "Get the weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+     "required": ["city"], "additionalProperties": False},
+)
+
+
+def request(question: str, *, project: str | None = "p", **cfg) -> GenerateContentRequest:
+    extra = {k: cfg.pop(k) for k in ("tools", "tool_config") if k in cfg}
+    cfg.setdefault("max_output_tokens", 40)
+    return GenerateContentRequest(
+        model=MODEL,
+        system_instruction=Content("user", (TextPart(f"Answer from this document.\n{DOCUMENT}"),)),
+        contents=(Content("user", (TextPart(question),)),),
+        generation_config=GenerationConfig(**cfg),
+        project=project,
+        **extra,
+    )
+
+
+CASES = {
+    "greedy": request("What is on line 3?", temperature=0),
+    "seeded n=3": request("Summarize the document.", temperature=0.9, seed=5, candidate_count=3),
+    "thinking": request("Which line mentions a fox?", temperature=0.7, seed=2,
+                        thinking_config=ThinkingConfig(budget=24, include_thoughts=True)),
+    "json schema": request(
+        "Give the first line as JSON.", temperature=0, response_mime_type=JSON_MIME_TYPE,
+        response_schema={"type": "object", "properties": {"line": {"type": "string", "maxLength": 30}},
+                         "required": ["line"], "additionalProperties": False},
+    ),
+    "function call": request(
+        "What is the weather in Oslo?", temperature=0.8, seed=9, candidate_count=2,
+        tools=(WEATHER,), tool_config=ToolConfig(mode=FunctionCallingMode.ANY),
+    ),
+}
+
+
+def run(backend, req):
+    """(what each candidate said, in order, as comparable tuples; the usage)."""
+    async def go():
+        said, usage = [], None
+        async for ev in backend.stream(req):
+            match ev:
+                case TextDelta() | ThoughtDelta() | Finished():
+                    said.append(ev)
+                case FunctionCall(candidate=c, name=name, args=args):
+                    said.append((c, name, json.dumps(args, sort_keys=True)))
+                case Usage():
+                    usage = ev
+        return said, usage
+
+    return asyncio.run(go())
+
+
+def run_all(backend, reqs):
+    async def one(req):
+        said, usage = [], None
+        async for ev in backend.stream(req):
+            if isinstance(ev, Usage):
+                usage = ev
+            elif isinstance(ev, FunctionCall):
+                said.append((ev.candidate, ev.name, json.dumps(ev.args, sort_keys=True)))
+            else:
+                said.append(ev)
+        return said, usage
+
+    async def go():
+        return await asyncio.gather(*(one(r) for r in reqs))
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """What every case says with the cache off: the answers to match."""
+    with tiny_backend(parallel=4, prefix_cache=False) as backend:
+        answers = {name: run(backend, req) for name, req in CASES.items()}
+        for said, usage in answers.values():
+            assert usage.cached_tokens == 0
+        yield answers
+
+
+@pytest.fixture
+def cached():
+    with tiny_backend(parallel=4, max_queue=8) as backend:
+        yield backend
+
+
+def test_common_prefix():
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([1, 2, 3], [1, 2, 3, 4]) == 3
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([5] * 1000 + [1], [5] * 1000 + [2]) == 1000
+    assert common_prefix([9], [8]) == 0
+
+
+def test_a_repeated_request_reuses_its_prompt_and_answers_the_same(reference, cached):
+    for name, req in CASES.items():
+        first, first_usage = run(cached, req)
+        again, usage = run(cached, req)
+        # Everything but the last exact chunk, which ends with the last prompt token.
+        assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS, name
+        assert usage.prompt_tokens == first_usage.prompt_tokens
+        assert first == reference[name][0], name
+        assert again == reference[name][0], name
+
+
+def test_shared_document_prefix_is_reused_by_other_questions(reference, cached):
+    run(cached, request("A warm-up question about line 7?", temperature=0))
+    for name, req in CASES.items():
+        said, usage = run(cached, req)
+        # The system instruction holds ~400 tokens of document, all before the question.
+        assert usage.cached_tokens > 300, (name, usage)
+        assert said == reference[name][0], name
+
+
+def test_concurrent_neighbours_do_not_change_an_answer(reference, cached):
+    names = list(CASES)
+    for _ in range(2):  # cold, then with every prefix kept
+        results = run_all(cached, [CASES[name] for name in names])
+        for name, (said, _) in zip(names, results):
+            assert said == reference[name][0], name
+
+
+def test_a_follow_up_turn_reuses_the_previous_turn(cached):
+    first = request("What is on line 3?", temperature=0)
+    said, usage = run(cached, first)
+    answer = "".join(ev.text for ev in said if isinstance(ev, TextDelta))
+    follow_up = replace(first, contents=(
+        *first.contents,
+        Content("model", (TextPart(answer),)),
+        Content("user", (TextPart("And on line 4?"),)),
+    ))
+    _, again = run(cached, follow_up)
+    # The first turn's prompt is kept (its answer's KV was decoded a row at a time, so not).
+    assert again.cached_tokens == min(usage.prompt_tokens, again.prompt_tokens - EXACT_ROWS)
+    assert again.cached_tokens > 300
+
+
+def test_a_prefix_is_never_reused_across_projects(cached):
+    req = CASES["greedy"]
+    run(cached, req)
+    _, usage = run(cached, replace(req, project="other"))
+    assert usage.cached_tokens == 0
+    _, unknown = run(cached, replace(req, project=None))
+    assert unknown.cached_tokens == 0
+    _, same = run(cached, req)
+    assert same.cached_tokens == same.prompt_tokens - EXACT_ROWS
+
+
+def test_cancelled_prefill_keeps_only_what_was_decoded(cached):
+    """A request dropped mid-stream leaves a slot that a later request may still reuse, with
+    the same answer as a fresh decode."""
+    req = CASES["greedy"]
+
+    async def abandon():
+        stream = cached.stream(replace(req, generation_config=replace(
+            req.generation_config, max_output_tokens=200)))
+        async for ev in stream:
+            if isinstance(ev, TextDelta):
+                break
+        await stream.aclose()
+
+    asyncio.run(abandon())
+    said, usage = run(cached, req)
+    assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
+    said_fresh, fresh = run(cached, replace(req, project="fresh"))
+    assert fresh.cached_tokens == 0
+    assert said == said_fresh
+
+
+def test_slots_holding_prefixes_are_still_free(cached):
+    for i in range(6):  # more distinct prompts than slots: the oldest prefixes go
+        run(cached, request(f"Question {i}?", temperature=0, max_output_tokens=4))
+    stats = cached.stats()
+    assert stats["busy_slots"] == 0 and stats["active_requests"] == 0
+    assert stats["kept_prefix_tokens"] > 0
+    n4 = replace(CASES["greedy"], generation_config=replace(
+        CASES["greedy"].generation_config, candidate_count=4, max_output_tokens=4))
+    said, usage = run(cached, n4)
+    assert {ev.candidate for ev in said if isinstance(ev, Finished)} == {0, 1, 2, 3}
