@@ -24,7 +24,7 @@ from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, 
 from vertexcompat.engine.scheduler import EXACT_ROWS, common_prefix
 
 MODEL = "smollm2-135m-instruct"
-DOCUMENT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(30))
+DOCUMENT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(24))
 WEATHER = FunctionDeclaration(
     "get_weather", "Get the weather in a city.",
     {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
@@ -34,7 +34,7 @@ WEATHER = FunctionDeclaration(
 
 def request(question: str, *, project: str | None = "p", **cfg) -> GenerateContentRequest:
     extra = {k: cfg.pop(k) for k in ("tools", "tool_config") if k in cfg}
-    cfg.setdefault("max_output_tokens", 40)
+    cfg.setdefault("max_output_tokens", 24)
     return GenerateContentRequest(
         model=MODEL,
         system_instruction=Content("user", (TextPart(f"Answer from this document.\n{DOCUMENT}"),)),
@@ -122,31 +122,28 @@ def test_common_prefix():
 
 
 def test_a_repeated_request_reuses_its_prompt_and_answers_the_same(reference, cached):
+    run(cached, request("A warm-up question about line 7?", temperature=0))
     for name, req in CASES.items():
+        # Another question over the same document came first: the document is reused.
         first, first_usage = run(cached, req)
+        assert first_usage.cached_tokens > 250, (name, first_usage)
+        # The same request again: everything but the last exact chunk, which ends with the
+        # last prompt token.
         again, usage = run(cached, req)
-        # Everything but the last exact chunk, which ends with the last prompt token.
         assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS, name
         assert usage.prompt_tokens == first_usage.prompt_tokens
         assert first == reference[name][0], name
         assert again == reference[name][0], name
 
 
-def test_shared_document_prefix_is_reused_by_other_questions(reference, cached):
-    run(cached, request("A warm-up question about line 7?", temperature=0))
-    for name, req in CASES.items():
-        said, usage = run(cached, req)
-        # The system instruction holds ~400 tokens of document, all before the question.
-        assert usage.cached_tokens > 300, (name, usage)
-        assert said == reference[name][0], name
-
-
 def test_concurrent_neighbours_do_not_change_an_answer(reference, cached):
     names = list(CASES)
-    for _ in range(2):  # cold, then with every prefix kept
-        results = run_all(cached, [CASES[name] for name in names])
-        for name, (said, _) in zip(names, results):
-            assert said == reference[name][0], name
+    run(cached, request("A warm-up question about line 7?", temperature=0))
+    results = run_all(cached, [CASES[name] for name in names])
+    for name, (said, usage) in zip(names, results):
+        assert said == reference[name][0], name
+    # Only a free slot's prefix is reused: the first job takes the warm-up's.
+    assert results[0][1].cached_tokens > 250
 
 
 def test_a_follow_up_turn_reuses_the_previous_turn(cached):
@@ -161,7 +158,7 @@ def test_a_follow_up_turn_reuses_the_previous_turn(cached):
     _, again = run(cached, follow_up)
     # The first turn's prompt is kept (its answer's KV was decoded a row at a time, so not).
     assert again.cached_tokens == min(usage.prompt_tokens, again.prompt_tokens - EXACT_ROWS)
-    assert again.cached_tokens > 300
+    assert again.cached_tokens > 250
 
 
 def test_a_prefix_is_never_reused_across_projects(cached):

@@ -1,0 +1,245 @@
+"""Prefix cache benchmark: the same requests against our server with the prefix cache on and
+off (`serve --no-prefix-cache`), same model and threads, one phase after the other, printed
+as ratios on / off with PASS/MISS against the targets.
+
+(a) TTFT of a question over a ~2,500-token document that an earlier question already sent
+    (a new document each repetition): target <= 0.10x.
+(b) total time of an 8-turn conversation over that document (each turn sends the history).
+(c) aggregate tokens/s of 4 concurrent streams that share nothing (each request in its own,
+    fresh project: a prefix is never reused across projects): target >= 0.97x, i.e. the
+    cache must not slow down traffic that never hits it.
+(d) (a) against llama-cpp-python's own server (`python -m llama_cpp.server`), which keeps
+    the previous prompt's KV and reuses its longest common prefix: reported.
+
+    .venv/bin/python bench/prefix_cache.py [--model NAME] [--threads N] [--reps 3]
+    .venv/bin/python bench/prefix_cache.py --quick   # smoke: tiny model, short document
+
+`--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
+A quiet machine is required (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving import REPO, BENCH_DIR, Server, free_port, resolve_model  # noqa: E402
+
+MODEL_ID = "google/gemini-2.0-flash-001"
+TARGET_TTFT_RATIO = 0.10
+TARGET_NO_HIT_RATIO = 0.97
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray").split()
+QUESTIONS = [
+    "Which word appears in line 3?", "How many lines mention tango?", "What is line 10 about?",
+    "Summarize the first five lines.", "Which line is the longest?", "What comes after line 7?",
+    "Name three words from line 12.", "Is there a line about zulu?",
+]
+
+
+def document(seed: int, lines: int) -> str:
+    """A made-up document of `lines` numbered lines (~25 tokens each), different per seed."""
+    out = []
+    for i in range(lines):
+        words = [WORDS[(seed * 7919 + i * 31 + k * 17) % len(WORDS)] for k in range(12)]
+        out.append(f"Line {i + 1}: {' '.join(words)}.")
+    return "\n".join(out)
+
+
+def vertex_url(base: str, project: str) -> str:
+    return f"{base}/v1/projects/{project}/locations/us-central1/endpoints/openapi/chat/completions"
+
+
+async def chat(client: httpx.AsyncClient, url: str, messages: list[dict[str, str]],
+               max_tokens: int, model: str = MODEL_ID) -> dict[str, Any]:
+    """One streamed greedy request: TTFT, total time, the text and the usage."""
+    body = {"model": model, "messages": messages, "stream": True, "temperature": 0.0,
+            "max_tokens": max_tokens, "stream_options": {"include_usage": True}}
+    t0 = time.perf_counter()
+    ttft, parts, usage = None, [], {}
+    async with client.stream("POST", url, json=body, headers={"Authorization": "Bearer x"}) as r:
+        if r.status_code != 200:
+            raise RuntimeError(f"{url}: HTTP {r.status_code}: {(await r.aread())[:300]!r}")
+        async for line in r.aiter_lines():
+            if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                continue
+            event = json.loads(line[5:])
+            usage = event.get("usage") or usage
+            for choice in event.get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    ttft = ttft if ttft is not None else time.perf_counter() - t0
+                    parts.append(choice["delta"]["content"])
+    total = time.perf_counter() - t0
+    return {"ttft": ttft if ttft is not None else total, "total": total, "text": "".join(parts),
+            "usage": usage or {}}
+
+
+def cached_tokens(result: dict[str, Any]) -> int:
+    return ((result["usage"].get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+
+
+async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = False,
+                  skip_bc: bool = False) -> dict[str, Any]:
+    project = "bench-" + secrets.token_hex(4)
+    url = f"{base}/v1/chat/completions" if openai_path else vertex_url(base, project)
+    model = "local" if openai_path else MODEL_ID
+    out: dict[str, Any] = {"a_ttft": [], "a_cached": [], "a_prompt": [], "texts": []}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(900.0)) as client:
+        await chat(client, url, [{"role": "user", "content": "Hi"}], 4, model)  # warm-up
+        for rep in range(args.reps):
+            doc = [{"role": "system", "content": "Answer from this document.\n" +
+                    document(1000 + rep, args.lines)}]
+            await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[0]}], 8, model)
+            second = await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[1]}],
+                                16, model)
+            out["a_ttft"].append(second["ttft"])
+            out["a_cached"].append(cached_tokens(second))
+            out["a_prompt"].append(second["usage"].get("prompt_tokens", 0))
+            out["texts"].append(second["text"])
+        if skip_bc:
+            return out
+        # (b) an 8-turn conversation over a new document
+        history = [{"role": "system", "content": "Answer from this document.\n" +
+                    document(2000, args.lines)}]
+        t0 = time.perf_counter()
+        turn_cached = []
+        for question in QUESTIONS[: args.turns]:
+            history.append({"role": "user", "content": question})
+            answer = await chat(client, url, history, args.turn_tokens, model)
+            turn_cached.append(cached_tokens(answer))
+            history.append({"role": "assistant", "content": answer["text"]})
+            out["texts"].append(answer["text"])
+        out["b_total"] = time.perf_counter() - t0
+        out["b_cached"] = turn_cached
+        # (c) 4 streams that share nothing: each request in a fresh project
+        rates = []
+        for burst in range(args.bursts + 1):  # the first burst warms up
+            t0 = time.perf_counter()
+            results = await asyncio.gather(*(
+                chat(client, vertex_url(base, "nohit-" + secrets.token_hex(6)),
+                     [{"role": "user", "content": f"Write a long story about {w} and {v}."}],
+                     args.stream_tokens)
+                for w, v in zip(WORDS[4 * burst:4 * burst + 4], WORDS[-4:])
+            ))
+            wall = time.perf_counter() - t0
+            if burst:
+                rates.append(sum(r["usage"].get("completion_tokens", 0) for r in results) / wall)
+                assert all(cached_tokens(r) == 0 for r in results), "a no-hit burst hit"
+        out["c_tps"] = rates
+    return out
+
+
+def our_server(args: argparse.Namespace, model_path: Path, log_dir: Path, cache: bool) -> Server:
+    port = free_port()
+    return Server(
+        f"vertexcompat (prefix cache {'on' if cache else 'off'})",
+        [sys.executable, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1",
+         "--port", str(port), "--model", str(model_path), "--threads", str(args.threads),
+         "--parallel", "4", "--ctx-per-seq", str(args.ctx), "--log-level", "warning",
+         *([] if cache else ["--no-prefix-cache"])],
+        "/readyz", port, log_dir / f"ours-cache-{'on' if cache else 'off'}.log",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--reps", type=int, default=3, help="(a) repetitions, medians reported")
+    p.add_argument("--lines", type=int, default=100, help="document lines (~25 tokens each)")
+    p.add_argument("--turns", type=int, default=8)
+    p.add_argument("--turn-tokens", type=int, default=32)
+    p.add_argument("--bursts", type=int, default=2, help="(c) measured 4-stream bursts")
+    p.add_argument("--stream-tokens", type=int, default=64)
+    p.add_argument("--ctx", type=int, default=4096)
+    p.add_argument("--skip-llama-server", action="store_true")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: tiny model, short document, 1 rep, 3 turns, 1 burst")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 20, 3
+        args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 8, 1, 8, 1024
+        args.skip_llama_server = True
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    model_path = resolve_model(args.model)
+    log_dir = Path(tempfile.mkdtemp(prefix="vertexcompat-prefix-bench-"))
+    t_start = time.monotonic()
+    say = lambda m: print(f"[bench {time.monotonic() - t_start:6.1f}s] {m}", file=sys.stderr,  # noqa: E731
+                          flush=True)
+    say(f"model {model_path}, threads {args.threads}, logs in {log_dir}")
+    results: dict[str, Any] = {}
+    for cache in (True, False):
+        say(f"our server, prefix cache {'on' if cache else 'off'}")
+        with our_server(args, model_path, log_dir, cache) as server:
+            results["on" if cache else "off"] = asyncio.run(measure(server.base, args))
+    if not args.skip_llama_server:
+        say("llama_cpp.server (keeps its last prompt's KV)")
+        port = free_port()
+        with Server("llama_cpp.server",
+                    [sys.executable, str(BENCH_DIR / "_llama_server.py"), "--model", str(model_path),
+                     "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads),
+                     "--n_ctx", str(args.ctx), "--n_batch", "512", "--n_ubatch", "512",
+                     "--flash_attn", "false", "--interrupt_requests", "false",
+                     "--host", "127.0.0.1", "--port", str(port)],
+                    "/v1/models", port, log_dir / "llama_cpp_server.log") as server:
+            results["llama"] = asyncio.run(measure(server.base, args, openai_path=True,
+                                                   skip_bc=True))
+    on, off = results["on"], results["off"]
+    med = statistics.median
+    same = on["texts"] == off["texts"]
+    a_ratio = med(on["a_ttft"]) / med(off["a_ttft"])
+    b_ratio = on["b_total"] / off["b_total"]
+    c_ratio = med(on["c_tps"]) / med(off["c_tps"])
+    rows = [
+        ("(a) TTFT s, shared prefix", f"{med(on['a_ttft']):.3f}", f"off {med(off['a_ttft']):.3f}",
+         f"{a_ratio:.3f}x", f"<= {TARGET_TTFT_RATIO:.2f}x",
+         "PASS" if a_ratio <= TARGET_TTFT_RATIO else "MISS"),
+        ("(b) 8-turn conversation s" if args.turns == 8 else f"(b) {args.turns}-turn conversation s",
+         f"{on['b_total']:.2f}", f"off {off['b_total']:.2f}", f"{b_ratio:.3f}x", "report", "-"),
+        ("(c) 4 streams, 0% hits, tok/s", f"{med(on['c_tps']):.1f}", f"off {med(off['c_tps']):.1f}",
+         f"{c_ratio:.3f}x", f">= {TARGET_NO_HIT_RATIO:.2f}x",
+         "PASS" if c_ratio >= TARGET_NO_HIT_RATIO else "MISS"),
+    ]
+    if "llama" in results:
+        ll = med(results["llama"]["a_ttft"])
+        rows.append(("(d) TTFT s, shared prefix", f"{med(on['a_ttft']):.3f}",
+                     f"llama_cpp.server {ll:.3f}", f"{med(on['a_ttft']) / ll:.3f}x", "report", "-"))
+    print()
+    print("vertexcompat prefix cache benchmark")
+    print(f"  model {args.model}  threads {args.threads}  (a) reps {args.reps}, prompt tokens "
+          f"{on['a_prompt']}, cached on {on['a_cached']} / off {off['a_cached']}")
+    print(f"  (b) cached tokens per turn, on: {on['b_cached']}")
+    print(f"  same greedy answers with the cache on and off: {same}")
+    head = ("metric", "on", "baseline", "ratio", "target", "result")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*head))
+    print(fmt.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(fmt.format(*row))
+    print()
+    if not same:
+        print("FAIL: the answers differ with the cache on and off")
+        return 1
+    if not all(c > 0 for c in on["a_cached"]) or any(off["a_cached"]):
+        print("FAIL: cached_tokens is not what the cache did")
+        return 1
+    print(f"prefix cache bench done: (a) {a_ratio:.3f}x (b) {b_ratio:.3f}x (c) {c_ratio:.3f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
