@@ -71,6 +71,16 @@ class FakeBackend:
         if self.refuse_early is not None:
             raise self.refuse_early
 
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        """Four characters a token, as a rough tokenizer would."""
+        text = " ".join(
+            getattr(part, "text", "") for content in (
+                *request.contents,
+                *((request.system_instruction,) if request.system_instruction else ()),
+            ) for part in content.parts
+        )
+        return len(text) // 4 + len(request.contents)
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         self.requests.append(request)
         return self._events(request)

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     parallel: int = Field(default=8, ge=1, description="max concurrently decoding sequences")
     ctx_per_seq: int = Field(default=4096, ge=256)
     batch_size: int = Field(default=512, ge=1)
+    # A `cachedContents` smaller than this many tokens is refused (Vertex: 1,024 or more
+    # depending on the model).
+    cached_content_min_tokens: int = Field(default=1024, ge=1)
     # Reuse the KV of prompt prefixes a finished request left in its slot (same project).
     prefix_cache: bool = True
     # llama.cpp flash attention: ~5-10% faster per token here, but then a sequence's

@@ -30,6 +30,7 @@ from vertexcompat.config import Settings
 from vertexcompat.domain.models import ModelCapabilities
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.models.registry import GEMINI_3_MODEL_IDS, ModelRegistry, default_aliases
+from vertexcompat.services.context_cache import ContextCaches
 from vertexcompat.services.generation import GenerationService, LoadStatus, PolicyChoice
 from vertexcompat.services.media import MediaResolver
 from vertexcompat.services.policies import Policy
@@ -41,6 +42,8 @@ from vertexcompat.services.thoughts import ThoughtSignatures
 from vertexcompat.store.thought_keys import SqliteThoughtKeys
 from vertexcompat.store.roles import SqliteRoles
 from vertexcompat.store.service_accounts import SqliteServiceAccounts
+from vertexcompat.store.cached_contents import SqliteCachedContents
+from vertexcompat.translate.cached_contents import WireCodec
 from vertexcompat.store.sqlite import Database, open_database
 from vertexcompat.store.tokens import SqliteTokens
 
@@ -86,6 +89,8 @@ class Container:
     token_grant: JwtBearerGrant | None = None
     # Deletes expired access tokens while the server runs.
     token_sweeper: TokenSweeper | None = None
+    # Vertex `cachedContents` (None: not offered).
+    context_caches: ContextCaches | None = None
     database: Database | None = None
     media: MediaResolver | None = None
     # Whatever else holds a process or thread (the SVG renderer's worker), closed last.
@@ -265,20 +270,27 @@ def build_container(settings: Settings) -> Container:
         authenticator = AnyBearerAuthenticator()
     media = build_media(settings)
     lifecycles: dict[str, Lifecycle] = {"local": loader}
+    generation = build_generation(
+        backends,
+        model_registry(settings, {backend_model: LOCAL_CAPABILITIES}),
+        media=media,
+        thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
+        load_status=lifecycles,
+    )
+    caches = ContextCaches(
+        SqliteCachedContents(auth.database), generation, WireCodec(),
+        min_tokens=settings.cached_content_min_tokens,
+    )
+    caches.sweep()
     return Container(
         settings=settings,
         authenticator=authenticator,
         backends=backends,
-        generation=build_generation(
-            backends,
-            model_registry(settings, {backend_model: LOCAL_CAPABILITIES}),
-            media=media,
-            thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
-            load_status=lifecycles,
-        ),
+        generation=generation,
         lifecycles=lifecycles,
         token_grant=auth.grant,
-        token_sweeper=auth.sweeper,
+        token_sweeper=auth.sweeper.sweeping_also(caches.sweep),
+        context_caches=caches,
         database=auth.database,
         media=media,
         closeables=[drawing],

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from vertexcompat.auth.tokens import Clock
 from vertexcompat.store.tokens import TokenRepository
@@ -20,8 +21,11 @@ logger = logging.getLogger(__name__)
 
 class TokenSweeper:
     def __init__(
-        self, repo: TokenRepository, *, interval_s: float, clock: Clock = time.time
+        self, repo: TokenRepository, *, interval_s: float, clock: Clock = time.time,
+        also: tuple[Callable[[], int], ...] = (),
     ) -> None:
+        # `also`: other expiring state swept on the same schedule (context caches).
+        self._also = also
         self._repo = repo
         self._interval_s = interval_s
         self._clock = clock
@@ -33,7 +37,15 @@ class TokenSweeper:
         deleted = self._repo.delete_expired(int(self._clock()))
         if deleted:
             logger.info("deleted %d expired access tokens", deleted)
+        for sweep in self._also:
+            if count := sweep():
+                logger.info("deleted %d expired rows (%s)", count, getattr(sweep, "__qualname__", "sweep"))
         return deleted
+
+    def sweeping_also(self, sweep: Callable[[], int]) -> TokenSweeper:
+        """This sweeper, also running `sweep` (before it is started)."""
+        self._also = (*self._also, sweep)
+        return self
 
     async def start(self) -> None:
         if self._thread is None:

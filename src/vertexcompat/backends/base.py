@@ -34,6 +34,11 @@ class Backend(Protocol):
         refusals that hold whatever the media turn into; may do nothing."""
         ...
 
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        """How many prompt tokens `request` (contents, system instruction, tools) is for
+        the model, as `stream` would send it. Raises what `stream` would for bad input."""
+        ...
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         """Generate. Raises domain errors (InvalidArgument, ResourceExhausted, Unavailable)
         before the first event; closing the iterator early cancels the generation."""

@@ -303,9 +303,12 @@ class LlamaEngine:
         *,
         tools: list[dict[str, Any]] | None = None,
         thinking: bool = False,
+        answer: bool = True,
     ) -> RenderedPrompt:
         """Render and tokenize; with `thinking`, the prompt ends by opening the reasoning
-        segment in the format the template calls for."""
+        segment in the format the template calls for. `answer=False`: the conversation
+        alone, without the opening of the model's answer (what a longer conversation that
+        begins with it shares)."""
         template = self._require()._template
         assert template is not None
         native = native_thinking(template.source)
@@ -315,7 +318,7 @@ class LlamaEngine:
         rendered = template.render(
             shielded_messages.value,
             tools=shielded_tools.value if shielded_tools else None,
-            add_generation_prompt=True,
+            add_generation_prompt=answer,
             thinking=thinking if native else None,
         )
         fmt: ThinkingFormat | None = None

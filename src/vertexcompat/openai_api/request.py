@@ -262,11 +262,13 @@ class GoogleImageConfig(_WireModel):
 
 class GoogleExtensions(_WireModel):
     """Vertex's Gemini-only request options, `extra_body.google` (SPEC §5). Other fields
-    (`safety_settings`, `cached_content`) are allowed through until their issues model them;
+    (`safety_settings`) are allowed through until their issues model them;
     `translate/field_support.py` lists them as ignored."""
 
     thinking_config: GoogleThinkingConfig | None = None
     image_config: GoogleImageConfig | None = None
+    # A context cache (`cachedContents`) by resource name, or by its id alone.
+    cached_content: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     thought_tag_marker: Annotated[str, Field(pattern=THOUGHT_TAG_MARKER_PATTERN)] | None = None
 
 
@@ -297,6 +299,7 @@ class GoogleOptions:
     thinking_config: GoogleThinkingConfig | None = None
     image_config: GoogleImageConfig | None = None
     thought_tag_marker: ThoughtTagMarker | None = None
+    cached_content: str | None = None
 
     def param(self, *names: str) -> str:
         """`param("thinking_config", "thinking_budget")` →
@@ -361,6 +364,7 @@ class ChatCompletionRequest(_WireModel):
                 image_config=sent.image_config,
                 # The wire model checked the marker's characters.
                 thought_tag_marker=ThoughtTagMarker(marker) if marker is not None else None,
+                cached_content=sent.cached_content,
             )
         return self
 

@@ -86,6 +86,11 @@ class GenerationService:
         assert request.model == route.backend_model, "request built for another route"
         return route.backend.stream(request)
 
+    async def count_tokens(self, route: Route, request: GenerateContentRequest) -> int:
+        """The prompt tokens of a request built for the route, as its model reads it."""
+        assert request.model == route.backend_model, "request built for another route"
+        return await route.backend.count_tokens(request)
+
     def describe_model(
         self, requested_id: str, *, project: str | None = None, location: str | None = None
     ) -> ModelInfo:

@@ -63,6 +63,24 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX access_tokens_expires ON access_tokens(expires_at);
     """,
+    # Explicit context caches (Vertex `cachedContents`, services/context_cache.py): the
+    # metadata, and the cached request parts as Gemini wire JSON (`body`).
+    """
+    CREATE TABLE cached_contents (
+        name         TEXT PRIMARY KEY,
+        project      TEXT NOT NULL,
+        location     TEXT NOT NULL,
+        model        TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL,
+        expires_at   REAL NOT NULL
+    );
+    CREATE INDEX cached_contents_scope ON cached_contents(project, location, name);
+    CREATE INDEX cached_contents_expires ON cached_contents(expires_at);
+    """,
 )
 
 

@@ -62,10 +62,10 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
 )
 
 
-# The fields of `google` / `extra_body.google` acted on. `safety_settings` and
-# `cached_content` are not (yet): a client must see that they had no effect.
+# The fields of `google` / `extra_body.google` acted on. `safety_settings` is not (yet): a
+# client must see that it had no effect.
 HONOURED_GOOGLE_FIELDS: frozenset[str] = frozenset(
-    {"thinking_config", "thought_tag_marker", "image_config"}
+    {"thinking_config", "thought_tag_marker", "image_config", "cached_content"}
 )
 # A literal `extra_body` key carries only the `google` object.
 HONOURED_EXTRA_BODY_FIELDS: frozenset[str] = frozenset({"google"})

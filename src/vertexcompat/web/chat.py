@@ -15,6 +15,7 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from vertexcompat.domain.errors import NotFound
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.principal import Principal
 from vertexcompat.translate.chat_params import ChatParamNames
@@ -49,6 +50,16 @@ async def complete_chat(
     generate_request = replace(
         to_generate_request(chat, backend_model=route.backend_model), project=principal.project
     )
+    google = chat.google_options
+    if google.cached_content is not None:
+        caches = container.context_caches
+        param = google.param("cached_content")
+        if caches is None:
+            raise NotFound("This server keeps no cached contents.", param=param)
+        generate_request = caches.apply(
+            generate_request, google.cached_content, project=principal.project,
+            location=location, model_id=route.model.model_id, param=param,
+        )
     cfg = generate_request.generation_config
     n = cfg.candidate_count
     completion_id, created = new_completion_id(), int(time.time())

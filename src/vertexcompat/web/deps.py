@@ -12,6 +12,7 @@ from starlette.requests import Request
 from vertexcompat.auth.base import Authenticator
 from vertexcompat.auth.tokens import IssuedToken
 from vertexcompat.domain.principal import Principal
+from vertexcompat.services.context_cache import ContextCaches
 from vertexcompat.services.generation import GenerationService
 
 
@@ -45,6 +46,8 @@ class AppContainer(Protocol):
     def token_grant(self) -> TokenGrant | None: ...
     @property
     def generation(self) -> GenerationService: ...
+    @property
+    def context_caches(self) -> ContextCaches | None: ...
     @property
     def created_at(self) -> int: ...
 

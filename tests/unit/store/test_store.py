@@ -45,7 +45,7 @@ def test_database_is_in_wal_mode_and_migrated(tmp_path) -> None:
     db = open_database(tmp_path)
     with db.read() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     db.close()
     open_database(tmp_path).close()  # re-migrating an up-to-date file is a no-op
 

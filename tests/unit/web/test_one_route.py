@@ -213,8 +213,8 @@ def test_a_client_that_leaves_before_the_answer_cancels_it_and_is_logged_as_499(
 @pytest.mark.parametrize(
     ("fields", "listed"),
     [
-        ({"google": {"safety_settings": [], "cached_content": "cachedContents/1"}},
-         "google.cached_content,google.safety_settings"),
+        ({"google": {"safety_settings": [], "tool_hints": 1}},
+         "google.safety_settings,google.tool_hints"),
         ({"extra_body": {"google": {"safety_settings": [], "thought_tag_marker": "think"}}},
          "extra_body.google.safety_settings"),
     ],

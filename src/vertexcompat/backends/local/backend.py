@@ -172,6 +172,13 @@ class LocalBackend:
                 location=exc.location,
             ) from None
 
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        """The tokens of the request's conversation in the model's template, without the
+        opening of an answer: the tokens every longer conversation that begins with it
+        shares (media parts must be perceived already)."""
+        plan = plan_decode(request, self._model(), canvas=self._drawing)
+        return len((await self._render(plan, answer=False)).tokens)
+
     async def _submit(self, plan: DecodePlan) -> JobHandle:
         """Compile the plan's constraints, render and check the prompt, queue the job."""
         engine = self._engine
@@ -203,7 +210,7 @@ class LocalBackend:
             cache_scope=plan.request.project,
         )
 
-    async def _render(self, plan: DecodePlan) -> RenderedPrompt:
+    async def _render(self, plan: DecodePlan, *, answer: bool = True) -> RenderedPrompt:
         """The plan's request in the model's template, tokenized (length-checked first)."""
         engine = self._engine
         request = plan.request
@@ -224,7 +231,7 @@ class LocalBackend:
         # Rendering + tokenizing a large prompt is CPU work: keep it off the event loop.
         return await asyncio.to_thread(
             engine.render_prompt, template_input.messages, tools=template_input.tools,
-            thinking=budget > 0,
+            thinking=budget > 0 and answer, answer=answer,
         )
 
     async def _grammar(self, plan: DecodePlan) -> str | None:

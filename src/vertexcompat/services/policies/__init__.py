@@ -57,6 +57,9 @@ class BackendWrapper:
     async def precheck(self, request: GenerateContentRequest) -> None:
         await self.inner.precheck(request)
 
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        return await self.inner.count_tokens(request)
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         return self.inner.stream(request)
 

@@ -54,6 +54,12 @@ class _GeminiNamedErrors(BackendWrapper):
         except ApiError as exc:
             _raise_located(exc)
 
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        try:
+            return await self.inner.count_tokens(request)
+        except ApiError as exc:
+            _raise_located(exc)
+
     async def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         events = self.inner.stream(request)
         try:

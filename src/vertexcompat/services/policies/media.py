@@ -45,8 +45,17 @@ class _Perceiving(BackendWrapper):
             return self.inner.stream(request)  # nothing to perceive: no extra layer
         return self._perceived(request)
 
-    async def _perceived(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
-        """A media error surfaces at the first event, before any response header."""
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        """Counted as the model reads it: media parts as what perception makes of them."""
+        if has_media(request, images=self._images, audio=self._audio):
+            self._no_media_support(request)
+            assert self._resolver is not None
+            request = await self._resolver.resolve(
+                request, images=self._images, audio=self._audio
+            )
+        return await self.inner.count_tokens(request)
+
+    def _no_media_support(self, request: GenerateContentRequest) -> None:
         if self._resolver is None:
             first = media_parts(request, images=self._images, audio=self._audio)[0]
             raise InvalidArgument(
@@ -54,6 +63,11 @@ class _Perceiving(BackendWrapper):
                 "and audio cannot be read.",
                 param=first.source,
             )
+
+    async def _perceived(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        """A media error surfaces at the first event, before any response header."""
+        self._no_media_support(request)
+        assert self._resolver is not None
         # What the backend would refuse whatever the media say (a schema it cannot compile,
         # a prompt or a completion too long for the window even without them): refused
         # before seconds of perception, not after (issue 12).
