@@ -166,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-tokens", type=int, default=64)
     p.add_argument("--ctx", type=int, default=4096)
     p.add_argument("--skip-llama-server", action="store_true")
+    p.add_argument("--only-c", action="store_true", help="only the no-hit bursts (c)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny model, short document, 1 rep, 3 turns, 1 burst")
     args = p.parse_args(argv)
+    if args.only_c:
+        args.skip_llama_server = True
     if args.quick:
         args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 20, 3
         args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 8, 1, 8, 1024
@@ -189,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         servers = {"on": on_server, "off": off_server}
         for name, server in servers.items():
             say(f"our server, prefix cache {name}: (a), (b)")
-            results[name] = asyncio.run(measure(server.base, args))
+            results[name] = (
+                asyncio.run(measure(server.base, args)) if not args.only_c
+                else {"a_ttft": [1.0], "a_cached": [1], "a_prompt": [0], "texts": [], "b_total": 1.0,
+                      "b_cached": []}
+            )
         say(f"(c) {args.bursts} no-hit bursts on each, alternating")
         for name, server in servers.items():  # warm-up burst
             asyncio.run(no_hit_burst(server.base, 0, args))
@@ -213,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
                                                    skip_bc=True))
     on, off = results["on"], results["off"]
     med = statistics.median
+    if args.only_c:
+        print(f"(c) 4 streams, 0% hits: on {med(on['c_tps']):.1f} tok/s, off "
+              f"{med(off['c_tps']):.1f} tok/s, {med(on['c_tps']) / med(off['c_tps']):.3f}x; per "
+              f"burst on {[round(x, 1) for x in on['c_tps']]}, off "
+              f"{[round(x, 1) for x in off['c_tps']]}")
+        return 0
     same = on["texts"] == off["texts"]
     a_ratio = med(on["a_ttft"]) / med(off["a_ttft"])
     b_ratio = on["b_total"] / off["b_total"]

@@ -296,7 +296,8 @@ class Scheduler:
         the longest prefix with the prompt; the others, and the first when nothing matches,
         are the least recently used free slots (empty ones before any), so the prefixes most
         recently used stay longest. What a taken slot kept is forgotten: `_prefill_from`
-        drops the first slot's KV past the reused prefix, `seq_cp` overwrites the others.
+        drops the first slot's KV past the reused prefix and empties the others (the prompt
+        is copied into them once it is decoded).
         """
         free = self._free_slots
         reuse, best = 0, None
