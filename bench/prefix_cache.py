@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import REPO, BENCH_DIR, Server, free_port, resolve_model  # noqa: E402
+from serving import BENCH_DIR, Server, free_port, print_rows, resolve_model  # noqa: E402
 
 MODEL_ID = "google/gemini-2.0-flash-001"
 TARGET_TTFT_RATIO = 0.10
@@ -162,18 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=100, help="document lines (~25 tokens each)")
     p.add_argument("--turns", type=int, default=8)
     p.add_argument("--turn-tokens", type=int, default=32)
-    p.add_argument("--bursts", type=int, default=6, help="(c) measured 4-stream bursts per server")
+    p.add_argument("--bursts", type=int, default=8, help="(c) measured 4-stream bursts per server")
     p.add_argument("--stream-tokens", type=int, default=64)
     p.add_argument("--ctx", type=int, default=4096)
     p.add_argument("--skip-llama-server", action="store_true")
     p.add_argument("--only-c", action="store_true", help="only the no-hit bursts (c)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: tiny model, short document, 1 rep, 3 turns, 1 burst")
+                   help="smoke run: tiny model, short document, 1 rep, 2 turns, 1 burst")
     args = p.parse_args(argv)
     if args.only_c:
         args.skip_llama_server = True
     if args.quick:
-        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 20, 3
+        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 12, 2
         args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 8, 1, 8, 1024
         args.skip_llama_server = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -252,14 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (c) tok/s per burst, on: {[round(x, 1) for x in on['c_tps']]}, "
           f"off: {[round(x, 1) for x in off['c_tps']]}")
     print(f"  same greedy answers with the cache on and off: {same}")
-    head = ("metric", "on", "baseline", "ratio", "target", "result")
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(fmt.format(*head))
-    print(fmt.format(*("-" * w for w in widths)))
-    for row in rows:
-        print(fmt.format(*row))
-    print()
+    print_rows(("metric", "on", "baseline", "ratio", "target", "result"), rows)
     if not same:
         print("FAIL: the answers differ with the cache on and off")
         return 1

@@ -378,6 +378,17 @@ class Server:
 # report
 
 
+def print_rows(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A table with aligned columns, then a blank line."""
+    widths = [max(len(str(row[i])) for row in rows + [head]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*head))
+    print(fmt.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(fmt.format(*row))
+    print()
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -488,14 +499,7 @@ def print_table(r: dict[str, Any]) -> None:
                      f"{k['c_vs_llama_server']['value']:.2f}x", "report", "-"))
     else:
         rows.append(("(c) vs llama_cpp.server", "-", "skipped", "-", "report", "-"))
-    head = ("metric", "ours", "baseline", "ratio/diff", "target", "result")
-    widths = [max(len(str(row[i])) for row in rows + [head]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(fmt.format(*head))
-    print(fmt.format(*("-" * w for w in widths)))
-    for row in rows:
-        print(fmt.format(*row))
-    print()
+    print_rows(("metric", "ours", "baseline", "ratio/diff", "target", "result"), rows)
     print("  decode tok/s = (tokens-1)/(last content - first content) of one stream; TTFT = "
           "request issued -> first content;")
     print("  aggregate tok/s = completion tokens of all streams / (first request issued -> last "
