@@ -25,8 +25,9 @@ attention the threshold is 64 rows, and decode rows still depend on the neighbou
 Prefix reuse (on unless `prefix_cache=False`): a released slot keeps the KV of its prompt and
 remembers those tokens (`_Kept`), like llama.cpp's server keeps a slot's prompt. A new job's
 first candidate takes the free slot whose kept tokens share the longest prefix with its
-prompt, in the same cache scope (the project: a prefix is never reused across scopes), and
-decodes only the rest, at least `EXACT_ROWS` tokens of it: the KV it reuses and the KV it
+prompt, in the same cache scope (the project: a prefix is never reused across scopes) — or,
+when a running job's prompt shares a longer one, a free slot into which that job's KV is
+copied — and decodes only the rest, at least `EXACT_ROWS` tokens of it: the KV it reuses and the KV it
 computes are then bit-identical to a decode of the whole prompt, and so is the answer.
 Generated tokens are not kept (their KV was computed one row at a time). Slots without a
 useful prefix are taken least recently used first, so the freshest prefixes survive longest.
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 # (module docstring); prompts are decoded in chunks of at least this many tokens.
 EXACT_ROWS = 8
 EXACT_ROWS_FLASH = 64  # the same with flash attention on
+# A prefix is copied from a running job's slot (a whole KV stream) only when that saves
+# decoding at least this many more tokens than the best free slot does.
+MIN_COPY_GAIN = 64
 
 # What a job's sink receives: domain events, an exception (generation failed), or None (done).
 Sink = Callable[[StreamEvent | BaseException | None], None]
@@ -300,7 +304,7 @@ class Scheduler:
         is copied into them once it is decoded).
         """
         free = self._free_slots
-        reuse, best = 0, None
+        reuse, best, copy_from = 0, None, None
         if self._prefix_cache:
             for slot in free:
                 kept = self._kept.get(slot)
@@ -314,6 +318,18 @@ class Scheduler:
                 if length > reuse or (length == reuse and length and best is not None
                                       and kept.last_used > self._kept[best].last_used):
                     reuse, best = length, slot
+            for other in self._active:  # a running job's prompt, copied when worth it
+                if other is job or other.cache_scope != job.cache_scope or not other.candidates:
+                    continue
+                source = other.candidates[0]
+                length = min(
+                    common_prefix(self._held(other, source), job.prompt),
+                    len(job.prompt) - self._exact,
+                )
+                if length >= reuse + MIN_COPY_GAIN:
+                    reuse, copy_from = length, source.seq_id
+            if copy_from is not None:
+                best = None
         order = sorted(
             (s for s in free if s != best),
             key=lambda s: -1 if s not in self._kept else self._kept[s].last_used,
@@ -322,6 +338,11 @@ class Scheduler:
         for slot in slots:
             free.remove(slot)
             self._kept.pop(slot, None)
+        if self._prefix_cache and copy_from is not None:
+            # The whole KV stream is copied (llama.cpp copies streams whole);
+            # `_prefill_from` then drops what lies past the shared prefix.
+            llama_cpp.llama_memory_seq_rm(self._mem, slots[0], -1, -1)
+            llama_cpp.llama_memory_seq_cp(self._mem, copy_from, slots[0], -1, -1)
         job.cached = reuse
         return slots, reuse
 
