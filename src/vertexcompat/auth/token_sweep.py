@@ -21,11 +21,10 @@ logger = logging.getLogger(__name__)
 
 class TokenSweeper:
     def __init__(
-        self, repo: TokenRepository, *, interval_s: float, clock: Clock = time.time,
-        also: tuple[Callable[[], int], ...] = (),
+        self, repo: TokenRepository, *, interval_s: float, clock: Clock = time.time
     ) -> None:
-        # `also`: other expiring state swept on the same schedule (context caches).
-        self._also = also
+        # Other expiring state swept on the same schedule (`sweeping_also`: context caches).
+        self._also: tuple[Callable[[], int], ...] = ()
         self._repo = repo
         self._interval_s = interval_s
         self._clock = clock

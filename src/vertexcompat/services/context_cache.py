@@ -23,13 +23,17 @@ from vertexcompat.domain.cached_content import CachedParts, CacheSpec
 from vertexcompat.domain.content import GenerateContentRequest, GenerationConfig
 from vertexcompat.domain.errors import ApiError, InvalidArgument, NotFound
 from vertexcompat.domain.thinking import ThinkingConfig
+from vertexcompat.domain.tools import ToolConfig
 from vertexcompat.services.generation import GenerationService
+from vertexcompat.services.policies import aclose
 from vertexcompat.services.route import Route
 from vertexcompat.store.cached_contents import CachedContentRecord, CachedContentRepository
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 3600.0
+# Where a bare cache id is looked up when the request's path names no location (`/v1/...`).
+DEFAULT_LOCATION = "us-central1"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
@@ -81,9 +85,8 @@ class ContextCaches:
             raise InvalidArgument(
                 "A cached content needs `contents` or a `system_instruction`.", param="contents"
             )
-        counted = await self._generation.count_tokens(
-            route, self._request(route.backend_model, parts, project)
-        )
+        cached_request = self._request(route.backend_model, parts, project)
+        counted = await self._generation.count_tokens(route, cached_request)
         if counted < self._min_tokens:
             raise InvalidArgument(
                 f"Cached content is too small. total_token_count={counted}, "
@@ -97,7 +100,7 @@ class ContextCaches:
             created_at=now, updated_at=now, expires_at=expires,
         )
         self._store.add(record)
-        await self._warm(route, self._request(route.backend_model, parts, project))
+        await self._warm(route, cached_request)
         return CachedContent(record)
 
     async def _warm(self, route: Route, request: GenerateContentRequest) -> None:
@@ -114,7 +117,7 @@ class ContextCaches:
         except ApiError as exc:
             logger.info("cached content not warmed (%s): %s", type(exc).__name__, exc.message)
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await aclose(events)
 
     def get(self, project: str, location: str, cache_id: str) -> CachedContent:
         name = cache_name(project, location, cache_id)
@@ -165,7 +168,7 @@ class ContextCaches:
         terms; `model_id` is the normalized model the request asked for."""
         name = reference
         if not reference.startswith("projects/"):
-            name = cache_name(project, location or "us-central1", reference.rsplit("/", 1)[-1])
+            name = cache_name(project, location or DEFAULT_LOCATION, reference.rsplit("/", 1)[-1])
         steps = name.split("/")
         record = None
         if len(steps) == 6 and steps[0] == "projects" and steps[2] == "locations" \
@@ -179,7 +182,7 @@ class ContextCaches:
                 f"({record.model}) has to be the same.", param=param,
             )
         if request.system_instruction is not None or request.tools \
-                or request.tool_config != type(request.tool_config)():
+                or request.tool_config != ToolConfig():
             raise InvalidArgument(
                 "CachedContent can not be used with GenerateContent request setting "
                 "system_instruction, tools or tool_config. Proposed fix: move those values "
