@@ -391,3 +391,5 @@ class ImageGenerationRequest(_WireModel):
     quality: str | None = None
     style: str | None = None
     user: str | None = None
+    # Not OpenAI's: a client sends it through `extra_body`, like chat's `seed` (SPEC §4).
+    seed: int | None = None

@@ -44,6 +44,7 @@ def to_image_generate_request(
         contents=(Content(role="user", parts=(TextPart(request.prompt),)),),
         generation_config=GenerationConfig(
             candidate_count=request.n if request.n is not None else 1,
+            seed=request.seed,
             response_modalities=(TEXT_MODALITY, IMAGE_MODALITY),
             image_config=ImageConfig(width=size[0], height=size[1]) if size else None,
         ),
@@ -61,6 +62,8 @@ def images_param_names(location: FieldPath) -> str | None:
             return "prompt"
         case ("generation_config", "candidate_count", *_):
             return "n"
+        case ("generation_config", "seed", *_):
+            return "seed"
         case ("generation_config", "image_config", *_):
             return "size"
         case _:
