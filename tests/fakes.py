@@ -56,6 +56,7 @@ class FakeBackend:
         self.refuse_early = refuse_early
         self.endings: list[str] = []
         self.started = 0
+        self.released_caches: list[str] = []
 
     def stats(self) -> dict[str, int]:
         return {"busy_slots": 0, "active_requests": 0, "queued_requests": 0}
@@ -80,6 +81,9 @@ class FakeBackend:
             ) for part in content.parts
         )
         return len(text) // 4 + len(request.contents)
+
+    def release_cache(self, name: str) -> None:
+        self.released_caches.append(name)
 
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         self.requests.append(request)

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     cached_content_min_tokens: int = Field(default=1024, ge=1)
     # Reuse the KV of prompt prefixes a finished request left in its slot (same project).
     prefix_cache: bool = True
+    # MiB of host memory for the KV of prompt prefixes whose slots were taken by other
+    # requests, restored when a prompt starts with one again (like llama.cpp's
+    # --cache-ram); cachedContents keep theirs here while they live. 0: none.
+    cache_ram_mib: int = Field(default=2048, ge=0)
     # llama.cpp flash attention: ~5-10% faster per token here, but then a sequence's
     # numbers (and sampled answers) depend on what else the batch holds.
     flash_attn: bool = False

@@ -71,11 +71,19 @@ def ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def pinned(server: ServerProcess) -> int:
+    """KV states the engine keeps in host memory for live caches (`/readyz`)."""
+    return httpx.get(f"{server.base_url}/readyz").json()["load"]["local"]["pinned_states"]
+
+
 def test_create_get_list_patch_delete(server: ServerProcess) -> None:
     before = time.time()
+    pinned_before = pinned(server)
     r = create(server, displayName="facts", ttl="600s")
     assert r.status_code == 200, r.text
     cache = r.json()
+    # Creating decoded the contents once and pinned their KV; deleting releases it.
+    assert pinned(server) == pinned_before + 1
     assert re.fullmatch(r"projects/p1/locations/us-central1/cachedContents/\d+", cache["name"])
     assert cache["model"] == f"projects/p1/locations/us-central1/publishers/google/models/{MODEL_ID}"
     assert cache["displayName"] == "facts"
@@ -102,12 +110,18 @@ def test_create_get_list_patch_delete(server: ServerProcess) -> None:
     assert ts(patched["updateTime"]) >= ts(cache["updateTime"])
     refused = httpx.patch(one, json={"contents": []}, headers=AUTH)
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "contents"
+    # The second cache holds the same contents: both pin one saved state.
+    assert pinned(server) == pinned_before + 1
     assert httpx.delete(one, headers=AUTH).json() == {}
+    assert pinned(server) == pinned_before + 1  # still pinned by the second
     for gone in (httpx.get(one, headers=AUTH), httpx.delete(one, headers=AUTH),
                  httpx.patch(one, json={"ttl": "60s"}, headers=AUTH)):
         assert gone.status_code == 404 and gone.json()["error"]["status"] == "NOT_FOUND"
     # Another project sees none of them.
     assert httpx.get(caches_url(server, "p2"), headers=AUTH).json() == {"cachedContents": []}
+    assert httpx.delete(f"{caches_url(server)}/{second.json()['name'].rsplit('/', 1)[1]}",
+                        headers=AUTH).status_code == 200
+    assert pinned(server) == pinned_before
 
 
 def test_questions_through_a_cache_reuse_it_and_answer_as_the_whole_conversation(

@@ -39,6 +39,11 @@ class Backend(Protocol):
         the model, as `stream` would send it. Raises what `stream` would for bad input."""
         ...
 
+    def release_cache(self, name: str) -> None:
+        """The cached content `name` (requests named it in `cached_content`) was deleted or
+        expired: drop what the backend kept for it. May do nothing."""
+        ...
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         """Generate. Raises domain errors (InvalidArgument, ResourceExhausted, Unavailable)
         before the first event; closing the iterator early cancels the generation."""

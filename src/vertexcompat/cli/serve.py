@@ -58,6 +58,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="decode every prompt whole (default: reuse prefixes a finished request left)",
     )
     parser.add_argument(
+        "--cache-ram",
+        dest="cache_ram_mib",
+        type=int,
+        metavar="MIB",
+        help="host memory for saved prompt prefixes and cachedContents KV, in MiB "
+        "(default 2048; 0: none)",
+    )
+    parser.add_argument(
         "--flash-attn",
         dest="flash_attn",
         action="store_const",
@@ -87,6 +95,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "debug_prompts",
             "default_thinking_budget",
             "prefix_cache",
+            "cache_ram_mib",
             "flash_attn",
         )
     }

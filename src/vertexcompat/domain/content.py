@@ -205,3 +205,6 @@ class GenerateContentRequest:
     # The project the request is made for (None: unknown). Work kept between requests,
     # such as a local engine's prompt prefixes, is shared only within one project.
     project: str | None = None
+    # The cachedContents resource whose contents lead `contents` (services/context_cache.py),
+    # so a backend may keep the work of that prefix while the cache lives.
+    cached_content: str | None = None

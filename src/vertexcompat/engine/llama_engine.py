@@ -26,6 +26,7 @@ from vertexcompat.engine.constraints import CallsSpec, GrammarCache, Unsupported
 from vertexcompat.engine.llama_log import route_llama_logs
 from vertexcompat.engine.prompt_text import PromptShield
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
+from vertexcompat.engine.saved_states import SavedStates
 from vertexcompat.engine.scheduler import EXACT_ROWS, EXACT_ROWS_FLASH, Job, Scheduler
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
 from vertexcompat.engine.thinking import (
@@ -52,6 +53,9 @@ class EngineConfig:
     kv_unified: bool = False
     # Reuse the KV of prompt prefixes that released slots still hold (engine/scheduler.py).
     prefix_cache: bool = True
+    # Host memory for the KV of prefixes whose slots were reused (engine/saved_states.py);
+    # 0 keeps none.
+    cache_ram_mib: int = 2048
     # llama.cpp's CPU flash attention computes a sequence's rows differently depending on
     # the other sequences in the same batch (measured: last-bit differences that change
     # sampled answers). Off, a sequence's numbers depend only on its own tokens and on
@@ -198,6 +202,7 @@ class LlamaEngine:
             token_piece=self.token_piece,
             prefix_cache=cfg.prefix_cache,
             exact_rows=EXACT_ROWS_FLASH if cfg.flash_attn else EXACT_ROWS,
+            saved=SavedStates(cfg.cache_ram_mib * 2**20),
         )
         scheduler.start()
         self._scheduler = scheduler
@@ -384,17 +389,24 @@ class LlamaEngine:
         stop: tuple[str, ...],
         thinking: ThinkingPlan | None = None,
         cache_scope: str | None = None,
+        pin: str | None = None,
     ) -> JobHandle:
         """Queue a job; must be called on the event loop that will read its events.
-        `cache_scope`: prompt prefixes are reused only between jobs of the same scope."""
+        `cache_scope`: prompt prefixes are reused only between jobs of the same scope.
+        `pin`: a name under which the prompt's KV is kept in host memory until `unpin`."""
         scheduler = self._require()._scheduler
         assert scheduler is not None
         handle = JobHandle(scheduler, asyncio.get_running_loop())
         job = Job(prompt=prompt, n=n, params=params, max_tokens=max_tokens, stop=stop,
-                  sink=handle.sink, thinking=thinking, cache_scope=cache_scope)
+                  sink=handle.sink, thinking=thinking, cache_scope=cache_scope, pin=pin)
         handle.job = job
         scheduler.submit(job)
         return handle
+
+    def unpin(self, name: str) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.unpin(name)
 
     def stats(self) -> dict[str, int]:
         scheduler = self._scheduler

@@ -32,11 +32,19 @@ computes are then bit-identical to a decode of the whole prompt, and so is the a
 Generated tokens are not kept (their KV was computed one row at a time). Slots without a
 useful prefix are taken least recently used first, so the freshest prefixes survive longest.
 The reused count is the job's `cached_tokens`.
+
+Saved states (engine/saved_states.py, `--cache-ram`): when a job takes a slot whose kept
+prefix would be lost, the slot's state is first copied to host memory; a later job whose
+prompt shares a longer prefix with a saved state than with any slot restores it into its
+first slot. A job that names a pin (a cachedContents resource) saves its prompt's state
+under that name when it ends, unless the name holds one already, so the cache's KV
+survives any traffic until the cache is unpinned.
 """
 
 from __future__ import annotations
 
 import collections
+import ctypes
 import enum
 import logging
 import threading
@@ -49,6 +57,7 @@ import numpy as np
 from vertexcompat.domain.errors import Internal, ResourceExhausted
 from vertexcompat.domain.events import FinishReason, StreamEvent, Usage
 from vertexcompat.engine.candidate import ANSWER, NEXT, CandidateDecoder
+from vertexcompat.engine.saved_states import SavedState, SavedStates, common_prefix
 from vertexcompat.engine.sampling import Sampler, SamplingParams
 from vertexcompat.engine.thinking import ThinkingPlan
 
@@ -109,6 +118,9 @@ class Job:
     prefilled: int = 0
     # Prompt tokens whose KV was reused from a slot instead of decoded.
     cached: int = 0
+    # A name (a cachedContents resource) under which the prompt's state is saved when the
+    # job ends, unless that name holds one already.
+    pin: str | None = None
     candidates: list[Sequence] = field(default_factory=list)
 
     def cancel(self) -> None:
@@ -125,21 +137,6 @@ class _Kept:
     last_used: int
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """The length of the longest common prefix of two token lists."""
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a[lo:mid] == b[lo:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 class Scheduler:
     def __init__(
         self,
@@ -153,6 +150,7 @@ class Scheduler:
         token_piece: Callable[[int], bytes],
         prefix_cache: bool = True,
         exact_rows: int = EXACT_ROWS,
+        saved: SavedStates | None = None,
     ) -> None:
         if parallel > batch_size:
             raise ValueError("parallel must not exceed batch_size")
@@ -172,6 +170,9 @@ class Scheduler:
         self._exact = exact_rows if batch_size >= 2 * exact_rows + parallel else 0
         self._prefix_cache = prefix_cache and self._exact > 0
         self._kept: dict[int, _Kept] = {}  # free slot -> what its KV holds
+        # Host-memory copies of prefixes whose slots were reused (none: not kept).
+        self._saved = saved if saved is not None and saved.enabled and self._prefix_cache \
+            else None
         self._clock = 0
         self._pending: collections.deque[Job] = collections.deque()
         self._active: list[Job] = []
@@ -223,7 +224,13 @@ class Scheduler:
                 "busy_slots": self._parallel - len(self._free_slots),
                 "queued_requests": self._waiting(),
                 "kept_prefix_tokens": sum(len(k.tokens) for k in self._kept.values()),
+                **(self._saved.stats() if self._saved is not None else {}),
             }
+
+    def unpin(self, name: str) -> None:
+        """Release the saved state pinned under `name` to ordinary LRU eviction."""
+        if self._saved is not None:
+            self._saved.unpin(name)
 
     def _waiting(self) -> int:
         """Pending jobs that would still wait after the next admission (caller holds _cv):
@@ -304,17 +311,16 @@ class Scheduler:
         is copied into them once it is decoded).
         """
         free = self._free_slots
-        reuse, best, copy_from = 0, None, None
+        reuse, best, copy_from, restore = 0, None, None, None
         if self._prefix_cache:
+            # At least one exact chunk is decoded: it ends with the last prompt token,
+            # whose logits each candidate's first sample reads.
+            cap = len(job.prompt) - self._exact
             for slot in free:
                 kept = self._kept.get(slot)
                 if kept is None or kept.scope != job.cache_scope:
                     continue
-                # At least one exact chunk is decoded: it ends with the last prompt token,
-                # whose logits each candidate's first sample reads.
-                length = min(
-                    common_prefix(kept.tokens, job.prompt), len(job.prompt) - self._exact
-                )
+                length = min(common_prefix(kept.tokens, job.prompt), cap)
                 if length > reuse or (length == reuse and length and best is not None
                                       and kept.last_used > self._kept[best].last_used):
                     reuse, best = length, slot
@@ -322,13 +328,15 @@ class Scheduler:
                 if other is job or other.cache_scope != job.cache_scope or not other.candidates:
                     continue
                 source = other.candidates[0]
-                length = min(
-                    common_prefix(self._held(other, source), job.prompt),
-                    len(job.prompt) - self._exact,
-                )
+                length = min(common_prefix(self._held(other, source), job.prompt), cap)
                 if length >= reuse + MIN_COPY_GAIN:
                     reuse, copy_from = length, source.seq_id
-            if copy_from is not None:
+            if self._saved is not None:  # a state saved in host memory, restored
+                state, length = self._saved.best(job.cache_scope, job.prompt)
+                length = min(length, cap)
+                if state is not None and length >= reuse + MIN_COPY_GAIN:
+                    reuse, restore, copy_from = length, state, None
+            if copy_from is not None or restore is not None:
                 best = None
         order = sorted(
             (s for s in free if s != best),
@@ -337,14 +345,53 @@ class Scheduler:
         slots = ([best] if best is not None else []) + order[: job.n - (best is not None)]
         for slot in slots:
             free.remove(slot)
-            self._kept.pop(slot, None)
-        if self._prefix_cache and copy_from is not None:
+            kept = self._kept.pop(slot, None)
+            if kept is not None:
+                self._save(slot, kept, reuse if slot == best else 0)
+        if copy_from is not None:
             # The whole KV stream is copied (llama.cpp copies streams whole);
             # `_prefill_from` then drops what lies past the shared prefix.
             llama_cpp.llama_memory_seq_rm(self._mem, slots[0], -1, -1)
             llama_cpp.llama_memory_seq_cp(self._mem, copy_from, slots[0], -1, -1)
+        if restore is not None and not self._restore(slots[0], restore):
+            reuse = 0
         job.cached = reuse
         return slots, reuse
+
+    def _save(self, slot: int, kept: _Kept, reused: int) -> None:
+        """Copy the state of the prefix a taken slot kept to host memory, unless the job
+        reuses nearly all of it or a saved state covers it already."""
+        saved = self._saved
+        if saved is None or len(kept.tokens) - reused < MIN_COPY_GAIN \
+                or saved.covers(kept.scope, kept.tokens):
+            return
+        data = self._state_of(slot, len(kept.tokens))
+        if data is not None:
+            saved.put(kept.scope, kept.tokens, data)
+
+    def _state_of(self, slot: int, length: int) -> ctypes.Array[ctypes.c_uint8] | None:
+        """The slot's state (its KV) cut to its first `length` positions: what comes after
+        (generated tokens, decoded one row at a time) is dropped from the slot first."""
+        llama_cpp.llama_memory_seq_rm(self._mem, slot, length, -1)
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, slot)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buf, size, slot)
+        if written == 0:
+            log.warning("could not save the state of slot %d (%d tokens)", slot, length)
+            return None
+        return buf if written == size else (ctypes.c_uint8 * written).from_buffer_copy(buf)
+
+    def _restore(self, slot: int, state: SavedState) -> bool:
+        """Load a saved state into an empty slot; False (and an empty slot) on failure."""
+        llama_cpp.llama_memory_seq_rm(self._mem, slot, -1, -1)
+        data = state.data
+        if llama_cpp.llama_state_seq_set_data(self._ctx, data, len(data), slot) == 0:
+            log.warning("could not restore a saved state of %d tokens", len(state.tokens))
+            llama_cpp.llama_memory_seq_rm(self._mem, slot, -1, -1)
+            return False
+        assert self._saved is not None
+        self._saved.touch(state)
+        return True
 
     def _prefill_from(self, job: Job, position: int) -> None:
         """Decode the job's prompt from `position` on, in chunks that share the batch with
@@ -516,6 +563,8 @@ class Scheduler:
     def _release(self, job: Job, *, keep: bool = True) -> None:
         """Free the job's slots and samplers and close its event stream. With the prefix
         cache on, each slot keeps its KV and remembers the tokens it holds."""
+        if keep and job.pin is not None and job.phase is Phase.DECODE and job.candidates:
+            self._pin(job)
         for cand in job.candidates:
             held = self._held(job, cand) if keep and self._prefix_cache else []
             if held:
@@ -530,6 +579,18 @@ class Scheduler:
         if job in self._active:
             self._active.remove(job)
         job.sink(None)
+
+    def _pin(self, job: Job) -> None:
+        """Save the finished job's prompt state under its pin, unless the pin holds one."""
+        saved, name = self._saved, job.pin
+        if saved is None or name is None or saved.is_pinned(name):
+            return
+        tokens = self._held(job, job.candidates[0])
+        if not tokens or saved.pin(job.cache_scope, tokens, name):
+            return
+        data = self._state_of(job.candidates[0].seq_id, len(tokens))
+        if data is not None:
+            saved.put(job.cache_scope, tokens, data, pin=name)
 
     def _held(self, job: Job, cand: Sequence) -> list[int]:
         """The prompt tokens whose exact KV the candidate's slot holds (positions 0 on):

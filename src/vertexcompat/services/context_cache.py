@@ -100,12 +100,13 @@ class ContextCaches:
             created_at=now, updated_at=now, expires_at=expires,
         )
         self._store.add(record)
-        await self._warm(route, cached_request)
+        await self._warm(route, replace(cached_request, cached_content=record.name))
         return CachedContent(record)
 
     async def _warm(self, route: Route, request: GenerateContentRequest) -> None:
         """Decode the cache's prompt once now (one answer token), so that the engine keeps
-        its KV for the requests that use it. Best effort: a busy server skips it, and the
+        its KV for the requests that use it (the request names the cache: a local engine
+        pins that KV in host memory until the cache is gone). Best effort: a busy server skips it, and the
         first request pays instead."""
         warm = replace(request, generation_config=GenerationConfig(
             max_output_tokens=1, temperature=0.0, thinking_config=ThinkingConfig(budget=0),
@@ -152,12 +153,25 @@ class ContextCaches:
 
     def delete(self, project: str, location: str, cache_id: str) -> None:
         name = cache_name(project, location, cache_id)
-        if not self._store.delete(name, self._clock()):
+        record = self._store.get(name, self._clock())
+        if record is None or not self._store.delete(name, self._clock()):
             raise NotFound(f"CachedContent not found (or expired): {name}")
+        self._release(record.model, name)
 
     def sweep(self) -> int:
         """Delete the expired caches; how many."""
-        return self._store.delete_expired(self._clock())
+        gone = self._store.delete_expired(self._clock())
+        for name, model in gone:
+            self._release(model, name)
+        return len(gone)
+
+    def _release(self, model: str, name: str) -> None:
+        """The backends may drop what they kept for the cache (a model no longer served
+        has nothing kept)."""
+        try:
+            self._generation.release_cache(model, name)
+        except ApiError:
+            pass
 
     def apply(
         self, request: GenerateContentRequest, reference: str, *, project: str,
@@ -191,6 +205,7 @@ class ContextCaches:
         parts = self._codec.decode(record.body)
         return replace(
             request,
+            cached_content=record.name,
             contents=(*parts.contents, *request.contents),
             system_instruction=parts.system_instruction,
             tools=parts.tools,

@@ -91,6 +91,13 @@ class GenerationService:
         assert request.model == route.backend_model, "request built for another route"
         return await route.backend.count_tokens(request)
 
+    def release_cache(self, model_id: str, name: str) -> None:
+        """Tell the backends serving `model_id` that the cached content `name` is gone."""
+        model = self._registry.lookup(model_id)
+        for backend in self._backends.values():
+            if model.backend_model in backend.model_names():
+                backend.release_cache(name)
+
     def describe_model(
         self, requested_id: str, *, project: str | None = None, location: str | None = None
     ) -> ModelInfo:

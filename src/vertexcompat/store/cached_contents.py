@@ -34,7 +34,9 @@ class CachedContentRepository(Protocol):
         ...
     def set_expiry(self, name: str, expires_at: float, now: float) -> CachedContentRecord | None: ...
     def delete(self, name: str, now: float) -> bool: ...
-    def delete_expired(self, now: float) -> int: ...
+    def delete_expired(self, now: float) -> list[tuple[str, str]]:
+        """Delete the caches expired at `now`; their (name, model)."""
+        ...
 
 
 class SqliteCachedContents:
@@ -85,11 +87,12 @@ class SqliteCachedContents:
                 "DELETE FROM cached_contents WHERE name = ? AND expires_at > ?", (name, now)
             ).rowcount == 1
 
-    def delete_expired(self, now: float) -> int:
+    def delete_expired(self, now: float) -> list[tuple[str, str]]:
         with self._db.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM cached_contents WHERE expires_at <= ?", (now,)
-            ).rowcount
+            rows = conn.execute(
+                "DELETE FROM cached_contents WHERE expires_at <= ? RETURNING name, model", (now,)
+            ).fetchall()
+        return [(row[0], row[1]) for row in rows]
 
 
 def _record(row: object) -> CachedContentRecord:

@@ -230,3 +230,61 @@ def test_slots_holding_prefixes_are_still_free(cached):
         CASES["greedy"].generation_config, candidate_count=4, max_output_tokens=4))
     said, usage = run(cached, n4)
     assert {ev.candidate for ev in said if isinstance(ev, Finished)} == {0, 1, 2, 3}
+
+
+OTHER_DOCUMENTS = [
+    " ".join(f"Entry {i}: {word} number {i * k} is listed here." for i in range(24))
+    for k, word in enumerate(["apple", "river", "stone", "cloud"], start=2)
+]
+
+
+def other(k: int) -> GenerateContentRequest:
+    """A request over another document: it shares only the template's opening with CASES."""
+    return replace(CASES["greedy"], system_instruction=Content(
+        "user", (TextPart(f"Answer from this document.\n{OTHER_DOCUMENTS[k]}"),)))
+
+
+def test_a_prefix_whose_slot_was_taken_is_restored_from_host_memory(reference):
+    """One slot: another document takes it, and the first one's KV comes back from the
+    saved state (not decoded again), with the same answer. Without host memory it is gone."""
+    req = CASES["greedy"]
+    with tiny_backend(parallel=1, cache_ram_mib=256) as backend:
+        run(backend, req)
+        run(backend, other(0))
+        assert backend.stats()["saved_states"] == 1
+        said, usage = run(backend, req)
+        assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
+        assert said == reference["greedy"][0]
+        # Both documents are saved now; each comes back from host memory.
+        _, back = run(backend, other(0))
+        assert back.cached_tokens == back.prompt_tokens - EXACT_ROWS
+    with tiny_backend(parallel=1, cache_ram_mib=0) as backend:
+        run(backend, req)
+        run(backend, other(0))
+        _, usage = run(backend, req)
+        assert usage.cached_tokens < 64  # the template's opening only
+        assert "saved_states" not in backend.stats()
+
+
+def test_saved_states_stay_within_the_budget_and_a_pinned_one_outlives_traffic(reference):
+    """A budget for about two saved documents: older unpinned states go first, the state
+    pinned by a cached content stays through any traffic until it is released."""
+    req = replace(CASES["greedy"], cached_content="projects/p/locations/l/cachedContents/1")
+    with tiny_backend(parallel=1, cache_ram_mib=20) as backend:  # a state: ~8.5 MB
+        said, _ = run(backend, req)
+        assert said == reference["greedy"][0]
+        pinned = backend.stats()
+        assert pinned["saved_states"] == 1  # saved when the job ended, slot still holds it
+        for k in range(3):
+            run(backend, other(k))
+        stats = backend.stats()
+        assert stats["saved_state_bytes"] <= 20 * 2**20
+        assert stats["saved_states"] == 2  # the pinned one and the latest other
+        said, usage = run(backend, req)
+        assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
+        assert said == reference["greedy"][0]
+        backend.release_cache("projects/p/locations/l/cachedContents/1")
+        for k in range(3):
+            run(backend, other(k))
+        _, usage = run(backend, req)
+        assert usage.cached_tokens < 64  # released, then evicted like any other state

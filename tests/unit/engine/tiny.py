@@ -16,7 +16,7 @@ TINY_MODEL = "smollm2-135m-instruct"
 
 @contextmanager
 def tiny_backend(
-    *, parallel: int, max_queue: int = 2, prefix_cache: bool = True
+    *, parallel: int, max_queue: int = 2, prefix_cache: bool = True, cache_ram_mib: int = 0,
 ) -> Iterator[LocalBackend]:
     """A LocalBackend on the tiny model, loaded from the shared test data dir."""
     data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
@@ -25,8 +25,8 @@ def tiny_backend(
     resolved = ModelCatalog(Path(data_dir), progress=False).resolve(TINY_MODEL)
     engine = LlamaEngine(
         EngineConfig(
-            threads=2, parallel=parallel, ctx_per_seq=1024, batch_size=256, max_queue=max_queue,
-            prefix_cache=prefix_cache,
+            threads=1, parallel=parallel, ctx_per_seq=1024, batch_size=256, max_queue=max_queue,
+            prefix_cache=prefix_cache, cache_ram_mib=cache_ram_mib,
         )
     )
     engine.load(resolved.path, resolved.name)

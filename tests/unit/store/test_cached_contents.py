@@ -24,7 +24,7 @@ def test_kept_across_reopening_and_gone_once_expired(tmp_path):
     assert store.get(name, now=100) is None  # expired: invisible before any sweep
     assert store.set_expiry(name, 500, now=100) is None
     assert store.delete(name, now=100) is False
-    assert store.delete_expired(now=100) == 1
+    assert store.delete_expired(now=100) == [(name, record("1").model)]
     db.close()
 
 

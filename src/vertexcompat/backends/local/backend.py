@@ -106,6 +106,9 @@ class LocalBackend:
     def model_names(self) -> list[str]:
         return [self._name]
 
+    def release_cache(self, name: str) -> None:
+        self._engine.unpin(name)
+
     def context_length(self, model: str) -> int | None:
         return self._engine.ctx_per_seq
 
@@ -208,6 +211,7 @@ class LocalBackend:
                 if rendered.thinking is not None else None
             ),
             cache_scope=plan.request.project,
+            pin=plan.request.cached_content,
         )
 
     async def _render(self, plan: DecodePlan, *, answer: bool = True) -> RenderedPrompt:

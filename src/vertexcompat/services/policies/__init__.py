@@ -60,6 +60,9 @@ class BackendWrapper:
     async def count_tokens(self, request: GenerateContentRequest) -> int:
         return await self.inner.count_tokens(request)
 
+    def release_cache(self, name: str) -> None:
+        self.inner.release_cache(name)
+
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         return self.inner.stream(request)
 
