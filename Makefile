@@ -38,9 +38,12 @@ install-test: $(VENV)/.installed-test
 serve: $(VENV)/.installed
 	$(BIN)/vertexcompat serve --host $(HOST) --port $(PORT) $(ARGS)
 
+# Test workers: each runs its own one-thread test servers, so two keep both cores busy.
+WORKERS ?= 2
+
 test: $(VENV)/.installed-test
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(ARGS)
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
 	$(PIP) install -e '.[test,bench]'

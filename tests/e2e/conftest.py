@@ -87,7 +87,7 @@ def tiny_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
             model=TINY_MODEL,
             data_dir=data_dir,
             log_dir=server_logs,
-            threads=2,
+            threads=1,
             parallel=4,
             ctx_per_seq=2048,
             # The debug view of rendered prompts proves restored thoughts reach the model.
@@ -105,7 +105,7 @@ def default_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]
             model=DEFAULT_MODEL,
             data_dir=data_dir,
             log_dir=server_logs,
-            threads=2,
+            threads=1,
             parallel=2,
             ctx_per_seq=2048,
             extra_args=NO_AUTH,
@@ -122,7 +122,7 @@ def busy_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
             model=TINY_MODEL,
             data_dir=data_dir,
             log_dir=server_logs,
-            threads=2,
+            threads=1,
             parallel=1,
             # Large, so a forced-long generation cannot end on the context limit soon.
             ctx_per_seq=BUSY_CTX_PER_SEQ,

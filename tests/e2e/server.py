@@ -35,7 +35,7 @@ class ServerProcess:
         model: str,
         data_dir: Path,
         log_dir: Path,
-        threads: int = 2,
+        threads: int = 1,
         parallel: int = 1,
         ctx_per_seq: int = 2048,
         env: Mapping[str, str] | None = None,

@@ -31,7 +31,7 @@ SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
                      r"^\| 4 x 1 MB prompt \| \d{3} \| [\d.]+ s \|"),
     "image_generation.py": (ONE, r"^\| seconds per image, end to end \(median\) \| [\d.]+ \|"),
     "media_load.py": (ONE, r"^text-only median latency ratio: [\d.]+x"),
-    "prefix_cache.py": (ONE, r"^prefix cache bench done: \(a\) [\d.]+x \(b\) [\d.]+x \(c\) [\d.]+x"),
+    "prefix_cache.py": (ONE, r"^prefix cache bench done: \(a\) [\d.]+x \(b\) [\d.]+x \(c\) [\d.]+x \(e\) [\d.]+x"),
     "perception.py": (ONE, r"^  one sentence .* RTF [\d.]+"),
     "structured.py": (ONE, r"^\| smollm2-135m-instruct \| greedy \| [\d.]+ \| [\d.]+ \| [\d.]+ \|"),
     "svg_render.py": ((), r"^40 elements +\d+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.-]+$"),

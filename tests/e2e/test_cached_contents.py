@@ -37,7 +37,7 @@ MODEL_ID = GEMINI_FLASH.split("/", 1)[1]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("caches-data")
     proc = ServerProcess(
-        "caches", model=TINY_MODEL, data_dir=data_dir, log_dir=data_dir, threads=2,
+        "caches", model=TINY_MODEL, data_dir=data_dir, log_dir=data_dir, threads=1,
         parallel=2, ctx_per_seq=2048, extra_args=NO_AUTH,
     )
     proc.start(ready_timeout=120)

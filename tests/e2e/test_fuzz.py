@@ -126,7 +126,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer
          "--port", str(port))
     # Without /token's rate limits: most token cases would be 429s the verifier never sees.
     server = ServerProcess("fuzz-auth", model=TINY_MODEL, data_dir=data_dir, log_dir=root,
-                           threads=2, parallel=1, ctx_per_seq=AUTH_WINDOW, port=port,
+                           threads=1, parallel=1, ctx_per_seq=AUTH_WINDOW, port=port,
                            env={"VERTEXCOMPAT_TOKEN_RATE_PER_KEY": "0",
                                 "VERTEXCOMPAT_TOKEN_RATE_PER_ADDRESS": "0"})
     server.start(ready_timeout=120)

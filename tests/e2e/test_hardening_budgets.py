@@ -111,7 +111,7 @@ def strict_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
     (OCR on a 2000x2000 image takes 3-4 s of CPU here) and 5 MP in flight."""
     server = ServerProcess(
         "strict-media", model=TINY_MODEL, data_dir=data_dir, log_dir=server_logs,
-        threads=2, parallel=2, ctx_per_seq=2048, extra_args=NO_AUTH,
+        threads=1, parallel=2, ctx_per_seq=2048, extra_args=NO_AUTH,
         env={
             "VERTEXCOMPAT_PERCEPTION_DEADLINE_S": "0.5",
             "VERTEXCOMPAT_MEDIA_MAX_REQUEST_PIXELS": "5000000",

@@ -212,7 +212,7 @@ def media_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
     """The tiny model, allowed to fetch plain http:// from loopback (the redirector)."""
     server = ServerProcess(
         "hardening-media", model=TINY_MODEL, data_dir=data_dir, log_dir=server_logs,
-        threads=2, parallel=1, ctx_per_seq=2048, extra_args=NO_AUTH,
+        threads=1, parallel=1, ctx_per_seq=2048, extra_args=NO_AUTH,
         env={"VERTEXCOMPAT_MEDIA_ALLOW_HTTP": "true",
              "VERTEXCOMPAT_MEDIA_ALLOWLIST": '["127.0.0.1"]'},
     )

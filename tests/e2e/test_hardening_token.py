@@ -91,7 +91,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     env.new_key()  # the user flow: a key file first, then serve (creates the data dir)
     env.server = ServerProcess(
         "hardening-token", model=TINY_MODEL, data_dir=env.data_dir, log_dir=root / "logs",
-        threads=2, parallel=1, ctx_per_seq=1024, port=env.port,
+        threads=1, parallel=1, ctx_per_seq=1024, port=env.port,
         env={
             "VERTEXCOMPAT_TOKEN_LIFETIME_S": str(TOKEN_LIFETIME_S),
             "VERTEXCOMPAT_TOKEN_RATE_PER_KEY": str(KEY_RATE),

@@ -31,7 +31,9 @@ copied — and decodes only the rest, at least `EXACT_ROWS` tokens of it: the KV
 computes are then bit-identical to a decode of the whole prompt, and so is the answer.
 Generated tokens are not kept (their KV was computed one row at a time). Slots without a
 useful prefix are taken least recently used first, so the freshest prefixes survive longest.
-The reused count is the job's `cached_tokens`.
+The reused count is the job's `cached_tokens`. A job whose prompt shares a longer prefix
+with a job still decoding its prompt than with anything reusable now waits until that prefix
+is decoded and copies it (requests over one document arriving together decode it once).
 
 Saved states (engine/saved_states.py, `--cache-ram`): when a job takes a slot whose kept
 prefix would be lost, the slot's state is first copied to host memory; a later job whose
@@ -275,8 +277,12 @@ class Scheduler:
     # -- admission: slots and prefill ------------------------------------------------------
 
     def _admit(self) -> None:
+        waiting: list[Job] = []  # for a prefix another job is decoding right now
         while self._pending and len(self._free_slots) >= self._pending[0].n:
             job = self._pending.popleft()
+            if self._prefix_cache and self._prefix_in_progress(job):
+                waiting.append(job)
+                continue
             # Active before its samplers exist, so a failure below releases its slots.
             self._active.append(job)
             job.phase = Phase.PREFILL
@@ -297,6 +303,21 @@ class Scheduler:
                 )
                 job.candidates.append(Sequence(i, seq_id, sampler, decoder))
             self._prefill_from(job, reuse)
+        self._pending.extendleft(reversed(waiting))
+
+    def _prefix_in_progress(self, job: Job) -> bool:
+        """Whether a job being prefilled will soon hold a longer prefix of this job's prompt
+        (by `MIN_COPY_GAIN` tokens) than anything reusable now: the job then waits until
+        that prefix is decoded and copies it, instead of decoding the same tokens beside
+        it (requests over one document arriving together). Others are admitted past it."""
+        cap = len(job.prompt) - self._exact
+        for other in self._active:
+            if other.phase is not Phase.PREFILL or other.cache_scope != job.cache_scope:
+                continue
+            shared = min(common_prefix(other.prompt, job.prompt), cap)
+            if other.prefilled < shared and shared >= self._reuse_source(job)[0] + MIN_COPY_GAIN:
+                return True
+        return False
 
     def _take_slots(self, job: Job) -> tuple[list[int], int]:
         """The KV slots (sequence ids) of the job's candidates, first candidate first, and
@@ -310,6 +331,32 @@ class Scheduler:
         drops the first slot's KV past the reused prefix and empties the others (the prompt
         is copied into them once it is decoded).
         """
+        free = self._free_slots
+        reuse, best, copy_from, restore = self._reuse_source(job)
+        order = sorted(
+            (s for s in free if s != best),
+            key=lambda s: -1 if s not in self._kept else self._kept[s].last_used,
+        )
+        slots = ([best] if best is not None else []) + order[: job.n - (best is not None)]
+        for slot in slots:
+            free.remove(slot)
+            kept = self._kept.pop(slot, None)
+            if kept is not None:
+                self._save(slot, kept, reuse if slot == best else 0)
+        if copy_from is not None:
+            # The whole KV stream is copied (llama.cpp copies streams whole);
+            # `_prefill_from` then drops what lies past the shared prefix.
+            llama_cpp.llama_memory_seq_rm(self._mem, slots[0], -1, -1)
+            llama_cpp.llama_memory_seq_cp(self._mem, copy_from, slots[0], -1, -1)
+        if restore is not None and not self._restore(slots[0], restore):
+            reuse = 0
+        job.cached = reuse
+        return slots, reuse
+
+    def _reuse_source(self, job: Job) -> tuple[int, int | None, int | None, SavedState | None]:
+        """Where the job's first slot gets the longest reusable prefix of its prompt, and
+        its length: a free slot that kept it, a running job's slot to copy it from, or a
+        state saved in host memory (at most one of the three; all None: nothing)."""
         free = self._free_slots
         reuse, best, copy_from, restore = 0, None, None, None
         if self._prefix_cache:
@@ -338,25 +385,7 @@ class Scheduler:
                     reuse, restore, copy_from = length, state, None
             if copy_from is not None or restore is not None:
                 best = None
-        order = sorted(
-            (s for s in free if s != best),
-            key=lambda s: -1 if s not in self._kept else self._kept[s].last_used,
-        )
-        slots = ([best] if best is not None else []) + order[: job.n - (best is not None)]
-        for slot in slots:
-            free.remove(slot)
-            kept = self._kept.pop(slot, None)
-            if kept is not None:
-                self._save(slot, kept, reuse if slot == best else 0)
-        if copy_from is not None:
-            # The whole KV stream is copied (llama.cpp copies streams whole);
-            # `_prefill_from` then drops what lies past the shared prefix.
-            llama_cpp.llama_memory_seq_rm(self._mem, slots[0], -1, -1)
-            llama_cpp.llama_memory_seq_cp(self._mem, copy_from, slots[0], -1, -1)
-        if restore is not None and not self._restore(slots[0], restore):
-            reuse = 0
-        job.cached = reuse
-        return slots, reuse
+        return reuse, best, copy_from, restore
 
     def _save(self, slot: int, kept: _Kept, reused: int) -> None:
         """Copy the state of the prefix a taken slot kept to host memory, unless the job

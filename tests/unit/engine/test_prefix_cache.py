@@ -288,3 +288,17 @@ def test_saved_states_stay_within_the_budget_and_a_pinned_one_outlives_traffic(r
             run(backend, other(k))
         _, usage = run(backend, req)
         assert usage.cached_tokens < 64  # released, then evicted like any other state
+
+
+def test_requests_arriving_together_decode_their_shared_document_once(reference):
+    """Nothing holds the document yet and three requests over it arrive at once: one
+    decodes it, the others wait for it and copy it, instead of decoding it beside it."""
+    names = ["greedy", "json schema", "function call"]
+    with tiny_backend(parallel=4, max_queue=8) as backend:
+        results = run_all(backend, [CASES[name] for name in names])
+    for name, (said, _) in zip(names, results):
+        assert said == reference[name][0], name
+    # Copied whole: more than the first 256-token chunk (the batch size) that a request
+    # admitted a step later could copy from a job still decoding the document.
+    cached = sorted(usage.cached_tokens for _, usage in results)
+    assert cached[0] == 0 and cached[1] > 300, cached
