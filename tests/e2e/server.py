@@ -106,7 +106,7 @@ class ServerProcess:
                 last = f"{r.status_code} {r.text[:500]}"
             except httpx.HTTPError as exc:
                 last = repr(exc)
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise RuntimeError(
             f"{self.name}: /readyz not 200 after {timeout:.0f}s (last: {last})\n{self.log_tail()}"
         )
