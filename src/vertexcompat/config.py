@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,65 @@ from pydantic_settings import (
 CONFIG_ENV_VAR = "VERTEXCOMPAT_CONFIG"
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+Capability = Literal["vision", "audio", "tools", "json_schema", "thinking", "logprobs"]
+
+# Endpoint ids that name something else in `…/endpoints/{id}/…`.
+RESERVED_ENDPOINT_IDS = ("openapi", "local")
+
+
+class EndpointSettings(BaseModel):
+    """One `[[endpoints]]` table: a model served by other servers, reached through
+    `…/endpoints/{id}/chat/completions` (and by `aliases` on the openapi endpoint)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    kind: Literal["openai"] = "openai"
+    # OpenAI API roots, e.g. "http://gpu-a:8000/v1"; requests are balanced over them.
+    replicas: list[str] = Field(min_length=1)
+    # The model name the upstream servers serve (sent as `model`).
+    model: str = Field(min_length=1)
+    # The environment variable holding a bearer token for the upstream (never the token).
+    api_key_env: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    # What the upstream model does itself; what it lacks, this server does for it
+    # (media perception without vision/audio).
+    capabilities: list[Capability] = Field(default_factory=lambda: ["tools", "json_schema"])
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    first_byte_timeout_s: float = Field(default=300.0, gt=0)
+    idle_timeout_s: float = Field(default=120.0, gt=0)
+    # Consecutive failures that take a replica out of service, and how often replicas out
+    # of service are probed (`GET {replica}/models`).
+    eject_after: int = Field(default=2, ge=1)
+    probe_interval_s: float = Field(default=2.0, gt=0)
+
+    def api_key(self) -> str | None:
+        """The upstream's bearer token, read from `api_key_env` (None: send none)."""
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ConfigFileError(
+                f"endpoint {self.id!r}: the environment variable {self.api_key_env} is not set"
+            )
+        return key
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_ENDPOINT_IDS:
+            raise ValueError(f"endpoint id {value!r} is reserved")
+        return value
+
+    @field_validator("replicas")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"replica {url!r} is not an http(s) URL")
+        return [url.rstrip("/") for url in value]
 
 
 def _default_data_dir() -> Path:
@@ -135,6 +194,16 @@ class Settings(BaseSettings):
     # address the per-address limits count it under (uvicorn would otherwise trust them
     # from 127.0.0.1). Behind a proxy on loopback: `["127.0.0.1"]`.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Models served by other servers (backends/openai_upstream.py), `[[endpoints]]` in the
+    # config file.
+    endpoints: list[EndpointSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_endpoint_ids(self) -> Settings:
+        ids = [e.id for e in self.endpoints]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two endpoints have the same id")
+        return self
 
     @property
     def effective_token_uri(self) -> str:

@@ -26,7 +26,7 @@ from vertexcompat.auth.token_sweep import TokenSweeper
 from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.auth.thought_signatures import ThoughtSealer
-from vertexcompat.config import Settings
+from vertexcompat.config import EndpointSettings, Settings
 from vertexcompat.domain.models import ModelCapabilities
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.models.registry import GEMINI_3_MODEL_IDS, ModelRegistry, default_aliases
@@ -48,6 +48,7 @@ from vertexcompat.store.sqlite import Database, open_database
 from vertexcompat.store.tokens import SqliteTokens
 
 if TYPE_CHECKING:
+    from vertexcompat.backends.openai_upstream import OpenAIUpstream
     from vertexcompat.engine.llama_engine import LlamaEngine
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class Container:
     media: MediaResolver | None = None
     # Whatever else holds a process or thread (the SVG renderer's worker), closed last.
     closeables: list[Closeable] = field(default_factory=list)
+    # Backends whose readiness does not gate `/readyz` (upstream endpoints: while one
+    # endpoint's replicas are all down, the server still serves everything else).
+    ungated: frozenset[str] = frozenset()
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
@@ -271,9 +275,14 @@ def build_container(settings: Settings) -> Container:
         authenticator = AnyBearerAuthenticator()
     media = build_media(settings)
     lifecycles: dict[str, Lifecycle] = {"local": loader}
+    endpoints = build_endpoints(settings)
+    backends.update(endpoints)
+    lifecycles.update(endpoints)
+    capabilities = {backend_model: LOCAL_CAPABILITIES}
+    capabilities.update({e.model: endpoint_capabilities(e) for e in settings.endpoints})
     generation = build_generation(
         backends,
-        model_registry(settings, {backend_model: LOCAL_CAPABILITIES}),
+        model_registry(settings, capabilities),
         media=media,
         thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
         load_status=lifecycles,
@@ -295,6 +304,7 @@ def build_container(settings: Settings) -> Container:
         database=auth.database,
         media=media,
         closeables=[drawing],
+        ungated=frozenset(endpoints),
     )
 
 
@@ -342,6 +352,36 @@ def model_aliases(settings: Settings) -> dict[str, str]:
     return {
         **default_aliases(settings.model_name, settings.image_model_ids),
         **settings.model_aliases,
+        **{alias: e.model for e in settings.endpoints for alias in e.aliases},
+    }
+
+
+def endpoint_capabilities(endpoint: EndpointSettings) -> ModelCapabilities:
+    said = set(endpoint.capabilities)
+    return ModelCapabilities(
+        vision="vision" in said, audio="audio" in said, tools="tools" in said,
+        json_schema="json_schema" in said, thinking="thinking" in said,
+        logprobs="logprobs" in said,
+    )
+
+
+def build_endpoints(settings: Settings) -> dict[str, OpenAIUpstream]:
+    """One upstream backend per configured endpoint, by endpoint id."""
+    from vertexcompat.backends.openai_upstream import OpenAIUpstream, UpstreamTimeouts
+    from vertexcompat.backends.replicas import ReplicaSet
+
+    return {
+        e.id: OpenAIUpstream(
+            e.id, e.model,
+            ReplicaSet(e.replicas, eject_after=e.eject_after, probe_interval_s=e.probe_interval_s),
+            api_key=e.api_key(),
+            timeouts=UpstreamTimeouts(
+                connect_s=e.connect_timeout_s, first_byte_s=e.first_byte_timeout_s,
+                idle_s=e.idle_timeout_s,
+            ),
+            json_schema="json_schema" in e.capabilities,
+        )
+        for e in settings.endpoints
     }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from vertexcompat import __version__
-from vertexcompat.cli import auth, models, serve
+from vertexcompat.cli import auth, endpoints, models, serve
 from vertexcompat.config import ConfigFileError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(subcommands)
     models.register(subcommands)
     auth.register(subcommands)
+    endpoints.register(subcommands)
     return parser
 
 

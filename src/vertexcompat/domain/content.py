@@ -208,3 +208,8 @@ class GenerateContentRequest:
     # The cachedContents resource whose contents lead `contents` (services/context_cache.py),
     # so a backend may keep the work of that prefix while the cache lives.
     cached_content: str | None = None
+    # Whether the client reads the answer as it is written (Gemini's streamGenerateContent,
+    # chat `stream: true`) or whole. Backends may ignore it; an upstream asks its server the
+    # same way, so that a whole answer can still be retried on another replica when one
+    # fails halfway.
+    stream: bool = True

@@ -118,6 +118,15 @@ class Internal(ApiError):
     status = "INTERNAL"
 
 
+class BadGateway(ApiError):
+    """An upstream model server failed in a way the client cannot fix (its 5xx, a refusal
+    of our credentials for it, a broken stream). Google's APIs have no canonical status for
+    a 502; UNAVAILABLE says what the client may do: retry."""
+
+    http_status = 502
+    status = "UNAVAILABLE"
+
+
 class OAuthError(Exception):
     """A token-endpoint failure (RFC 6749 §5.2). Not an `ApiError`: the body is OAuth's
     `{"error", "error_description"}`, not Google's error shape."""

@@ -15,12 +15,16 @@ from typing import Protocol
 
 from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
-from vertexcompat.domain.errors import NotFound, Unavailable
+from vertexcompat.domain.errors import InvalidArgument, NotFound, Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelCapabilities, ModelInfo
 from vertexcompat.models.registry import ModelFacts, ModelRegistry
 from vertexcompat.services.policies import Policy, compose
 from vertexcompat.services.route import Route
+
+# The name of the embedded model's backend; every other backend is a configured endpoint,
+# named by its id.
+LOCAL_BACKEND = "local"
 
 # The policies a backend model gets, from what it can do (`container.backend_policies`).
 PolicyChoice = Callable[[ModelCapabilities], Sequence[Policy]]
@@ -60,12 +64,19 @@ class GenerationService:
         return self._registry
 
     def resolve(
-        self, requested_id: str, *, project: str | None = None, location: str | None = None
+        self, requested_id: str, *, project: str | None = None, location: str | None = None,
+        endpoint: str | None = None,
     ) -> Route:
-        """The route for a client's model id. Raises `NotFound` (no backend serves it) or
-        `Unavailable` (its backend is still loading, or failed to load)."""
+        """The route for a client's model id — on a configured `endpoint` when the request
+        named one (`…/endpoints/{id}/…`), else on whichever backend serves the model.
+        Raises `NotFound` (no such endpoint, or no backend serves the model),
+        `InvalidArgument` (the endpoint serves another model) or `Unavailable` (its backend
+        is still loading, or failed to load)."""
         model = self._registry.lookup(requested_id)
-        name, backend = self._serving(model, project=project, location=location)
+        if endpoint is not None:
+            name, backend = endpoint, self._endpoint(endpoint, model, project, location)
+        else:
+            name, backend = self._serving(model, project=project, location=location)
         if not backend.ready:
             problem = self._load_problem(name)
             if problem is not None:
@@ -159,6 +170,34 @@ class GenerationService:
             location="model",
         )
 
+    def endpoint_model(self, endpoint: str, *, project: str | None, location: str | None) -> str:
+        """The model an endpoint serves (what a request that names no model asks for)."""
+        backend = self._backends.get(endpoint)
+        if backend is None or endpoint == LOCAL_BACKEND:
+            raise _no_endpoint(endpoint, project, location)
+        return backend.model_names()[0]
+
+    def _endpoint(
+        self, endpoint: str, model: ModelFacts, project: str | None, location: str | None
+    ) -> Backend:
+        backend = self._backends.get(endpoint)
+        if backend is None or endpoint == LOCAL_BACKEND:
+            raise _no_endpoint(endpoint, project, location)
+        if model.backend_model not in backend.model_names():
+            raise InvalidArgument(
+                f"Model `{model.requested_id}` is not served by endpoint `{endpoint}`, which "
+                f"serves `{backend.model_names()[0]}`; omit `model` or name that one.",
+                location="model",
+            )
+        return backend
+
     def _load_problem(self, backend_name: str) -> str | None:
         status = self._load_status.get(backend_name)
         return status.problem() if status is not None else None
+
+
+def _no_endpoint(endpoint: str, project: str | None, location: str | None) -> NotFound:
+    return NotFound(
+        f"Endpoint `projects/{project or '-'}/locations/{location or '-'}/endpoints/{endpoint}` "
+        "not found."
+    )

@@ -37,18 +37,27 @@ def new_completion_id() -> str:
 
 
 async def complete_chat(
-    request: Request, container: AppContainer, principal: Principal, *, location: str | None
+    request: Request, container: AppContainer, principal: Principal, *, location: str | None,
+    endpoint: str | None = None,
 ) -> Response:
+    """`endpoint`: a configured endpoint's id from the path (`…/endpoints/{id}/…`), whose
+    model a request may leave out; None: the openapi endpoint, routed by `model`."""
     raw = await read_json_object(request, container.settings.max_body_bytes)
+    service = container.generation
+    if endpoint is not None and raw.get("model") is None:
+        raw = {**raw, "model": service.endpoint_model(
+            endpoint, project=principal.project, location=location)}
     # Built now, header-safe, so that no name in the body can fail the response after
     # the whole generation has run.
     headers = ignored_params_header(raw)
     chat = parse_chat_request(raw)
     use_param_names(request, ChatParamNames(chat))
-    service = container.generation
-    route = service.resolve(chat.model, project=principal.project, location=location)
+    route = service.resolve(
+        chat.model, project=principal.project, location=location, endpoint=endpoint
+    )
     generate_request = replace(
-        to_generate_request(chat, backend_model=route.backend_model), project=principal.project
+        to_generate_request(chat, backend_model=route.backend_model), project=principal.project,
+        stream=bool(chat.stream),
     )
     google = chat.google_options
     if google.cached_content is not None:

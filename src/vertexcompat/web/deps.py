@@ -50,6 +50,10 @@ class AppContainer(Protocol):
     def context_caches(self) -> ContextCaches | None: ...
     @property
     def created_at(self) -> int: ...
+    @property
+    def ungated(self) -> frozenset[str]:
+        """Backend names whose readiness does not gate `/readyz`."""
+        ...
 
     def readiness(self) -> dict[str, str]:
         """Backend name → "ready" or why not."""

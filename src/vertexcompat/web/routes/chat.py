@@ -15,6 +15,13 @@ VERTEX_CHAT_PATHS = tuple(
 )
 
 
+ENDPOINT_CHAT_PATHS = tuple(
+    f"/{version}/projects/{{project}}/locations/{{location}}/endpoints/{{endpoint_id}}"
+    "/chat/completions"
+    for version in ("v1", "v1beta1")
+)
+
+
 def build_router() -> APIRouter:
     router = APIRouter()
 
@@ -24,7 +31,17 @@ def build_router() -> APIRouter:
     async def openai_chat(request: Request, principal: CurrentPrincipal) -> Response:
         return await complete_chat(request, get_container(request), principal, location=None)
 
+    async def endpoint_chat(
+        request: Request, location: str, endpoint_id: str, principal: CurrentPrincipal
+    ) -> Response:
+        return await complete_chat(
+            request, get_container(request), principal, location=location, endpoint=endpoint_id
+        )
+
     for path in VERTEX_CHAT_PATHS:
         router.add_api_route(path, vertex_chat, methods=["POST"], response_model=None)
+    # After the openapi paths: a configured endpoint (backends/openai_upstream.py).
+    for path in ENDPOINT_CHAT_PATHS:
+        router.add_api_route(path, endpoint_chat, methods=["POST"], response_model=None)
     router.add_api_route("/v1/chat/completions", openai_chat, methods=["POST"], response_model=None)
     return router

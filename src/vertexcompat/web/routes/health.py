@@ -19,7 +19,9 @@ def build_router() -> APIRouter:
     async def readyz(request: Request) -> JSONResponse:
         container = get_container(request)
         backends = container.readiness()
-        ready = all(state == "ready" for state in backends.values())
+        ready = all(
+            state == "ready" for name, state in backends.items() if name not in container.ungated
+        )
         body = {
             "status": "ready" if ready else "unavailable",
             "backends": backends,

@@ -1,0 +1,332 @@
+"""A backend in front of an OpenAI-compatible model server (vLLM, SGLang, TGI, llama.cpp's
+server, llama-cpp-python's server, Ollama): the `openai` kind of configured endpoints.
+
+A domain request becomes one `POST {replica}/chat/completions` (backends/openai_wire.py
+writes the body and reads the answer back into domain events). A client that streams gets
+the upstream's chunks as they come (`stream: true`, nothing buffered here); a client that
+waits for the whole answer makes a whole request (`stream: false`), so that a replica that
+fails halfway can still be replaced by another. Which replica takes a request is the replica set's
+choice (backends/replicas.py).
+
+Failures: a refused or broken connection, a first chunk (or whole answer) that does not
+come within `first_byte_timeout_s`, or a 502/503/504 counts against the replica and the
+request is tried on another one — only while nothing has gone to the client yet;
+afterwards the stream ends with an error. Between chunks the stream may be idle for `idle_timeout_s`.
+The upstream's own refusals become ours: a 400/422 keeps its message and `param`, a 429
+stays a 429 with `Retry-After`, a 401/403 (our credentials for it) and any other 5xx are
+a 502, and no replica left is a 503 with `Retry-After`. Closing the event stream (a client
+that went away) closes the upstream connection at once, which frees its slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from vertexcompat.backends.openai_wire import (
+    ChunkDecoder,
+    events_from_completion,
+    to_openai_body,
+)
+from vertexcompat.backends.replicas import Replica, ReplicaSet
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.errors import (
+    ApiError,
+    BadGateway,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+)
+from vertexcompat.domain.events import StreamEvent
+
+logger = logging.getLogger(__name__)
+
+RETRIED_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTimeouts:
+    connect_s: float = 5.0
+    # Until the first chunk of the answer (the upstream may queue and prefill first).
+    first_byte_s: float = 300.0
+    # Between two chunks once the answer flows.
+    idle_s: float = 120.0
+
+
+class _Retry(Exception):
+    """This attempt failed in a way another replica may not (said before any event)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OpenAIUpstream:
+    """One configured endpoint: `model` is the name its servers serve."""
+
+    def __init__(
+        self,
+        endpoint_id: str,
+        model: str,
+        replicas: ReplicaSet,
+        *,
+        api_key: str | None = None,
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
+        json_schema: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`json_schema`: the upstream takes OpenAI's `json_schema` response format (the
+        endpoint's `json_schema` capability)."""
+        self.endpoint_id = endpoint_id
+        self._json_schema = json_schema
+        self._model = model
+        self._replicas = replicas
+        self._timeouts = timeouts
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(connect=timeouts.connect_s, read=None, write=60.0, pool=60.0),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            transport=transport,
+        )
+        self._prober: asyncio.Task[None] | None = None
+
+    # -- lifecycle (the container starts and closes it with the app) -------------------------
+
+    async def start(self) -> None:
+        await self.probe_all()
+        self._prober = asyncio.create_task(self._probe_loop(), name=f"probe-{self.endpoint_id}")
+
+    async def close(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+            try:
+                await self._prober
+            except asyncio.CancelledError:
+                pass
+            self._prober = None
+        await self._client.aclose()
+
+    def problem(self) -> str | None:
+        if self._replicas.any_in_service:
+            return None
+        return f"none of the {len(self._replicas.replicas)} replicas answers"
+
+    async def probe_all(self) -> None:
+        await asyncio.gather(*(self._probe(r) for r in self._replicas.replicas))
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._replicas.probe_interval_s)
+            out = self._replicas.to_probe()
+            if out:
+                await asyncio.gather(*(self._probe(r) for r in out))
+
+    async def _probe(self, replica: Replica) -> None:
+        try:
+            r = await self._client.get(f"{replica.base_url}/models", timeout=self._timeouts.connect_s)
+            ok = r.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        was = replica.in_service
+        self._replicas.probed(replica, ok)
+        if was != replica.in_service:
+            logger.warning("endpoint %s: replica %s is %s", self.endpoint_id, replica.base_url,
+                           "back in service" if ok else "out of service")
+
+    # -- the Backend port ------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._replicas.any_in_service
+
+    def model_names(self) -> list[str]:
+        return [self._model]
+
+    def stats(self) -> dict[str, int]:
+        return self._replicas.stats()
+
+    def context_length(self, model: str) -> int | None:
+        return None
+
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        return None
+
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        raise InvalidArgument(
+            f"Endpoint `{self.endpoint_id}` cannot count tokens, so it cannot hold cached "
+            "contents.", location="model",
+        )
+
+    def release_cache(self, name: str) -> None:
+        return None
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        body = to_openai_body(request, upstream_model=self._model, stream=request.stream,
+                              json_schema=self._json_schema)
+        return self._events(body)
+
+    # -- one request -------------------------------------------------------------------------
+
+    async def _events(self, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
+        tried: list[Replica] = []
+        reasons: list[str] = []
+        while True:
+            replica = self._replicas.pick(exclude=tried)
+            if replica is None:
+                raise self._none_left(tried, reasons)
+            tried.append(replica)
+            self._replicas.begin(replica)
+            sent = False
+            try:
+                async for event in self._attempt(replica, body):
+                    sent = True
+                    yield event
+                self._replicas.succeeded(replica)
+                return
+            except BadGateway:
+                self._replicas.failed(replica)
+                raise
+            except _Retry as exc:
+                if sent:  # cannot happen: _Retry is raised before the first event only
+                    raise BadGateway(f"The upstream failed mid-answer: {exc.reason}") from None
+                self._replicas.failed(replica)
+                reasons.append(f"{replica.base_url}: {exc.reason}")
+                logger.warning("endpoint %s: %s; trying another replica", self.endpoint_id,
+                               reasons[-1])
+            finally:
+                self._replicas.end(replica)
+
+    async def _attempt(self, replica: Replica, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
+        if not body.get("stream"):
+            for event in await self._whole(replica, body):
+                yield event
+            return
+        url = f"{replica.base_url}/chat/completions"
+        try:
+            request = self._client.build_request("POST", url, json=body)
+            response = await asyncio.wait_for(
+                self._client.send(request, stream=True), self._timeouts.first_byte_s
+            )
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            raise _Retry(_describe(exc)) from None
+        try:
+            if response.status_code in RETRIED_STATUSES:
+                raise _Retry(f"HTTP {response.status_code}")
+            if response.status_code != 200:
+                raw = await response.aread()
+                raise upstream_error(response.status_code, raw, response.headers)
+            decoder = ChunkDecoder()
+            lines = response.aiter_lines()
+            first = True
+            while True:
+                timeout = self._timeouts.first_byte_s if first else self._timeouts.idle_s
+                try:
+                    line = await asyncio.wait_for(anext(lines), timeout)
+                except StopAsyncIteration:
+                    break
+                except (httpx.TransportError, asyncio.TimeoutError) as exc:
+                    if first:
+                        raise _Retry(_describe(exc)) from None
+                    raise BadGateway(
+                        f"The upstream stopped answering mid-answer ({_describe(exc)})."
+                    ) from None
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except json.JSONDecodeError:
+                    raise BadGateway("The upstream sent a chunk that is not JSON.") from None
+                if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                    raise upstream_error(502, data.encode(), {})
+                for event in decoder.feed(chunk):
+                    first = False
+                    yield event
+            for event in decoder.finish():
+                yield event
+        finally:
+            await response.aclose()
+
+    async def _whole(self, replica: Replica, body: Mapping[str, Any]) -> list[StreamEvent]:
+        """A whole answer: nothing reaches the client before it is complete, so any failure
+        on the way may be retried on another replica."""
+        url = f"{replica.base_url}/chat/completions"
+        try:
+            response = await asyncio.wait_for(
+                self._client.post(url, json=body), self._timeouts.first_byte_s
+            )
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            raise _Retry(_describe(exc)) from None
+        if response.status_code in RETRIED_STATUSES:
+            raise _Retry(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise upstream_error(response.status_code, response.content, response.headers)
+        try:
+            completion = response.json()
+        except ValueError:
+            raise _Retry("the answer is not JSON") from None
+        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+            raise _Retry("the answer is not a chat completion")
+        return events_from_completion(completion)
+
+    def _none_left(self, tried: list[Replica], reasons: list[str]) -> Unavailable:
+        retry = self._replicas.retry_after_s()
+        if not tried:
+            return Unavailable(
+                f"Endpoint `{self.endpoint_id}` has no replica in service; retry shortly.",
+                retry_after_s=retry,
+            )
+        return Unavailable(
+            f"Endpoint `{self.endpoint_id}`: every replica failed ({'; '.join(reasons)}).",
+            retry_after_s=retry,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def upstream_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
+    """The client's view of an upstream's refusal (module docstring)."""
+    message, param = _error_fields(raw)
+    if status in (400, 422):
+        return InvalidArgument(message or f"The upstream refused the request (HTTP {status}).",
+                               param=param)
+    if status == 429:
+        try:
+            retry = max(1, int(float(headers.get("retry-after", "1"))))
+        except ValueError:
+            retry = 1
+        return ResourceExhausted(message or "The upstream is busy.", retry_after_s=retry)
+    what = "refused our credentials" if status in (401, 403) else "failed"
+    return BadGateway(f"The upstream {what} (HTTP {status}): {message or 'no message'}")
+
+
+def _error_fields(raw: bytes) -> tuple[str, str | None]:
+    """(message, param) from the error bodies OpenAI-compatible servers send: OpenAI's
+    `{"error": {...}}`, vLLM's flat `{"object": "error", "message": ...}`, FastAPI's
+    `{"detail": ...}`; else the text."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:500], None
+    if not isinstance(body, dict):
+        return text[:500], None
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    message = error.get("message") or error.get("detail") or body.get("detail") or text
+    if not isinstance(message, str):
+        message = json.dumps(message)[:500]
+    param = error.get("param")
+    return message[:2000], param if isinstance(param, str) and param else None

@@ -1,0 +1,53 @@
+"""`vertexcompat endpoints list`: the configured upstream endpoints (`[[endpoints]]` in the
+config file), and with `--probe` whether each replica answers `GET {replica}/models`."""
+
+from __future__ import annotations
+
+import argparse
+
+from vertexcompat.cli.models import format_table
+from vertexcompat.cli.serve import add_settings_arguments, settings_from_args
+
+PROBE_TIMEOUT_S = 3.0
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subcommands.add_parser("endpoints", help="configured upstream endpoints")
+    actions = parser.add_subparsers(dest="endpoints_command", required=True)
+    list_parser = actions.add_parser("list", help="print the endpoints and their replicas")
+    list_parser.add_argument(
+        "--probe", action="store_true", help="ask each replica for its models (GET …/models)"
+    )
+    add_settings_arguments(list_parser)
+    list_parser.set_defaults(handler=run_list)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if not settings.endpoints:
+        print("No endpoints are configured ([[endpoints]] in the config file); every request "
+              "goes to the embedded model.")
+        return 0
+    rows = []
+    for e in settings.endpoints:
+        for k, replica in enumerate(e.replicas):
+            first = k == 0
+            rows.append((
+                e.id if first else "", e.kind if first else "", e.model if first else "",
+                replica, _probe(replica) if args.probe else "-",
+                ",".join(e.aliases) if first else "", ",".join(e.capabilities) if first else "",
+            ))
+    print(format_table(
+        ("ID", "KIND", "MODEL", "REPLICA", "STATUS", "ALIASES", "CAPABILITIES"), rows
+    ))
+    return 0
+
+
+def _probe(replica: str) -> str:
+    import httpx
+
+    try:
+        r = httpx.get(f"{replica}/models", timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        return f"down ({type(exc).__name__})"
+    return "up" if r.status_code == 200 else f"down (HTTP {r.status_code})"

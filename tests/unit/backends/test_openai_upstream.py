@@ -1,0 +1,126 @@
+"""`OpenAIUpstream` against scripted replicas (httpx.MockTransport): which failures move a
+request to another replica (only before anything reached the client), and how upstream
+refusals become ours. The real thing is tests/e2e/test_upstream_endpoints.py."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from vertexcompat.backends.openai_upstream import OpenAIUpstream, UpstreamTimeouts
+from vertexcompat.backends.replicas import ReplicaSet
+from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
+from vertexcompat.domain.errors import BadGateway, InvalidArgument, ResourceExhausted, Unavailable
+from vertexcompat.domain.events import Finished, TextDelta, Usage
+
+
+def request(stream: bool) -> GenerateContentRequest:
+    return GenerateContentRequest("m", (Content("user", (TextPart("hi"),)),), stream=stream)
+
+
+COMPLETION = {"id": "x", "object": "chat.completion", "choices": [
+    {"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+
+
+def sse(*chunks: dict, done: bool = True) -> bytes:
+    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks] + (["data: [DONE]\n\n"] if done else [])
+    return "".join(lines).encode()
+
+
+def chunk(text: str | None = None, finish: str | None = None) -> dict:
+    delta = {"content": text} if text is not None else {}
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def backend(handler, replicas=("http://a/v1", "http://b/v1"), **kw) -> OpenAIUpstream:
+    return OpenAIUpstream("e1", "m", ReplicaSet(replicas, eject_after=1), api_key="k",
+                          timeouts=UpstreamTimeouts(first_byte_s=1.0, idle_s=1.0),
+                          transport=httpx.MockTransport(handler), **kw)
+
+
+def run(b: OpenAIUpstream, stream: bool = False):
+    async def go():
+        try:
+            return [e async for e in b.stream(request(stream))]
+        finally:
+            await b.close()
+    return asyncio.run(go())
+
+
+def test_a_refused_connection_or_a_503_moves_the_request_to_the_other_replica():
+    seen = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r.url.host)
+        assert r.headers["authorization"] == "Bearer k"
+        body = json.loads(r.content)
+        assert body["model"] == "m" and body["stream"] is False
+        if r.url.host == "a":
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json=COMPLETION)
+
+    b = backend(handler)
+    events = run(b)
+    assert [type(e) for e in events] == [TextDelta, Finished, Usage]
+    assert sorted(seen) == ["a", "b"]
+    assert b.stats()["replicas_in_service"] == 1
+
+    def busy(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(503 if r.url.host == "a" else 200, json=COMPLETION)
+
+    assert len(run(backend(busy))) == 3
+
+
+def test_a_stream_is_read_chunk_by_chunk_and_a_break_after_the_first_event_is_a_502():
+    def handler(r: httpx.Request) -> httpx.Response:
+        assert json.loads(r.content)["stream"] is True
+        return httpx.Response(200, content=sse(chunk("Hel"), chunk("lo"), chunk(None, "stop")))
+
+    events = run(backend(handler), stream=True)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hel", "lo"]
+
+    class Broken(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield sse(chunk("Hel"), done=False)
+            raise httpx.ReadError("connection reset")
+
+    attempts = []
+
+    def breaking(r: httpx.Request) -> httpx.Response:
+        attempts.append(r.url.host)
+        return httpx.Response(200, stream=Broken())
+
+    with pytest.raises(BadGateway):
+        run(backend(breaking), stream=True)
+    assert len(attempts) == 1  # a text delta had gone out: not retried
+
+
+def test_upstream_refusals_become_ours():
+    def status(code, body, headers=None):
+        return lambda r: httpx.Response(code, json=body, headers=headers or {})
+
+    with pytest.raises(InvalidArgument) as bad:
+        run(backend(status(400, {"error": {"message": "too long", "param": "messages"}})))
+    assert bad.value.message == "too long" and bad.value.param == "messages"
+    with pytest.raises(InvalidArgument) as flat:  # vLLM's flat error body
+        run(backend(status(400, {"object": "error", "message": "bad n", "param": "n"})))
+    assert flat.value.param == "n"
+    with pytest.raises(ResourceExhausted) as busy:
+        run(backend(status(429, {"error": {"message": "slow down"}}, {"retry-after": "7"})))
+    assert busy.value.retry_after_s == 7
+    with pytest.raises(BadGateway, match="credentials"):
+        run(backend(status(401, {"error": {"message": "no"}})))
+    with pytest.raises(BadGateway, match="HTTP 500"):
+        run(backend(status(500, {"error": {"message": "boom"}})))
+
+
+def test_no_replica_left_is_a_503_with_retry_after():
+    def down(r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(Unavailable) as caught:
+        run(backend(down))
+    assert "every replica failed" in caught.value.message
+    assert caught.value.retry_after_s >= 1

@@ -1,0 +1,625 @@
+"""The OpenAI-compatible upstream's wire: request bodies, completions and streamed chunks."""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from vertexcompat.backends.openai_wire import (
+    ChunkDecoder,
+    events_from_completion,
+    to_openai_body,
+)
+from vertexcompat.domain.content import (
+    Content,
+    FileDataPart,
+    FunctionCallPart,
+    FunctionResponsePart,
+    GenerateContentRequest,
+    GenerationConfig,
+    ImageConfig,
+    ImageDescriptionPart,
+    InlineDataPart,
+    Part,
+    TextPart,
+    TranscriptPart,
+)
+from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    FunctionCall,
+    StreamEvent,
+    TextDelta,
+    ThoughtDelta,
+    Usage,
+)
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.thinking import ThinkingConfig
+from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
+
+PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}}
+GET = FunctionDeclaration("get_weather", "Weather in a city.", PARAMS)
+NOW = FunctionDeclaration("now")
+TIME = FunctionDeclaration("time_in", "", PARAMS)
+STOP, LENGTH = FinishReason.STOP, FinishReason.MAX_TOKENS
+
+
+def user(*parts: Part) -> Content:
+    return Content("user", parts)
+
+
+def model(*parts: Part) -> Content:
+    return Content("model", parts)
+
+
+def req(*contents: Content, **fields: Any) -> GenerateContentRequest:
+    return GenerateContentRequest(model="m", contents=contents, **fields)
+
+
+def body(request: GenerateContentRequest, *, stream: bool = False) -> dict[str, Any]:
+    return to_openai_body(request, upstream_model="up/model", stream=stream)
+
+
+def messages(*contents: Content, **fields: Any) -> list[dict[str, Any]]:
+    return body(req(*contents, **fields))["messages"]
+
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+def test_a_plain_request_has_only_model_messages_and_stream() -> None:
+    got = body(req(user(TextPart("Hi"))))
+    assert got == {
+        "model": "up/model",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "stream": False,
+    }
+    assert json.loads(json.dumps(got)) == got
+
+
+def test_streaming_asks_for_usage() -> None:
+    got = body(req(user(TextPart("Hi"))), stream=True)
+    assert got["stream"] is True
+    assert got["stream_options"] == {"include_usage": True}
+
+
+def test_generation_config_fields_are_renamed_and_unset_ones_left_out() -> None:
+    cfg = GenerationConfig(
+        temperature=0.5, top_p=0.9, top_k=40, candidate_count=2, max_output_tokens=64,
+        stop_sequences=("END", "##"), presence_penalty=0.1, frequency_penalty=-0.2, seed=7,
+    )
+    got = body(req(user(TextPart("Hi")), generation_config=cfg))
+    assert {k: v for k, v in got.items() if k not in ("model", "messages", "stream")} == {
+        "temperature": 0.5, "top_p": 0.9, "top_k": 40, "n": 2, "max_tokens": 64,
+        "stop": ["END", "##"], "presence_penalty": 0.1, "frequency_penalty": -0.2, "seed": 7,
+    }
+
+
+def test_zero_values_are_set_values() -> None:
+    cfg = GenerationConfig(temperature=0.0, seed=0, presence_penalty=0.0)
+    got = body(req(user(TextPart("Hi")), generation_config=cfg))
+    assert got["temperature"] == 0.0 and got["seed"] == 0 and got["presence_penalty"] == 0.0
+    assert "n" not in got and "stop" not in got and "top_k" not in got
+
+
+@pytest.mark.parametrize("budget", [0, -1, 512, None])
+def test_the_thinking_config_is_not_forwarded(budget: int | None) -> None:
+    cfg = GenerationConfig(thinking_config=ThinkingConfig(budget=budget, include_thoughts=True))
+    got = body(req(user(TextPart("Hi")), generation_config=cfg))
+    assert set(got) == {"model", "messages", "stream"}
+
+
+def test_json_with_a_schema_is_a_strict_json_schema() -> None:
+    schema = MappingProxyType({"type": "object", "required": ("a",)})
+    cfg = GenerationConfig(response_mime_type="application/json", response_schema=schema)
+    got = body(req(user(TextPart("Hi")), generation_config=cfg))
+    assert got["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "response", "schema": {"type": "object", "required": ["a"]}, "strict": True,
+        },
+    }
+    json.dumps(got)
+
+
+def test_json_without_a_schema_is_a_json_object() -> None:
+    cfg = GenerationConfig(response_mime_type="application/json")
+    got = body(req(user(TextPart("Hi")), generation_config=cfg))
+    assert got["response_format"] == {"type": "json_object"}
+
+
+def test_text_mime_type_and_a_schema_without_json_ask_for_nothing() -> None:
+    for cfg in (
+        GenerationConfig(response_mime_type="text/plain"),
+        GenerationConfig(response_schema={"type": "object"}),
+    ):
+        assert "response_format" not in body(req(user(TextPart("Hi")), generation_config=cfg))
+
+
+def test_other_mime_types_and_image_answers_are_refused() -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        body(req(user(TextPart("Hi")),
+                 generation_config=GenerationConfig(response_mime_type="text/x.enum")))
+    assert exc.value.location == FieldPath.parse("generation_config.response_mime_type")
+    image = GenerationConfig(response_modalities=("TEXT", "IMAGE"),
+                             image_config=ImageConfig(512, 512))
+    with pytest.raises(InvalidArgument) as exc:
+        body(req(user(TextPart("Draw")), generation_config=image))
+    assert exc.value.location == FieldPath.parse("generation_config.response_modalities")
+
+
+def test_declarations_become_tools_without_empty_descriptions() -> None:
+    got = body(req(user(TextPart("Hi")), tools=(GET, NOW, TIME)))
+    assert got["tools"] == [
+        {"type": "function", "function": {
+            "name": "get_weather", "description": "Weather in a city.", "parameters": PARAMS}},
+        {"type": "function", "function": {
+            "name": "now", "parameters": {"type": "object", "properties": {}}}},
+        {"type": "function", "function": {"name": "time_in", "parameters": PARAMS}},
+    ]
+    assert "tool_choice" not in got and "parallel_tool_calls" not in got
+
+
+def test_no_declarations_means_no_tools_and_no_tool_choice() -> None:
+    got = body(req(user(TextPart("Hi")), tool_config=ToolConfig(FunctionCallingMode.NONE)))
+    assert "tools" not in got and "tool_choice" not in got
+
+
+def tool_fields(
+    config: ToolConfig, tools: tuple[FunctionDeclaration, ...] = (GET, NOW, TIME)
+) -> tuple[list[str], Any]:
+    got = body(req(user(TextPart("Hi")), tools=tools, tool_config=config))
+    return [t["function"]["name"] for t in got["tools"]], got.get("tool_choice")
+
+
+def test_tool_choice_variants() -> None:
+    every = ["get_weather", "now", "time_in"]
+    assert tool_fields(ToolConfig()) == (every, None)
+    assert tool_fields(ToolConfig(FunctionCallingMode.NONE)) == (every, "none")
+    assert tool_fields(ToolConfig(FunctionCallingMode.ANY)) == (every, "required")
+    assert tool_fields(ToolConfig(FunctionCallingMode.ANY, ("now",))) == (
+        every, {"type": "function", "function": {"name": "now"}},
+    )
+    assert tool_fields(ToolConfig(FunctionCallingMode.ANY, ("time_in", "get_weather"))) == (
+        ["get_weather", "time_in"], "required",
+    )
+    # A non-default AUTO config says so explicitly.
+    assert tool_fields(ToolConfig(FunctionCallingMode.AUTO, parallel_calls=False)) == (
+        every, "auto",
+    )
+
+
+def test_parallel_calls_off_is_forwarded() -> None:
+    got = body(req(user(TextPart("Hi")), tools=(GET,),
+                   tool_config=ToolConfig(FunctionCallingMode.ANY, parallel_calls=False)))
+    assert got["parallel_tool_calls"] is False
+    assert got["tool_choice"] == "required"
+
+
+def test_tool_configs_that_cannot_be_honoured_are_refused() -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        body(req(user(TextPart("Hi")), tool_config=ToolConfig(FunctionCallingMode.ANY)))
+    assert exc.value.location == FieldPath.parse("tool_config.mode")
+    with pytest.raises(InvalidArgument) as exc:
+        tool_fields(ToolConfig(FunctionCallingMode.ANY, ("now", "missing")))
+    assert exc.value.location == FieldPath.parse("tool_config.allowed_function_names[1]")
+
+
+def test_the_system_instruction_comes_first_without_thoughts() -> None:
+    system = Content("user", (TextPart("Be brief."), TextPart("hidden", thought=True),
+                              TextPart("Use metric units.")))
+    got = messages(user(TextPart("Hi")), system_instruction=system)
+    assert got[0] == {"role": "system", "content": "Be brief.\nUse metric units."}
+    assert got[1] == {"role": "user", "content": "Hi"}
+
+
+def test_an_empty_system_instruction_is_left_out_and_media_in_it_is_refused() -> None:
+    assert messages(user(TextPart("Hi")), system_instruction=Content("user", ()))[0]["role"] == (
+        "user"
+    )
+    with pytest.raises(InvalidArgument) as exc:
+        messages(user(TextPart("Hi")), system_instruction=Content(
+            "user", (TextPart("x"), FileDataPart("https://a/b.png", source="")),
+        ))
+    assert exc.value.location == FieldPath.parse("system_instruction.parts[1]")
+
+
+def test_a_multi_turn_tool_conversation_pairs_ids() -> None:
+    got = messages(
+        user(TextPart("Weather in Oslo and Bergen, and the time?")),
+        model(
+            TextPart("Let me think.", thought=True, thought_signature="sig"),
+            TextPart("Checking."),
+            FunctionCallPart("get_weather", {"city": "Oslo"}, id="up-1"),
+            FunctionCallPart("get_weather", {"city": "Bergen"}),
+            FunctionCallPart("now", {}),
+        ),
+        user(
+            FunctionResponsePart("now", {"time": "12:00"}),
+            FunctionResponsePart("get_weather", {"content": "Rain"}, id="up-1"),
+            FunctionResponsePart("get_weather", {"temp": 5, "sky": "ø"}),
+            TextPart("Thanks!"),
+        ),
+        model(TextPart("Rainy in Oslo, 5° in Bergen, noon.")),
+        tools=(GET, NOW),
+    )
+    assert got == [
+        {"role": "user", "content": "Weather in Oslo and Bergen, and the time?"},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "up-1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}},
+            {"id": "call_1_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Bergen"}'}},
+            {"id": "call_1_2", "type": "function",
+             "function": {"name": "now", "arguments": "{}"}},
+        ]},
+        {"role": "tool", "tool_call_id": "call_1_2", "content": '{"time": "12:00"}'},
+        {"role": "tool", "tool_call_id": "up-1", "content": "Rain"},
+        {"role": "tool", "tool_call_id": "call_1_1", "content": '{"temp": 5, "sky": "ø"}'},
+        {"role": "user", "content": "Thanks!"},
+        {"role": "assistant", "content": "Rainy in Oslo, 5° in Bergen, noon."},
+    ]
+
+
+def test_parallel_calls_of_one_function_are_answered_in_order_in_the_latest_turn() -> None:
+    got = messages(
+        user(TextPart("a")),
+        model(FunctionCallPart("get_weather", {"city": "A"})),  # never answered
+        user(TextPart("b")),
+        model(FunctionCallPart("get_weather", {"city": "B"}),
+              FunctionCallPart("get_weather", {"city": "C"})),
+        user(FunctionResponsePart("get_weather", {"t": "B"}),
+             FunctionResponsePart("get_weather", {"t": "C"})),
+    )
+    assert [m["tool_call_id"] for m in got if m["role"] == "tool"] == ["call_3_0", "call_3_1"]
+    assert got[-1]["role"] == "tool"  # no empty user message after the results
+
+
+def test_a_calling_turn_without_text_has_null_content() -> None:
+    got = messages(user(TextPart("a")), model(FunctionCallPart("now", {}, id="x")),
+                   user(FunctionResponsePart("now", {"t": 1}, id="x")))
+    assert got[1]["content"] is None
+    assert got[2] == {"role": "tool", "tool_call_id": "x", "content": '{"t": 1}'}
+
+
+def test_a_model_turn_of_only_thoughts_is_an_empty_assistant_message() -> None:
+    got = messages(user(TextPart("a")), model(TextPart("hmm", thought=True)), user(TextPart("b")))
+    assert got[1] == {"role": "assistant", "content": ""}
+
+
+def test_a_response_that_answers_no_call_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        messages(user(TextPart("a")), model(FunctionCallPart("now", {})),
+                 user(FunctionResponsePart("get_weather", {"t": 1})))
+    assert exc.value.location == FieldPath.parse("contents[2].parts[0]")
+    with pytest.raises(InvalidArgument):  # each call is answered once
+        messages(model(FunctionCallPart("now", {})),
+                 user(FunctionResponsePart("now", {"t": 1}), FunctionResponsePart("now", {})))
+
+
+def test_parts_in_the_wrong_turn_are_refused() -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        messages(user(TextPart("a"), FunctionCallPart("now", {})))
+    assert exc.value.location == FieldPath.parse("contents[0].parts[1]")
+    with pytest.raises(InvalidArgument) as exc:
+        messages(model(FunctionResponsePart("now", {})))
+    assert exc.value.location == FieldPath.parse("contents[0].parts[0]")
+
+
+def test_adjacent_text_parts_join_and_signature_carriers_vanish() -> None:
+    got = messages(user(TextPart("Hel"), TextPart("lo"), TextPart("", thought_signature="s")))
+    assert got == [{"role": "user", "content": "Hello"}]
+
+
+def test_images_and_audio_use_the_list_form() -> None:
+    got = messages(user(
+        TextPart("What is "), TextPart("this?"),
+        InlineDataPart("image/png", "iVBORw0KGgo=", source="messages[0].content[1]"),
+        FileDataPart("https://example.com/cat.jpg", source="messages[0].content[2]"),
+        FileDataPart("data:image/jpeg;base64,/9j/", source="s", mime_type="image/jpeg"),
+        InlineDataPart("audio/wav", "UklGRg==", source="a"),
+        InlineDataPart("audio/mpeg", "SUQz", source="b"),
+        TextPart("Answer briefly."),
+    ))
+    assert got == [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/"}},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "input_audio", "input_audio": {"data": "SUQz", "format": "mp3"}},
+        {"type": "text", "text": "Answer briefly."},
+    ]}]
+
+
+def test_perceived_media_is_text() -> None:
+    image = ImageDescriptionPart("An image: a red square.", "image/png", 8, 8)
+    speech = TranscriptPart("An audio clip: someone says hello.", "audio/wav", "hello", "en", 1.0)
+    got = messages(user(image, speech, TextPart("Describe both.")))
+    assert got == [{"role": "user", "content":
+                    "An image: a red square.\n\nAn audio clip: someone says hello.\n\n"
+                    "Describe both."}]
+    with_image = messages(user(image, FileDataPart("http://x/y.png", source="s")))
+    assert with_image[0]["content"][0] == {"type": "text", "text": "An image: a red square."}
+
+
+@pytest.mark.parametrize("part", [
+    FileDataPart("gs://bucket/a.png", source="messages[0].content[0].image_url.url"),
+    FileDataPart("data:text/plain;base64,aGk=", source="messages[0].content[0].image_url.url"),
+    FileDataPart("https://a/b.pdf", source="messages[0].content[0].image_url.url",
+                 mime_type="application/pdf"),
+    InlineDataPart("audio/flac", "ZkxhQw==", source="messages[0].content[0].image_url.url"),
+])
+def test_media_the_wire_cannot_carry_is_refused_by_its_label(part: Part) -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        messages(user(part))
+    assert exc.value.param == "messages[0].content[0].image_url.url"
+    assert exc.value.location is None
+    assert exc.value.message.startswith("`messages[0].content[0].image_url.url`: ")
+
+
+def test_unlabelled_media_is_refused_by_location_and_media_in_a_model_turn_too() -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        messages(user(TextPart("x"), InlineDataPart("video/mp4", "AAAA")))
+    assert exc.value.location == FieldPath.parse("contents[0].parts[1]")
+    with pytest.raises(InvalidArgument) as exc:
+        messages(user(TextPart("x")), model(FileDataPart("https://a/b.png", source="")))
+    assert exc.value.location == FieldPath.parse("contents[1].parts[0]")
+
+
+def test_frozen_arguments_and_responses_serialise() -> None:
+    args = MappingProxyType({"items": ("a", "b"), "nested": MappingProxyType({"k": 1})})
+    got = messages(model(FunctionCallPart("f", args, id="i")),
+                   user(FunctionResponsePart("f", MappingProxyType({"ok": True}), id="i")))
+    arguments = got[0]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(arguments) == {"items": ["a", "b"], "nested": {"k": 1}}
+    assert got[1]["content"] == '{"ok": true}'
+
+
+# --- non-streaming completions ----------------------------------------------------------
+
+
+def completion(*choices: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"object": "chat.completion", "choices": list(choices)}
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def choice(index: int = 0, finish: str | None = "stop", **message: Any) -> dict[str, Any]:
+    return {"index": index, "message": {"role": "assistant", **message}, "finish_reason": finish}
+
+
+def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments}}
+
+
+def test_a_completion_with_reasoning_text_and_usage_details() -> None:
+    got = events_from_completion(completion(
+        choice(content="Hello.", reasoning_content="Greet back."),
+        usage={"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21,
+               "prompt_tokens_details": {"cached_tokens": 8},
+               "completion_tokens_details": {"reasoning_tokens": 4}},
+    ))
+    assert got == [
+        ThoughtDelta(0, "Greet back."), TextDelta(0, "Hello."), Finished(0, STOP),
+        Usage(prompt_tokens=12, completion_tokens=9, cached_tokens=8, reasoning_tokens=4),
+    ]
+
+
+def test_reasoning_is_read_under_either_name_but_once() -> None:
+    assert events_from_completion(completion(choice(content="a", reasoning="r")))[0] == (
+        ThoughtDelta(0, "r")
+    )
+    both = events_from_completion(completion(choice(reasoning_content="r", reasoning="r")))
+    assert [e for e in both if isinstance(e, ThoughtDelta)] == [ThoughtDelta(0, "r")]
+
+
+def test_usage_details_default_to_zero_and_absent_usage_is_zero() -> None:
+    got = events_from_completion(completion(
+        choice(content="x"), usage={"prompt_tokens": 3, "completion_tokens": 1,
+                                    "prompt_tokens_details": None},
+    ))
+    assert got[-1] == Usage(3, 1, 0, 0)
+    assert events_from_completion(completion(choice(content="x")))[-1] == Usage(0, 0)
+
+
+def test_tool_calls_become_function_calls_with_upstream_ids() -> None:
+    got = events_from_completion(completion(choice(
+        finish="tool_calls", content=None,
+        tool_calls=[tool_call("chatcmpl-tool-1", "get_weather", '{"city": "Oslo"}'),
+                    tool_call("chatcmpl-tool-2", "now", "")],
+    )))
+    assert got == [
+        FunctionCall(0, "get_weather", {"city": "Oslo"}, id="chatcmpl-tool-1"),
+        FunctionCall(0, "now", {}, id="chatcmpl-tool-2"),
+        Finished(0, STOP), Usage(0, 0),
+    ]
+
+
+def test_the_legacy_function_call_is_read_too() -> None:
+    got = events_from_completion(completion(choice(
+        finish="function_call", function_call={"name": "now", "arguments": "{}"},
+    )))
+    assert got[:2] == [FunctionCall(0, "now", {}), Finished(0, STOP)]
+
+
+@pytest.mark.parametrize("arguments", ['{"city": "Os', "[1, 2]", '"text"', "null"])
+def test_arguments_that_are_not_an_object_finish_malformed(arguments: str) -> None:
+    got = events_from_completion(completion(choice(
+        finish="tool_calls", content="Calling.",
+        tool_calls=[tool_call("a", "now", "{}"), tool_call("b", "get_weather", arguments)],
+    )))
+    assert got == [
+        TextDelta(0, "Calling."), FunctionCall(0, "now", {}, id="a"),
+        Finished(0, FinishReason.MALFORMED_FUNCTION_CALL), Usage(0, 0),
+    ]
+
+
+def test_a_call_cut_off_by_the_token_limit_keeps_max_tokens() -> None:
+    got = events_from_completion(completion(choice(
+        finish="length", tool_calls=[tool_call("a", "get_weather", '{"ci')],
+    )))
+    assert got == [Finished(0, LENGTH), Usage(0, 0)]
+
+
+@pytest.mark.parametrize(("wire", "reason"), [
+    ("stop", STOP), ("length", LENGTH), ("tool_calls", STOP), ("function_call", STOP),
+    ("content_filter", FinishReason.SAFETY), (None, FinishReason.OTHER),
+    ("abort", FinishReason.OTHER), ("eos_token", STOP),
+])
+def test_finish_reasons(wire: str | None, reason: FinishReason) -> None:
+    assert events_from_completion(completion(choice(finish=wire, content="x")))[1] == (
+        Finished(0, reason)
+    )
+
+
+def test_every_choice_finishes_before_the_one_usage() -> None:
+    got = events_from_completion(completion(
+        choice(0, content="a"), choice(1, finish="length", content="b"),
+        usage={"prompt_tokens": 1, "completion_tokens": 2},
+    ))
+    assert got == [TextDelta(0, "a"), Finished(0, STOP), TextDelta(1, "b"),
+                   Finished(1, LENGTH), Usage(1, 2)]
+
+
+# --- streamed chunks --------------------------------------------------------------------
+
+
+def chunk(*choices: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"object": "chat.completion.chunk", "choices": list(choices)}
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def delta(index: int, finish: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {"index": index, "delta": fields, "finish_reason": finish}
+
+
+def piece(
+    k: int, arguments: str, call_id: str | None = None, name: str | None = None
+) -> dict[str, Any]:
+    function: dict[str, Any] = {"arguments": arguments}
+    if name is not None:
+        function["name"] = name
+    out: dict[str, Any] = {"index": k, "function": function}
+    if call_id is not None:
+        out.update(id=call_id, type="function")
+    return out
+
+
+def decode(*chunks: dict[str, Any]) -> list[StreamEvent]:
+    decoder = ChunkDecoder()
+    out = [event for c in chunks for event in decoder.feed(c)]
+    return out + decoder.finish()
+
+
+USAGE = {"prompt_tokens": 20, "completion_tokens": 11,
+         "prompt_tokens_details": {"cached_tokens": 16},
+         "completion_tokens_details": {"reasoning_tokens": 3}}
+
+
+def test_two_interleaved_choices_split_mid_text_and_mid_arguments() -> None:
+    decoder = ChunkDecoder()
+    fed = [
+        chunk(delta(0, role="assistant", content=""), delta(1, role="assistant", content="")),
+        chunk(delta(0, reasoning_content="Hm")),
+        chunk(delta(1, content="Sun")),
+        chunk(delta(0, reasoning_content="m.")),
+        chunk(delta(1, content="ny in Os")),
+        chunk(delta(0, tool_calls=[piece(0, "", "call-a", "get_weather")])),
+        chunk(delta(0, tool_calls=[piece(0, '{"ci')])),
+        chunk(delta(1, content="lo.")),
+        chunk(delta(0, tool_calls=[piece(0, 'ty": "Os')])),
+        chunk(delta(0, tool_calls=[piece(1, '{}', "call-b", "now")])),
+        chunk(delta(0, tool_calls=[piece(0, 'lo"}')])),
+        chunk(delta(1, "stop")),
+        chunk(delta(0, "tool_calls")),
+        chunk(usage=USAGE),
+    ]
+    per_chunk = [decoder.feed(c) for c in fed]
+    assert per_chunk == [
+        [], [ThoughtDelta(0, "Hm")], [TextDelta(1, "Sun")], [ThoughtDelta(0, "m.")],
+        [TextDelta(1, "ny in Os")], [], [], [TextDelta(1, "lo.")], [], [], [],
+        [Finished(1, STOP)],
+        [FunctionCall(0, "get_weather", {"city": "Oslo"}, id="call-a"),
+         FunctionCall(0, "now", {}, id="call-b"), Finished(0, STOP)],
+        [],
+    ]
+    assert decoder.finish() == [Usage(20, 11, 16, 3)]
+    assert decoder.finish() == []
+
+
+def test_usage_before_the_finish_reasons_still_comes_last() -> None:
+    got = decode(
+        chunk(delta(0, content="a"), delta(1, content="b")),
+        chunk(usage=USAGE),
+        chunk(delta(1, "length"), delta(0, "stop")),
+    )
+    assert got == [TextDelta(0, "a"), TextDelta(1, "b"), Finished(1, LENGTH),
+                   Finished(0, STOP), Usage(20, 11, 16, 3)]
+
+
+def test_usage_on_the_last_choice_chunk_is_kept_and_the_latest_wins() -> None:
+    got = decode(
+        chunk(delta(0, content="a"), usage={"prompt_tokens": 5, "completion_tokens": 1}),
+        chunk(delta(0, "stop", content="b"), usage={"prompt_tokens": 5, "completion_tokens": 2}),
+    )
+    assert got == [TextDelta(0, "a"), TextDelta(0, "b"), Finished(0, STOP), Usage(5, 2)]
+
+
+def test_a_stream_that_breaks_off_finishes_open_choices_other() -> None:
+    decoder = ChunkDecoder()
+    assert decoder.feed(chunk(delta(0, role="assistant"), delta(1, content="x"))) == [
+        TextDelta(1, "x")
+    ]
+    decoder.feed(chunk(delta(0, tool_calls=[piece(0, '{"city": "Oslo"}', "c", "get_weather")]),
+                       delta(1, tool_calls=[piece(0, '{"ci', "d", "get_weather")])))
+    assert decoder.finish() == [
+        FunctionCall(0, "get_weather", {"city": "Oslo"}, id="c"), Finished(0, FinishReason.OTHER),
+        Finished(1, FinishReason.OTHER), Usage(0, 0),
+    ]
+    assert decoder.finish() == []
+    assert decoder.feed(chunk(delta(0, content="late"))) == []
+
+
+def test_a_finished_choice_takes_no_more_events() -> None:
+    got = decode(
+        chunk(delta(0, "stop", content="done")),
+        chunk(delta(0, content="more")),
+        chunk(delta(0, "stop")),
+    )
+    assert got == [TextDelta(0, "done"), Finished(0, STOP), Usage(0, 0)]
+
+
+def test_streamed_malformed_arguments_finish_malformed() -> None:
+    got = decode(
+        chunk(delta(0, tool_calls=[piece(0, '{"city": ', "c", "get_weather")])),
+        chunk(delta(0, tool_calls=[piece(0, "Oslo}")])),
+        chunk(delta(0, "tool_calls")),
+    )
+    assert got == [Finished(0, FinishReason.MALFORMED_FUNCTION_CALL), Usage(0, 0)]
+
+
+def test_repeated_ids_and_names_are_not_concatenated() -> None:
+    got = decode(
+        chunk(delta(0, tool_calls=[piece(0, '{"a"', "c", "f")])),
+        chunk(delta(0, tool_calls=[piece(0, ": 1}", "c", "f")])),
+        chunk(delta(0, "tool_calls")),
+    )
+    assert got[0] == FunctionCall(0, "f", {"a": 1}, id="c")
+
+
+def test_reasoning_deltas_under_the_newer_name() -> None:
+    got = decode(chunk(delta(0, reasoning="r", content="")), chunk(delta(0, "stop", content="t")))
+    assert got == [ThoughtDelta(0, "r"), TextDelta(0, "t"), Finished(0, STOP), Usage(0, 0)]
+
+
+def test_a_stream_with_no_choices_at_all_still_ends_with_usage() -> None:
+    assert decode(chunk(usage={"prompt_tokens": 2, "completion_tokens": 0})) == [Usage(2, 0)]
