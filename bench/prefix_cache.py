@@ -8,7 +8,8 @@ as ratios on / off with PASS/MISS against the targets.
 (c) aggregate tokens/s of 4 concurrent streams that share nothing (each request in its own,
     fresh project: a prefix is never reused across projects): target >= 0.97x, i.e. the
     cache must not slow down traffic that never hits it.
-(e) TTFT of a question over a document whose slot four other documents took since: the
+(e) TTFT of a question over a document whose slot other documents took since (as many as
+    the server has slots, 4): the
     prefix comes back from host memory (`--cache-ram`), on vs off: target <= 0.10x.
 (d) (a) against llama-cpp-python's own server (`python -m llama_cpp.server`), which keeps
     the previous prompt's KV and reuses its longest common prefix: reported.
@@ -113,11 +114,11 @@ async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = Fa
             out["texts"].append(second["text"])
         if skip_bc:
             return out
-        # (e) a document whose slot was taken by four others (all of --parallel 4)
+        # (e) a document whose slot was taken by as many others as there are slots
         doc = [{"role": "system", "content": "Answer from this document.\n" +
                 document(3000, args.lines)}]
         await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[0]}], 8, model)
-        for k in range(4):
+        for k in range(args.parallel):
             await chat(client, url, [{"role": "system", "content": "Answer from this document.\n"
                                       + document(3100 + k, args.lines)},
                                      {"role": "user", "content": QUESTIONS[0]}], 4, model)
@@ -161,7 +162,8 @@ def our_server(args: argparse.Namespace, model_path: Path, log_dir: Path, cache:
         f"vertexcompat (prefix cache {'on' if cache else 'off'})",
         [sys.executable, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1",
          "--port", str(port), "--model", str(model_path), "--threads", str(args.threads),
-         "--parallel", "4", "--ctx-per-seq", str(args.ctx), "--log-level", "warning",
+         "--parallel", str(args.parallel), "--ctx-per-seq", str(args.ctx),
+         "--log-level", "warning",
          *([] if cache else ["--no-prefix-cache"])],
         "/readyz", port, log_dir / f"ours-cache-{'on' if cache else 'off'}.log",
     )
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bursts", type=int, default=8, help="(c) measured 4-stream bursts per server")
     p.add_argument("--stream-tokens", type=int, default=64)
     p.add_argument("--ctx", type=int, default=4096)
+    p.add_argument("--parallel", type=int, default=4, help="our servers' slots")
     p.add_argument("--skip-llama-server", action="store_true")
     p.add_argument("--only-c", action="store_true", help="only the no-hit bursts (c)")
     p.add_argument("--quick", action="store_true",
@@ -188,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 8, 2
         args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 8, 1, 8, 1024
+        args.parallel = 2
         args.skip_llama_server = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     model_path = resolve_model(args.model)
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (b) cached tokens per turn, on: {on['b_cached']}")
     print(f"  (c) tok/s per burst, on: {[round(x, 1) for x in on['c_tps']]}, "
           f"off: {[round(x, 1) for x in off['c_tps']]}")
-    print(f"  (e) cached tokens after four other documents, on {on['e_cached']} / off "
+    print(f"  (e) cached tokens after {args.parallel} other documents, on {on['e_cached']} / off "
           f"{off['e_cached']}")
     print(f"  same greedy answers with the cache on and off: {same}")
     print_rows(("metric", "on", "baseline", "ratio", "target", "result"), rows)
