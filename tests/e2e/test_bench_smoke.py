@@ -27,6 +27,7 @@ ONE = ("--threads", "1")
 SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
     "serving.py": (ONE, r"^\(a\) decode tok/s, 1 stream +[\d.]+ +direct [\d.]+ +[\d.]+x"),
     "extra_bufts.py": (ONE, r"^off +[\d.]+ +[\d.]+ +1\.00x decode"),
+    "gateway.py": ((), r"^gateway bench done: added p50 [\d.-]+ ms, \d+ requests/s"),
     "hardening.py": ((*ONE, "--model", "smollm2-135m-instruct"),
                      r"^\| 4 x 1 MB prompt \| \d{3} \| [\d.]+ s \|"),
     "image_generation.py": (ONE, r"^\| seconds per image, end to end \(median\) \| [\d.]+ \|"),

@@ -203,6 +203,25 @@ def test_answers_pass_through_unchanged_whole_and_streamed(gateway: Gateway) -> 
     assert aliased.json()["choices"][0]["message"]["content"] == text
 
 
+def test_n_candidates_come_from_n_upstream_requests(gateway: Gateway) -> None:
+    """llama-cpp-python's server ignores `n`: the gateway asks once per candidate (seed + k),
+    whole and streamed; candidate 0 is the n = 1 answer with the same seed."""
+    client = gateway.client()
+    kw: dict[str, Any] = dict(model=UPSTREAM_MODEL, messages=HI, temperature=0.9, seed=11,
+                              max_tokens=16)
+    single = client.chat.completions.create(**kw)
+    three = client.chat.completions.create(n=3, **kw)
+    assert [c.index for c in three.choices] == [0, 1, 2]
+    assert three.choices[0].message.content == single.choices[0].message.content
+    assert all(c.message.content for c in three.choices)
+    chunks = list(client.chat.completions.create(n=2, stream=True, **kw))
+    streamed = {0: "", 1: ""}
+    for c in chunks:
+        for choice in c.choices:
+            streamed[choice.index] += choice.delta.content or ""
+    assert streamed == {k: three.choices[k].message.content for k in (0, 1)}
+
+
 def test_json_schema_and_a_named_tool_reach_the_upstream(gateway: Gateway) -> None:
     schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
                                                "age": {"type": "integer"}},

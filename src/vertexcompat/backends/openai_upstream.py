@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -43,7 +43,7 @@ from vertexcompat.domain.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.events import StreamEvent, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +168,64 @@ class OpenAIUpstream:
         return None
 
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
-        body = to_openai_body(request, upstream_model=self._model, stream=request.stream,
+        if request.generation_config.candidate_count > 1:
+            return self._fan_out(request)
+        return self._events(self._body(request))
+
+    def _body(self, request: GenerateContentRequest) -> dict[str, Any]:
+        return to_openai_body(request, upstream_model=self._model, stream=request.stream,
                               json_schema=self._json_schema)
-        return self._events(body)
+
+    async def _fan_out(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        """`n` candidates as `n` requests of one answer each, run at once (spread over the
+        replicas), their events renumbered and interleaved as they come: not every
+        OpenAI-compatible server answers `n` (llama-cpp-python's ignores it). With a seed,
+        candidate k asks with seed + k, so candidate 0 is the answer of the same request
+        with n = 1. Usage: the prompt once, the completions summed, as OpenAI counts n."""
+        cfg = request.generation_config
+        n = cfg.candidate_count
+        streams = [
+            self._events(self._body(replace(request, generation_config=replace(
+                cfg, candidate_count=1, seed=None if cfg.seed is None else cfg.seed + k,
+            ))))
+            for k in range(n)
+        ]
+        queue: asyncio.Queue[tuple[int, StreamEvent | BaseException | None]] = asyncio.Queue()
+
+        async def pump(k: int, events: AsyncIterator[StreamEvent]) -> None:
+            try:
+                async for event in events:
+                    await queue.put((k, event))
+                await queue.put((k, None))
+            except Exception as exc:  # handed to the consumer, raised there
+                await queue.put((k, exc))
+
+        tasks = [asyncio.create_task(pump(k, s)) for k, s in enumerate(streams)]
+        usages: list[Usage] = []
+        try:
+            done = 0
+            while done < n:
+                k, item = await queue.get()
+                if item is None:
+                    done += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                elif isinstance(item, Usage):
+                    usages.append(item)
+                else:
+                    yield replace(item, candidate=k)
+            yield Usage(
+                prompt_tokens=max((u.prompt_tokens for u in usages), default=0),
+                completion_tokens=sum(u.completion_tokens for u in usages),
+                cached_tokens=max((u.cached_tokens for u in usages), default=0),
+                reasoning_tokens=sum(u.reasoning_tokens for u in usages),
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for events in streams:
+                await events.aclose()  # type: ignore[attr-defined]
 
     # -- one request -------------------------------------------------------------------------
 

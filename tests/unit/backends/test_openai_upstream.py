@@ -124,3 +124,35 @@ def test_no_replica_left_is_a_503_with_retry_after():
         run(backend(down))
     assert "every replica failed" in caught.value.message
     assert caught.value.retry_after_s >= 1
+
+
+def test_n_candidates_are_n_requests_of_one_renumbered_with_their_usage_merged():
+    seeds = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        body = json.loads(r.content)
+        assert "n" not in body
+        seeds.append(body["seed"])
+        text = f"answer {body['seed']}"
+        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        return httpx.Response(200, json={**COMPLETION, "usage": usage, "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text},
+             "finish_reason": "stop"}]})
+
+    b = backend(handler)
+    req = request(stream=False)
+    req = GenerateContentRequest(req.model, req.contents, generation_config=type(
+        req.generation_config)(candidate_count=3, seed=5), stream=False)
+
+    async def go():
+        try:
+            return [e async for e in b.stream(req)]
+        finally:
+            await b.close()
+
+    events = asyncio.run(go())
+    assert sorted(seeds) == [5, 6, 7]
+    texts = {e.candidate: e.text for e in events if isinstance(e, TextDelta)}
+    assert texts == {0: "answer 5", 1: "answer 6", 2: "answer 7"}
+    assert sorted(e.candidate for e in events if isinstance(e, Finished)) == [0, 1, 2]
+    assert events[-1] == Usage(prompt_tokens=3, completion_tokens=6)
