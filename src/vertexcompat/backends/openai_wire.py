@@ -480,12 +480,7 @@ def events_from_completion(body: Mapping[str, Any]) -> list[StreamEvent]:
             continue
         candidate = _choice_index(choice, position)
         message = _mapping(choice.get("message"))
-        thought = _reasoning(message)
-        if thought:
-            out.append(ThoughtDelta(candidate, thought))
-        text = message.get("content")
-        if isinstance(text, str) and text:
-            out.append(TextDelta(candidate, text))
+        out.extend(_said(candidate, message))
         calls = [
             _Call.of(call, fallback_index=k)
             for k, call in enumerate(_sequence(message.get("tool_calls")))
@@ -497,6 +492,18 @@ def events_from_completion(body: Mapping[str, Any]) -> list[StreamEvent]:
         reason = _finish_reason(choice.get("finish_reason"))
         out.extend(_close(candidate, calls, reason))
     out.append(_usage(body.get("usage")))
+    return out
+
+
+def _said(candidate: int, message: Mapping[str, Any]) -> list[StreamEvent]:
+    """The thoughts and text of a message or a delta, in that order."""
+    out: list[StreamEvent] = []
+    thought = _reasoning(message)
+    if thought:
+        out.append(ThoughtDelta(candidate, thought))
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        out.append(TextDelta(candidate, text))
     return out
 
 
@@ -528,12 +535,7 @@ class ChunkDecoder:
             if state.finished:
                 continue  # exactly one Finished per candidate; nothing after it
             delta = _mapping(choice.get("delta"))
-            thought = _reasoning(delta)
-            if thought:
-                out.append(ThoughtDelta(candidate, thought))
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                out.append(TextDelta(candidate, text))
+            out.extend(_said(candidate, delta))
             for k, piece in enumerate(_sequence(delta.get("tool_calls"))):
                 if isinstance(piece, Mapping):
                     state.add(piece, fallback_index=k)
