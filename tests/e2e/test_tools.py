@@ -217,7 +217,7 @@ def test_twenty_tool_sets_give_declared_calls_with_valid_arguments(
 def test_auto_answers_are_text_or_valid_calls(client: openai.OpenAI) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         # A text answer may run to the limit ("length" is accepted); a call is short.
-        results = list(pool.map(lambda i: _calls(client, i, False, "auto", 240), range(8)))
+        results = list(pool.map(lambda i: _calls(client, i, False, "auto", 240), range(6)))
     for i, choices in enumerate(results):
         for finish, calls in choices:
             assert finish in ("stop", "tool_calls", "length")
