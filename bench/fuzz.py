@@ -9,7 +9,7 @@ By default it starts its own server (tiny model, auth ON, a service-account key 
 the CLI and kept in the data dir) on loopback. `--url` fuzzes a running server instead
 (`--pid` for its RSS, `--key FILE` to sign claims and get a bearer token, `--log FILE` for
 tracebacks). `--findings FILE` writes every distinct failure with a reproducer and the
-server's traceback. `--quick` is the test suite's smoke run (200 cases).
+server's traceback. `--quick` is the test suite's smoke run (100 cases).
 
     .venv/bin/python bench/fuzz.py [--cases 10000] [--quick] [--seed N] [--findings FILE]
                                    [--model NAME] [--data-dir DIR] [--ctx-per-seq N]
@@ -43,7 +43,7 @@ TARGET_SLOWEST_REJECTION_S = 1.0
 TARGET_RSS_CHANGE = 0.10
 # Shares of the cases per surface (auth's whole space is ~200 cases; the rest go to chat).
 MIX = {"chat": 0.60, "image": 0.15, "token": 0.20, "auth": 0.05}
-QUICK_CASES = 200
+QUICK_CASES = 100
 # /token's rate limits would answer most token cases 429 before the verifier sees them.
 NO_TOKEN_RATE_LIMITS = {"VERTEXCOMPAT_TOKEN_RATE_PER_KEY": "0",
                         "VERTEXCOMPAT_TOKEN_RATE_PER_ADDRESS": "0"}

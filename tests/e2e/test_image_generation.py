@@ -234,7 +234,7 @@ def test_malicious_prompts_still_give_only_a_sanitized_bounded_drawing(
     r = httpx.post(
         f"{default_server.vertex_base()}/chat/completions",
         json={"model": IMAGE_MODEL, "messages": [{"role": "user", "content": prompt}],
-              "size": "128x128", "temperature": 0, "max_tokens": 400},
+              "size": "128x128", "temperature": 0, "max_tokens": 250},
         headers=AUTH, timeout=900,
     )
     assert r.status_code == 200, r.text

@@ -67,7 +67,7 @@ def _response_format(schema: dict[str, Any], i: int) -> dict[str, Any]:
 def _run(client: openai.OpenAI, i: int, stream: bool) -> list[tuple[str, str]]:
     """The first streamed requests ask for two choices (the stream's per-choice framing is
     part of what is checked), the others for one."""
-    n = 2 if stream and i < 8 else 1
+    n = 2 if stream and i < 4 else 1
     kwargs: dict[str, Any] = dict(
         model=GEMINI_FLASH,
         messages=PROMPT,
