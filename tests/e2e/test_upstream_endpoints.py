@@ -38,14 +38,10 @@ SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 HI = [{"role": "user", "content": "Say hello to Ada in one short sentence."}]
 
 
-def tiny_model_path() -> Path:
-    import platformdirs
-
+def tiny_model_path(data_dir: Path) -> Path:
     from vertexcompat.engine.model_files import ModelCatalog
 
-    data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
-        "vertexcompat-tests")
-    return ModelCatalog(Path(data_dir), progress=False).resolve(TINY_MODEL).path
+    return ModelCatalog(data_dir, progress=False).resolve(TINY_MODEL).path
 
 
 class Upstream:
@@ -126,9 +122,9 @@ class Gateway:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("gateway")
-    model = tiny_model_path()
+    model = tiny_model_path(data_dir)
     a, b = Upstream("upstream-a", model, root), Upstream("upstream-b", model, root)
     port = free_port()
     config = root / "config.toml"

@@ -238,19 +238,15 @@ class OpenAIUpstream:
                 raise self._none_left(tried, reasons)
             tried.append(replica)
             self._replicas.begin(replica)
-            sent = False
             try:
                 async for event in self._attempt(replica, body):
-                    sent = True
                     yield event
                 self._replicas.succeeded(replica)
                 return
             except BadGateway:
                 self._replicas.failed(replica)
                 raise
-            except _Retry as exc:
-                if sent:  # cannot happen: _Retry is raised before the first event only
-                    raise BadGateway(f"The upstream failed mid-answer: {exc.reason}") from None
+            except _Retry as exc:  # raised before the attempt's first event only
                 self._replicas.failed(replica)
                 reasons.append(f"{replica.base_url}: {exc.reason}")
                 logger.warning("endpoint %s: %s; trying another replica", self.endpoint_id,

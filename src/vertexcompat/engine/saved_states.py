@@ -71,11 +71,7 @@ class SavedStates:
     def covers(self, scope: str | None, tokens: list[int]) -> bool:
         """Whether a saved state of `scope` already holds all of `tokens` (as its prefix)."""
         with self._lock:
-            return any(
-                s.scope == scope and len(s.tokens) >= len(tokens)
-                and common_prefix(s.tokens, tokens) == len(tokens)
-                for s in self._states
-            )
+            return self._covering(scope, tokens) is not None
 
     def is_pinned(self, name: str) -> bool:
         with self._lock:
@@ -102,12 +98,10 @@ class SavedStates:
     def pin(self, scope: str | None, tokens: list[int], name: str) -> bool:
         """Pin the saved state that covers `tokens` under `name`; False when none does."""
         with self._lock:
-            for state in self._states:
-                if state.scope == scope and len(state.tokens) >= len(tokens) \
-                        and common_prefix(state.tokens, tokens) == len(tokens):
-                    state.pins.add(name)
-                    return True
-            return False
+            state = self._covering(scope, tokens)
+            if state is not None:
+                state.pins.add(name)
+            return state is not None
 
     def put(
         self, scope: str | None, tokens: list[int], data: Sized, *, pin: str | None = None
@@ -120,13 +114,12 @@ class SavedStates:
             return None
         with self._lock:
             self._clock += 1
-            for state in self._states:
-                if state.scope == scope and len(state.tokens) >= len(tokens) \
-                        and common_prefix(state.tokens, tokens) == len(tokens):
-                    state.last_used = self._clock
-                    if pin is not None:
-                        state.pins.add(pin)
-                    return state
+            state = self._covering(scope, tokens)
+            if state is not None:
+                state.last_used = self._clock
+                if pin is not None:
+                    state.pins.add(pin)
+                return state
             entry = SavedState(scope, list(tokens), data, self._clock)
             if pin is not None:
                 entry.pins.add(pin)
@@ -156,6 +149,14 @@ class SavedStates:
                 "saved_state_tokens": sum(len(s.tokens) for s in self._states),
                 "pinned_states": sum(1 for s in self._states if s.pins),
             }
+
+    def _covering(self, scope: str | None, tokens: list[int]) -> SavedState | None:
+        """A state of `scope` that holds all of `tokens` as its prefix (caller holds the lock)."""
+        for state in self._states:
+            if state.scope == scope and len(state.tokens) >= len(tokens) \
+                    and common_prefix(state.tokens, tokens) == len(tokens):
+                return state
+        return None
 
     def _evict(self) -> None:
         used = sum(s.size for s in self._states)

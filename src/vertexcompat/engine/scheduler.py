@@ -311,11 +311,16 @@ class Scheduler:
         that prefix is decoded and copies it, instead of decoding the same tokens beside
         it (requests over one document arriving together). Others are admitted past it."""
         cap = len(job.prompt) - self._exact
+        reusable_now: int | None = None
         for other in self._active:
             if other.phase is not Phase.PREFILL or other.cache_scope != job.cache_scope:
                 continue
             shared = min(common_prefix(other.prompt, job.prompt), cap)
-            if other.prefilled < shared and shared >= self._reuse_source(job)[0] + MIN_COPY_GAIN:
+            if other.prefilled >= shared or shared < MIN_COPY_GAIN:
+                continue
+            if reusable_now is None:
+                reusable_now = self._reuse_source(job)[0]
+            if shared >= reusable_now + MIN_COPY_GAIN:
                 return True
         return False
 

@@ -172,17 +172,12 @@ class GenerationService:
 
     def endpoint_model(self, endpoint: str, *, project: str | None, location: str | None) -> str:
         """The model an endpoint serves (what a request that names no model asks for)."""
-        backend = self._backends.get(endpoint)
-        if backend is None or endpoint == LOCAL_BACKEND:
-            raise _no_endpoint(endpoint, project, location)
-        return backend.model_names()[0]
+        return self._endpoint_backend(endpoint, project, location).model_names()[0]
 
     def _endpoint(
         self, endpoint: str, model: ModelFacts, project: str | None, location: str | None
     ) -> Backend:
-        backend = self._backends.get(endpoint)
-        if backend is None or endpoint == LOCAL_BACKEND:
-            raise _no_endpoint(endpoint, project, location)
+        backend = self._endpoint_backend(endpoint, project, location)
         if model.backend_model not in backend.model_names():
             raise InvalidArgument(
                 f"Model `{model.requested_id}` is not served by endpoint `{endpoint}`, which "
@@ -191,13 +186,17 @@ class GenerationService:
             )
         return backend
 
+    def _endpoint_backend(
+        self, endpoint: str, project: str | None, location: str | None
+    ) -> Backend:
+        backend = self._backends.get(endpoint)
+        if backend is None or endpoint == LOCAL_BACKEND:
+            raise NotFound(
+                f"Endpoint `projects/{project or '-'}/locations/{location or '-'}/endpoints/"
+                f"{endpoint}` not found."
+            )
+        return backend
+
     def _load_problem(self, backend_name: str) -> str | None:
         status = self._load_status.get(backend_name)
         return status.problem() if status is not None else None
-
-
-def _no_endpoint(endpoint: str, project: str | None, location: str | None) -> NotFound:
-    return NotFound(
-        f"Endpoint `projects/{project or '-'}/locations/{location or '-'}/endpoints/{endpoint}` "
-        "not found."
-    )
