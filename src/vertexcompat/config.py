@@ -31,23 +31,31 @@ RESERVED_ENDPOINT_IDS = ("openapi", "local")
 
 
 class EndpointSettings(BaseModel):
-    """One `[[endpoints]]` table: a model served by other servers, reached through
-    `…/endpoints/{id}/chat/completions` (and by `aliases` on the openapi endpoint)."""
+    """One `[[endpoints]]` table: models served by other servers, reached through
+    `…/endpoints/{id}/chat/completions` (and by `aliases` on the openapi endpoint).
+
+    `kind = "openai"`: any OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp), its
+    `replicas` balanced, serving `model`. `kind = "gemini"`: Google's native REST API at
+    `base_url` — the Gemini API with an API key (`api_key_env`), or Vertex AI with a
+    service-account key file (`credentials_file`, or with an API key and `vertex = true`);
+    it serves `model`, or without one every model its `aliases` name.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-    kind: Literal["openai"] = "openai"
+    kind: Literal["openai", "gemini"] = "openai"
     # OpenAI API roots, e.g. "http://gpu-a:8000/v1"; requests are balanced over them.
-    replicas: list[str] = Field(min_length=1)
-    # The model name the upstream servers serve (sent as `model`).
-    model: str = Field(min_length=1)
+    replicas: list[str] = Field(default_factory=list)
+    # The model name the upstream servers serve (sent as `model`, or in a Gemini URL).
+    model: str | None = Field(default=None, min_length=1)
     # The environment variable holding a bearer token for the upstream (never the token).
     api_key_env: str | None = None
     aliases: list[str] = Field(default_factory=list)
     # What the upstream model does itself; what it lacks, this server does for it
-    # (media perception without vision/audio).
-    capabilities: list[Capability] = Field(default_factory=lambda: ["tools", "json_schema"])
+    # (media perception without vision/audio). Default: tools and json_schema for
+    # `openai`; everything but logprobs for `gemini`.
+    capabilities: list[Capability] | None = None
     connect_timeout_s: float = Field(default=5.0, gt=0)
     first_byte_timeout_s: float = Field(default=300.0, gt=0)
     idle_timeout_s: float = Field(default=120.0, gt=0)
@@ -55,6 +63,19 @@ class EndpointSettings(BaseModel):
     # of service are probed (`GET {replica}/models`).
     eject_after: int = Field(default=2, ge=1)
     probe_interval_s: float = Field(default=2.0, gt=0)
+    # `gemini` only. The API root; default: the Gemini API, or for Vertex
+    # `https://{location}-aiplatform.googleapis.com`.
+    base_url: str | None = None
+    # A service-account key file (JSON): tokens from its `token_uri` by the JWT-bearer
+    # grant, refreshed before they expire. Implies Vertex.
+    credentials_file: Path | None = None
+    # Vertex's URL form (`projects/{p}/locations/{l}/publishers/google/models/{m}`).
+    vertex: bool | None = None
+    # Vertex project (default: the key file's `project_id`) and location.
+    project: str | None = None
+    location: str = "us-central1"
+    # The API version in the URL (default: v1beta for the Gemini API, v1 for Vertex).
+    api_version: str | None = None
 
     def api_key(self) -> str | None:
         """The upstream's bearer token, read from `api_key_env` (None: send none)."""
@@ -66,6 +87,32 @@ class EndpointSettings(BaseModel):
                 f"endpoint {self.id!r}: the environment variable {self.api_key_env} is not set"
             )
         return key
+
+    @property
+    def uses_vertex(self) -> bool:
+        return self.vertex if self.vertex is not None else self.credentials_file is not None
+
+    @property
+    def said_capabilities(self) -> list[Capability]:
+        if self.capabilities is not None:
+            return self.capabilities
+        if self.kind == "gemini":
+            return ["vision", "audio", "tools", "json_schema", "thinking"]
+        return ["tools", "json_schema"]
+
+    @property
+    def gemini_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url
+        if not self.uses_vertex:
+            return "https://generativelanguage.googleapis.com"
+        if self.location == "global":
+            return "https://aiplatform.googleapis.com"
+        return f"https://{self.location}-aiplatform.googleapis.com"
+
+    @property
+    def gemini_api_version(self) -> str:
+        return self.api_version or ("v1" if self.uses_vertex else "v1beta")
 
     @field_validator("id")
     @classmethod
@@ -81,6 +128,35 @@ class EndpointSettings(BaseModel):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"replica {url!r} is not an http(s) URL")
         return [url.rstrip("/") for url in value]
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"base_url {value!r} is not an http(s) URL")
+        return None if value is None else value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> EndpointSettings:
+        name = f"endpoint {self.id!r}"
+        if self.kind == "openai":
+            if not self.replicas:
+                raise ValueError(f"{name}: an openai endpoint needs `replicas`")
+            if not self.model:
+                raise ValueError(f"{name}: an openai endpoint needs `model`")
+            for field in ("base_url", "credentials_file", "vertex", "project", "api_version"):
+                if getattr(self, field) is not None:
+                    raise ValueError(f"{name}: `{field}` is for gemini endpoints")
+            return self
+        if self.replicas:
+            raise ValueError(f"{name}: a gemini endpoint has a `base_url`, not `replicas`")
+        if (self.api_key_env is None) == (self.credentials_file is None):
+            raise ValueError(f"{name}: give exactly one of `api_key_env` and `credentials_file`")
+        if self.credentials_file is not None and self.vertex is False:
+            raise ValueError(f"{name}: `credentials_file` is for Vertex (drop `vertex = false`)")
+        if not self.model and not self.aliases:
+            raise ValueError(f"{name}: name the models it serves in `model` or `aliases`")
+        return self
 
 
 def _default_data_dir() -> Path:

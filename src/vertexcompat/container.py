@@ -26,10 +26,15 @@ from vertexcompat.auth.token_sweep import TokenSweeper
 from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.auth.thought_signatures import ThoughtSealer
-from vertexcompat.config import EndpointSettings, Settings
+from vertexcompat.config import ConfigFileError, EndpointSettings, Settings
 from vertexcompat.domain.models import ModelCapabilities
 from vertexcompat.media.limits import MediaLimits
-from vertexcompat.models.registry import GEMINI_3_MODEL_IDS, ModelRegistry, default_aliases
+from vertexcompat.models.registry import (
+    GEMINI_3_MODEL_IDS,
+    ModelRegistry,
+    default_aliases,
+    normalize_model_id,
+)
 from vertexcompat.services.context_cache import ContextCaches
 from vertexcompat.services.generation import GenerationService, LoadStatus, PolicyChoice
 from vertexcompat.services.media import MediaResolver
@@ -48,6 +53,7 @@ from vertexcompat.store.sqlite import Database, open_database
 from vertexcompat.store.tokens import SqliteTokens
 
 if TYPE_CHECKING:
+    from vertexcompat.backends.gemini_upstream import GeminiUpstream
     from vertexcompat.backends.openai_upstream import OpenAIUpstream
     from vertexcompat.engine.llama_engine import LlamaEngine
 
@@ -279,7 +285,9 @@ def build_container(settings: Settings) -> Container:
     backends.update(endpoints)
     lifecycles.update(endpoints)
     capabilities = {backend_model: LOCAL_CAPABILITIES}
-    capabilities.update({e.model: endpoint_capabilities(e) for e in settings.endpoints})
+    capabilities.update({
+        model: endpoint_capabilities(e) for e in settings.endpoints for model in served_models(e)
+    })
     generation = build_generation(
         backends,
         model_registry(settings, capabilities),
@@ -352,37 +360,72 @@ def model_aliases(settings: Settings) -> dict[str, str]:
     return {
         **default_aliases(settings.model_name, settings.image_model_ids),
         **settings.model_aliases,
-        **{alias: e.model for e in settings.endpoints for alias in e.aliases},
+        **{alias: _alias_target(e, alias) for e in settings.endpoints for alias in e.aliases},
     }
 
 
+def served_models(endpoint: EndpointSettings) -> list[str]:
+    """The backend model names an endpoint serves: its `model`, or (a gemini endpoint
+    without one) the Gemini model each alias names."""
+    if endpoint.model:
+        return [endpoint.model]
+    return list(dict.fromkeys(normalize_model_id(alias) for alias in endpoint.aliases))
+
+
+def _alias_target(endpoint: EndpointSettings, alias: str) -> str:
+    return endpoint.model or normalize_model_id(alias)
+
+
 def endpoint_capabilities(endpoint: EndpointSettings) -> ModelCapabilities:
-    said = set(endpoint.capabilities)
+    said = set(endpoint.said_capabilities)
     return ModelCapabilities(
         vision="vision" in said, audio="audio" in said, tools="tools" in said,
         json_schema="json_schema" in said, thinking="thinking" in said,
         logprobs="logprobs" in said,
+        # Gemini seals its own thoughts into signatures and checks them.
+        issues_thought_signatures=endpoint.kind == "gemini",
     )
 
 
-def build_endpoints(settings: Settings) -> dict[str, OpenAIUpstream]:
-    """One upstream backend per configured endpoint, by endpoint id."""
-    from vertexcompat.backends.openai_upstream import OpenAIUpstream, UpstreamTimeouts
+def build_endpoints(settings: Settings) -> dict[str, OpenAIUpstream | GeminiUpstream]:
+    """One upstream backend per configured endpoint, by endpoint id. Raises
+    `ConfigFileError` for a key file or key variable that cannot be used."""
+    return {e.id: _endpoint_backend(e) for e in settings.endpoints}
+
+
+def _endpoint_backend(e: EndpointSettings) -> OpenAIUpstream | GeminiUpstream:
+    from vertexcompat.backends.upstream_http import UpstreamTimeouts
+
+    timeouts = UpstreamTimeouts(
+        connect_s=e.connect_timeout_s, first_byte_s=e.first_byte_timeout_s,
+        idle_s=e.idle_timeout_s,
+    )
+    if e.kind == "gemini":
+        from vertexcompat.backends.gemini_upstream import GeminiUpstream
+        from vertexcompat.backends.google_credentials import KeyFileError, ServiceAccountKey
+
+        key = None
+        if e.credentials_file is not None:
+            try:
+                key = ServiceAccountKey.from_file(e.credentials_file)
+            except KeyFileError as exc:
+                raise ConfigFileError(f"endpoint {e.id!r}: {exc}") from None
+        return GeminiUpstream(
+            e.id, served_models(e), base_url=e.gemini_base_url,
+            api_version=e.gemini_api_version, vertex=e.uses_vertex, project=e.project,
+            location=e.location, api_key=e.api_key(), key=key, timeouts=timeouts,
+        )
+    from vertexcompat.backends.openai_upstream import OpenAIUpstream
     from vertexcompat.backends.replicas import ReplicaSet
 
-    return {
-        e.id: OpenAIUpstream(
-            e.id, e.model,
-            ReplicaSet(e.replicas, eject_after=e.eject_after, probe_interval_s=e.probe_interval_s),
-            api_key=e.api_key(),
-            timeouts=UpstreamTimeouts(
-                connect_s=e.connect_timeout_s, first_byte_s=e.first_byte_timeout_s,
-                idle_s=e.idle_timeout_s,
-            ),
-            json_schema="json_schema" in e.capabilities,
-        )
-        for e in settings.endpoints
-    }
+    assert e.model is not None  # the settings check it
+    return OpenAIUpstream(
+        e.id, e.model,
+        ReplicaSet(e.replicas, eject_after=e.eject_after, probe_interval_s=e.probe_interval_s),
+        api_key=e.api_key(),
+        timeouts=timeouts,
+        json_schema="json_schema" in e.said_capabilities,
+    )
 
 
 def model_registry(

@@ -1,5 +1,7 @@
 """`vertexcompat endpoints list`: the configured upstream endpoints (`[[endpoints]]` in the
-config file), and with `--probe` whether each replica answers `GET {replica}/models`."""
+config file), and with `--probe` whether each replica of an `openai` endpoint answers
+`GET {replica}/models`. A `gemini` endpoint is listed with its API root and how it signs
+in; it is not probed (that would spend its quota)."""
 
 from __future__ import annotations
 
@@ -28,17 +30,26 @@ def run_list(args: argparse.Namespace) -> int:
         print("No endpoints are configured ([[endpoints]] in the config file); every request "
               "goes to the embedded model.")
         return 0
+    from vertexcompat.container import served_models
+
     rows = []
     for e in settings.endpoints:
-        for k, replica in enumerate(e.replicas):
+        if e.kind == "gemini":
+            signs_in = "key file" if e.credentials_file else f"${e.api_key_env}"
+            targets = [(f"{e.gemini_base_url} ({'Vertex' if e.uses_vertex else 'Gemini API'}, "
+                        f"{signs_in})", "-")]
+        else:
+            targets = [(r, _probe(r) if args.probe else "-") for r in e.replicas]
+        for k, (target, status) in enumerate(targets):
             first = k == 0
             rows.append((
-                e.id if first else "", e.kind if first else "", e.model if first else "",
-                replica, _probe(replica) if args.probe else "-",
-                ",".join(e.aliases) if first else "", ",".join(e.capabilities) if first else "",
+                e.id if first else "", e.kind if first else "",
+                ",".join(served_models(e)) if first else "", target, status,
+                ",".join(e.aliases) if first else "",
+                ",".join(e.said_capabilities) if first else "",
             ))
     print(format_table(
-        ("ID", "KIND", "MODEL", "REPLICA", "STATUS", "ALIASES", "CAPABILITIES"), rows
+        ("ID", "KIND", "MODEL", "REPLICA / API", "STATUS", "ALIASES", "CAPABILITIES"), rows
     ))
     return 0
 

@@ -41,10 +41,11 @@ async def complete_chat(
     endpoint: str | None = None,
 ) -> Response:
     """`endpoint`: a configured endpoint's id from the path (`…/endpoints/{id}/…`), whose
-    model a request may leave out; None: the openapi endpoint, routed by `model`."""
+    model a request may leave out (or leave empty, as Vertex's samples for endpoints do with
+    the openai SDK, which requires one); None: the openapi endpoint, routed by `model`."""
     raw = await read_json_object(request, container.settings.max_body_bytes)
     service = container.generation
-    if endpoint is not None and raw.get("model") is None:
+    if endpoint is not None and raw.get("model") in (None, ""):
         raw = {**raw, "model": service.endpoint_model(
             endpoint, project=principal.project, location=location)}
     # Built now, header-safe, so that no name in the body can fail the response after

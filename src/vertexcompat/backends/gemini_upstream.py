@@ -1,0 +1,330 @@
+"""A backend in front of Google's own Gemini, over its native REST API: the `gemini` kind of
+configured endpoints.
+
+Two flavours of the same wire (backends/gemini_wire.py writes the bodies and reads the
+answers back into domain events):
+
+- the Gemini API (`generativelanguage.googleapis.com`): `POST
+  {base}/{version}/models/{model}:generateContent`, the key in `x-goog-api-key`;
+- Vertex AI: `POST {base}/{version}/projects/{p}/locations/{l}/publishers/{publisher}/
+  models/{model}:generateContent` with a service account's bearer token
+  (backends/google_credentials.py), or with an API key and no project (express mode:
+  `{base}/{version}/publishers/…`). A model id with a slash (`meta/llama-4`) names its
+  publisher.
+
+A client that streams gets `:streamGenerateContent?alt=sse`, read event by event; one that
+waits gets `:generateContent`. Thought signatures are Gemini's own: they pass through in
+both directions (the endpoint declares `issues_thought_signatures`, so nothing seals them
+here). `n` is Gemini's `candidateCount`. Prompt tokens are counted by `:countTokens`, so a
+Gemini endpoint can hold cached contents (they are sent as leading contents).
+
+Failures before the first event — a refused connection, a timeout, a 502/503/504 — are
+tried once more, then answered 503 with Retry-After. Google's refusals become ours: a 400
+keeps its message (and its field, as the Gemini location it names), a 404 stays a 404, a
+429 stays a 429 with Retry-After, a 401/403 (our credentials for it) and other 5xx are a
+502. Closing the event stream (a client that went away) closes the upstream's at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from vertexcompat.backends.gemini_wire import (
+    ChunkDecoder,
+    count_from_count_tokens,
+    error_fields,
+    events_from_response,
+    to_count_tokens_body,
+    to_gemini_body,
+)
+from vertexcompat.backends.google_credentials import ServiceAccountKey, ServiceAccountTokens
+from vertexcompat.backends.upstream_http import (
+    RetryElsewhere,
+    UpstreamTimeouts,
+    describe,
+    open_stream,
+    retry_after_s,
+    sse_objects,
+)
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.errors import (
+    ApiError,
+    BadGateway,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.locations import FieldPath
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 2
+RETRY_PAUSE_S = 0.25
+UNAVAILABLE_RETRY_AFTER_S = 5
+
+
+class GeminiUpstream:
+    """One configured `gemini` endpoint serving `models` (Gemini model ids)."""
+
+    def __init__(
+        self,
+        endpoint_id: str,
+        models: Sequence[str],
+        *,
+        base_url: str,
+        api_version: str,
+        vertex: bool,
+        project: str | None = None,
+        location: str = "us-central1",
+        api_key: str | None = None,
+        key: ServiceAccountKey | None = None,
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if (api_key is None) == (key is None):
+            raise ValueError("a gemini endpoint takes an API key or a service-account key")
+        self.endpoint_id = endpoint_id
+        self._models = list(models)
+        self._timeouts = timeouts
+        self._api_key = api_key
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=timeouts.connect_s, read=None, write=60.0, pool=60.0),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            transport=transport,
+        )
+        self._tokens = None if key is None else ServiceAccountTokens(key, self._client)
+        root = f"{base_url.rstrip('/')}/{api_version}"
+        project = project or (key.project_id if key is not None else None)
+        if vertex and project:
+            self._root = f"{root}/projects/{project}/locations/{location}/publishers"
+        elif vertex:
+            self._root = f"{root}/publishers"
+        else:
+            self._root = f"{root}/models"
+        self._vertex = vertex
+        self._outstanding = 0
+        self._warmup: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fetches the first token in the background, so that a wrong key file is said at
+        start (the server starts anyway: the endpoint answers 502 saying why until it is
+        fixed; its token endpoint may even be this server, not listening yet)."""
+        if self._tokens is not None:
+            self._warmup = asyncio.create_task(self._first_token(), name=f"token-{self.endpoint_id}")
+
+    async def _first_token(self) -> None:
+        assert self._tokens is not None
+        try:
+            await self._tokens.token()
+        except ApiError as exc:
+            logger.warning("endpoint %s: %s", self.endpoint_id, exc.message)
+
+    async def close(self) -> None:
+        if self._warmup is not None:
+            self._warmup.cancel()
+            await asyncio.gather(self._warmup, return_exceptions=True)
+        await self._client.aclose()
+
+    def problem(self) -> str | None:
+        return None
+
+    # -- the Backend port ------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def model_names(self) -> list[str]:
+        return list(self._models)
+
+    def stats(self) -> dict[str, int]:
+        return {"outstanding_requests": self._outstanding}
+
+    def context_length(self, model: str) -> int | None:
+        return None
+
+    async def precheck(self, request: GenerateContentRequest) -> None:
+        return None
+
+    def release_cache(self, name: str) -> None:
+        return None
+
+    async def count_tokens(self, request: GenerateContentRequest) -> int:
+        body = to_count_tokens_body(
+            request, vertex=self._vertex, model_resource=f"models/{request.model}"
+        )
+        response = await self._post(self.url(request.model, "countTokens"), body)
+        try:
+            return count_from_count_tokens(response.json())
+        except ValueError:
+            raise BadGateway("The upstream's token count is not JSON.") from None
+
+    def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        return self._events(request)
+
+    def url(self, model: str, method: str) -> str:
+        """The URL of `model`'s `method` (`generateContent`, `countTokens`, …)."""
+        if self._root.endswith("/models"):
+            return f"{self._root}/{model}:{method}"
+        publisher, _, name = model.rpartition("/")
+        return f"{self._root}/{publisher or 'google'}/models/{name}:{method}"
+
+    # -- one request -------------------------------------------------------------------------
+
+    async def _headers(self) -> dict[str, str]:
+        if self._tokens is not None:
+            return {"Authorization": f"Bearer {await self._tokens.token()}"}
+        assert self._api_key is not None
+        return {"x-goog-api-key": self._api_key}
+
+    async def _events(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        body = to_gemini_body(request)
+        reasons: list[str] = []
+        self._outstanding += 1
+        try:
+            for attempt in range(ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                answered = [False]
+                try:
+                    if request.stream:
+                        async for event in self._streamed(request.model, body, answered):
+                            answered[0] = True
+                            yield event
+                    else:
+                        for event in await self._whole(request.model, body):
+                            yield event
+                    return
+                except RetryElsewhere as exc:  # raised before the attempt's first event only
+                    reasons.append(exc.reason)
+                    logger.warning("endpoint %s: %s; trying again", self.endpoint_id, exc.reason)
+            raise Unavailable(
+                f"Endpoint `{self.endpoint_id}` did not answer ({'; '.join(reasons)}).",
+                retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+            )
+        finally:
+            self._outstanding -= 1
+
+    async def _streamed(
+        self, model: str, body: Mapping[str, Any], answered: list[bool]
+    ) -> AsyncIterator[StreamEvent]:
+        url = self.url(model, "streamGenerateContent") + "?alt=sse"
+        request = self._client.build_request("POST", url, json=body, headers=await self._headers())
+        response = await open_stream(self._client, request, self._timeouts)
+        try:
+            if response.status_code != 200:
+                raise google_error(response.status_code, await response.aread(), response.headers)
+            decoder = ChunkDecoder()
+            async for chunk in sse_objects(response, self._timeouts, answered=answered):
+                if isinstance(chunk, dict) and "error" in chunk and "candidates" not in chunk:
+                    raise _mid_stream_error(chunk)
+                if isinstance(chunk, dict):
+                    for event in decoder.feed(chunk):
+                        yield event
+            for event in decoder.finish():
+                yield event
+        finally:
+            await response.aclose()
+
+    async def _whole(self, model: str, body: Mapping[str, Any]) -> list[StreamEvent]:
+        response = await self._post(self.url(model, "generateContent"), body)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise RetryElsewhere("the answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise RetryElsewhere("the answer is not a GenerateContentResponse")
+        return events_from_response(answer)
+
+    async def _post(self, url: str, body: Mapping[str, Any]) -> httpx.Response:
+        """A whole exchange; failures worth another try are `RetryElsewhere`."""
+        try:
+            response = await asyncio.wait_for(
+                self._client.post(url, json=body, headers=await self._headers()),
+                self._timeouts.first_byte_s,
+            )
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            raise RetryElsewhere(describe(exc)) from None
+        if response.status_code in (502, 503, 504):
+            raise RetryElsewhere(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise google_error(response.status_code, response.content, response.headers)
+        return response
+
+
+def google_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
+    """The client's view of Google's refusal (module docstring). Google answers a bad API
+    key with a 400 (`API_KEY_INVALID`): that is our credentials, so a 502 too."""
+    message, field, _ = error_fields(raw)
+    reasons, delay = _details(raw)
+    if status in (401, 403) or "API_KEY_INVALID" in reasons:
+        return BadGateway(
+            f"The upstream refused our credentials (HTTP {status}): {message or 'no message'}"
+        )
+    if status == 400:
+        return InvalidArgument(message or "The upstream refused the request (HTTP 400).",
+                               location=_location(field))
+    if status == 404:
+        return NotFound(message or "The upstream has no such model.", location="model")
+    if status == 429:
+        return ResourceExhausted(
+            message or "The upstream's quota is exhausted.",
+            retry_after_s=delay or retry_after_s(dict(headers)),
+        )
+    return BadGateway(f"The upstream failed (HTTP {status}): {message or 'no message'}")
+
+
+def _details(raw: bytes) -> tuple[set[str], int | None]:
+    """The `ErrorInfo` reasons and the `RetryInfo` delay (whole seconds, at least 1) of a
+    Google error body."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return set(), None
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    reasons: set[str] = set()
+    delay: int | None = None
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        if isinstance(detail.get("reason"), str):
+            reasons.add(detail["reason"])
+        found = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(detail.get("retryDelay", "")))
+        if found:
+            delay = max(1, round(float(found.group(1))))
+    return reasons, delay
+
+
+def _mid_stream_error(chunk: Mapping[str, Any]) -> ApiError:
+    error = chunk.get("error")
+    code = error.get("code") if isinstance(error, Mapping) else None
+    status = code if isinstance(code, int) else 502
+    return google_error(status, json.dumps(chunk).encode(), {})
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def _location(field: str | None) -> FieldPath | None:
+    """Google names fields in either spelling (`generationConfig.topK`); locations are
+    snake_case. A field that is not a path is left to the message."""
+    if not field:
+        return None
+    try:
+        return FieldPath.parse(_CAMEL.sub(r"_\1", field).lower())
+    except ValueError:
+        return None
