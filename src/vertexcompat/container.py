@@ -42,6 +42,7 @@ from vertexcompat.services.policies import Policy
 from vertexcompat.services.policies.boundary import GeminiNamedErrors
 from vertexcompat.services.policies.image_defaults import ImageDefaults
 from vertexcompat.services.policies.media import MediaPerception
+from vertexcompat.services.policies.schema_check import SchemaCheck
 from vertexcompat.services.policies.thoughts import ThoughtSealing
 from vertexcompat.services.thoughts import ThoughtSignatures
 from vertexcompat.store.thought_keys import SqliteThoughtKeys
@@ -49,6 +50,7 @@ from vertexcompat.store.roles import SqliteRoles
 from vertexcompat.store.service_accounts import SqliteServiceAccounts
 from vertexcompat.store.cached_contents import SqliteCachedContents
 from vertexcompat.translate.cached_contents import WireCodec
+from vertexcompat.translate.json_schema import output_violation
 from vertexcompat.store.sqlite import Database, open_database
 from vertexcompat.store.tokens import SqliteTokens
 
@@ -458,6 +460,8 @@ def backend_policies(
         policies.append(
             MediaPerception(media, images=not capabilities.vision, audio=not capabilities.audio)
         )
+    if not capabilities.json_schema:
+        policies.append(SchemaCheck(output_violation))
     policies.append(GeminiNamedErrors())
     return tuple(policies)
 

@@ -10,6 +10,7 @@ reached with google-auth tokens and the real openai SDK.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -89,6 +90,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         f'base_url = "{wire.base_url}"\n'
         f'credentials_file = "{upstream_key}"\n'
         'aliases = ["google/gemini-2.5-pro"]\n'
+        # A model that reads no media and follows no schema: this server does both for it.
+        "\n[[endpoints]]\n"
+        'id = "blind"\nkind = "gemini"\n'
+        f'base_url = "{wire.base_url}"\n'
+        'api_key_env = "WIRE_GEMINI_KEY"\n'
+        'aliases = ["gemini-2.0-flash-lite"]\n'
+        'capabilities = ["tools"]\n'
     )
     server = ServerProcess("gemini-gateway", model=TINY_MODEL, data_dir=root / "data",
                            log_dir=root, parallel=1, ctx_per_seq=1024, port=port,
@@ -271,3 +279,49 @@ def test_cached_contents_count_on_the_upstream_and_lead_its_requests(setup: Setu
     assert answer.choices[0].message.content == "Echo: Blue?"
     contents = setup.wire.last("generateContent").body["contents"]
     assert [c["parts"][0]["text"] for c in contents] == [doc, "Blue?"]
+
+
+def _image_question() -> list[dict[str, Any]]:
+    from tests.unit.media.perception.image_samples import stop_sign_jpeg
+
+    url = "data:image/jpeg;base64," + base64.b64encode(stop_sign_jpeg()).decode()
+    return [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def test_images_go_to_gemini_as_they_are_or_perceived_for_a_blind_model(setup: Setup) -> None:
+    setup.client().chat.completions.create(model="google/gemini-2.5-flash",
+                                           messages=_image_question())
+    parts = setup.wire.last("generateContent").body["contents"][0]["parts"]
+    assert parts[0] == {"text": "What is this?"}
+    assert parts[1]["inlineData"]["mimeType"] == "image/jpeg"
+    assert base64.b64decode(parts[1]["inlineData"]["data"])[:2] == b"\xff\xd8"
+
+    setup.client("blind").chat.completions.create(model="", messages=_image_question())
+    parts = setup.wire.last("generateContent").body["contents"][0]["parts"]
+    assert "inlineData" not in json.dumps(parts)
+    described = " ".join(p["text"] for p in parts[1:])
+    assert "STOP" in described.upper(), described
+
+
+def test_a_model_that_cannot_follow_schemas_has_its_answers_checked(setup: Setup) -> None:
+    fits = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
+    misses = {"type": "object", "properties": {"answer": {"type": "integer"}},
+              "required": ["answer"]}
+    for schema, status in ((fits, 200), (misses, 502)):
+        for stream in (False, True):
+            r = setup.post({"messages": [{"role": "user", "content": "JSON please"}],
+                            "stream": stream, "response_format": {
+                                "type": "json_schema", "json_schema": {"name": "s", "schema": schema}}},
+                           endpoint="blind")
+            if not stream:
+                assert r.status_code == status, r.text
+                if status == 502:
+                    assert "'answer' is a required property" in r.json()["error"]["message"]
+                continue
+            assert r.status_code == 200, r.text  # the text streams as it is written
+            frames = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+            if status == 200:
+                assert frames[-1] == "[DONE]"
+            else:
+                assert "'answer' is a required property" in r.text and '"error"' in r.text

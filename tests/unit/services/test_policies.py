@@ -251,3 +251,65 @@ def test_media_kinds_can_be_perceived_separately():
     only_images = asyncio.run(resolver.resolve(request, images=True, audio=False))
     parts = only_images.contents[0].parts
     assert isinstance(parts[1], ImageDescriptionPart) and isinstance(parts[2], InlineDataPart)
+
+
+# --- schema check (models that cannot constrain their output) ------------------------------
+
+
+def _answers(*texts: str, reason=None, call=False):
+    from vertexcompat.domain.events import Finished, FinishReason, TextDelta
+
+    def script(request):
+        events = []
+        for c, text in enumerate(texts):
+            if call:
+                events.append(FunctionCall(c, "f", {}))
+            events += [TextDelta(c, text[:3]), TextDelta(c, text[3:])]
+            events.append(Finished(c, reason or FinishReason.STOP))
+        return events
+
+    return FakeBackend([FAKE_MODEL], script)
+
+
+JSON_CONFIG = GenerationConfig(
+    response_mime_type="application/json",
+    response_schema={"type": "object", "properties": {"n": {"type": "integer"}},
+                     "required": ["n"]},
+)
+
+
+def test_an_answer_that_meets_the_schema_passes_untouched():
+    from vertexcompat.services.policies.schema_check import SchemaCheck
+    from vertexcompat.translate.json_schema import output_violation
+
+    events = run(_answers('{"n": 1}', '{"n": 2}'), SchemaCheck(output_violation), FAKE_MODEL,
+                 user(config=dataclasses.replace(JSON_CONFIG, candidate_count=2)))
+    assert "".join(e.text for e in events if hasattr(e, "text")) == '{"n": 1}{"n": 2}'
+
+
+@pytest.mark.parametrize(("text", "config", "said"), [
+    ('{"n": "one"}', JSON_CONFIG, "schema violation at n"),
+    ('{"m": 1}', JSON_CONFIG, "'n' is a required property"),
+    ("not json", JSON_CONFIG, "not valid JSON"),
+    ("[1, 2]", GenerationConfig(response_mime_type="application/json"), "not a JSON object"),
+])
+def test_an_answer_that_breaks_it_is_a_bad_gateway_once_complete(text, config, said):
+    from vertexcompat.domain.errors import BadGateway
+    from vertexcompat.services.policies.schema_check import SchemaCheck
+    from vertexcompat.translate.json_schema import output_violation
+
+    backend = _answers(text)
+    with pytest.raises(BadGateway, match=said):
+        run(backend, SchemaCheck(output_violation), FAKE_MODEL, user(config=config))
+    assert backend.endings == ["closed"]
+
+
+def test_cut_off_answers_calls_and_plain_text_are_not_checked():
+    from vertexcompat.domain.events import FinishReason
+    from vertexcompat.services.policies.schema_check import SchemaCheck
+    from vertexcompat.translate.json_schema import output_violation
+
+    assert run(_answers('{"n": ', reason=FinishReason.MAX_TOKENS), SchemaCheck(output_violation), FAKE_MODEL,
+               user(config=JSON_CONFIG))[-1].reason is FinishReason.MAX_TOKENS
+    assert run(_answers("", call=True), SchemaCheck(output_violation), FAKE_MODEL, user(config=JSON_CONFIG))
+    assert run(_answers("plain words"), SchemaCheck(output_violation), FAKE_MODEL, user())
