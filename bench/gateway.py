@@ -1,19 +1,26 @@
-"""Gateway benchmark: what vertexcompat adds in front of an upstream model server.
+"""Gateway benchmark: what vertexcompat adds in front of an upstream model server, against
+LiteLLM's proxy in front of the same upstream.
 
 The upstream is a minimal OpenAI-compatible responder (bench/_echo_upstream.py: the same
 short answer at once, whole or as five chunks), so the numbers are the gateway's, not a
 model's. Our server (auth off, the tiny local model loaded but unused) declares it as
-endpoint `bench`. Measured in one run, the same requests sent directly and through us:
+endpoint `bench`; LiteLLM's proxy (`litellm[proxy]`, pinned in
+bench/_litellm_requirements.txt) has it as its one model, `openai/echo`. Every server is one
+process with one event loop. Measured in one run, the same requests sent directly, through
+us and through LiteLLM, phase by phase:
 
 (a) non-streamed latency, one client, sequential: p50 and p99, and the added p50
-    (target: <= 2 ms);
+    (target: ours <= 2 ms);
 (b) streamed time to first content chunk: p50 and p99, and the added p50;
-(c) requests/s with 32 concurrent clients (non-streamed), through us vs direct; and
-    through LiteLLM's proxy when `litellm` is installed (`pip install 'litellm[proxy]'`:
-    not a project dependency), target >= 3x LiteLLM's.
+(c) requests/s with 32 concurrent clients (non-streamed); target: ours >= 3x LiteLLM's.
 
-    .venv/bin/python bench/gateway.py [--requests 400] [--concurrency 32]
-    .venv/bin/python bench/gateway.py --quick    # smoke: 40 requests, 8 clients
+LiteLLM runs from a venv of its own, ${VERTEXCOMPAT_DATA_DIR:-~/.cache/vertexcompat}/bench/
+.venv-litellm, which the first full run creates from bench/_litellm_requirements.txt (about
+40 s from PyPI; again whenever that file changes): its pins cannot share the project's venv.
+A full run that cannot install or start it fails; `--no-litellm` leaves it out on purpose.
+
+    .venv/bin/python bench/gateway.py [--requests 400] [--concurrency 32] [--no-litellm]
+    .venv/bin/python bench/gateway.py --quick    # smoke: 40 requests, 8 clients, no LiteLLM
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -22,16 +29,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
+import os
+import shutil
 import signal
-import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import platformdirs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving import BENCH_DIR, Server, free_port, print_rows  # noqa: E402
@@ -40,6 +53,7 @@ TARGET_ADDED_P50_MS = 2.0
 TARGET_VS_LITELLM = 3.0
 BODY = {"model": "echo", "messages": [{"role": "user", "content": "Say hello."}],
         "max_tokens": 16}
+LITELLM_REQUIREMENTS = BENCH_DIR / "_litellm_requirements.txt"
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -91,18 +105,119 @@ async def throughput(url: str, n: int, concurrency: int, headers: dict[str, str]
         return n / (time.perf_counter() - t0)
 
 
-def litellm_proxy(upstream: str, log_dir: Path) -> Server | None:
-    if importlib.util.find_spec("litellm") is None:
-        return None
+# ---------------------------------------------------------------------------------------------
+# LiteLLM's proxy, from a venv of its own
+
+
+class LiteLLMUnavailable(Exception):
+    pass
+
+
+def litellm_venv(log_dir: Path) -> Path:
+    """The venv LiteLLM's proxy runs from, (re)created from the pinned requirement file when
+    missing or when that file changed since (a sha256 stamp in the venv)."""
+    data_dir = os.environ.get("VERTEXCOMPAT_DATA_DIR") or platformdirs.user_cache_dir("vertexcompat")
+    venv = Path(data_dir) / "bench" / ".venv-litellm"
+    stamp = venv / "requirements.sha256"
+    want = hashlib.sha256(LITELLM_REQUIREMENTS.read_bytes()).hexdigest()
+    if (venv / "bin" / "litellm").exists() and stamp.exists() and stamp.read_text().strip() == want:
+        return venv
+    print(f"installing LiteLLM's proxy into {venv} from {LITELLM_REQUIREMENTS.name} "
+          "(once; about 40 s)", file=sys.stderr)
+    if venv.exists():
+        shutil.rmtree(venv)
+    log = log_dir / "litellm-install.log"
+    with log.open("wb") as fh:
+        for argv in ([sys.executable, "-m", "venv", str(venv)],
+                     [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                      "--disable-pip-version-check", "-r", str(LITELLM_REQUIREMENTS)]):
+            rc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL).returncode
+            if rc != 0:
+                tail = "\n".join(line for line in log.read_text(errors="replace").splitlines()
+                                 if not line.startswith("WARNING: Location"))[-3000:]
+                raise LiteLLMUnavailable(f"`{' '.join(argv[:4])} ...` exited {rc}; log: {log}\n"
+                                         f"{tail}")
+    stamp.write_text(want + "\n")
+    return venv
+
+
+def litellm_version(venv: Path) -> str:
+    r = subprocess.run([str(venv / "bin" / "python"), "-c",
+                        "import importlib.metadata as m; print(m.version('litellm'))"],
+                       capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
+def litellm_proxy(venv: Path, upstream: str, log_dir: Path) -> Server:
+    """LiteLLM's proxy on loopback with the echo upstream as its one model: one uvicorn
+    worker, no master key (like our --no-auth), no database, no callbacks, no telemetry, the
+    bundled model cost map (no fetch at start), warnings-only logs (no access log, as ours)."""
     port = free_port()
     config = log_dir / "litellm.yaml"
     config.write_text(
-        "model_list:\n  - model_name: echo\n    litellm_params:\n"
-        f"      model: openai/echo\n      api_base: {upstream}\n      api_key: none\n"
+        "model_list:\n"
+        "  - model_name: echo\n"
+        "    litellm_params:\n"
+        "      model: openai/echo\n"
+        f"      api_base: {upstream}\n"
+        "      api_key: x\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "  callbacks: []\n"
+        "  success_callback: []\n"
+        "  failure_callback: []\n"
+        "general_settings:\n"
+        "  disable_spend_logs: true\n"
+        "  background_health_checks: false\n"
     )
-    return Server("litellm proxy", [sys.executable, "-m", "litellm", "--config", str(config),
-                                    "--port", str(port), "--host", "127.0.0.1"],
-                  "/health/liveliness", port, log_dir / "litellm.log", timeout=120)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "LITELLM_MASTER_KEY") and not k.startswith("REDIS_")}
+    env.update(
+        LITELLM_TELEMETRY="False", LITELLM_TELEMETRY_DISABLED="true",
+        LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1",
+        LITELLM_MODE="PRODUCTION",  # no .env loaded from the working directory
+        LITELLM_LOG="WARNING",
+        # It refuses to start without a master key unless told this is local development.
+        LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY="true",
+    )
+    return Server("litellm proxy", [str(venv / "bin" / "litellm"), "--config", str(config),
+                                    "--host", "127.0.0.1", "--port", str(port),
+                                    "--num_workers", "1"],
+                  "/health/liveliness", port, log_dir / "litellm.log", env=env, timeout=180)
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def procs_threads(pid: int) -> tuple[int, int]:
+    """Processes in `pid`'s process group (Server starts each in a session of its own) and
+    their OS threads, from /proc."""
+    procs = threads = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) != pid:  # pgrp
+                continue
+            status = (d / "status").read_text()
+        except (OSError, ValueError):
+            continue
+        procs += 1
+        threads += int(next(line.split()[1] for line in status.splitlines()
+                            if line.startswith("Threads:")))
+    return procs, threads
+
+
+def loop_and_parser(site: Path | None = None) -> tuple[str, str]:
+    """uvicorn's defaults where it runs: uvloop and httptools when installed."""
+    def has(mod: str) -> bool:
+        if site is None:
+            return importlib.util.find_spec(mod) is not None
+        return any(site.glob(f"lib/python*/site-packages/{mod}"))
+    return ("uvloop" if has("uvloop") else "asyncio"), ("httptools" if has("httptools") else "h11")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,73 +225,126 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=400, help="per latency phase and per "
                    "throughput run")
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--quick", action="store_true", help="smoke: 40 requests, 8 clients")
+    p.add_argument("--quick", action="store_true", help="smoke: 40 requests, 8 clients, "
+                   "no LiteLLM")
+    p.add_argument("--no-litellm", action="store_true", help="leave LiteLLM's proxy out")
     args = p.parse_args(argv)
     if args.quick:
         args.requests, args.concurrency = 40, 8
+    with_litellm = not (args.quick or args.no_litellm)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log_dir = Path(tempfile.mkdtemp(prefix="vertexcompat-gateway-bench-"))
+    print(f"logs in {log_dir}", file=sys.stderr)
+    venv = None
+    if with_litellm:
+        try:
+            venv = litellm_venv(log_dir)
+        except (LiteLLMUnavailable, OSError) as e:
+            print(f"gateway bench: cannot install LiteLLM's proxy: {e}", file=sys.stderr)
+            return 1
     up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     config = log_dir / "endpoints.toml"
     config.write_text(f'[[endpoints]]\nid = "bench"\nreplicas = ["{upstream}"]\nmodel = "echo"\n')
     port = free_port()
-    ours_url = (f"http://127.0.0.1:{port}/v1/projects/bench/locations/us-central1/endpoints/"
-                "bench/chat/completions")
-    direct_url = f"{upstream}/chat/completions"
+    urls = {
+        "direct": f"{upstream}/chat/completions",
+        "ours": (f"http://127.0.0.1:{port}/v1/projects/bench/locations/us-central1/endpoints/"
+                 "bench/chat/completions"),
+    }
     auth = {"Authorization": "Bearer x"}
-    print(f"logs in {log_dir}", file=sys.stderr)
-    with Server("echo upstream", [sys.executable, str(BENCH_DIR / "_echo_upstream.py"),
-                                  "--port", str(up_port)],
-                "/v1/models", up_port, log_dir / "upstream.log"), \
-         Server("vertexcompat", [sys.executable, "-m", "vertexcompat", "serve", "--no-auth",
-                                 "--host", "127.0.0.1", "--port", str(port), "--model",
-                                 "smollm2-135m-instruct", "--threads", "1", "--parallel", "1",
-                                 "--log-level", "warning", "--config", str(config)],
-                "/readyz", port, log_dir / "ours.log"):
-        n = args.requests
-        direct = asyncio.run(latencies(direct_url, n, stream=False, headers={}))
-        ours = asyncio.run(latencies(ours_url, n, stream=False, headers=auth))
-        direct_s = asyncio.run(latencies(direct_url, n, stream=True, headers={}))
-        ours_s = asyncio.run(latencies(ours_url, n, stream=True, headers=auth))
-        rps_direct = asyncio.run(throughput(direct_url, n, args.concurrency, {}))
-        rps_ours = asyncio.run(throughput(ours_url, n, args.concurrency, auth))
-        rps_litellm = None
-        proxy = litellm_proxy(upstream, log_dir)
-        if proxy is not None:
-            with proxy:
-                rps_litellm = asyncio.run(throughput(
-                    f"{proxy.base}/v1/chat/completions", n, args.concurrency, auth))
+    heads = {"direct": {}, "ours": auth}
+    servers: dict[str, Server] = {}
+    shape: dict[str, tuple[int, int]] = {}
+    n = args.requests
+    with contextlib.ExitStack() as stack:
+        servers["direct"] = stack.enter_context(Server(
+            "echo upstream", [sys.executable, str(BENCH_DIR / "_echo_upstream.py"),
+                              "--port", str(up_port)],
+            "/v1/models", up_port, log_dir / "upstream.log"))
+        servers["ours"] = stack.enter_context(Server(
+            "vertexcompat", [sys.executable, "-m", "vertexcompat", "serve", "--no-auth",
+                             "--host", "127.0.0.1", "--port", str(port), "--model",
+                             "smollm2-135m-instruct", "--threads", "1", "--parallel", "1",
+                             "--log-level", "warning", "--config", str(config)],
+            "/readyz", port, log_dir / "ours.log"))
+        if venv is not None:
+            proxy = litellm_proxy(venv, upstream, log_dir)
+            try:
+                servers["litellm"] = stack.enter_context(proxy)
+            except RuntimeError as e:
+                proxy.__exit__(None, None, None)  # one that timed out is still running
+                print(f"gateway bench: LiteLLM's proxy did not start: {e}", file=sys.stderr)
+                return 1
+            urls["litellm"] = f"{servers['litellm'].base}/v1/chat/completions"
+            heads["litellm"] = auth  # ignored: it has no master key
+        # Phase by phase, each target in turn, so all see the same machine state.
+        lat, ttft, rps = {}, {}, {}
+        for name in urls:
+            lat[name] = asyncio.run(latencies(urls[name], n, stream=False, headers=heads[name]))
+        for name in urls:
+            ttft[name] = asyncio.run(latencies(urls[name], n, stream=True, headers=heads[name]))
+        for name in urls:
+            rps[name] = asyncio.run(throughput(urls[name], n, args.concurrency, heads[name]))
+        for name, server in servers.items():
+            assert server.proc is not None
+            shape[name] = procs_threads(server.proc.pid)
 
     ms = lambda xs, q: 1000 * pct(xs, q)  # noqa: E731
-    added = 1000 * (statistics.median(ours) - statistics.median(direct))
-    added_s = 1000 * (statistics.median(ours_s) - statistics.median(direct_s))
+    added = {k: ms(v, 0.5) - ms(lat["direct"], 0.5) for k, v in lat.items()}
+    has_l = "litellm" in urls
+
+    def row(metric: str, xs: dict[str, list[float]], q: float, target: str, result: str
+            ) -> tuple[str, ...]:
+        d = ms(xs["direct"], q)
+        cells = [metric, f"{d:.2f}", f"{ms(xs['ours'], q):.2f}", f"+{ms(xs['ours'], q) - d:.2f}"]
+        cells += ([f"{ms(xs['litellm'], q):.2f}", f"+{ms(xs['litellm'], q) - d:.2f}"]
+                  if has_l else ["-", "-"])
+        return (*cells, target, result)
+
+    ratio = rps["ours"] / rps["litellm"] if has_l else None
     rows = [
-        ("(a) non-stream p50 ms", f"{ms(ours, 0.5):.2f}", f"direct {ms(direct, 0.5):.2f}",
-         f"+{added:.2f} ms", f"<= +{TARGET_ADDED_P50_MS:.0f} ms",
-         "PASS" if added <= TARGET_ADDED_P50_MS else "MISS"),
-        ("(a) non-stream p99 ms", f"{ms(ours, 0.99):.2f}", f"direct {ms(direct, 0.99):.2f}",
-         f"+{ms(ours, 0.99) - ms(direct, 0.99):.2f} ms", "report", "-"),
-        ("(b) stream TTFT p50 ms", f"{ms(ours_s, 0.5):.2f}", f"direct {ms(direct_s, 0.5):.2f}",
-         f"+{added_s:.2f} ms", "report", "-"),
-        ("(b) stream TTFT p99 ms", f"{ms(ours_s, 0.99):.2f}", f"direct {ms(direct_s, 0.99):.2f}",
-         f"+{ms(ours_s, 0.99) - ms(direct_s, 0.99):.2f} ms", "report", "-"),
-        (f"(c) requests/s, {args.concurrency} clients", f"{rps_ours:.0f}",
-         f"direct {rps_direct:.0f}", f"{rps_ours / rps_direct:.2f}x", "report", "-"),
+        row("(a) non-stream p50 ms", lat, 0.5, f"ours <= +{TARGET_ADDED_P50_MS:.0f} ms",
+            "PASS" if added["ours"] <= TARGET_ADDED_P50_MS else "MISS"),
+        row("(a) non-stream p99 ms", lat, 0.99, "report", "-"),
+        row("(b) stream TTFT p50 ms", ttft, 0.5, "report", "-"),
+        row("(b) stream TTFT p99 ms", ttft, 0.99, "report", "-"),
+        (f"(c) requests/s, {args.concurrency} clients", f"{rps['direct']:.0f}",
+         f"{rps['ours']:.0f}", f"{rps['ours'] / rps['direct']:.2f}x direct",
+         f"{rps['litellm']:.0f}" if has_l else "-",
+         f"{rps['litellm'] / rps['direct']:.2f}x direct" if has_l else "-",
+         f"ours >= {TARGET_VS_LITELLM:.0f}x litellm",
+         "-" if ratio is None else
+         f"{ratio:.2f}x {'PASS' if ratio >= TARGET_VS_LITELLM else 'MISS'}"),
     ]
-    if rps_litellm is not None:
-        rows.append((f"(c) requests/s, {args.concurrency} clients", f"{rps_ours:.0f}",
-                     f"litellm {rps_litellm:.0f}", f"{rps_ours / rps_litellm:.2f}x",
-                     f">= {TARGET_VS_LITELLM:.0f}x",
-                     "PASS" if rps_ours >= TARGET_VS_LITELLM * rps_litellm else "MISS"))
     print()
-    print(f"vertexcompat gateway benchmark: {n} requests per phase, echo upstream")
-    print_rows(("metric", "ours", "baseline", "difference", "target", "result"), rows)
-    if rps_litellm is None:
-        print("(LiteLLM not installed: pip install 'litellm[proxy]' to add its row)")
-    print(json.dumps({"added_p50_ms": round(added, 3), "rps": round(rps_ours, 1)}))
-    print(f"gateway bench done: added p50 {added:.2f} ms, {rps_ours:.0f} requests/s "
-          f"({rps_ours / rps_direct:.2f}x direct)")
+    print(f"vertexcompat gateway benchmark: {n} requests per phase, echo upstream, "
+          f"{args.concurrency} clients in (c)")
+    print_rows(("metric", "direct", "ours", "ours added", "litellm", "litellm added",
+                "target", "result"), rows)
+    loop, parser = loop_and_parser()
+    desc = {
+        "direct": ("echo upstream", "uvicorn, 1 worker", (loop, parser), "-"),
+        "ours": (f"vertexcompat {importlib.metadata.version('vertexcompat')}", "uvicorn, 1 worker; llama.cpp --threads 1 --parallel 1",
+                 (loop, parser), "--no-auth (bearer sent)"),
+    }
+    if venv is not None:
+        desc["litellm"] = (f"litellm[proxy] {litellm_version(venv)}",
+                           "uvicorn, --num_workers 1", ("uvloop", loop_and_parser(venv)[1]),
+                           "no master key")
+    print_rows(("server", "name", "runs as", "processes", "OS threads", "loop", "HTTP",
+                "auth"),
+               [(k, name, how, str(shape[k][0]), str(shape[k][1]), lp, hp, au)
+                for k, (name, how, (lp, hp), au) in desc.items()])
+    if not has_l:
+        print("(LiteLLM not run: " + ("--quick" if args.quick else "--no-litellm") + ")")
+    print(json.dumps({"added_p50_ms": round(added["ours"], 3), "rps": round(rps["ours"], 1),
+                      **({"litellm_added_p50_ms": round(added["litellm"], 3),
+                          "litellm_rps": round(rps["litellm"], 1),
+                          "ours_vs_litellm": round(ratio, 3)} if ratio is not None else {})}))
+    print(f"gateway bench done: added p50 {added['ours']:.2f} ms, {rps['ours']:.0f} requests/s "
+          f"({rps['ours'] / rps['direct']:.2f}x direct"
+          + (f", {ratio:.2f}x litellm" if ratio is not None else "") + ")")
     return 0
 
 
