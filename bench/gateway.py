@@ -13,6 +13,9 @@ us and through LiteLLM, phase by phase:
     (target: ours <= 2 ms);
 (b) streamed time to first content chunk: p50 and p99, and the added p50;
 (c) requests/s with 32 concurrent clients (non-streamed); target: ours >= 3x LiteLLM's.
+    Also each server's own CPU time per request in that phase (its process group, from
+    /proc): the client and the echo upstream share the machine, so requests/s alone
+    understates the gap between two gateways on a small one.
 
 LiteLLM runs from a venv of its own, ${VERTEXCOMPAT_DATA_DIR:-~/.cache/vertexcompat}/bench/
 .venv-litellm, which the first full run creates from bench/_litellm_requirements.txt (about
@@ -116,7 +119,8 @@ class LiteLLMUnavailable(Exception):
 def litellm_venv(log_dir: Path) -> Path:
     """The venv LiteLLM's proxy runs from, (re)created from the pinned requirement file when
     missing or when that file changed since (a sha256 stamp in the venv)."""
-    data_dir = os.environ.get("VERTEXCOMPAT_DATA_DIR") or platformdirs.user_cache_dir("vertexcompat")
+    data_dir = (os.environ.get("VERTEXCOMPAT_DATA_DIR")
+                or platformdirs.user_cache_dir("vertexcompat"))
     venv = Path(data_dir) / "bench" / ".venv-litellm"
     stamp = venv / "requirements.sha256"
     want = hashlib.sha256(LITELLM_REQUIREMENTS.read_bytes()).hexdigest()
@@ -191,24 +195,46 @@ def litellm_proxy(venv: Path, upstream: str, log_dir: Path) -> Server:
 # report
 
 
-def procs_threads(pid: int) -> tuple[int, int]:
-    """Processes in `pid`'s process group (Server starts each in a session of its own) and
-    their OS threads, from /proc."""
-    procs = threads = 0
+def group(pid: int) -> list[Path]:
+    """/proc entries of the processes in `pid`'s process group (Server starts each server in
+    a session of its own, so that is the server and any children)."""
+    out = []
     for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[2]) == pid:  # pgrp
+                    out.append(d)
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def procs_threads(pid: int) -> tuple[int, int]:
+    """Processes in the server's group and their OS threads."""
+    procs = threads = 0
+    for d in group(pid):
         try:
-            stat = (d / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) != pid:  # pgrp
-                continue
             status = (d / "status").read_text()
-        except (OSError, ValueError):
+        except OSError:
             continue
         procs += 1
         threads += int(next(line.split()[1] for line in status.splitlines()
                             if line.startswith("Threads:")))
     return procs, threads
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by the server's group."""
+    ticks = 0
+    for d in group(pid):
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def loop_and_parser(site: Path | None = None) -> tuple[str, str]:
@@ -221,7 +247,8 @@ def loop_and_parser(site: Path | None = None) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=400, help="per latency phase and per "
                    "throughput run")
     p.add_argument("--concurrency", type=int, default=32)
@@ -284,8 +311,12 @@ def main(argv: list[str] | None = None) -> int:
             lat[name] = asyncio.run(latencies(urls[name], n, stream=False, headers=heads[name]))
         for name in urls:
             ttft[name] = asyncio.run(latencies(urls[name], n, stream=True, headers=heads[name]))
+        cpu = {}  # the server's own CPU ms per request in (c): for direct, the echo upstream's
         for name in urls:
+            pid = servers[name].proc.pid  # type: ignore[union-attr]
+            c0 = cpu_seconds(pid)
             rps[name] = asyncio.run(throughput(urls[name], n, args.concurrency, heads[name]))
+            cpu[name] = 1000 * (cpu_seconds(pid) - c0) / (n + 1)  # + its warm-up request
         for name, server in servers.items():
             assert server.proc is not None
             shape[name] = procs_threads(server.proc.pid)
@@ -316,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
          f"ours >= {TARGET_VS_LITELLM:.0f}x litellm",
          "-" if ratio is None else
          f"{ratio:.2f}x {'PASS' if ratio >= TARGET_VS_LITELLM else 'MISS'}"),
+        ("(c) server CPU ms/request", f"{cpu['direct']:.2f}", f"{cpu['ours']:.2f}", "-",
+         f"{cpu['litellm']:.2f}" if has_l else "-", "-", "report",
+         f"litellm/ours {cpu['litellm'] / cpu['ours']:.2f}x" if has_l else "-"),
     ]
     print()
     print(f"vertexcompat gateway benchmark: {n} requests per phase, echo upstream, "
@@ -325,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     loop, parser = loop_and_parser()
     desc = {
         "direct": ("echo upstream", "uvicorn, 1 worker", (loop, parser), "-"),
-        "ours": (f"vertexcompat {importlib.metadata.version('vertexcompat')}", "uvicorn, 1 worker; llama.cpp --threads 1 --parallel 1",
-                 (loop, parser), "--no-auth (bearer sent)"),
+        "ours": (f"vertexcompat {importlib.metadata.version('vertexcompat')}",
+                 "uvicorn, 1 worker; llama.cpp --threads 1 --parallel 1", (loop, parser),
+                 "--no-auth (bearer sent)"),
     }
     if venv is not None:
         desc["litellm"] = (f"litellm[proxy] {litellm_version(venv)}",
