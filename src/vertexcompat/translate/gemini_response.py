@@ -1,0 +1,252 @@
+"""Domain stream events → Gemini's native `GenerateContentResponse` JSON, camelCase as
+Google writes it: a whole answer (`response_json`, for `:generateContent`) or the chunks of
+`:streamGenerateContent?alt=sse` (`ChunkWriter`).
+
+Every response and chunk carries `modelVersion`, `responseId` and `createTime`. A candidate
+is `{"index", "content": {"role": "model", "parts": […]}, "finishReason"}`; its parts:
+
+- `{"text": …, "thought": true}` for thoughts, `{"text": …}` for the answer;
+- `{"functionCall": {"name", "args", "id"?}, "thoughtSignature"?}` for a call (the turn's
+  signature rides on its first call, as the backend gave it);
+- `{"inlineData": {"mimeType", "data"}}` (standard base64) for an image;
+- a `ThoughtSignature` (a turn that ended in text) becomes `thoughtSignature` on the
+  candidate's last answer text part, or on an empty text part `{"text": ""}` when it has
+  none.
+
+`finishReason` is the domain reason's name (they are Gemini's names). `usageMetadata` is
+`promptTokenCount`, `candidatesTokenCount` (the completion without its thoughts),
+`totalTokenCount`, and `thoughtsTokenCount` / `cachedContentTokenCount` when not zero.
+
+A whole answer merges consecutive deltas: a candidate's thoughts become one thought part
+before its answer, and each run of answer text one text part (a call or an image between
+two runs keeps them apart). Candidates come in index order. A candidate with no parts has
+`"content": {"role": "model"}` without `parts`, as Gemini writes a candidate that said
+nothing (a blocked prompt, a budget spent thinking).
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    FunctionCall,
+    ImageOutput,
+    StreamEvent,
+    TextDelta,
+    ThoughtDelta,
+    ThoughtSignature,
+    Usage,
+)
+
+Json = dict[str, Any]
+
+MODEL_ROLE = "model"
+
+
+# --- whole answers ----------------------------------------------------------------------
+
+
+def response_json(
+    events: Sequence[StreamEvent], *, model_version: str, response_id: str, create_time: str
+) -> Json:
+    """The `GenerateContentResponse` of a whole answer."""
+    candidates: dict[int, _Candidate] = {}
+    usage: Usage | None = None
+    for event in events:
+        if isinstance(event, Usage):
+            usage = event
+        else:
+            candidates.setdefault(event.candidate, _Candidate()).add(event)
+    out: Json = {}
+    if candidates:
+        out["candidates"] = [candidates[i].to_json(i) for i in sorted(candidates)]
+    if usage is not None:
+        out["usageMetadata"] = usage_json(usage)
+    out.update(_metadata(model_version, response_id, create_time))
+    return out
+
+
+@dataclass(slots=True)
+class _Candidate:
+    parts: list[Json] = field(default_factory=list)
+    signature: str | None = None
+    reason: FinishReason | None = None
+
+    def add(self, event: StreamEvent) -> None:
+        match event:
+            case ThoughtDelta(text=text):
+                self._text(text, thought=True)
+            case TextDelta(text=text):
+                self._text(text, thought=False)
+            case FunctionCall() | ImageOutput():
+                self.parts.append(_part(event))
+            case ThoughtSignature(signature=signature):
+                self.signature = signature
+            case Finished(reason=reason):
+                self.reason = reason
+            case Usage():
+                raise AssertionError("usage belongs to the response, not a candidate")
+            case _:
+                assert_never(event)
+
+    def _text(self, text: str, *, thought: bool) -> None:
+        if not text:
+            return
+        last = self.parts[-1] if self.parts else None
+        if last is not None and "text" in last and last.get("thought", False) is thought:
+            last["text"] += text
+        else:
+            self.parts.append(_text_part(text, thought=thought))
+
+    def to_json(self, index: int) -> Json:
+        parts = [dict(p) for p in self.parts]
+        if self.signature is not None:
+            answers = [k for k, p in enumerate(parts) if "text" in p and not p.get("thought")]
+            if answers:
+                parts[answers[-1]]["thoughtSignature"] = self.signature
+            else:
+                parts.append({"text": "", "thoughtSignature": self.signature})
+        return _candidate(index, parts, self.reason)
+
+
+# --- streams ----------------------------------------------------------------------------
+
+
+class ChunkWriter:
+    """The `GenerateContentResponse` chunks of one `:streamGenerateContent` answer.
+
+    `feed` each event in order and send what it returns (zero or one chunk); call `finish`
+    when the events end and send what it returns. Each thought or text delta, call and image
+    is a chunk of its own holding just that part (deltas are not merged; empty ones are
+    dropped). A candidate's `ThoughtSignature` waits for its `Finished`, whose entry carries
+    the `finishReason` and an empty text part with the signature (`{"text": "",
+    "thoughtSignature": …}`, as Gemini sends it), or `{"text": ""}` without one.
+
+    `usageMetadata` is on the final chunk only (Gemini repeats a running count on every
+    chunk; Vertex only sends it at the end), beside the last `finishReason`, as Gemini
+    sends it. To get it there a finish entry is held until the next event: a `Usage` is
+    sent in the same chunk; a delta of another candidate is sent in the same chunk after it
+    (a chunk may hold several candidates, each with its `index`, listed in the order their
+    events came); `finish` sends it alone if nothing followed. A `Usage` with no finish
+    waiting is a chunk of its own. Nothing is written after `finish`.
+    """
+
+    def __init__(self, *, model_version: str, response_id: str, create_time: str) -> None:
+        self._metadata = _metadata(model_version, response_id, create_time)
+        self._signatures: dict[int, str] = {}
+        self._held: dict[int, Json] = {}  # finish entries waiting to be sent, by candidate
+        self._done = False
+
+    def feed(self, event: StreamEvent) -> list[Json]:
+        if self._done:
+            return []
+        match event:
+            case ThoughtSignature(candidate=candidate, signature=signature):
+                self._signatures[candidate] = signature
+                return []
+            case Finished(candidate=candidate, reason=reason):
+                signature = self._signatures.pop(candidate, None)
+                part: Json = {"text": ""}
+                if signature is not None:
+                    part["thoughtSignature"] = signature
+                self._held[candidate] = _candidate(candidate, [part], reason)
+                return []
+            case Usage():
+                return [self._chunk({}, usage_json(event))]
+            case ThoughtDelta() | TextDelta() | FunctionCall() | ImageOutput():
+                if isinstance(event, TextDelta | ThoughtDelta) and not event.text:
+                    return []
+                entry = _candidate(event.candidate, [_part(event)], None)
+                return [self._chunk({event.candidate: entry}, None)]
+            case _:
+                assert_never(event)
+
+    def finish(self) -> list[Json]:
+        """The finish chunk still held, if any. A second call returns nothing."""
+        if self._done:
+            return []
+        self._done = True
+        return [self._chunk({}, None)] if self._held else []
+
+    def _chunk(self, entries: Mapping[int, Json], usage: Json | None) -> Json:
+        held, self._held = self._held, {}
+        merged = [*held.values(), *entries.values()]  # in the order the events came
+        out: Json = {}
+        if merged:
+            out["candidates"] = merged
+        if usage is not None:
+            out["usageMetadata"] = usage
+        out.update(self._metadata)
+        return out
+
+
+# --- pieces -----------------------------------------------------------------------------
+
+
+def usage_json(usage: Usage) -> Json:
+    """Gemini's `usageMetadata`: thoughts are counted apart from the candidates."""
+    out: Json = {
+        "promptTokenCount": usage.prompt_tokens,
+        "candidatesTokenCount": max(usage.completion_tokens - usage.reasoning_tokens, 0),
+        "totalTokenCount": usage.total_tokens,
+    }
+    if usage.cached_tokens:
+        out["cachedContentTokenCount"] = usage.cached_tokens
+    if usage.reasoning_tokens:
+        out["thoughtsTokenCount"] = usage.reasoning_tokens
+    return out
+
+
+def _candidate(index: int, parts: list[Json], reason: FinishReason | None) -> Json:
+    content: Json = {"role": MODEL_ROLE}
+    if parts:
+        content["parts"] = parts
+    out: Json = {"index": index, "content": content}
+    if reason is not None:
+        out["finishReason"] = reason.value
+    return out
+
+
+def _text_part(text: str, *, thought: bool) -> Json:
+    return {"text": text, "thought": True} if thought else {"text": text}
+
+
+def _part(event: TextDelta | ThoughtDelta | FunctionCall | ImageOutput) -> Json:
+    match event:
+        case ThoughtDelta(text=text):
+            return _text_part(text, thought=True)
+        case TextDelta(text=text):
+            return _text_part(text, thought=False)
+        case FunctionCall():
+            call: Json = {"name": event.name, "args": _plain(event.args)}
+            if event.id is not None:
+                call["id"] = event.id
+            part: Json = {"functionCall": call}
+            if event.thought_signature is not None:
+                part["thoughtSignature"] = event.thought_signature
+            return part
+        case ImageOutput():
+            data = base64.b64encode(event.data).decode("ascii")
+            return {"inlineData": {"mimeType": event.mime_type, "data": data}}
+        case _:
+            assert_never(event)
+
+
+def _metadata(model_version: str, response_id: str, create_time: str) -> Json:
+    return {"modelVersion": model_version, "createTime": create_time, "responseId": response_id}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of call arguments (a domain mapping may be read-only or frozen)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
