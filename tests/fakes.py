@@ -12,6 +12,7 @@ from vertexcompat.config import Settings
 from vertexcompat.container import Container, build_generation
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, Usage
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelRegistry, default_aliases
 
 FAKE_MODEL = "fake-model"
@@ -53,6 +54,7 @@ class FakeBackend:
         self._context_length = context_length
         self.requests: list[GenerateContentRequest] = []
         self.prechecked: list[GenerateContentRequest] = []
+        self.computed: list[GenerateContentRequest] = []  # asked for by compute_tokens
         self.refuse_early = refuse_early
         self.endings: list[str] = []
         self.started = 0
@@ -72,15 +74,29 @@ class FakeBackend:
         if self.refuse_early is not None:
             raise self.refuse_early
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
-        """Four characters a token, as a rough tokenizer would."""
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        """Four characters a token, as a rough tokenizer would; the opening of an answer
+        (`as_prompt`) is one more."""
         text = " ".join(
             getattr(part, "text", "") for content in (
                 *request.contents,
                 *((request.system_instruction,) if request.system_instruction else ()),
             ) for part in content.parts
         )
-        return len(text) // 4 + len(request.contents)
+        return len(text) // 4 + len(request.contents) + int(as_prompt)
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        """Each content's text parts' whitespace-separated words, in order, one token
+        each; ids count up from 1 over the whole request (deterministic)."""
+        self.computed.append(request)
+        infos: list[TokensInfo] = []
+        next_id = 1
+        for content in request.contents:
+            words = " ".join(getattr(part, "text", "") for part in content.parts).split()
+            ids = tuple(range(next_id, next_id + len(words)))
+            next_id += len(words)
+            infos.append(TokensInfo(content.role, ids, tuple(w.encode() for w in words)))
+        return infos
 
     def release_cache(self, name: str) -> None:
         self.released_caches.append(name)

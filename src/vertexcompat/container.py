@@ -362,6 +362,9 @@ def model_aliases(settings: Settings) -> dict[str, str]:
     return {
         **default_aliases(settings.model_name, settings.image_model_ids),
         **settings.model_aliases,
+        # An endpoint's own model names are its, even one that is also a Gemini id the
+        # embedded model answers by default (a gemini endpoint's `model = "gemini-2.0-flash"`).
+        **{m: m for e in settings.endpoints for m in served_models(e)},
         **{alias: _alias_target(e, alias) for e in settings.endpoints for alias in e.aliases},
     }
 

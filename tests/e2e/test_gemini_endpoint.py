@@ -1,6 +1,10 @@
-"""`gemini` endpoints end to end: our server (auth ON, tiny local model) in front of a
-Gemini-wire server (tests/e2e/gemini_wire.py: Google's documented JSON, both URL forms),
-reached with google-auth tokens and the real openai SDK.
+"""`gemini` endpoints end to end: our server (auth ON, tiny local model) in front of
+Gemini-wire servers, reached with google-auth tokens and the real openai SDK:
+
+- endpoint `native`: ANOTHER vertexcompat process serving Gemini's native REST API (the
+  real thing this project implements), signed in to with a key file it issued;
+- the others: a scripted Gemini-wire server (tests/e2e/gemini_wire.py: Google's documented
+  JSON, both URL forms), which can also fail on demand.
 
 - endpoint `gemini`: the Gemini API form, an API key from the environment, serving the
   models its aliases name (`google/gemini-2.5-flash` on the openapi endpoint, too);
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import google.auth.transport.requests
 import httpx
@@ -44,6 +49,7 @@ class Setup:
     wire: GeminiWireServer
     token: str
     key_project: str
+    native: ServerProcess
 
     def client(self, endpoint: str | None = None) -> openai.OpenAI:
         path = f"endpoints/{endpoint}" if endpoint else "endpoints/openapi"
@@ -75,9 +81,13 @@ def _create_key(root: Path, project: str, port: int) -> Path:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("gemini-endpoint")
     wire = GeminiWireServer(free_port())
-    port = free_port()
+    port, native_port = free_port(), free_port()
     demo_key = _create_key(root, "demo", port)
     upstream_key = _create_key(root, "upstream-sa", port)
+    native_key = _create_key(root / "native", "gateway-sa", native_port)
+    native = ServerProcess("gemini-native-upstream", model=TINY_MODEL,
+                           data_dir=root / "native" / "data", log_dir=root, parallel=1,
+                           ctx_per_seq=1024, port=native_port)
     config = root / "config.toml"
     config.write_text(
         "[[endpoints]]\n"
@@ -97,6 +107,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         'api_key_env = "WIRE_GEMINI_KEY"\n'
         'aliases = ["gemini-2.0-flash-lite"]\n'
         'capabilities = ["tools"]\n'
+        "\n[[endpoints]]\n"
+        'id = "native"\nkind = "gemini"\n'
+        f'base_url = "{native.base_url}"\n'
+        f'credentials_file = "{native_key}"\n'
+        'api_version = "v1beta1"\n'
+        'model = "gemini-2.0-flash"\n'
     )
     server = ServerProcess("gemini-gateway", model=TINY_MODEL, data_dir=root / "data",
                            log_dir=root, parallel=1, ctx_per_seq=1024, port=port,
@@ -105,12 +121,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                            extra_args=("--config", str(config)))
     wire.start()
     try:
+        native.start(ready_timeout=120)
         server.start(ready_timeout=120)
         creds = service_account.Credentials.from_service_account_file(str(demo_key), scopes=SCOPES)
         creds.refresh(google.auth.transport.requests.Request())
-        yield Setup(server, wire, creds.token, "upstream-sa")
+        yield Setup(server, wire, creds.token, "upstream-sa", native)
     finally:
         server.stop()
+        native.stop()
         wire.stop()
 
 
@@ -325,3 +343,31 @@ def test_a_model_that_cannot_follow_schemas_has_its_answers_checked(setup: Setup
                 assert frames[-1] == "[DONE]"
             else:
                 assert "'answer' is a required property" in r.text and '"error"' in r.text
+
+
+def test_another_vertexcompat_is_a_gemini_upstream(setup: Setup) -> None:
+    """The whole way: openai SDK → our chat completions → gemini endpoint → the other
+    server's native generateContent (its own auth, tokens from its `/token`) → its model."""
+    client = setup.client("native")
+    whole = client.chat.completions.create(
+        model="", temperature=0, max_tokens=12,
+        messages=[{"role": "system", "content": "Answer briefly."},
+                  {"role": "user", "content": "Name a colour."}])
+    assert whole.choices[0].message.content
+    assert whole.usage.prompt_tokens > 0 and whole.usage.completion_tokens > 0
+    stream = client.chat.completions.create(
+        model="gemini-2.0-flash", temperature=0, max_tokens=12, stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "system", "content": "Answer briefly."},
+                  {"role": "user", "content": "Name a colour."}])
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content  # greedy on both servers
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    # A refusal of the other server comes back as its 400, named in our client's terms.
+    r = setup.post({"messages": [{"role": "user", "content": "x"}], "seed": 2**40},
+                   endpoint="native")
+    assert r.status_code == 400, r.text
+    log = unquote(setup.native.log_path.read_text())
+    assert ":streamGenerateContent?alt=sse HTTP/1.1\" 200" in log
+    assert ":generateContent HTTP/1.1\" 200" in log

@@ -71,3 +71,9 @@ def test_aliases_route_to_the_model_or_to_themselves() -> None:
     assert aliases["qwen-7b"] == "qwen"
     # The endpoint's alias wins over the default table that sends Gemini ids to the local model.
     assert aliases["google/gemini-2.5-flash"] == "gemini-2.5-flash"
+
+
+def test_an_endpoints_model_named_like_a_gemini_id_is_the_endpoints() -> None:
+    settings = Settings(endpoints=[gemini(api_key_env="K", model="gemini-2.0-flash")])
+    assert model_aliases(settings)["gemini-2.0-flash"] == "gemini-2.0-flash"
+    assert model_aliases(settings)["gemini-2.5-flash"] != "gemini-2.5-flash"  # still local

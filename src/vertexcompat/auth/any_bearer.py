@@ -24,10 +24,13 @@ class AnyBearerAuthenticator:
     def authenticate(
         self, authorization: str | None, project: str, location: str = "global"
     ) -> Principal:
+        return Principal(subject=self.identify(authorization).subject, project=project)
+
+    def identify(self, authorization: str | None) -> Principal:
         scheme, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated(_UNAUTHENTICATED)
         # Only a digest identifies the caller: tokens are never kept or logged.
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
-        return Principal(subject=f"bearer:{digest}", project=project)
+        return Principal(subject=f"bearer:{digest}", project="default")

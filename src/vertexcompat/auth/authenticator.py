@@ -50,12 +50,23 @@ class TokenAuthenticator:
     def authenticate(
         self, authorization: str | None, project: str, location: str = "global"
     ) -> Principal:
+        email = self._live_account(authorization)
+        if not PREDICT_ROLES & self._roles.roles_of(email, project):
+            raise permission_denied(project, location)
+        return Principal(subject=f"serviceAccount:{email}", project=project)
+
+    def identify(self, authorization: str | None) -> Principal:
+        email = self._live_account(authorization)
+        # `name@project.iam.gserviceaccount.com`: the account's own project.
+        project = email.partition("@")[2].split(".", 1)[0]
+        return Principal(subject=f"serviceAccount:{email}", project=project)
+
+    def _live_account(self, authorization: str | None) -> str:
+        """The email of the account a live, unrevoked token belongs to."""
         record = self._tokens.resolve(bearer_token(authorization))
         if record is None:
             raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
         key = self._accounts.key(record.key_id)
         if key is None or key.revoked:
             raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
-        if not PREDICT_ROLES & self._roles.roles_of(record.email, project):
-            raise permission_denied(project, location)
-        return Principal(subject=f"serviceAccount:{record.email}", project=project)
+        return record.email

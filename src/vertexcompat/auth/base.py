@@ -14,3 +14,9 @@ class Authenticator(Protocol):
         """Raises `Unauthenticated` (401) or `PermissionDenied` (403 on `project`;
         `location` only names the resource in the message)."""
         ...
+
+    def identify(self, authorization: str | None) -> Principal:
+        """The caller of a resource that belongs to no project (Google's publisher
+        models): any live credential will do. Its `project` is the account's own.
+        Raises `Unauthenticated` (401)."""
+        ...

@@ -2,11 +2,27 @@
 turn's thoughts to the client and back, so the server can restore them into the model's
 context on the next turn without storing anything per conversation.
 
-Format: `vxts1.<key id>.<base64url(nonce ‖ AES-256-GCM ciphertext ‖ tag)>`. The plaintext
-is JSON `{"t": thoughts, "b": binding, "iat": seconds}`; the version prefix and key id are
-authenticated as associated data. `binding` ties a signature to what it was issued on
-(`call:<function name>` or `text`), so a signature moved onto another call is refused
-like a forged one.
+Format: standard base64, padded, of one binary blob
+
+    SIGNATURE_MAGIC ‖ len(key id) ‖ key id ‖ nonce ‖ AES-256-GCM ciphertext ‖ tag
+
+(`SIGNATURE_MAGIC` is the 4 bytes `vxt\\x02`, the length one byte, the key id ASCII, the
+nonce 12 bytes, the tag 16). Everything before the nonce — version and key id — is the
+AEAD's associated data. The plaintext is JSON `{"t": thoughts, "b": binding, "iat":
+seconds}`. `binding` ties a signature to what it was issued on (`call:<function name>` or
+`text`), so a signature moved onto another call is refused like a forged one.
+
+It is a single base64 value because Gemini's REST API declares `thoughtSignature` a
+protobuf `bytes` field: the google-genai SDK decodes it as base64 and sends the bytes back
+re-encoded in the URL-safe alphabet, while the OpenAI surface hands the string back as it
+was. So `open` accepts the standard or the URL-safe alphabet, padded or not, but only the
+one spelling of the bytes in the alphabet and padding style it was given: an altered
+string (including the unused low bits of the last character, or a mix of alphabets) is
+refused.
+
+The earlier `vxts1.<key id>.<base64url>` format does not open: signatures are short-lived
+conversation state, and a client still holding one gets the documented refusal (400) and
+starts that turn afresh.
 
 Keys rotate without breaking signatures in flight: the newest unretired key seals, every
 unretired key opens; retiring a key ends the signatures it sealed.
@@ -17,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import threading
 import time
@@ -27,10 +44,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vertexcompat.store.thought_keys import ThoughtKey, ThoughtKeyRepository
 
-SIGNATURE_PREFIX = "vxts1"
+SIGNATURE_MAGIC = b"vxt\x02"
+# The text every signature starts with, in either alphabet: the base64 characters that
+# the magic alone determines ("dnh0A").
+SIGNATURE_PREFIX = base64.b64encode(SIGNATURE_MAGIC).decode("ascii")[
+    : len(SIGNATURE_MAGIC) * 8 // 6
+]
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 _KEY_BYTES = 32
 _CACHE_S = 30.0
+
+_SHAPE = re.compile(r"[A-Za-z0-9+/_-]*={0,2}", re.ASCII)
+_URL_TO_STANDARD = str.maketrans("-_", "+/")
+_STANDARD_TO_URL = str.maketrans("+/", "-_")
 
 Clock = Callable[[], float]
 
@@ -79,15 +106,25 @@ class ThoughtSealer:
             {"t": thoughts, "b": binding, "iat": int(self._clock())},
             ensure_ascii=False, separators=(",", ":"),
         ).encode("utf-8")
+        header = _header(key.key_id)
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = AESGCM(key.secret).encrypt(nonce, payload, _aad(key.key_id))
-        return f"{SIGNATURE_PREFIX}.{key.key_id}.{_b64(nonce + sealed)}"
+        sealed = AESGCM(key.secret).encrypt(nonce, payload, header)
+        return base64.b64encode(header + nonce + sealed).decode("ascii")
 
     def open(self, signature: str, *, binding: str) -> str:
         """The thoughts sealed in `signature`; raises BadThoughtSignature."""
-        prefix, _, rest = signature.partition(".")
-        key_id, _, body = rest.partition(".")
-        if prefix != SIGNATURE_PREFIX or not key_id or not body:
+        raw = _decode(signature)
+        header_end = len(SIGNATURE_MAGIC) + 1
+        if len(raw) < header_end or not raw.startswith(SIGNATURE_MAGIC):
+            raise BadThoughtSignature("not a thought signature issued by this server")
+        header_end += raw[header_end - 1]
+        if len(raw) < header_end + _NONCE_BYTES + _TAG_BYTES:
+            raise BadThoughtSignature("the signature is truncated")
+        try:
+            key_id = raw[len(SIGNATURE_MAGIC) + 1 : header_end].decode("ascii")
+        except UnicodeDecodeError:
+            key_id = ""
+        if not key_id:
             raise BadThoughtSignature("not a thought signature issued by this server")
         key = next((k for k in self._usable(create=False) if k.key_id == key_id), None)
         if key is None:  # maybe rotated elsewhere (another process, the CLI): look again
@@ -95,19 +132,10 @@ class ThoughtSealer:
                         if k.key_id == key_id), None)
         if key is None:
             raise BadThoughtSignature("the signature's key is unknown or retired")
+        nonce_end = header_end + _NONCE_BYTES
         try:
-            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        except (binascii.Error, ValueError):
-            raise BadThoughtSignature("the signature is not valid base64url") from None
-        # Only the canonical spelling: unused low bits in the last character would otherwise
-        # let several strings stand for one signature.
-        if _b64(raw) != body:
-            raise BadThoughtSignature("the signature was altered or forged")
-        if len(raw) <= _NONCE_BYTES:
-            raise BadThoughtSignature("the signature is truncated")
-        try:
-            payload = AESGCM(key.secret).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:],
-                                                 _aad(key_id))
+            payload = AESGCM(key.secret).decrypt(raw[header_end:nonce_end], raw[nonce_end:],
+                                                 raw[:header_end])
         except InvalidTag:
             raise BadThoughtSignature("the signature was altered or forged") from None
         data = json.loads(payload)
@@ -130,9 +158,35 @@ class ThoughtSealer:
         return keys
 
 
-def _aad(key_id: str) -> bytes:
-    return f"{SIGNATURE_PREFIX}.{key_id}".encode("ascii")
+def _header(key_id: str) -> bytes:
+    """The magic and the length-prefixed key id: the AEAD's associated data."""
+    encoded = key_id.encode("ascii")
+    if not 0 < len(encoded) < 256:
+        raise ValueError(f"a thought key id must be 1-255 ASCII bytes, not {key_id!r}")
+    return SIGNATURE_MAGIC + bytes([len(encoded)]) + encoded
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+def _decode(signature: str) -> bytes:
+    """The bytes `signature` spells in standard or URL-safe base64, padded or not — only
+    if it is their one spelling in that alphabet and padding style."""
+    if not isinstance(signature, str) or not _SHAPE.fullmatch(signature):
+        raise BadThoughtSignature("not a thought signature issued by this server")
+    url_safe = "-" in signature or "_" in signature
+    if url_safe and ("+" in signature or "/" in signature):
+        raise BadThoughtSignature("the signature mixes two base64 alphabets")
+    padded = signature.endswith("=")
+    body = signature.rstrip("=").translate(_URL_TO_STANDARD)
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadThoughtSignature("the signature is not valid base64") from None
+    # Only the canonical spelling: unused low bits in the last character, or padding that
+    # does not fit the length, would otherwise let several strings stand for one signature.
+    again = base64.b64encode(raw).decode("ascii")
+    if not padded:
+        again = again.rstrip("=")
+    if url_safe:
+        again = again.translate(_STANDARD_TO_URL)
+    if again != signature:
+        raise BadThoughtSignature("the signature was altered or forged")
+    return raw

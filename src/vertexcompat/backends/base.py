@@ -8,6 +8,7 @@ from typing import Protocol
 
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.tokens import TokensInfo
 
 
 class Backend(Protocol):
@@ -34,9 +35,20 @@ class Backend(Protocol):
         refusals that hold whatever the media turn into; may do nothing."""
         ...
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
-        """How many prompt tokens `request` (contents, system instruction, tools) is for
-        the model, as `stream` would send it. Raises what `stream` would for bad input."""
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        """How many tokens `request` (contents, system instruction, tools) is for the
+        model. `as_prompt`: every token a generation of `request` reads, the opening of its
+        answer included — what its usage reports as prompt tokens (`:countTokens`);
+        otherwise the conversation alone, the prefix every longer conversation that begins
+        with it shares (what a cached content holds). Backends without such an opening
+        count the same either way. Raises what `stream` would for bad input."""
+        ...
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        """The tokens of each content of `request` as the model reads it (its text parts,
+        in order; media perceived first by policies): one `TokensInfo` per content, in
+        order (`:computeTokens`; the system instruction and tools are not asked about).
+        Raises `InvalidArgument` when the backend cannot tell."""
         ...
 
     def release_cache(self, name: str) -> None:

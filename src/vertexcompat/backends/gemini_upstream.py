@@ -16,13 +16,15 @@ A client that streams gets `:streamGenerateContent?alt=sse`, read event by event
 waits gets `:generateContent`. Thought signatures are Gemini's own: they pass through in
 both directions (the endpoint declares `issues_thought_signatures`, so nothing seals them
 here). `n` is Gemini's `candidateCount`. Prompt tokens are counted by `:countTokens`, so a
-Gemini endpoint can hold cached contents (they are sent as leading contents).
+Gemini endpoint can hold cached contents (they are sent as leading contents). Vertex's
+`:computeTokens` answers for its contents' tokens; the Gemini API has none, so on that form
+a request for them is refused (400).
 
-Failures before the first event — a refused connection, a timeout, a 502/503/504 — are
-tried once more, then answered 503 with Retry-After. Google's refusals become ours: a 400
-keeps its message (and its field, as the Gemini location it names), a 404 stays a 404, a
-429 stays a 429 with Retry-After, a 401/403 (our credentials for it) and other 5xx are a
-502. Closing the event stream (a client that went away) closes the upstream's at once.
+Failures before the first event (or the answer of a `:countTokens` / `:computeTokens`) —
+a refused connection, a timeout, a 502/503/504 — are tried once more, then answered 503
+with Retry-After. Google's refusals become ours: a 400 keeps its message (and its field,
+as the Gemini location it names), a 404 stays a 404, a 429 stays a 429 with Retry-After,
+a 401/403 (our credentials for it) and other 5xx are a 502. Closing the event stream (a client that went away) closes the upstream's at once.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from vertexcompat.backends.gemini_wire import (
     count_from_count_tokens,
     error_fields,
     events_from_response,
+    to_compute_tokens_body,
     to_count_tokens_body,
     to_gemini_body,
+    tokens_info_from_compute_tokens,
 )
 from vertexcompat.backends.google_credentials import ServiceAccountKey, ServiceAccountTokens
 from vertexcompat.backends.upstream_http import (
@@ -64,6 +68,7 @@ from vertexcompat.domain.errors import (
 )
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.tokens import TokensInfo
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +165,44 @@ class GeminiUpstream:
     def release_cache(self, name: str) -> None:
         return None
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        """Gemini's `:countTokens` (Gemini's prompts have no opening of an answer to add)."""
         body = to_count_tokens_body(
             request, vertex=self._vertex, model_resource=f"models/{request.model}"
         )
-        response = await self._post(self.url(request.model, "countTokens"), body)
+        response = await self._exchange(self.url(request.model, "countTokens"), body)
         try:
             return count_from_count_tokens(response.json())
         except ValueError:
             raise BadGateway("The upstream's token count is not JSON.") from None
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        """Vertex's `:computeTokens` for the request's contents. A content Gemini would
+        find empty (only empty text) is not sent; it gets no tokens here, in its place
+        (when the upstream answers one `TokensInfo` per content sent; otherwise its answer
+        is passed on as it is). The Gemini API form has no such method: `InvalidArgument`."""
+        if not self._vertex:
+            raise InvalidArgument(
+                f"Model `{request.model}` is served through the Gemini API, which cannot "
+                "compute tokens (`computeTokens` is Vertex AI's); count them with "
+                "`countTokens`.",
+                location="model",
+            )
+        body, sent = to_compute_tokens_body(request)
+        if not sent:  # nothing Gemini would read: nothing to ask it
+            return [TokensInfo(content.role, (), ()) for content in request.contents]
+        response = await self._exchange(self.url(request.model, "computeTokens"), body)
+        try:
+            infos = tokens_info_from_compute_tokens(response.json())
+        except ValueError as exc:
+            raise BadGateway(f"The upstream's computeTokens answer is not valid: {exc}.") from None
+        if len(infos) != len(sent):
+            return infos  # not one per content sent: as the upstream answered
+        answered = dict(zip(sent, infos, strict=True))
+        return [
+            answered[turn] if turn in answered else TokensInfo(content.role, (), ())
+            for turn, content in enumerate(request.contents)
+        ]
 
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         return self._events(request)
@@ -246,6 +280,22 @@ class GeminiUpstream:
         if not isinstance(answer, dict):
             raise RetryElsewhere("the answer is not a GenerateContentResponse")
         return events_from_response(answer)
+
+    async def _exchange(self, url: str, body: Mapping[str, Any]) -> httpx.Response:
+        """`_post`, tried once more after a failure worth another try; then `Unavailable`."""
+        reasons: list[str] = []
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(RETRY_PAUSE_S)
+            try:
+                return await self._post(url, body)
+            except RetryElsewhere as exc:
+                reasons.append(exc.reason)
+                logger.warning("endpoint %s: %s; trying again", self.endpoint_id, exc.reason)
+        raise Unavailable(
+            f"Endpoint `{self.endpoint_id}` did not answer ({'; '.join(reasons)}).",
+            retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+        )
 
     async def _post(self, url: str, body: Mapping[str, Any]) -> httpx.Response:
         """A whole exchange; failures worth another try are `RetryElsewhere`."""

@@ -39,6 +39,11 @@ well-formed `data:` URI — raises `InvalidArgument`, named by the client's labe
 `tools` at the top level; the Developer API takes `{"generateContentRequest": {"model",
 …}}` with the generateContent fields but `generationConfig`.
 
+`to_compute_tokens_body`: Vertex's `:computeTokens` (the Developer API has none) takes the
+`contents` alone; `tokens_info_from_compute_tokens` reads its answer, `{"tokensInfo":
+[{"tokens": [<base64>…], "tokenIds": ["<int64>"…], "role"}…]}`, and unlike the answers
+below refuses junk (`ValueError`): there is nothing to skip to in a list of tokens.
+
 The answer (`events_from_response` for a whole `GenerateContentResponse`, `ChunkDecoder`
 for the SSE stream of them) is emitted in the order `domain/events.py` documents. Per
 candidate (`index`, else its position — or 0 when its siblings carry indexes, proto3
@@ -68,6 +73,7 @@ import base64
 import binascii
 import json
 import mimetypes
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
@@ -100,6 +106,7 @@ from vertexcompat.domain.events import (
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.domain.tools import FunctionCallingMode
 from vertexcompat.translate.gemini_contents import (
     _part_to_wire,
@@ -161,14 +168,28 @@ def to_count_tokens_body(
     return _plain({"generateContentRequest": {"model": model_resource, **fields}})
 
 
+def to_compute_tokens_body(
+    request: GenerateContentRequest,
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """The JSON body of Vertex's `:computeTokens` (`{"contents": […]}`), and the indexes in
+    `request.contents` of the contents it holds: one left with no parts (only empty text)
+    is not sent, as in every body."""
+    sent = _wire_contents(request)
+    return _plain({"contents": [wire for _, wire in sent]}), tuple(turn for turn, _ in sent)
+
+
+def _wire_contents(request: GenerateContentRequest) -> list[tuple[int, Json]]:
+    """The request's contents as Gemini reads them, each with its index (some are left out)."""
+    return [
+        (turn, wire)
+        for turn, content in enumerate(request.contents)
+        if (wire := _content(content, FieldPath.of("contents", turn))) is not None
+    ]
+
+
 def _content_fields(request: GenerateContentRequest) -> Json:
     """`contents`, and `systemInstruction`, `tools` and `toolConfig` when they say anything."""
-    contents: list[Json] = []
-    for turn, content in enumerate(request.contents):
-        wire = _content(content, FieldPath.of("contents", turn))
-        if wire is not None:
-            contents.append(wire)
-    body: Json = {"contents": contents}
+    body: Json = {"contents": [wire for _, wire in _wire_contents(request)]}
     if request.system_instruction is not None:
         system = _content(request.system_instruction, FieldPath.of("system_instruction"))
         if system is not None:
@@ -306,6 +327,66 @@ def _plain(value: Any) -> Any:
 def count_from_count_tokens(body: Mapping[str, Any]) -> int:
     """`totalTokens` of a `:countTokens` answer; 0 when it is missing or not a count."""
     return _count(_mapping(body).get("totalTokens"))
+
+
+def tokens_info_from_compute_tokens(body: Any) -> list[TokensInfo]:
+    """The `tokensInfo` of a `:computeTokens` answer, in order. Proto3 JSON leaves out what
+    is empty: no `tokensInfo` is none, no `tokens` / `tokenIds` no tokens, no `role` an
+    empty one. Raises `ValueError` for anything else that is not a `ComputeTokensResponse`:
+    a token that is not base64, an id that is not an integer (or its decimal string), a
+    different number of tokens and ids."""
+    if not isinstance(body, Mapping):
+        raise ValueError("the answer is not an object")
+    infos = body.get("tokensInfo")
+    if infos is None:
+        return []
+    if not isinstance(infos, list):
+        raise ValueError("`tokensInfo` is not a list")
+    out: list[TokensInfo] = []
+    for i, info in enumerate(infos):
+        if not isinstance(info, Mapping):
+            raise ValueError(f"`tokensInfo[{i}]` is not an object")
+        role = info.get("role")
+        if role is None:
+            role = ""
+        if not isinstance(role, str):
+            raise ValueError(f"`tokensInfo[{i}].role` is not a string")
+        tokens = tuple(_token_bytes(t) for t in _list_of(info, "tokens", i))
+        ids = tuple(_token_id(t) for t in _list_of(info, "tokenIds", i))
+        if len(tokens) != len(ids):
+            raise ValueError(
+                f"`tokensInfo[{i}]` has {len(tokens)} tokens for {len(ids)} token ids"
+            )
+        out.append(TokensInfo(role=role, token_ids=ids, tokens=tokens))
+    return out
+
+
+def _list_of(info: Mapping[str, Any], key: str, i: int) -> list[Any]:
+    value = info.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"`tokensInfo[{i}].{key}` is not a list")
+    return value
+
+
+def _token_bytes(value: Any) -> bytes:
+    """Proto3 JSON `bytes`: base64, standard or URL-safe, padded or not."""
+    if not isinstance(value, str):
+        raise ValueError("a token is not a base64 string")
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the token {value[:40]!r} is not base64") from None
+
+
+def _token_id(value: Any) -> int:
+    """Proto3 JSON `int64`: a decimal string (or a JSON number)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value):
+        return int(value)
+    raise ValueError(f"the token id {str(value)[:40]!r} is not an integer")
 
 
 def events_from_response(body: Mapping[str, Any]) -> list[StreamEvent]:

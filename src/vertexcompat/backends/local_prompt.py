@@ -186,6 +186,13 @@ def to_template_messages(request: GenerateContentRequest) -> list[dict[str, Any]
     return to_template_input(request, native_tools=False).messages
 
 
+def content_text(content: Content) -> str:
+    """The text a content's message carries in the prompt (`_text_of`): what perception
+    found in its media, then its text parts joined. Thought parts and function calls and
+    results are not in it: the prompt frames those according to the template and the turn."""
+    return _text_of(content)
+
+
 def _text_of(content: Content) -> str:
     """A content's text for the template. What perception found in its images and audio
     comes first, one paragraph per part in order, like attachments shown above a message:

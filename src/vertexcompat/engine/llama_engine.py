@@ -262,6 +262,20 @@ class LlamaEngine:
     def tokenize(self, text: str, *, add_bos: bool, parse_special: bool = True) -> list[int]:
         return tokenize(self._vocab, text, add_bos=add_bos, parse_special=parse_special)
 
+    def text_tokens(self, text: str) -> list[tuple[int, bytes]]:
+        """Request text on its own, tokenized as a prompt tokenizes request text (no BOS;
+        control-token texts such as `<|im_end|>` stay plain text: prompt_text.py): each
+        token's id and the bytes it spells (a token may hold part of a UTF-8 character;
+        the bytes of all of them are `text`'s). Blocking (CPU work for a long text)."""
+        self._require()
+        shielded = self._shield.shield(text)
+        _, tokens = self._shield.tokenize_rendered(
+            shielded.value,
+            [shielded],
+            lambda part, special: self.tokenize(part, add_bos=False, parse_special=special),
+        )
+        return [(token, self.token_piece(token)) for token in tokens]
+
     def single_token(self, text: str) -> int | None:
         """The id of the one token that spells `text` (e.g. Qwen's `<tool_call>`), or None
         when the vocabulary needs several tokens for it."""

@@ -18,6 +18,7 @@ from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.errors import InvalidArgument, NotFound, Unavailable
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelCapabilities, ModelInfo
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelFacts, ModelRegistry
 from vertexcompat.services.policies import Policy, compose
 from vertexcompat.services.route import Route
@@ -97,10 +98,21 @@ class GenerationService:
         assert request.model == route.backend_model, "request built for another route"
         return route.backend.stream(request)
 
-    async def count_tokens(self, route: Route, request: GenerateContentRequest) -> int:
-        """The prompt tokens of a request built for the route, as its model reads it."""
+    async def count_tokens(
+        self, route: Route, request: GenerateContentRequest, *, as_prompt: bool = False
+    ) -> int:
+        """The tokens of a request built for the route, as its model reads it (`as_prompt`:
+        as a generation's usage counts them; `Backend.count_tokens`)."""
         assert request.model == route.backend_model, "request built for another route"
-        return await route.backend.count_tokens(request)
+        return await route.backend.count_tokens(request, as_prompt=as_prompt)
+
+    async def compute_tokens(
+        self, route: Route, request: GenerateContentRequest
+    ) -> list[TokensInfo]:
+        """The tokens of each content of a request built for the route, as its model reads
+        it (`:computeTokens`; one `TokensInfo` per content, in order)."""
+        assert request.model == route.backend_model, "request built for another route"
+        return await route.backend.compute_tokens(request)
 
     def release_cache(self, model_id: str, name: str) -> None:
         """Tell the backends serving `model_id` that the cached content `name` is gone."""

@@ -65,14 +65,22 @@ def media_parts(
     request: GenerateContentRequest, *, images: bool = True, audio: bool = True
 ) -> list[MediaPart]:
     """The request's image parts (`images`) and audio parts (`audio`), in order. Images
-    come by reference (`image_url`), audio by value (`input_audio`)."""
+    come by reference (`image_url`, Gemini `fileData`) or by value (Gemini `inlineData`
+    of an `image/*` type); audio by value (`input_audio`, `inlineData` of any other type,
+    which the intake refuses unless it is audio)."""
     return [
         part
         for content in request.contents
         for part in content.parts
-        if (images and isinstance(part, FileDataPart))
-        or (audio and isinstance(part, InlineDataPart))
+        if (images and _is_image(part)) or (audio and isinstance(part, InlineDataPart)
+                                             and not _is_image(part))
     ]
+
+
+def _is_image(part: object) -> bool:
+    return isinstance(part, FileDataPart) or (
+        isinstance(part, InlineDataPart) and part.mime_type.lower().startswith("image/")
+    )
 
 
 def has_media(
@@ -150,6 +158,9 @@ class MediaResolver:
         """Bytes and measurements only: no image is decoded before the budget check."""
         if isinstance(part, FileDataPart):
             return await open_image(part.file_uri, param=part.source, limits=self._limits)
+        if _is_image(part):  # the same intake as an image sent as a `data:` URI
+            return await open_image(f"data:{part.mime_type};base64,{part.data}",
+                                    param=part.source, limits=self._limits)
         kind, _, fmt = part.mime_type.partition("/")
         if kind != "audio" or not fmt:
             raise InvalidArgument(

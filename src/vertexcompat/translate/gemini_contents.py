@@ -269,14 +269,16 @@ def _mime_type(value: object, path: FieldPath) -> str:
 
 
 def _base64(value: object, path: FieldPath) -> str:
-    """Standard-alphabet, padded base64, as the media layer decodes it later."""
+    """Base64 in either alphabet, as Google's JSON parser takes bytes (the google-genai SDK
+    sends the URL-safe one, through pydantic), padded or not; returned in the standard
+    alphabet with padding, as the media layer decodes it later."""
     text = _non_empty(value, path)
     why = None
     if not text.isascii():
         why = "it contains non-ASCII characters"
-    elif len(text) % 4:
-        why = "its length is not a multiple of 4 (missing '=' padding?)"
     else:
+        text = text.translate(_URLSAFE_TO_STANDARD)
+        text += "=" * (-len(text) % 4)
         try:
             binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
         except binascii.Error as exc:
@@ -284,6 +286,9 @@ def _base64(value: object, path: FieldPath) -> str:
     if why is not None:
         raise InvalidArgument(f"`{path}` is not valid base64: {why}.", location=path)
     return text
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 
 # --- reading: tools and tool config -----------------------------------------------------
@@ -322,14 +327,18 @@ def parse_tools(value: object, *, field: str = "tools") -> tuple[FunctionDeclara
 
 def _declaration(value: object, path: FieldPath) -> FunctionDeclaration:
     fields = _fields(
-        value, path, ("name", "description", "parameters", "parameters_json_schema"),
+        value, path,
+        ("name", "description", "parameters", "parameters_json_schema", "response",
+         "response_json_schema"),
         what="a function declaration",
-        unsupported={
-            "response": "response schemas",
-            "response_json_schema": "response schemas",
-            "behavior": "non-blocking functions",
-        },
+        unsupported={"behavior": "non-blocking functions"},
     )
+    # `response` / `response_json_schema` describe what the function returns (the
+    # google-genai SDK sends it for a Python function's return annotation): a hint the
+    # model may use, which no backend here needs. Read as an object, then dropped.
+    for hint in ("response", "response_json_schema"):
+        if hint in fields and not isinstance(fields[hint], Mapping):
+            raise _wrong_type(path / hint, "an object (a schema)", fields[hint])
     name = _string(_required(fields, "name", path), path / "name")
     if not _FUNCTION_NAME.fullmatch(name):
         raise InvalidArgument(
@@ -634,9 +643,10 @@ def _unknown_field(
         return InvalidArgument(
             f"`{at}`: this server does not support {feature}{why}.", location=at
         )
-    expected = ", ".join(allowed)
+    shown = key if isinstance(key, str) else _short(key)
     return InvalidArgument(
-        f"Unknown field {_short(key)!r} in `{path}`; expected one of: {expected}.",
+        f'Invalid JSON payload received. Unknown name "{shown}" at \'{path}\': Cannot find '
+        f"field (expected one of: {', '.join(allowed)}).",
         location=at,
     )
 

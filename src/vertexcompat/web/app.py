@@ -11,7 +11,16 @@ from fastapi import FastAPI
 from vertexcompat import __version__
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import install_error_handlers
-from vertexcompat.web.routes import cached_contents, chat, debug, health, images, models, token
+from vertexcompat.web.routes import (
+    cached_contents,
+    chat,
+    debug,
+    generate_content,
+    health,
+    images,
+    models,
+    token,
+)
 
 
 def create_app(container: AppContainer) -> FastAPI:
@@ -36,6 +45,7 @@ def create_app(container: AppContainer) -> FastAPI:
     for build_router in (
         chat.build_router, images.build_router, models.build_router, health.build_router,
         token.build_router, debug.build_router, cached_contents.build_router,
+        generate_content.build_router,
     ):
         app.include_router(build_router())
     return app

@@ -82,5 +82,11 @@ async def get_principal(request: Request) -> Principal:
     )
 
 
+async def get_caller(request: Request) -> Principal:
+    """The caller of a path that names no project (Google's publisher models): any live
+    credential (`Authenticator.identify`)."""
+    return get_container(request).authenticator.identify(request.headers.get("authorization"))
+
+
 # The principal of the current request, for route signatures.
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

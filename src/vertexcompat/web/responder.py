@@ -67,15 +67,17 @@ async def respond_streaming(
     encoder: StreamEncoder,
     *,
     headers: dict[str, str] | None = None,
+    done: bytes | None = DONE_FRAME,
 ) -> Response:
     """The first event is pulled before the response starts; then `text/event-stream`
-    frames of what `encoder` makes of the events, ending with `data: [DONE]`."""
+    frames of what `encoder` makes of the events, ending with `done` (OpenAI's
+    `data: [DONE]`; None for Gemini's streams, which end with the body)."""
     try:
         async with cancel_on_disconnect(request.receive):
             first = await anext(events, None)
     except BaseException as exc:
         return await _stopped(request, events, exc)
-    frames = _frames(first, events, encoder, param_names_of(request))
+    frames = _frames(first, events, encoder, param_names_of(request), done)
     return EventSourceResponse(frames, headers=headers)
 
 
@@ -100,21 +102,37 @@ async def _frames(
     events: AsyncIterator[StreamEvent],
     encoder: StreamEncoder,
     names: ParamNames | None,
+    done: bytes | None,
 ) -> AsyncIterator[bytes]:
+    """The frames of what `encoder` makes of the events. The frames it makes of one event
+    (or at the end, with `[DONE]`) go out as one body chunk: they are ready at the same
+    moment, and each chunk costs a trip through the ASGI stack and a write to the
+    socket."""
+    pending: list[bytes] = []
     try:
         for item in encoder.start():
             yield sse_frame(item.to_wire())
         if first is not None:
             for item in encoder.feed(first):
-                yield sse_frame(item.to_wire())
+                pending.append(sse_frame(item.to_wire()))
+            if pending:  # before waiting for the next event
+                yield b"".join(pending)
+                pending.clear()
             async for event in events:
                 for item in encoder.feed(event):
-                    yield sse_frame(item.to_wire())
+                    pending.append(sse_frame(item.to_wire()))
+                if pending:
+                    yield b"".join(pending)
+                    pending.clear()
         for item in encoder.finish():
-            yield sse_frame(item.to_wire())
-        yield DONE_FRAME
+            pending.append(sse_frame(item.to_wire()))
+        if done is not None:
+            pending.append(done)
+        if pending:
+            yield b"".join(pending)
     except Exception as exc:  # headers are sent: the error travels as one frame
-        yield sse_frame(error_body(as_api_error(exc), names))
+        pending.append(sse_frame(error_body(as_api_error(exc), names)))
+        yield b"".join(pending)
     finally:
         with anyio.CancelScope(shield=True):
             await aclose_quietly(events)

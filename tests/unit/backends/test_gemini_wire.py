@@ -15,8 +15,10 @@ from vertexcompat.backends.gemini_wire import (
     count_from_count_tokens,
     error_fields,
     events_from_response,
+    to_compute_tokens_body,
     to_count_tokens_body,
     to_gemini_body,
+    tokens_info_from_compute_tokens,
 )
 from vertexcompat.domain.content import (
     Content,
@@ -33,6 +35,7 @@ from vertexcompat.domain.content import (
     TranscriptPart,
 )
 from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.domain.events import (
     Finished,
     FinishReason,
@@ -384,6 +387,58 @@ def test_count_tokens_bodies_translate_parts_too() -> None:
 ])
 def test_count_from_count_tokens(answer: dict[str, Any], count: int) -> None:
     assert count_from_count_tokens(answer) == count
+
+
+# --- computeTokens ---------------------------------------------------------------------
+
+
+def test_compute_tokens_body_is_the_contents_alone() -> None:
+    request = req(
+        user(TextPart("a")),
+        Content("model", (TextPart(""),)),  # nothing Gemini would read: not sent
+        Content("model", (FunctionCallPart("now", {}),)),
+        system_instruction=Content("user", (TextPart("Be brief."),)),
+        tools=(NOW,),
+    )
+    body, sent = to_compute_tokens_body(request)
+    assert body == {"contents": [
+        {"role": "user", "parts": [{"text": "a"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "now", "args": {}}}]},
+    ]}
+    assert sent == (0, 2)
+
+
+def test_tokens_info_from_compute_tokens() -> None:
+    answer = {"tokensInfo": [
+        {"tokens": ["SGVsbG8=", "IHdvcmxk"], "tokenIds": ["9906", 1917], "role": "user"},
+        {"tokens": ["-_8", "ww"], "tokenIds": ["5", "6"]},  # URL-safe, unpadded; no role
+        {"role": "model"},  # proto3: empty lists left out
+    ]}
+    assert tokens_info_from_compute_tokens(answer) == [
+        TokensInfo("user", (9906, 1917), (b"Hello", b" world")),
+        TokensInfo("", (5, 6), (b"\xfb\xff", b"\xc3")),
+        TokensInfo("model", (), ()),
+    ]
+    assert tokens_info_from_compute_tokens({}) == []
+
+
+@pytest.mark.parametrize("answer", [
+    [],
+    {"tokensInfo": {}},
+    {"tokensInfo": ["x"]},
+    {"tokensInfo": [{"tokens": "SGk=", "tokenIds": ["1"]}]},
+    {"tokensInfo": [{"tokens": ["not base64!"], "tokenIds": ["1"]}]},
+    {"tokensInfo": [{"tokens": ["S"], "tokenIds": ["1"]}]},
+    {"tokensInfo": [{"tokens": [7], "tokenIds": ["1"]}]},
+    {"tokensInfo": [{"tokens": ["SGk="], "tokenIds": ["one"]}]},
+    {"tokensInfo": [{"tokens": ["SGk="], "tokenIds": [True]}]},
+    {"tokensInfo": [{"tokens": ["SGk="], "tokenIds": [1.5]}]},
+    {"tokensInfo": [{"tokens": ["SGk=", "SGk="], "tokenIds": ["1"]}]},
+    {"tokensInfo": [{"tokens": [], "tokenIds": [], "role": 3}]},
+])
+def test_tokens_info_from_compute_tokens_refuses_junk(answer: Any) -> None:
+    with pytest.raises(ValueError):
+        tokens_info_from_compute_tokens(answer)
 
 
 # --- whole answers ----------------------------------------------------------------------

@@ -91,7 +91,8 @@ def test_thought_keys_rotate_and_retire(tmp_path, capsys) -> None:
         sealed = ThoughtSealer(SqliteThoughtKeys(database)).seal("t", binding="text")
     finally:
         database.close()
-    assert sealed.split(".")[1] == first
+    raw = __import__("base64").b64decode(sealed)  # magic(4) ‖ len(key id) ‖ key id ‖ …
+    assert raw[5:5 + raw[4]].decode() == first
     assert main(["auth", "rotate-thought-key", "--data-dir", str(tmp_path)]) == 0
     assert main(["auth", "retire-thought-key", "--data-dir", str(tmp_path), "--key-id", first]) == 0
     assert main(["auth", "retire-thought-key", "--data-dir", str(tmp_path), "--key-id", first]) == 1

@@ -140,6 +140,21 @@ def test_stream_runs_the_request_on_the_route_backend():
     assert backend.endings == ["completed"]
 
 
+def test_compute_tokens_asks_the_route_backend_for_each_content():
+    backend = FakeBackend()
+    svc = service(backend)
+    route = svc.resolve("gemini-2.5-flash")
+    asked = GenerateContentRequest(model=FAKE_MODEL, contents=(
+        Content("user", (TextPart("two words"),)), Content("model", (TextPart("three more words"),)),
+    ))
+    infos = asyncio.run(svc.compute_tokens(route, asked))
+    assert backend.computed == [asked]
+    assert [(i.role, i.token_ids, i.tokens) for i in infos] == [
+        ("user", (1, 2), (b"two", b"words")),
+        ("model", (3, 4, 5), (b"three", b"more", b"words")),
+    ]
+
+
 def test_list_models_has_aliases_then_backend_names():
     infos = service(aliases={"gemini-2.5-flash": FAKE_MODEL, "gemini-x": "missing"}).list_models()
     assert [(i.id, i.backend_model) for i in infos] == [

@@ -313,3 +313,64 @@ def test_cut_off_answers_calls_and_plain_text_are_not_checked():
                user(config=JSON_CONFIG))[-1].reason is FinishReason.MAX_TOKENS
     assert run(_answers("", call=True), SchemaCheck(output_violation), FAKE_MODEL, user(config=JSON_CONFIG))
     assert run(_answers("plain words"), SchemaCheck(output_violation), FAKE_MODEL, user())
+
+
+# --- computeTokens ---------------------------------------------------------------------------
+
+
+def compute(wrapped, request):
+    return asyncio.run(wrapped.compute_tokens(request))
+
+
+def test_every_backend_method_passes_through_the_wrapper():
+    from vertexcompat.backends.base import Backend
+    from vertexcompat.services.policies import BackendWrapper
+
+    methods = [name for name in vars(Backend) if not name.startswith("_")]
+    assert "compute_tokens" in methods
+    assert [name for name in methods if name not in vars(BackendWrapper)] == []
+
+
+def test_compute_tokens_passes_through_every_policy():
+    backend = FakeBackend()
+    policies = [ImageDefaults(), MediaPerception(None, images=True, audio=True), GeminiNamedErrors()]
+    wrapped = compose(backend, REGISTRY.lookup("gemini-2.5-flash-image"), policies)
+    assert wrapped is not backend
+    asked = user(TextPart(" and more"))
+    infos = compute(wrapped, asked)
+    assert backend.computed == [asked]  # untouched: image defaults are for generating
+    assert infos[0].tokens == (b"q", b"and", b"more") and infos[0].role == "user"
+
+
+def test_compute_tokens_reads_what_perception_found():
+    backend, perceiver = FakeBackend(), FakePerceiver()
+    policy = MediaPerception(MediaResolver(perceiver, MediaLimits()), images=True, audio=False)
+    wrapped = policy.wrap(backend, REGISTRY.lookup("gemini-2.5-flash"))
+    compute(wrapped, user(IMAGE, AUDIO))
+    parts = backend.computed[0].contents[0].parts
+    assert isinstance(parts[1], ImageDescriptionPart)
+    assert parts[2] == AUDIO  # the model hears audio itself
+    assert perceiver.seen and backend.prechecked == []
+
+
+def test_compute_tokens_without_a_resolver_refuses_media_naming_the_part():
+    backend = FakeBackend()
+    wrapped = MediaPerception(None, images=True, audio=True).wrap(
+        backend, REGISTRY.lookup("gemini-2.5-flash")
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        compute(wrapped, user(IMAGE))
+    assert caught.value.param == IMAGE.source and backend.computed == []
+    assert compute(wrapped, user())[0].tokens == (b"q",)  # no media: nothing to refuse
+
+
+def test_the_boundary_locates_a_compute_tokens_error_named_by_param():
+    class Refusing(FakeBackend):
+        async def compute_tokens(self, request):
+            raise InvalidArgument("cannot tell", param="contents[0].parts[1]")
+
+    wrapped = compose(Refusing(), REGISTRY.lookup("gemini-2.5-flash"), [GeminiNamedErrors()])
+    with pytest.raises(InvalidArgument) as caught:
+        compute(wrapped, user())
+    assert caught.value.location == FieldPath.of("contents", 0, "parts", 1)
+    assert caught.value.param is None and caught.value.message == "cannot tell"

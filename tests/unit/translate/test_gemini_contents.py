@@ -491,7 +491,7 @@ MALFORMED = [
      "tools[0].function_declarations[0].parameters_json_schema"),
     (parse_tools, [{"functionDeclarations": [{"name": "f", "parametersJsonSchema": ["x"]}]}],
      "tools[0].function_declarations[0].parameters_json_schema"),
-    (parse_tools, [{"functionDeclarations": [{"name": "f", "response": {"type": "STRING"}}]}],
+    (parse_tools, [{"functionDeclarations": [{"name": "f", "response": "STRING"}]}],
      "tools[0].function_declarations[0].response"),
     # tool config
     (parse_tool_config, "AUTO", "tool_config"),
@@ -519,7 +519,7 @@ def test_malformed_input_is_invalid_argument_at_its_location(parse, value, locat
     assert str(info.value.location) == location
     assert info.value.param is None
     # The message names the field, or the object it sits in.
-    quoted = re.findall(r"`([^`]+)`", info.value.message)
+    quoted = re.findall(r"[`']([^`']+)[`']", info.value.message)
     assert any(location.startswith(q) for q in quoted), info.value.message
 
 
@@ -579,3 +579,16 @@ def test_deeply_nested_parameters_are_refused_not_a_crash():
         with pytest.raises(InvalidArgument) as info:
             parse_tools([{"functionDeclarations": [{"name": "f", key: schema}]}])
         assert "nested more than" in info.value.message
+
+
+def test_base64_comes_in_either_alphabet_padded_or_not():
+    # The google-genai SDK sends bytes URL-safe (pydantic); Google's parser takes both.
+    [content] = parse_contents([{"parts": [{"inlineData": {"mimeType": "image/png",
+                                                           "data": "-_8"}}]}])
+    assert content.parts[0].data == "+/8="
+
+
+def test_a_functions_return_schema_is_accepted_and_not_kept():
+    [declaration] = parse_tools([{"functionDeclarations": [{
+        "name": "f", "responseJsonSchema": {"type": "object"}, "response": {"type": "STRING"}}]}])
+    assert declaration == FunctionDeclaration(name="f")

@@ -37,7 +37,7 @@ from vertexcompat.backends.local.plan import (
     thinking_budget,
 )
 from vertexcompat.backends.local_drawing import SvgDrawing
-from vertexcompat.backends.local_prompt import CALL_OPEN, to_template_input
+from vertexcompat.backends.local_prompt import CALL_OPEN, content_text, to_template_input
 from vertexcompat.domain.content import (
     Content,
     FileDataPart,
@@ -48,6 +48,7 @@ from vertexcompat.domain.content import (
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.thinking import ThinkingConfig
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.engine.constraints import CallsSpec, UnsupportedSchema
 from vertexcompat.engine.llama_engine import JobHandle, LlamaEngine, RenderedPrompt
 from vertexcompat.engine.sampling import LazyGrammar
@@ -175,12 +176,36 @@ class LocalBackend:
                 location=exc.location,
             ) from None
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
-        """The tokens of the request's conversation in the model's template, without the
-        opening of an answer: the tokens every longer conversation that begins with it
-        shares (media parts must be perceived already)."""
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        """The tokens of the request's conversation in the model's template: with the
+        opening of an answer (`as_prompt`), the prompt a generation reads; without, the
+        tokens every longer conversation that begins with it shares (media parts must be
+        perceived already)."""
         plan = plan_decode(request, self._model(), canvas=self._drawing)
-        return len((await self._render(plan, answer=False)).tokens)
+        return len((await self._render(plan, answer=as_prompt)).tokens)
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        """Each content's text as its message carries it in the prompt (local_prompt.py
+        `content_text`: what perception found in its media first, then its text parts
+        joined), tokenized on its own as the prompt tokenizes request text (engine
+        `text_tokens`: request text never becomes control tokens): the content's tokens
+        without the template's role markers around them. Thought parts and function calls
+        and results are skipped — the prompt writes those in a form that depends on the
+        template and on the turn, not as tokens of the content's own — so a content of
+        only calls or results has no tokens. Media parts must be perceived already."""
+        texts = [content_text(content) for content in request.contents]
+        check_prompt_length(sum(map(len, texts)), self._engine.ctx_per_seq)
+        engine = self._engine
+        # Tokenizing a long text is CPU work: keep it off the event loop.
+        tokenized = await asyncio.to_thread(lambda: [engine.text_tokens(text) for text in texts])
+        return [
+            TokensInfo(
+                role=content.role,
+                token_ids=tuple(token for token, _ in tokens),
+                tokens=tuple(piece for _, piece in tokens),
+            )
+            for content, tokens in zip(request.contents, tokenized, strict=True)
+        ]
 
     async def _submit(self, plan: DecodePlan) -> JobHandle:
         """Compile the plan's constraints, render and check the prompt, queue the job."""

@@ -18,6 +18,7 @@ from typing import Protocol
 from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelFacts
 
 
@@ -57,8 +58,11 @@ class BackendWrapper:
     async def precheck(self, request: GenerateContentRequest) -> None:
         await self.inner.precheck(request)
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
-        return await self.inner.count_tokens(request)
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        return await self.inner.count_tokens(request, as_prompt=as_prompt)
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        return await self.inner.compute_tokens(request)
 
     def release_cache(self, name: str) -> None:
         self.inner.release_cache(name)

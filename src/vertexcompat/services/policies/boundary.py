@@ -18,6 +18,7 @@ from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.errors import ApiError
 from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.domain.locations import FieldPath
 from vertexcompat.models.registry import ModelFacts
 from vertexcompat.services.policies import BackendWrapper, aclose
@@ -54,9 +55,15 @@ class _GeminiNamedErrors(BackendWrapper):
         except ApiError as exc:
             _raise_located(exc)
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
         try:
-            return await self.inner.count_tokens(request)
+            return await self.inner.count_tokens(request, as_prompt=as_prompt)
+        except ApiError as exc:
+            _raise_located(exc)
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        try:
+            return await self.inner.compute_tokens(request)
         except ApiError as exc:
             _raise_located(exc)
 

@@ -12,6 +12,7 @@ from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelFacts
 from vertexcompat.services.media import MediaResolver, has_media, media_parts
 from vertexcompat.services.policies import BackendWrapper, aclose
@@ -45,15 +46,21 @@ class _Perceiving(BackendWrapper):
             return self.inner.stream(request)  # nothing to perceive: no extra layer
         return self._perceived(request)
 
-    async def count_tokens(self, request: GenerateContentRequest) -> int:
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
         """Counted as the model reads it: media parts as what perception makes of them."""
-        if has_media(request, images=self._images, audio=self._audio):
-            self._no_media_support(request)
-            assert self._resolver is not None
-            request = await self._resolver.resolve(
-                request, images=self._images, audio=self._audio
-            )
-        return await self.inner.count_tokens(request)
+        return await self.inner.count_tokens(await self._as_read(request), as_prompt=as_prompt)
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        """Tokenized as the model reads it: media parts as what perception makes of them."""
+        return await self.inner.compute_tokens(await self._as_read(request))
+
+    async def _as_read(self, request: GenerateContentRequest) -> GenerateContentRequest:
+        """`request` with its media perceived (itself when it has none to perceive)."""
+        if not has_media(request, images=self._images, audio=self._audio):
+            return request
+        self._no_media_support(request)
+        assert self._resolver is not None
+        return await self._resolver.resolve(request, images=self._images, audio=self._audio)
 
     def _no_media_support(self, request: GenerateContentRequest) -> None:
         if self._resolver is None:
