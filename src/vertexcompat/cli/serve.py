@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 
 from vertexcompat.config import Settings, load_settings
@@ -113,11 +114,19 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(build_container(settings))
+    # What is built by now (modules, schemas, the app) lives as long as the server: moved
+    # out of the collector's sight, so that each full collection while serving walks
+    # only what was made since instead of pausing every request for tens of ms.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # Access lines are INFO: below that level uvicorn would still format each line's
+        # client address and path, per request, for a logger that drops it.
+        access_log=settings.log_level in ("info", "debug"),
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )

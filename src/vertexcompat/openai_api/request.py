@@ -77,7 +77,9 @@ NO_PART_EXTRAS = SentPartExtras()
 class _HasExtras(_WireModel):
     extra_content: PartExtras | None = None
     extra_part: PartExtras | None = None
-    _extras: SentPartExtras = PrivateAttr(default=NO_PART_EXTRAS)
+    # A factory, not `default=`: pydantic deep-copies a default for every instance, and
+    # this one is frozen (shared safely).
+    _extras: SentPartExtras = PrivateAttr(default_factory=lambda: NO_PART_EXTRAS)
 
     @model_validator(mode="after")
     def _read_extras(self) -> _HasExtras:
@@ -339,7 +341,8 @@ class ChatCompletionRequest(_WireModel):
     # Google's extension object, in either of its two wire forms (`google_options`).
     google: GoogleExtensions | None = None
     extra_body: ExtraBody | None = None
-    _google_options: GoogleOptions = PrivateAttr(default=NO_GOOGLE_OPTIONS)
+    # A factory for the frozen default, as `_HasExtras._extras`.
+    _google_options: GoogleOptions = PrivateAttr(default_factory=lambda: NO_GOOGLE_OPTIONS)
 
     @model_validator(mode="after")
     def _read_google_options(self) -> ChatCompletionRequest:

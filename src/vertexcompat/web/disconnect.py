@@ -14,11 +14,16 @@ from contextlib import asynccontextmanager
 
 from starlette.types import Receive
 
-from vertexcompat.web.sse import wait_for_disconnect
-
 
 class ClientDisconnected(Exception):
     """The client closed the connection before the answer was ready."""
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 @asynccontextmanager

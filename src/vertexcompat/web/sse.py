@@ -1,9 +1,10 @@
 """Server-sent events: frame encoding and a streaming response that always cancels.
 
 `EventSourceResponse` races the body against the client's `http.disconnect` on every ASGI
-server version (starlette only does that below ASGI 2.4) and, whatever happens, closes
-the body iterator with cancellation shielded, so the generator's `finally` can close the
-backend stream and free the engine slot (DESIGN example 5).
+server version (starlette only does that below ASGI 2.4) — the body runs in the request's
+own task, cancelled by a watcher as `disconnect.py` does for a whole answer — and,
+whatever happens, closes the body iterator with cancellation shielded, so the generator's
+`finally` can close the backend stream and free the engine slot (DESIGN example 5).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+from vertexcompat.web.disconnect import ClientDisconnected, cancel_on_disconnect
 
 DONE_FRAME = b"data: [DONE]\n\n"
 
@@ -36,13 +39,6 @@ async def aclose_quietly(iterator: object) -> None:
         await aclose()
 
 
-async def wait_for_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 class EventSourceResponse(StreamingResponse):
     media_type = "text/event-stream"
 
@@ -53,18 +49,13 @@ class EventSourceResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            async with anyio.create_task_group() as group:
-
-                async def stream_then_stop() -> None:
-                    try:
-                        await self.stream_response(send)
-                    except OSError:
-                        pass  # ASGI >= 2.4 servers raise on send after a disconnect
-                    group.cancel_scope.cancel()
-
-                group.start_soon(stream_then_stop)
-                await wait_for_disconnect(receive)
-                group.cancel_scope.cancel()
+            async with cancel_on_disconnect(receive):
+                try:
+                    await self.stream_response(send)
+                except OSError:
+                    pass  # ASGI >= 2.4 servers raise on send after a disconnect
+        except ClientDisconnected:
+            pass
         finally:
             with anyio.CancelScope(shield=True):
                 await aclose_quietly(self.body_iterator)

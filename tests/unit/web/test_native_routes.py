@@ -65,3 +65,16 @@ def test_publisher_models_need_only_a_live_token() -> None:
         assert one.json()["name"] == "publishers/google/models/gemini-2.5-flash"
         assert client.get("/v1/publishers/google/models/nope", headers=AUTH).status_code == 404
         assert client.get("/v1/publishers/google/models").status_code == 401
+
+
+def test_an_openai_endpoint_cannot_count_or_compute_tokens_and_says_so() -> None:
+    from vertexcompat.backends.openai_upstream import OpenAIUpstream
+    from vertexcompat.backends.replicas import ReplicaSet
+
+    upstream = OpenAIUpstream("e1", "qwen-up", ReplicaSet(["http://127.0.0.1:9/v1"]))
+    with client_for(make_container({"e1": upstream})) as client:
+        for method in ("countTokens", "computeTokens"):
+            r = client.post(url(method, publisher="google", model="qwen-up"), json=BODY,
+                            headers=AUTH)
+            assert r.status_code == 400, r.text
+            assert "cannot" in r.json()["error"]["message"] and r.json()["error"]["param"] == "model"
