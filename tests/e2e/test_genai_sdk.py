@@ -212,3 +212,16 @@ def test_compute_tokens_gives_the_models_own_tokens(client: genai.Client) -> Non
     assert info.role == "user" and len(info.token_ids) == len(info.tokens) > 3
     assert b"".join(info.tokens).decode() == text
     assert all(isinstance(t, int) for t in info.token_ids)
+
+
+def test_an_image_model_answers_with_text_and_a_png(client: genai.Client) -> None:
+    response = client.models.generate_content(
+        model="gemini-2.5-flash-image", contents="A red circle on white.",
+        config=types.GenerateContentConfig(image_config=types.ImageConfig(aspect_ratio="1:1")))
+    parts = response.candidates[0].content.parts
+    images = [p.inline_data for p in parts if p.inline_data]
+    assert [i.mime_type for i in images] == ["image/png"]
+    assert images[0].data.startswith(b"\x89PNG\r\n\x1a\n")
+    from PIL import Image
+    import io
+    assert Image.open(io.BytesIO(images[0].data)).size == (1024, 1024)
