@@ -24,7 +24,10 @@ Failures before the first event (or the answer of a `:countTokens` / `:computeTo
 a refused connection, a timeout, a 502/503/504 — are tried once more, then answered 503
 with Retry-After. Google's refusals become ours: a 400 keeps its message (and its field,
 as the Gemini location it names), a 404 stays a 404, a 429 stays a 429 with Retry-After,
-a 401/403 (our credentials for it) and other 5xx are a 502. Closing the event stream (a client that went away) closes the upstream's at once.
+a 401/403 (our credentials for it) and other 5xx are a 502. A stream's first event may take
+`first_byte_timeout_s`, the chunks after it may be `idle_timeout_s` apart (a break after
+the first event ends the stream with an error). Closing the event stream (a client that
+went away) closes the upstream's at once. The HTTP itself is backends/upstream_http.py's.
 """
 
 from __future__ import annotations
@@ -51,11 +54,10 @@ from vertexcompat.backends.gemini_wire import (
 from vertexcompat.backends.google_credentials import ServiceAccountKey, ServiceAccountTokens
 from vertexcompat.backends.upstream_http import (
     RetryElsewhere,
+    SseReader,
+    UpstreamClient,
     UpstreamTimeouts,
-    describe,
-    open_stream,
     retry_after_s,
-    sse_objects,
 )
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.errors import (
@@ -101,12 +103,8 @@ class GeminiUpstream:
         self._models = list(models)
         self._timeouts = timeouts
         self._api_key = api_key
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=timeouts.connect_s, read=None, write=60.0, pool=60.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            transport=transport,
-        )
-        self._tokens = None if key is None else ServiceAccountTokens(key, self._client)
+        self._http = UpstreamClient(timeouts, transport=transport)
+        self._tokens = None if key is None else ServiceAccountTokens(key, self._http.client)
         root = f"{base_url.rstrip('/')}/{api_version}"
         project = project or (key.project_id if key is not None else None)
         if vertex and project:
@@ -139,7 +137,7 @@ class GeminiUpstream:
         if self._warmup is not None:
             self._warmup.cancel()
             await asyncio.gather(self._warmup, return_exceptions=True)
-        await self._client.aclose()
+        await self._http.aclose()
 
     def problem(self) -> str | None:
         return None
@@ -170,9 +168,9 @@ class GeminiUpstream:
         body = to_count_tokens_body(
             request, vertex=self._vertex, model_resource=f"models/{request.model}"
         )
-        response = await self._exchange(self.url(request.model, "countTokens"), body)
+        answer = await self._exchange(self.url(request.model, "countTokens"), body)
         try:
-            return count_from_count_tokens(response.json())
+            return count_from_count_tokens(json.loads(answer))
         except ValueError:
             raise BadGateway("The upstream's token count is not JSON.") from None
 
@@ -191,9 +189,9 @@ class GeminiUpstream:
         body, sent = to_compute_tokens_body(request)
         if not sent:  # nothing Gemini would read: nothing to ask it
             return [TokensInfo(content.role, (), ()) for content in request.contents]
-        response = await self._exchange(self.url(request.model, "computeTokens"), body)
+        answer = await self._exchange(self.url(request.model, "computeTokens"), body)
         try:
-            infos = tokens_info_from_compute_tokens(response.json())
+            infos = tokens_info_from_compute_tokens(json.loads(answer))
         except ValueError as exc:
             raise BadGateway(f"The upstream's computeTokens answer is not valid: {exc}.") from None
         if len(infos) != len(sent):
@@ -230,11 +228,9 @@ class GeminiUpstream:
             for attempt in range(ATTEMPTS):
                 if attempt:
                     await asyncio.sleep(RETRY_PAUSE_S)
-                answered = [False]
                 try:
                     if request.stream:
-                        async for event in self._streamed(request.model, body, answered):
-                            answered[0] = True
+                        async for event in self._streamed(request.model, body):
                             yield event
                     else:
                         for event in await self._whole(request.model, body):
@@ -250,38 +246,43 @@ class GeminiUpstream:
         finally:
             self._outstanding -= 1
 
-    async def _streamed(
-        self, model: str, body: Mapping[str, Any], answered: list[bool]
-    ) -> AsyncIterator[StreamEvent]:
+    async def _streamed(self, model: str, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
+        """The answer as it comes: the body ends it (there is no end marker, so nothing is
+        left to drain)."""
         url = self.url(model, "streamGenerateContent") + "?alt=sse"
-        request = self._client.build_request("POST", url, json=body, headers=await self._headers())
-        response = await open_stream(self._client, request, self._timeouts)
+        response = await self._http.open_stream(
+            url, body, await self._headers(), refusal=google_error
+        )
+        decoder = ChunkDecoder()
+
+        def feed(chunk: Any) -> list[StreamEvent]:
+            if not isinstance(chunk, dict):
+                return []
+            if "error" in chunk and "candidates" not in chunk:
+                raise _mid_stream_error(chunk)
+            return decoder.feed(chunk)
+
         try:
-            if response.status_code != 200:
-                raise google_error(response.status_code, await response.aread(), response.headers)
-            decoder = ChunkDecoder()
-            async for chunk in sse_objects(response, self._timeouts, answered=answered):
-                if isinstance(chunk, dict) and "error" in chunk and "candidates" not in chunk:
-                    raise _mid_stream_error(chunk)
-                if isinstance(chunk, dict):
-                    for event in decoder.feed(chunk):
-                        yield event
+            reader = SseReader(response, self._timeouts)
+            while (events := await reader.next_events(feed)) is not None:
+                for event in events:
+                    yield event
             for event in decoder.finish():
                 yield event
         finally:
             await response.aclose()
 
     async def _whole(self, model: str, body: Mapping[str, Any]) -> list[StreamEvent]:
-        response = await self._post(self.url(model, "generateContent"), body)
+        content = await self._post(self.url(model, "generateContent"), body)
         try:
-            answer = response.json()
+            answer = json.loads(content)
         except ValueError:
             raise RetryElsewhere("the answer is not JSON") from None
         if not isinstance(answer, dict):
             raise RetryElsewhere("the answer is not a GenerateContentResponse")
         return events_from_response(answer)
 
-    async def _exchange(self, url: str, body: Mapping[str, Any]) -> httpx.Response:
+    async def _exchange(self, url: str, body: Mapping[str, Any]) -> bytes:
         """`_post`, tried once more after a failure worth another try; then `Unavailable`."""
         reasons: list[str] = []
         for attempt in range(ATTEMPTS):
@@ -297,20 +298,9 @@ class GeminiUpstream:
             retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
         )
 
-    async def _post(self, url: str, body: Mapping[str, Any]) -> httpx.Response:
-        """A whole exchange; failures worth another try are `RetryElsewhere`."""
-        try:
-            response = await asyncio.wait_for(
-                self._client.post(url, json=body, headers=await self._headers()),
-                self._timeouts.first_byte_s,
-            )
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
-            raise RetryElsewhere(describe(exc)) from None
-        if response.status_code in (502, 503, 504):
-            raise RetryElsewhere(f"HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise google_error(response.status_code, response.content, response.headers)
-        return response
+    async def _post(self, url: str, body: Mapping[str, Any]) -> bytes:
+        """A whole exchange's answer; failures worth another try are `RetryElsewhere`."""
+        return await self._http.whole(url, body, await self._headers(), refusal=google_error)
 
 
 def google_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
@@ -330,7 +320,7 @@ def google_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiErro
     if status == 429:
         return ResourceExhausted(
             message or "The upstream's quota is exhausted.",
-            retry_after_s=delay or retry_after_s(dict(headers)),
+            retry_after_s=delay or retry_after_s(headers),
         )
     return BadGateway(f"The upstream failed (HTTP {status}): {message or 'no message'}")
 

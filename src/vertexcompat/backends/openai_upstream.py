@@ -15,7 +15,9 @@ afterwards the stream ends with an error. Between chunks the stream may be idle 
 The upstream's own refusals become ours: a 400/422 keeps its message and `param`, a 429
 stays a 429 with `Retry-After`, a 401/403 (our credentials for it) and any other 5xx are
 a 502, and no replica left is a 503 with `Retry-After`. Closing the event stream (a client
-that went away) closes the upstream connection at once, which frees its slot.
+that went away) closes the upstream connection at once, which frees its slot. The HTTP
+itself (sending, timeouts, reading the stream, keeping connections) is
+backends/upstream_http.py's.
 """
 
 from __future__ import annotations
@@ -23,18 +25,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import select
-import socket
-import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
-import httpcore
 import httpx
-
-# `Response.aiter_lines`'s own decoders (httpx is pinned), for `_LineReader`.
-from httpx._decoders import LineDecoder, TextDecoder
 
 from vertexcompat.backends.openai_wire import (
     ChunkDecoder,
@@ -42,6 +37,13 @@ from vertexcompat.backends.openai_wire import (
     to_openai_body,
 )
 from vertexcompat.backends.replicas import Replica, ReplicaSet
+from vertexcompat.backends.upstream_http import (
+    RetryElsewhere,
+    SseReader,
+    UpstreamClient,
+    UpstreamTimeouts,
+    retry_after_s,
+)
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.errors import (
     ApiError,
@@ -54,34 +56,6 @@ from vertexcompat.domain.events import StreamEvent, Usage
 from vertexcompat.domain.tokens import TokensInfo
 
 logger = logging.getLogger(__name__)
-# The line `AsyncClient` logs for each request it sends, kept for requests sent through its
-# transport directly (`OpenAIUpstream._send`).
-_httpx_logger = logging.getLogger("httpx")
-
-RETRIED_STATUSES = frozenset({502, 503, 504})
-# After a stream's `data: [DONE]`: how long, and how much, to read for the rest of the body
-# (normally only the end of the chunked encoding, already on its way), so that the
-# connection goes back to the pool instead of being closed and opened again by the next
-# request. Past either bound the connection is closed, as it always was before.
-DRAIN_AFTER_DONE_S = 0.05
-DRAIN_AFTER_DONE_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamTimeouts:
-    connect_s: float = 5.0
-    # Until the first chunk of the answer (the upstream may queue and prefill first).
-    first_byte_s: float = 300.0
-    # Between two chunks once the answer flows.
-    idle_s: float = 120.0
-
-
-class _Retry(Exception):
-    """This attempt failed in a way another replica may not (said before any event)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class OpenAIUpstream:
@@ -106,18 +80,9 @@ class OpenAIUpstream:
         self._replicas = replicas
         self._timeouts = timeouts
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(connect=timeouts.connect_s, read=None, write=60.0, pool=60.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            transport=transport,
-        )
-        if transport is None:
-            _check_readability_directly(self._client)
-        # Per replica: its chat URL, parsed once, and the transport the client would pick
-        # for it (its pool, or a proxy's from the environment).
-        self._chat: dict[str, tuple[httpx.URL, httpx.AsyncBaseTransport]] = {}
-        self._request_timeouts = self._client.timeout.as_dict()
+        self._http = UpstreamClient(timeouts, headers=headers, transport=transport)
+        # Per replica: the URL of its chat completions, written once.
+        self._chat: dict[str, str] = {}
         self._prober: asyncio.Task[None] | None = None
 
     # -- lifecycle (the container starts and closes it with the app) -------------------------
@@ -134,7 +99,7 @@ class OpenAIUpstream:
             except asyncio.CancelledError:
                 pass
             self._prober = None
-        await self._client.aclose()
+        await self._http.aclose()
 
     def problem(self) -> str | None:
         if self._replicas.any_in_service:
@@ -153,7 +118,9 @@ class OpenAIUpstream:
 
     async def _probe(self, replica: Replica) -> None:
         try:
-            r = await self._client.get(f"{replica.base_url}/models", timeout=self._timeouts.connect_s)
+            r = await self._http.client.get(
+                f"{replica.base_url}/models", timeout=self._timeouts.connect_s
+            )
             ok = r.status_code == 200
         except httpx.HTTPError:
             ok = False
@@ -275,7 +242,7 @@ class OpenAIUpstream:
             except BadGateway:
                 self._replicas.failed(replica)
                 raise
-            except _Retry as exc:  # raised before the attempt's first event only
+            except RetryElsewhere as exc:  # raised before the attempt's first event only
                 self._replicas.failed(replica)
                 reasons.append(f"{replica.base_url}: {exc.reason}")
                 logger.warning("endpoint %s: %s; trying another replica", self.endpoint_id,
@@ -284,126 +251,47 @@ class OpenAIUpstream:
                 self._replicas.end(replica)
 
     async def _attempt(self, replica: Replica, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
+        url = self._chat_url(replica)
         if not body.get("stream"):
-            for event in await self._whole(replica, body):
+            for event in await self._whole(url, body):
                 yield event
             return
-        # `asyncio.timeout` rather than `asyncio.wait_for`, here and below: on Python 3.11
-        # `wait_for` runs what it awaits in a task of its own, one per request and per line.
+        response = await self._http.open_stream(url, body, refusal=upstream_error)
+        decoder = ChunkDecoder()
+
+        def feed(chunk: Any) -> list[StreamEvent]:
+            if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                raise upstream_error(502, json.dumps(chunk).encode(), {})
+            return decoder.feed(chunk)
+
         try:
-            async with asyncio.timeout(self._timeouts.first_byte_s):
-                response = await self._send(replica, body)
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
-            raise _Retry(_describe(exc)) from None
-        try:
-            if response.status_code in RETRIED_STATUSES:
-                raise _Retry(f"HTTP {response.status_code}")
-            if response.status_code != 200:
-                raw = await response.aread()
-                raise upstream_error(response.status_code, raw, response.headers)
-            decoder = ChunkDecoder()
-            lines = _LineReader(response)
-            first = True
-            done = False
-            while not done:
-                # A timeout per wait for the network, not per line: the lines of a chunk
-                # that has come are there at once.
-                timeout = self._timeouts.first_byte_s if first else self._timeouts.idle_s
-                try:
-                    async with asyncio.timeout(timeout):
-                        batch = await lines.next_batch()
-                except (httpx.TransportError, asyncio.TimeoutError) as exc:
-                    if first:
-                        raise _Retry(_describe(exc)) from None
-                    raise BadGateway(
-                        f"The upstream stopped answering mid-answer ({_describe(exc)})."
-                    ) from None
-                if batch is None:
-                    break
-                for line in batch:
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except json.JSONDecodeError:
-                        raise BadGateway("The upstream sent a chunk that is not JSON.") from None
-                    if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                        raise upstream_error(502, data.encode(), {})
-                    for event in decoder.feed(chunk):
-                        first = False
-                        yield event
+            reader = SseReader(response, self._timeouts, end="[DONE]")
+            while (events := await reader.next_events(feed)) is not None:
+                for event in events:
+                    yield event
             for event in decoder.finish():
                 yield event
-            if done:
-                await lines.read_rest()
+            await reader.drain()
         finally:
             await response.aclose()
 
-    async def _whole(self, replica: Replica, body: Mapping[str, Any]) -> list[StreamEvent]:
+    async def _whole(self, url: str, body: Mapping[str, Any]) -> list[StreamEvent]:
         """A whole answer: nothing reaches the client before it is complete, so any failure
         on the way may be retried on another replica."""
-        try:
-            async with asyncio.timeout(self._timeouts.first_byte_s):
-                response = await self._send(replica, body)
-                try:
-                    content = await _read_all(response)
-                finally:
-                    await response.aclose()
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
-            raise _Retry(_describe(exc)) from None
-        if response.status_code in RETRIED_STATUSES:
-            raise _Retry(f"HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise upstream_error(response.status_code, content, response.headers)
+        content = await self._http.whole(url, body, refusal=upstream_error)
         try:
             completion = json.loads(content)  # what `response.json()` does
         except ValueError:
-            raise _Retry("the answer is not JSON") from None
+            raise RetryElsewhere("the answer is not JSON") from None
         if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
-            raise _Retry("the answer is not a chat completion")
+            raise RetryElsewhere("the answer is not a chat completion")
         return events_from_completion(completion)
 
-    async def _send(self, replica: Replica, body: Mapping[str, Any]) -> httpx.Response:
-        """`POST {replica}/chat/completions` with `body` as JSON; the response's body is
-        left to read (and the response to close).
-
-        What `self._client.send(request, stream=True)` does for this client — the same
-        request (its headers, cookies and timeouts), the transport it would pick, its
-        cookie jar kept and its log line — without its per-request layers (auth and
-        redirect flows that have nothing to do here: the client has no auth and follows
-        no redirects, nor has it event hooks; a cookie jar updated through a parse of
-        every response, which only matters when the response sets a cookie). They cost
-        more than this server's own work on a request."""
-        if self._client.is_closed:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        url, transport = self._chat_target(replica)
-        cookies = self._client.cookies
-        request = httpx.Request(
-            "POST", url, headers=self._client.headers, cookies=cookies if cookies else None,
-            json=body, extensions={"timeout": self._request_timeouts},
-        )
-        response = await transport.handle_async_request(request)
-        response.request = request
-        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
-            cookies.extract_cookies(response)
-        if _httpx_logger.isEnabledFor(logging.INFO):
-            _httpx_logger.info(
-                'HTTP Request: %s %s "%s %d %s"', request.method, request.url,
-                response.http_version, response.status_code, response.reason_phrase,
-            )
-        return response
-
-    def _chat_target(self, replica: Replica) -> tuple[httpx.URL, httpx.AsyncBaseTransport]:
-        target = self._chat.get(replica.base_url)
-        if target is None:
-            url = httpx.URL(f"{replica.base_url}/chat/completions")
-            # httpx 0.28's choice between its pool and the environment's proxies.
-            target = self._chat[replica.base_url] = (url, self._client._transport_for_url(url))
-        return target
+    def _chat_url(self, replica: Replica) -> str:
+        url = self._chat.get(replica.base_url)
+        if url is None:
+            url = self._chat[replica.base_url] = f"{replica.base_url}/chat/completions"
+        return url
 
     def _none_left(self, tried: list[Replica], reasons: list[str]) -> Unavailable:
         retry = self._replicas.retry_after_s()
@@ -418,166 +306,6 @@ class OpenAIUpstream:
         )
 
 
-async def _read_all(response: httpx.Response) -> bytes:
-    """The body, as `response.aread()` returns it: when nothing encodes it (and nothing has
-    read it yet), straight from the transport's stream rather than through three
-    generators."""
-    stream = response.stream
-    if (
-        not response.is_stream_consumed and "content-encoding" not in response.headers
-        and isinstance(stream, httpx.AsyncByteStream)
-    ):
-        return b"".join([chunk async for chunk in stream])
-    return await response.aread()
-
-
-def _text_encoding(response: httpx.Response) -> str:
-    """`response.encoding or "utf-8"`, without its parse of the Content-Type header (an
-    `email.message.Message` per response) when the header names no charset."""
-    content_type = response.headers.get("content-type")
-    no_charset = content_type is None or "charset" not in content_type.lower()
-    if no_charset and isinstance(response.default_encoding, str):
-        return response.default_encoding or "utf-8"
-    return response.encoding or "utf-8"
-
-
-def _check_readability_directly(client: httpx.AsyncClient) -> None:
-    """Give the client's own connection pool `_DirectReadability` (a no-op if httpx or
-    httpcore are not laid out as in the versions this was written against).
-
-    The pool asks every connection it holds whether its idle socket is readable (a server
-    that closed it) twice per request, and anyio answers each question by building all
-    of its socket's attributes — a `getpeername()` among them — to pick one: with 32
-    requests in flight that was over half a millisecond of CPU per request, growing with
-    the number of connections."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    if not isinstance(pool, httpcore.AsyncConnectionPool):
-        return
-    backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.AsyncNetworkBackend) and not isinstance(
-        backend, _DirectReadability
-    ):
-        pool._network_backend = _DirectReadability(backend)
-
-
-class _DirectReadability(httpcore.AsyncNetworkBackend):
-    """A network backend's connections, each answering "is it readable?" from its socket,
-    found once; everything else is the backend's own."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _ReadableStream(await self._inner.connect_tcp(
-            host, port, timeout=timeout, local_address=local_address,
-            socket_options=socket_options,
-        ))
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _ReadableStream(await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options,
-        ))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _ReadableStream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        # A `socket.socket`, or on asyncio the transport's `TransportSocket` view of one.
-        sock = inner.get_extra_info("socket")
-        self._socket: socket.socket | None = (
-            sock if callable(getattr(sock, "fileno", None)) else None
-        )
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _ReadableStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable" and self._socket is not None and hasattr(select, "poll"):
-            # What httpcore asks anyio for: poll the socket (a TLS stream's too) without
-            # reading; a closed one counts as readable (the next read would say so).
-            fd = self._socket.fileno()
-            if fd < 0:
-                return True
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            return bool(poller.poll(0))
-        return self._inner.get_extra_info(info)
-
-
-class _LineReader:
-    """The lines of a response body as `Response.aiter_lines` makes them (its decoders:
-    the charset, then line breaks), a network chunk's worth at a time — without the four
-    async generators `aiter_lines` stacks, which cost more per chunk than reading it."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        # When nothing encodes the body (and nothing has read it yet), what `aiter_bytes`
-        # yields is the transport's stream as it comes, through three more generators.
-        stream = response.stream
-        raw = (
-            not response.is_stream_consumed and "content-encoding" not in response.headers
-            and isinstance(stream, httpx.AsyncByteStream)
-        )
-        self._chunks = aiter(stream) if raw else response.aiter_bytes()
-        self._text = TextDecoder(encoding=_text_encoding(response))
-        self._lines = LineDecoder()
-        self._ended = False
-
-    async def next_batch(self) -> list[str] | None:
-        """The lines the next chunk completes (maybe none), the last ones when the body
-        ends, then None."""
-        if self._ended:
-            return None
-        try:
-            raw = await anext(self._chunks)
-        except StopAsyncIteration:
-            self._ended = True
-            return self._lines.decode(self._text.flush()) + self._lines.flush()
-        return self._lines.decode(self._text.decode(raw))
-
-    async def read_rest(self) -> None:
-        """What an upstream sends after `data: [DONE]`, ignored: read to the end of the
-        body within `DRAIN_AFTER_DONE_S` and `DRAIN_AFTER_DONE_BYTES`, so that the
-        connection can serve another request; past either, or on any error, the caller
-        closes it."""
-        left = DRAIN_AFTER_DONE_BYTES
-        try:
-            async with asyncio.timeout(DRAIN_AFTER_DONE_S):
-                async for raw in self._chunks:
-                    left -= len(raw)
-                    if left < 0:
-                        return
-        except (httpx.HTTPError, asyncio.TimeoutError):
-            pass
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 def upstream_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
     """The client's view of an upstream's refusal (module docstring)."""
     message, param = _error_fields(raw)
@@ -585,11 +313,8 @@ def upstream_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiEr
         return InvalidArgument(message or f"The upstream refused the request (HTTP {status}).",
                                param=param)
     if status == 429:
-        try:
-            retry = max(1, int(float(headers.get("retry-after", "1"))))
-        except ValueError:
-            retry = 1
-        return ResourceExhausted(message or "The upstream is busy.", retry_after_s=retry)
+        return ResourceExhausted(message or "The upstream is busy.",
+                                 retry_after_s=retry_after_s(headers))
     what = "refused our credentials" if status in (401, 403) else "failed"
     return BadGateway(f"The upstream {what} (HTTP {status}): {message or 'no message'}")
 

@@ -43,7 +43,8 @@ The answer (`events_from_completion` for `chat.completion`, `ChunkDecoder` for t
 of `chat.completion.chunk`s) is emitted in the order `domain/events.py` documents: per
 choice, thoughts (`reasoning_content`, or `reasoning` as newer vLLM names it), text, whole
 function calls (streamed arguments are gathered per call), then `Finished`; one `Usage`
-last (zeros when the upstream sent none). Finish reasons: `stop`, `tool_calls`,
+last (zeros when the upstream sent none; a stream asks for it with
+`stream_options.include_usage`). Finish reasons: `stop`, `tool_calls`,
 `function_call` → STOP, `length` → MAX_TOKENS, `content_filter` → SAFETY, anything else
 → OTHER. A call whose arguments are not a JSON object (or that has no name) is dropped and
 its choice finishes MALFORMED_FUNCTION_CALL — unless the upstream said the answer was cut
@@ -128,7 +129,11 @@ def to_openai_body(
     model `upstream_model` (the backend's name for it, not `request.model`).
     `json_schema=False`: the upstream does not take OpenAI's `json_schema` response format
     (llama-cpp-python's server); a schema then goes as `{"type": "json_object", "schema":
-    …}`, the form that server reads (others ignore the extra key and return some JSON)."""
+    …}`, the form that server reads (others ignore the extra key and return some JSON).
+
+    A stream asks for its usage (`stream_options.include_usage`): vLLM, SGLang, llama.cpp's
+    server, TGI and OpenAI then end it with a chunk that carries it; a server that does not
+    know the field ignores it (llama-cpp-python's), and its stream's `Usage` is zeros."""
     body: Json = {"model": upstream_model, "messages": _messages(request)}
     body.update(_generation_fields(request.generation_config, json_schema=json_schema))
     body.update(_tool_fields(request.tools, request.tool_config))

@@ -8,7 +8,8 @@ import json
 import httpx
 import pytest
 
-from vertexcompat.backends.openai_upstream import OpenAIUpstream, UpstreamTimeouts
+from vertexcompat.backends.openai_upstream import OpenAIUpstream
+from vertexcompat.backends.upstream_http import UpstreamTimeouts
 from vertexcompat.backends.replicas import ReplicaSet
 from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
 from vertexcompat.domain.errors import BadGateway, InvalidArgument, ResourceExhausted, Unavailable
@@ -156,3 +157,51 @@ def test_n_candidates_are_n_requests_of_one_renumbered_with_their_usage_merged()
     assert texts == {0: "answer 5", 1: "answer 6", 2: "answer 7"}
     assert sorted(e.candidate for e in events if isinstance(e, Finished)) == [0, 1, 2]
     assert events[-1] == Usage(prompt_tokens=3, completion_tokens=6)
+
+
+def test_a_stream_asks_for_usage_and_reads_lines_cut_only_where_sse_cuts_them():
+    # A raw U+2028 in a JSON string (a line end to `str.splitlines`, not to SSE), a chunk
+    # split between two network reads, a `\r\n` split too, then the usage chunk and what
+    # comes after `[DONE]`, which is read to the end so that the connection is kept.
+    sep = "\u2028".encode()
+    usage = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2,
+                                      "total_tokens": 5}}
+    ended = []
+
+    class Pieces(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b'data: {"choices": [{"index": 0, "delta": {"content": "a' + sep[:2]
+            yield sep[2:] + b'b"}, "finish_reason": null}]}\r'
+            yield b"\n\r\n" + sse(chunk(None, "stop"), done=False)
+            yield f"data: {json.dumps(usage)}\r\n\r\ndata: [DONE]\r\n\r\n".encode()
+            yield b""
+            ended.append(True)
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        body = json.loads(r.content)
+        assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+        return httpx.Response(200, stream=Pieces())
+
+    events = run(backend(handler), stream=True)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["a\u2028b"]
+    assert [type(e) for e in events] == [TextDelta, Finished, Usage]
+    assert events[-1] == Usage(prompt_tokens=3, completion_tokens=2)
+    assert ended == [True]
+
+
+def test_a_stream_that_breaks_before_its_first_event_moves_to_the_other_replica():
+    class Broken(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b'data: {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}\n\n'
+            raise httpx.ReadError("connection reset")
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        if r.url.host == "a":
+            return httpx.Response(200, stream=Broken())
+        return httpx.Response(200, content=sse(chunk("Hi"), chunk(None, "stop")))
+
+    # The role chunk is no event: the break is still worth another replica, not a 502.
+    with pytest.raises(Unavailable, match="ReadError: connection reset"):
+        run(backend(handler, replicas=("http://a/v1",)), stream=True)
+    events = run(backend(handler), stream=True)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hi"]
