@@ -84,6 +84,8 @@ class OpenAIUpstream:
         # Per replica: the URL of its chat completions, written once.
         self._chat: dict[str, str] = {}
         self._prober: asyncio.Task[None] | None = None
+        # Replica → the URL its health probe asks (found on its first probe: `_healthy`).
+        self._health_urls: dict[str, str] = {}
 
     # -- lifecycle (the container starts and closes it with the app) -------------------------
 
@@ -117,18 +119,32 @@ class OpenAIUpstream:
                 await asyncio.gather(*(self._probe(r) for r in out))
 
     async def _probe(self, replica: Replica) -> None:
-        try:
-            r = await self._http.client.get(
-                f"{replica.base_url}/models", timeout=self._timeouts.connect_s
-            )
-            ok = r.status_code == 200
-        except httpx.HTTPError:
-            ok = False
+        ok = await self._healthy(replica)
         was = replica.in_service
         self._replicas.probed(replica, ok)
         if was != replica.in_service:
             logger.warning("endpoint %s: replica %s is %s", self.endpoint_id, replica.base_url,
                            "back in service" if ok else "out of service")
+
+    async def _healthy(self, replica: Replica) -> bool:
+        """The server's own health check — `GET /health` at its root (vLLM, SGLang, TGI and
+        llama.cpp's server answer it; 503 while loading) — else, for a server without one
+        (404/405: llama-cpp-python's, Ollama's), `GET {replica}/models`, which every
+        OpenAI-compatible server answers. Which one a replica has is found once."""
+        url = self._health_urls.get(replica.base_url)
+        client = self._http.client
+        try:
+            if url is None:
+                root = replica.base_url.removesuffix("/v1")
+                r = await client.get(f"{root}/health", timeout=self._timeouts.connect_s)
+                if r.status_code not in (404, 405):
+                    self._health_urls[replica.base_url] = f"{root}/health"
+                    return r.status_code == 200
+                url = self._health_urls[replica.base_url] = f"{replica.base_url}/models"
+            r = await client.get(url, timeout=self._timeouts.connect_s)
+            return r.status_code == 200
+        except httpx.HTTPError:
+            return False
 
     # -- the Backend port ------------------------------------------------------------------
 

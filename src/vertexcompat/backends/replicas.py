@@ -3,7 +3,7 @@
 Balancing is least outstanding requests (ties: the replica used longest ago), over the
 replicas in service. A replica leaves service after `eject_after` consecutive failures
 (a refused or broken connection, a timeout, a 502/503/504) and comes back when a health
-probe (`GET {base}/models`, which every OpenAI-compatible server answers) succeeds; the
+probe (the server's `GET /health`, else `GET {base}/models`: `OpenAIUpstream._healthy`) succeeds; the
 prober (`ReplicaProber`, run by the upstream backend) probes ejected replicas every
 `probe_interval_s`, and all replicas at start. A success resets the count.
 

@@ -1,7 +1,7 @@
 """`vertexcompat endpoints list`: the configured upstream endpoints (`[[endpoints]]` in the
-config file), and with `--probe` whether each replica of an `openai` endpoint answers
-`GET {replica}/models`. A `gemini` endpoint is listed with its API root and how it signs
-in; it is not probed (that would spend its quota)."""
+config file), and with `--probe` whether each replica of an `openai` endpoint is healthy
+(its server's `GET /health`, else `GET {replica}/models`). A `gemini` endpoint is listed
+with its API root and how it signs in; it is not probed (that would spend its quota)."""
 
 from __future__ import annotations
 
@@ -55,10 +55,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _probe(replica: str) -> str:
+    """As the server probes a replica: its root's `/health`, else (404/405) its models."""
     import httpx
 
+    root = replica.removesuffix("/v1")
     try:
-        r = httpx.get(f"{replica}/models", timeout=PROBE_TIMEOUT_S)
+        r = httpx.get(f"{root}/health", timeout=PROBE_TIMEOUT_S)
+        if r.status_code in (404, 405):
+            r = httpx.get(f"{replica}/models", timeout=PROBE_TIMEOUT_S)
     except httpx.HTTPError as exc:
         return f"down ({type(exc).__name__})"
     return "up" if r.status_code == 200 else f"down (HTTP {r.status_code})"

@@ -205,3 +205,33 @@ def test_a_stream_that_breaks_before_its_first_event_moves_to_the_other_replica(
         run(backend(handler, replicas=("http://a/v1",)), stream=True)
     events = run(backend(handler), stream=True)
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hi"]
+
+
+def test_probes_ask_the_servers_own_health_check_else_its_models() -> None:
+    """vLLM/SGLang/TGI/llama.cpp answer `/health` at their root (503 while loading);
+    llama-cpp-python's server has none (404), so its `/v1/models` is asked instead."""
+    asked: list[str] = []
+    health = {"a": 503, "b": 404}
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        asked.append(f"{r.url.host}{r.url.path}")
+        if r.url.path == "/health":
+            return httpx.Response(health[r.url.host])
+        return httpx.Response(200, json={"data": []})
+
+    b = backend(handler)
+
+    async def go() -> list[bool]:
+        try:
+            await b.probe_all()
+            states = [r.in_service for r in b._replicas.replicas]
+            health["a"] = 200
+            await b.probe_all()
+            return states + [r.in_service for r in b._replicas.replicas]
+        finally:
+            await b.close()
+
+    assert asyncio.run(go()) == [False, True, True, True]
+    # b's missing /health is found once; afterwards only its models are asked.
+    assert asked.count("b/health") == 1 and asked.count("b/v1/models") == 2
+    assert "a/v1/models" not in asked
