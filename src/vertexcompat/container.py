@@ -359,12 +359,15 @@ def model_catalog_entries(settings: Settings) -> list[Any]:
 
 
 def model_aliases(settings: Settings) -> dict[str, str]:
+    defaults = default_aliases(settings.model_name, settings.image_model_ids)
+    configured = {**defaults, **settings.model_aliases}
     return {
-        **default_aliases(settings.model_name, settings.image_model_ids),
-        **settings.model_aliases,
-        # An endpoint's own model names are its, even one that is also a Gemini id the
-        # embedded model answers by default (a gemini endpoint's `model = "gemini-2.0-flash"`).
-        **{m: m for e in settings.endpoints for m in served_models(e)},
+        **configured,
+        # An endpoint's own model name is its, even one that is also an alias of another
+        # model (a gemini endpoint's `model = "gemini-2.0-flash"`, a default alias of the
+        # embedded model). Other names stay no alias: they are listed as they are.
+        **{m: m for e in settings.endpoints for m in served_models(e)
+           if normalize_model_id(m) in {normalize_model_id(k) for k in configured}},
         **{alias: _alias_target(e, alias) for e in settings.endpoints for alias in e.aliases},
     }
 

@@ -77,3 +77,17 @@ def test_an_endpoints_model_named_like_a_gemini_id_is_the_endpoints() -> None:
     settings = Settings(endpoints=[gemini(api_key_env="K", model="gemini-2.0-flash")])
     assert model_aliases(settings)["gemini-2.0-flash"] == "gemini-2.0-flash"
     assert model_aliases(settings)["gemini-2.5-flash"] != "gemini-2.5-flash"  # still local
+
+
+def test_an_endpoint_model_that_is_no_gemini_id_is_listed_as_itself() -> None:
+    from vertexcompat.container import model_registry
+    from vertexcompat.services.generation import GenerationService
+    from tests.fakes import FakeBackend
+
+    settings = Settings(endpoints=[EndpointSettings(
+        id="o", replicas=["http://a/v1"], model="Qwen/Qwen2.5-7B-Instruct")])
+    assert "Qwen/Qwen2.5-7B-Instruct" not in model_aliases(settings)
+    service = GenerationService({"o": FakeBackend(["Qwen/Qwen2.5-7B-Instruct"])},
+                                model_registry(settings))
+    info = service.describe_model("Qwen/Qwen2.5-7B-Instruct")
+    assert (info.id, info.owned_by) == ("Qwen/Qwen2.5-7B-Instruct", "vertexcompat")

@@ -8,7 +8,9 @@ posted to the key's `token_uri`, which answers `{"access_token", "expires_in"}`.
 token endpoint that speaks the grant works: Google's, or another vertexcompat's `/token`.
 
 A token is reused until `REFRESH_BEFORE_S` before it expires; then the next request gets
-a new one. Concurrent requests share one refresh. A refusal from the token endpoint is the
+a new one. Concurrent requests share one refresh, and its failure: the requests that
+waited for a fetch that failed get its error at once, instead of each trying again in
+turn (each up to the timeout); the next request tries again. A refusal from the token endpoint is the
 upstream's problem, not the caller's: `BadGateway`, with what the endpoint said.
 """
 
@@ -96,16 +98,29 @@ class ServiceAccountTokens:
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
+        self._fetches = 0  # attempts, failed or not
+        self._failure: BadGateway | None = None  # the last attempt's, if it failed
         self.refreshes = 0  # tokens fetched, for tests and stats
 
     async def token(self) -> str:
         if self._fresh():
             return self._token  # type: ignore[return-value]
+        fetched = self._fetches  # fetches done before this request began to wait
         async with self._lock:
-            if not self._fresh():  # another request may have refreshed meanwhile
+            if self._fresh():  # another request refreshed it meanwhile
+                return self._token  # type: ignore[return-value]
+            if self._failure is not None and self._fetches > fetched:
+                raise self._failure  # the fetch this request waited for failed
+            try:
                 self._token, self._expires_at = await self._fetch()
-                self.refreshes += 1
-            return self._token  # type: ignore[return-value]
+            except BadGateway as exc:
+                self._failure = exc
+                raise
+            finally:
+                self._fetches += 1
+            self._failure = None
+            self.refreshes += 1
+            return self._token
 
     def _fresh(self) -> bool:
         return self._token is not None and self._clock() < self._expires_at - REFRESH_BEFORE_S

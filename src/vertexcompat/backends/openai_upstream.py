@@ -36,7 +36,7 @@ from vertexcompat.backends.openai_wire import (
     events_from_completion,
     to_openai_body,
 )
-from vertexcompat.backends.replicas import Replica, ReplicaSet
+from vertexcompat.backends.replicas import Replica, ReplicaSet, health_answer
 from vertexcompat.backends.upstream_http import (
     RetryElsewhere,
     SseReader,
@@ -128,19 +128,25 @@ class OpenAIUpstream:
 
     async def _healthy(self, replica: Replica) -> bool:
         """The server's own health check — `GET /health` at its root (vLLM, SGLang, TGI and
-        llama.cpp's server answer it; 503 while loading) — else, for a server without one
-        (404/405: llama-cpp-python's, Ollama's), `GET {replica}/models`, which every
-        OpenAI-compatible server answers. Which one a replica has is found once."""
+        llama.cpp's server answer it; 503 while loading) — else `GET {replica}/models`, which
+        every OpenAI-compatible server answers (`replicas.health_answer` decides). A server
+        without `/health` (404/405: llama-cpp-python's, Ollama's) is found out once; any
+        other answer there (a proxy in front that refuses it) is asked again next time."""
         url = self._health_urls.get(replica.base_url)
         client = self._http.client
+        models = f"{replica.base_url}/models"
         try:
             if url is None:
-                root = replica.base_url.removesuffix("/v1")
-                r = await client.get(f"{root}/health", timeout=self._timeouts.connect_s)
-                if r.status_code not in (404, 405):
-                    self._health_urls[replica.base_url] = f"{root}/health"
-                    return r.status_code == 200
-                url = self._health_urls[replica.base_url] = f"{replica.base_url}/models"
+                health = f"{replica.base_url.removesuffix('/v1')}/health"
+                r = await client.get(health, timeout=self._timeouts.connect_s)
+                match health_answer(r.status_code):
+                    case "health":
+                        self._health_urls[replica.base_url] = health
+                        return r.status_code == 200
+                    case "no health":
+                        self._health_urls[replica.base_url] = url = models
+                    case "ask models":  # not a model server's answer (a proxy's 401?)
+                        url = models
             r = await client.get(url, timeout=self._timeouts.connect_s)
             return r.status_code == 200
         except httpx.HTTPError:

@@ -38,6 +38,16 @@ class Replica:
         return self.ejected_at is None
 
 
+def health_answer(status: int) -> str:
+    """What a replica's `GET /health` (at its server's root) says: `"health"` — the
+    server's own health check (200 healthy, 503 loading); `"no health"` — the server has
+    none (404/405), ask its models from now on; `"ask models"` — an answer that is no
+    model server's (a proxy's 401, a 500), ask its models this time."""
+    if status in (200, 503):
+        return "health"
+    return "no health" if status in (404, 405) else "ask models"
+
+
 class ReplicaSet:
     def __init__(
         self,

@@ -208,7 +208,7 @@ class UpstreamClient:
                     content = await read_all(response)
                 finally:
                     await response.aclose()
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+        except (httpx.HTTPError, asyncio.TimeoutError) as exc:  # a broken body (DecodingError) too
             raise RetryElsewhere(describe(exc)) from None
         status = response.status_code
         if status in RETRIED_STATUSES:
@@ -243,9 +243,10 @@ class SseReader:
     `aiter_lines` stacks, which cost more per chunk than reading it.
 
     `answered` says whether an event has gone to the client (`next_events` sets it as its
-    events go; a caller of `next_batch` sets it): until then each wait for the network
-    may take the first-byte timeout and a failure is a `RetryElsewhere`; afterwards the
-    wait is `idle_s` and a failure a `BadGateway`."""
+    events go; a caller of `next_batch` sets it): until then the waits for the network end
+    together at the first-byte deadline (counted from when the reader was made: chunks
+    that carry no event — a role, a keep-alive — do not extend it) and a failure is a
+    `RetryElsewhere`; afterwards each wait is `idle_s` and a failure a `BadGateway`."""
 
     def __init__(
         self, response: httpx.Response, timeouts: UpstreamTimeouts, *, end: str | None = None
@@ -265,6 +266,7 @@ class SseReader:
         self._ended = False  # the body, or the end marker, has come
         self._at_marker = False  # the end marker has come, and the rest is not read
         self.answered = False
+        self._first_deadline = asyncio.get_running_loop().time() + timeouts.first_byte_s
 
     async def next_events(self, feed: Callable[[Any], Iterable[E]]) -> Iterator[E] | None:
         """The events `feed` makes of the values of the next network chunk (`next_batch`),
@@ -287,15 +289,15 @@ class SseReader:
         if self._ended:
             return None
         answered = self.answered
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeouts.idle_s if answered else self._first_deadline
         try:
-            async with asyncio.timeout(
-                self._timeouts.idle_s if answered else self._timeouts.first_byte_s
-            ):
+            async with asyncio.timeout_at(deadline):
                 raw = await anext(self._chunks)
         except StopAsyncIteration:
             self._ended = True
             lines = self._lines.feed(self._text.decode(b"", True)) + self._lines.flush()
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+        except (httpx.HTTPError, asyncio.TimeoutError) as exc:  # a broken body (DecodingError) too
             if not answered:
                 raise RetryElsewhere(describe(exc)) from None
             raise BadGateway(

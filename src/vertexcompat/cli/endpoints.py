@@ -58,10 +58,12 @@ def _probe(replica: str) -> str:
     """As the server probes a replica: its root's `/health`, else (404/405) its models."""
     import httpx
 
+    from vertexcompat.backends.replicas import health_answer
+
     root = replica.removesuffix("/v1")
     try:
         r = httpx.get(f"{root}/health", timeout=PROBE_TIMEOUT_S)
-        if r.status_code in (404, 405):
+        if health_answer(r.status_code) != "health":
             r = httpx.get(f"{replica}/models", timeout=PROBE_TIMEOUT_S)
     except httpx.HTTPError as exc:
         return f"down ({type(exc).__name__})"

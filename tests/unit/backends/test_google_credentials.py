@@ -112,3 +112,25 @@ def test_key_files_that_cannot_be_used_are_said(tmp_path) -> None:
                                        "private_key": "SECRET", "private_key_id": "k",
                                        "token_uri": "u"})
     assert "SECRET" not in repr(key) and key.project_id is None
+
+
+def test_requests_waiting_on_a_failing_fetch_share_its_failure() -> None:
+    pem, _ = key_pair()
+    clock = Clock()
+    calls = []
+
+    async def refuses(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        await asyncio.sleep(0.05)  # the others queue meanwhile
+        return httpx.Response(500, text="down")
+
+    tokens = tokens_for(refuses, clock, pem)
+
+    async def run() -> list[object]:
+        got = await asyncio.gather(*(tokens.token() for _ in range(10)), return_exceptions=True)
+        got += await asyncio.gather(tokens.token(), return_exceptions=True)
+        return got
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, BadGateway) for r in results)
+    assert len(calls) == 2  # one fetch for the ten that waited together, one for the next

@@ -235,3 +235,27 @@ def test_probes_ask_the_servers_own_health_check_else_its_models() -> None:
     # b's missing /health is found once; afterwards only its models are asked.
     assert asked.count("b/health") == 1 and asked.count("b/v1/models") == 2
     assert "a/v1/models" not in asked
+
+
+
+def test_a_proxy_refusing_health_does_not_eject_a_replica_whose_models_answer() -> None:
+    asked: list[str] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        asked.append(f"{r.url.host}{r.url.path}")
+        if r.url.path == "/health":
+            return httpx.Response(401)
+        return httpx.Response(200, json={"data": []})
+
+    b = backend(handler, replicas=("http://a/v1",))
+
+    async def go() -> bool:
+        try:
+            await b.probe_all()
+            await b.probe_all()
+            return b._replicas.replicas[0].in_service
+        finally:
+            await b.close()
+
+    assert asyncio.run(go())
+    assert asked == ["a/health", "a/v1/models"] * 2  # asked again: a 401 is no verdict

@@ -314,3 +314,31 @@ def test_events_count_as_answered_when_handed_over_not_when_values_come():
             await http.aclose()
 
     assert asyncio.run(go()) == ["a"]  # then 0.3 s for "b": past the idle timeout
+
+
+def test_a_body_that_does_not_decode_is_retried_not_a_500() -> None:
+    """`Content-Encoding: gzip` over a body that is not gzip: httpx raises DecodingError,
+    which is no TransportError."""
+    from vertexcompat.backends.upstream_http import RetryElsewhere, UpstreamClient, UpstreamTimeouts
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip")
+
+    async def go() -> None:
+        client = UpstreamClient(UpstreamTimeouts(first_byte_s=1, idle_s=1),
+                                transport=httpx.MockTransport(handler))
+        try:
+            with pytest.raises(RetryElsewhere):
+                await client.whole("http://u/x", {}, refusal=lambda *a: AssertionError())
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def test_chunks_without_events_do_not_extend_the_first_byte_deadline():
+    """Keep-alives every 0.2 s for longer than the 0.5 s first-byte timeout: the wait for
+    the first event still ends at the deadline (the reader's caller never answered)."""
+    keepalives = [(0.2, b": keep-alive\n\n")] * 10  # 2 s in all, then the body ends
+    with pytest.raises(RetryElsewhere, match="timed out"):
+        stream_values(Pieces(*keepalives), timeouts=UpstreamTimeouts(first_byte_s=0.5, idle_s=5.0))

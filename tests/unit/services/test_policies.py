@@ -374,3 +374,31 @@ def test_the_boundary_locates_a_compute_tokens_error_named_by_param():
         compute(wrapped, user())
     assert caught.value.location == FieldPath.of("contents", 0, "parts", 1)
     assert caught.value.param is None and caught.value.message == "cannot tell"
+
+
+def test_counting_sees_the_request_as_generation_does():
+    """Image defaults and restored thoughts apply to `count_tokens` as to `stream`."""
+    seen = []
+
+    class Counting(FakeBackend):
+        async def count_tokens(self, request, *, as_prompt=False):
+            seen.append(request)
+            return 1
+
+    backend = Counting()
+    wrapped = compose(backend, REGISTRY.lookup("google/gemini-2.5-flash-image"), [ImageDefaults()])
+    asyncio.run(wrapped.count_tokens(user(), as_prompt=True))
+    assert seen[-1].generation_config.wants_image
+
+
+def test_counting_refuses_a_forged_signature_as_generation_does(signatures):
+    forged = GenerateContentRequest(model=FAKE_MODEL, contents=(
+        Content("user", (TextPart("weather?"),)),
+        Content("model", (FunctionCallPart("get_weather", {}, thought_signature="AAAA",
+                                           signature_source="sig-path"),)),
+    ))
+    wrapped = compose(FakeBackend(), REGISTRY.lookup("gemini-2.5-flash"),
+                      [ThoughtSealing(signatures)])
+    with pytest.raises(InvalidArgument) as caught:
+        asyncio.run(wrapped.count_tokens(forged, as_prompt=True))
+    assert caught.value.param == "sig-path"

@@ -32,3 +32,7 @@ def with_image_defaults(request: GenerateContentRequest) -> GenerateContentReque
 class _WithImageDefaults(BackendWrapper):
     def stream(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         return self.inner.stream(with_image_defaults(request))
+
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        """Counted as generated: an image model's prompt asks for a drawing."""
+        return await self.inner.count_tokens(with_image_defaults(request), as_prompt=as_prompt)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from vertexcompat.backends.base import Backend
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelFacts
 from vertexcompat.services.policies import BackendWrapper
 from vertexcompat.services.thoughts import ThoughtSignatures
@@ -35,3 +36,12 @@ class _Sealed(BackendWrapper):
         # backend is asked for anything.
         restored = self._signatures.restore(request, enforce=self._enforce)
         return self._signatures.sign(self.inner.stream(restored), enforce=self._enforce)
+
+    async def count_tokens(self, request: GenerateContentRequest, *, as_prompt: bool = False) -> int:
+        """Counted as generated: earlier turns' thoughts restored (and signatures checked)."""
+        restored = self._signatures.restore(request, enforce=self._enforce)
+        return await self.inner.count_tokens(restored, as_prompt=as_prompt)
+
+    async def compute_tokens(self, request: GenerateContentRequest) -> list[TokensInfo]:
+        restored = self._signatures.restore(request, enforce=self._enforce)
+        return await self.inner.compute_tokens(restored)
