@@ -41,6 +41,7 @@ from vertexcompat.services.media import MediaResolver
 from vertexcompat.services.policies import Policy
 from vertexcompat.services.policies.boundary import GeminiNamedErrors
 from vertexcompat.services.policies.image_defaults import ImageDefaults
+from vertexcompat.services.policies.logprobs import NoLogprobs
 from vertexcompat.services.policies.media import MediaPerception
 from vertexcompat.services.policies.schema_check import SchemaCheck
 from vertexcompat.services.policies.thoughts import ThoughtSealing
@@ -67,7 +68,7 @@ DEBUG_PROMPTS_KEPT = 32
 # The local llama.cpp model: text in (media arrives perceived), text, calls, schema-bound
 # JSON and SVG drawings out, thoughts sealed by this server.
 LOCAL_CAPABILITIES = ModelCapabilities(
-    vision=False, audio=False, tools=True, json_schema=True, thinking=True, logprobs=False,
+    vision=False, audio=False, tools=True, json_schema=True, thinking=True, logprobs=True,
     issues_thought_signatures=False, native_images=False,
 )
 
@@ -468,6 +469,8 @@ def backend_policies(
         )
     if not capabilities.json_schema:
         policies.append(SchemaCheck(output_violation))
+    if not capabilities.logprobs:
+        policies.append(NoLogprobs())
     policies.append(GeminiNamedErrors())
     return tuple(policies)
 

@@ -82,7 +82,8 @@ def test_a_model_that_reads_media_and_seals_its_own_thoughts_gets_only_the_bound
     from vertexcompat.domain.models import ModelCapabilities
 
     upstream = ModelCapabilities(
-        vision=True, audio=True, issues_thought_signatures=True, native_images=True
+        vision=True, audio=True, issues_thought_signatures=True, native_images=True,
+        logprobs=True,
     )
     assert policy_types(upstream, media=None, thoughts=object()) == ["GeminiNamedErrors"]
 
@@ -94,7 +95,8 @@ def test_a_model_that_cannot_follow_schemas_has_its_answers_checked():
         vision=True, audio=True, json_schema=False, issues_thought_signatures=True,
         native_images=True,
     )
-    assert policy_types(upstream, media=None, thoughts=None) == ["SchemaCheck", "GeminiNamedErrors"]
+    assert policy_types(upstream, media=None, thoughts=None) == [
+        "SchemaCheck", "NoLogprobs", "GeminiNamedErrors"]
 
 
 def test_a_vision_model_without_audio_has_only_its_audio_perceived():

@@ -25,8 +25,9 @@ The request (`to_gemini_body`):
   JSON Schema, which that field takes as it is; sent only with the JSON mime type, the
   only one it means something with), `thinkingConfig` (`thinkingLevel` upper-cased when a
   level is set — then without `thinkingBudget`, as Gemini refuses both — else
-  `thinkingBudget`; `includeThoughts` when true), `responseModalities` and
-  `imageConfig.aspectRatio`. It is left out when nothing is set.
+  `thinkingBudget`; `includeThoughts` when true), `responseModalities`,
+  `imageConfig.aspectRatio`, and `responseLogprobs: true` when asked, with `logprobs` when
+  it asks for alternatives (above 0). It is left out when nothing is set.
 - `toolConfig` is left out when it is the default (AUTO, no names).
 
 Dropped, on purpose: `model` (the URL's), `stream` (the endpoint's), `project` and
@@ -65,6 +66,15 @@ absent; in a stream the latest, as Gemini repeats it cumulatively on every chunk
 stream, a candidate stays open until a chunk gives its `finishReason`; one the stream never
 finished finishes OTHER. Junk (non-object parts, non-list candidates) is skipped: the
 answer side never raises.
+
+Log probabilities (asked with `generationConfig.responseLogprobs` and, for k > 0
+alternatives, `logprobs: k`): a candidate's `logprobsResult` → one `TokenLogprobs` per
+`chosenCandidates` entry (`{"token", "tokenId", "logProbability"}`; the token's text as
+UTF-8; proto3 leaves a log probability of 0 out), in order, with the `topCandidates` entry of
+the same position as its alternatives, most likely first; `logProbabilitySum` is not read.
+They come after the candidate's thoughts and before its text, calls and images of the same
+answer or chunk: in a stream Gemini sends each chunk's tokens with that chunk. Were thought
+tokens listed too, nothing would tell them apart from the answer's: they pass as they come.
 """
 
 from __future__ import annotations
@@ -103,6 +113,8 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenChoice,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
@@ -308,6 +320,10 @@ def _generation_config(cfg: GenerationConfig) -> Json:
         out["responseModalities"] = list(cfg.response_modalities)
     if cfg.image_config is not None and cfg.image_config.aspect_ratio is not None:
         out["imageConfig"] = {"aspectRatio": cfg.image_config.aspect_ratio}
+    if cfg.response_logprobs:
+        out["responseLogprobs"] = True
+        if cfg.logprobs > 0:
+            out["logprobs"] = cfg.logprobs
     return out
 
 
@@ -466,7 +482,18 @@ class _CandidateState:
     finished: bool = False
 
     def read(self, candidate: int, fields: Mapping[str, Any]) -> list[StreamEvent]:
-        """The events of a candidate's `content.parts` (module docstring)."""
+        """The events of a candidate's `content.parts` and `logprobsResult` (module
+        docstring): the tokens' log probabilities after the thoughts, before the rest."""
+        out = self._parts(candidate, fields)
+        tokens = _logprobs(candidate, fields.get("logprobsResult"))
+        if tokens:
+            at = next(
+                (k for k, e in enumerate(out) if not isinstance(e, ThoughtDelta)), len(out)
+            )
+            out[at:at] = tokens
+        return out
+
+    def _parts(self, candidate: int, fields: Mapping[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for part in _sequence(_mapping(fields.get("content")).get("parts")):
             if not isinstance(part, Mapping):
@@ -535,6 +562,41 @@ def _index(candidate: Mapping[str, Any]) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
+
+
+def _logprobs(candidate: int, raw: Any) -> list[TokenLogprobs]:
+    """`logprobsResult.chosenCandidates`, one event per position, with the alternatives of
+    `topCandidates` at the same position."""
+    result = _mapping(raw)
+    tops = _sequence(result.get("topCandidates"))
+    out: list[TokenLogprobs] = []
+    for k, entry in enumerate(_sequence(result.get("chosenCandidates"))):
+        chosen = _token_choice(entry)
+        if chosen is None:
+            continue
+        listed = _sequence(_mapping(tops[k]).get("candidates")) if k < len(tops) else ()
+        top = (_token_choice(t) for t in listed)
+        ranked = sorted((t for t in top if t is not None), key=lambda t: -t.logprob)
+        out.append(TokenLogprobs(candidate, chosen, tuple(ranked)))
+    return out
+
+
+def _token_choice(raw: Any) -> TokenChoice | None:
+    """`{"token", "tokenId", "logProbability"}`; proto3 JSON leaves out zeros, so a missing
+    log probability is 0 (a certain token) and a missing id unknown."""
+    entry = raw if isinstance(raw, Mapping) else None
+    if entry is None:
+        return None
+    token = entry.get("token", "")
+    logprob = entry.get("logProbability", 0.0)
+    if not isinstance(token, str):
+        return None
+    if not isinstance(logprob, int | float) or isinstance(logprob, bool):
+        return None
+    token_id = entry.get("tokenId")
+    if not isinstance(token_id, int) or isinstance(token_id, bool):
+        token_id = None
+    return TokenChoice(token.encode("utf-8"), float(logprob), token_id)
 
 
 def _image(candidate: int, raw: Any) -> ImageOutput | None:

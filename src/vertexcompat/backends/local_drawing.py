@@ -6,6 +6,11 @@ under the SVG grammar (engine/svg_grammar.py); each candidate's SVG is sanitized
 events are the caption's `TextDelta`s, one `ImageOutput` per candidate, then `Finished`.
 
 The SVG source is never sent to the client, nor logged: only its size and element count.
+So log probabilities (`TokenLogprobs`, when the request asks) go out for the caption's
+tokens only, when the caption is part of the answer: those before the first token that
+holds the newline ending the caption line (that token, and every SVG token after it, are
+dropped — their bytes would spell the drawing). For an image-only answer the plan asks the
+engine for none.
 
 When a drawing cannot become an image (the sanitizer rejects it, the renderer times out
 or fails), the candidate gets no image, a one-line note in its text, and finish reason
@@ -34,6 +39,7 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
@@ -147,6 +153,8 @@ class _Candidate:
     in_svg: bool = False
     svg: str = ""
     captioned: bool = False
+    # A sampled token held the caption's newline: no token after it is the caption's.
+    caption_tokens_over: bool = False
 
 
 class SvgDrawing:
@@ -227,6 +235,12 @@ class SvgDrawing:
                         note = f"(No image: {problem}.)"
                         yield TextDelta(c, f" {note}" if state.captioned else note)
                         yield Finished(c, FinishReason.OTHER)
+                case TokenLogprobs(candidate=c, chosen=chosen):
+                    state = states.setdefault(c, _Candidate())
+                    if state.caption_tokens_over or b"\n" in chosen.token:
+                        state.caption_tokens_over = True
+                    elif caption:
+                        yield event
                 case Usage() | FunctionCall() | ImageOutput() | ThoughtDelta() | ThoughtSignature():
                     yield event
                 case _:

@@ -22,7 +22,8 @@ The request (`to_openai_body`):
 - Generation config → `temperature`, `top_p`, `top_k` (vLLM, llama.cpp and SGLang accept
   it), `max_tokens`, `n`, `seed`, `stop`, the penalties; unset ones are left out, so the
   upstream's defaults apply. JSON output → `response_format` (`json_schema`, strict, with
-  the schema; `json_object` without one).
+  the schema; `json_object` without one). `response_logprobs` → `logprobs: true`, with
+  `top_logprobs: k` when `logprobs` asks for k > 0 alternatives.
 - Declarations → `tools`; a declaration without parameters gets an empty object schema
   (llama.cpp's tool-call formats read `function.parameters` unconditionally). The tool
   config → `tool_choice` (left out when it is the default): AUTO `auto`, NONE `none`, ANY
@@ -50,11 +51,27 @@ last (zeros when the upstream sent none; a stream asks for it with
 its choice finishes MALFORMED_FUNCTION_CALL — unless the upstream said the answer was cut
 off (MAX_TOKENS, SAFETY), which stays the reason. A stream that ends before a choice's
 `finish_reason` finishes that choice OTHER.
+
+Log probabilities: a choice's `logprobs.content[]` (`{"token", "logprob", "bytes",
+"top_logprobs": [same]}`; `bytes` is a list of byte values, and when it is null the token's
+UTF-8 stands in; the wire has no token ids) → one `TokenLogprobs` per entry, in order, after
+the choice's (or the chunk's) thoughts and before its text; alternatives most likely first.
+Every token the model wrote may be listed, not only the answer's: OpenAI's own models list
+the answer's, but vLLM (llama.cpp's server likely too) lists the thoughts' as well when it
+parses reasoning, and the tool-call markup's. In a stream the chunk tells them apart: the logprobs of a chunk that
+carries thoughts and no text are dropped (vLLM sends no chunk at all for a token that makes
+no text, such as `</think>`, so its logprob is lost too). In a whole message that has
+reasoning, the answer's tokens are those from the last one at which the listed tokens spell
+the content (after whitespace the reasoning parser stripped) on; without content there are
+none. When the tokens nowhere spell it (vLLM reports a token cut mid-character as U+FFFD; a
+tool parser may rewrite the content) the thoughts' tokens cannot be told apart, and all pass
+as they come. Tokens after the text (an end-of-turn token, the calls' markup) pass too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -82,6 +99,8 @@ from vertexcompat.domain.events import (
     StreamEvent,
     TextDelta,
     ThoughtDelta,
+    TokenChoice,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
@@ -113,6 +132,8 @@ _FINISH_REASONS = {
     "eos_token": FinishReason.STOP,
     "stop_sequence": FinishReason.STOP,
 }
+# Whitespace a reasoning parser strips off the start of the content.
+_SPACE = re.compile(rb"\s*")
 # Reasons that say the answer was cut off: a call that does not parse is then a fragment,
 # not the model's mistake, and the reason stands.
 _CUT_OFF = frozenset({FinishReason.MAX_TOKENS, FinishReason.SAFETY})
@@ -161,6 +182,10 @@ def _generation_fields(cfg: GenerationConfig, *, json_schema: bool = True) -> Js
         out["n"] = cfg.candidate_count
     if cfg.stop_sequences:
         out["stop"] = list(cfg.stop_sequences)
+    if cfg.response_logprobs:
+        out["logprobs"] = True
+        if cfg.logprobs > 0:
+            out["top_logprobs"] = cfg.logprobs
     if cfg.wants_image:
         raise InvalidArgument(
             "This model answers with text only; it cannot make images.",
@@ -485,7 +510,8 @@ def events_from_completion(body: Mapping[str, Any]) -> list[StreamEvent]:
             continue
         candidate = _choice_index(choice, position)
         message = _mapping(choice.get("message"))
-        out.extend(_said(candidate, message))
+        tokens = _answer_tokens(_logprobs(candidate, choice.get("logprobs")), message)
+        out.extend(_said(candidate, message, tokens))
         calls = [
             _Call.of(call, fallback_index=k)
             for k, call in enumerate(_sequence(message.get("tool_calls")))
@@ -500,14 +526,18 @@ def events_from_completion(body: Mapping[str, Any]) -> list[StreamEvent]:
     return out
 
 
-def _said(candidate: int, message: Mapping[str, Any]) -> list[StreamEvent]:
-    """The thoughts and text of a message or a delta, in that order."""
+def _said(
+    candidate: int, message: Mapping[str, Any], tokens: Sequence[TokenLogprobs] = ()
+) -> list[StreamEvent]:
+    """The thoughts, the answer tokens' log probabilities and the text of a message or a
+    delta, in that order."""
     out: list[StreamEvent] = []
     thought = _reasoning(message)
     if thought:
         out.append(ThoughtDelta(candidate, thought))
-    text = message.get("content")
-    if isinstance(text, str) and text:
+    out.extend(tokens)
+    text = _text(message)
+    if text:
         out.append(TextDelta(candidate, text))
     return out
 
@@ -540,7 +570,10 @@ class ChunkDecoder:
             if state.finished:
                 continue  # exactly one Finished per candidate; nothing after it
             delta = _mapping(choice.get("delta"))
-            out.extend(_said(candidate, delta))
+            tokens = _logprobs(candidate, choice.get("logprobs"))
+            if _reasoning(delta) and not _text(delta):
+                tokens = []  # the logprobs of thought tokens (module docstring)
+            out.extend(_said(candidate, delta, tokens))
             for k, piece in enumerate(_sequence(delta.get("tool_calls"))):
                 if isinstance(piece, Mapping):
                     state.add(piece, fallback_index=k)
@@ -663,6 +696,70 @@ def _reasoning(message: Mapping[str, Any]) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def _text(message: Mapping[str, Any]) -> str:
+    text = message.get("content")
+    return text if isinstance(text, str) else ""
+
+
+def _logprobs(candidate: int, raw: Any) -> list[TokenLogprobs]:
+    """A choice's `logprobs.content`, one event per token in order; an entry without a
+    numeric `logprob` or a token is skipped."""
+    out: list[TokenLogprobs] = []
+    for entry in _sequence(_mapping(raw).get("content")):
+        chosen = _token_choice(entry)
+        if chosen is None:
+            continue
+        top = (_token_choice(t) for t in _sequence(_mapping(entry).get("top_logprobs")))
+        ranked = sorted((t for t in top if t is not None), key=lambda t: -t.logprob)
+        out.append(TokenLogprobs(candidate, chosen, tuple(ranked)))
+    return out
+
+
+def _token_choice(raw: Any) -> TokenChoice | None:
+    """`{"token", "logprob", "bytes"}`: `bytes` (a list of byte values, null when the
+    token is not text) when it is one, else the token's UTF-8. The wire has no token ids."""
+    entry = _mapping(raw)
+    logprob = entry.get("logprob")
+    if not isinstance(logprob, int | float) or isinstance(logprob, bool):
+        return None
+    values = entry.get("bytes")
+    token = entry.get("token")
+    if isinstance(values, list) and all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in values
+    ):
+        data = bytes(values)
+    elif isinstance(token, str):
+        data = token.encode("utf-8")
+    else:
+        return None
+    return TokenChoice(data, float(logprob))
+
+
+def _answer_tokens(
+    tokens: list[TokenLogprobs], message: Mapping[str, Any]
+) -> list[TokenLogprobs]:
+    """The tokens of a whole message's answer (module docstring): with reasoning, vLLM
+    lists every token the model wrote, thoughts first. The answer's are those
+    from the last one at which the rest begins with the content (after whitespace the
+    reasoning parser stripped); when there is none, all of them; with no content, none."""
+    if not tokens or not _reasoning(message):
+        return tokens
+    want = _text(message).encode("utf-8")
+    if not want:
+        return []
+    joined = b"".join(t.chosen.token for t in tokens)
+    start = len(joined)
+    for k in range(len(tokens) - 1, -1, -1):
+        start -= len(tokens[k].chosen.token)
+        if len(joined) - start < len(want):
+            continue
+        after_space = _SPACE.match(joined, start)
+        assert after_space is not None  # `\s*` matches everywhere
+        if joined.startswith(want, start) or joined.startswith(want, after_space.end()):
+            return tokens[k:]
+    return tokens
 
 
 def _usage(raw: Any) -> Usage:

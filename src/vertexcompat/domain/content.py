@@ -173,6 +173,11 @@ class GenerationConfig:
     # services/policies/image_defaults.py).
     response_modalities: tuple[Modality, ...] = ()
     image_config: ImageConfig | None = None
+    # Gemini `responseLogprobs` / `logprobs` (OpenAI `logprobs` / `top_logprobs`): report
+    # each answer token's log probability, and that many alternatives (0-20) at each
+    # position (`TokenLogprobs` events).
+    response_logprobs: bool = False
+    logprobs: int = 0
 
     @property
     def wants_json(self) -> bool:

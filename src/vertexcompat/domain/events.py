@@ -75,6 +75,31 @@ class ImageOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenChoice:
+    """One token at one position of an answer: its bytes (a token may hold part of a
+    multi-byte character), its id in the model's vocabulary (None from an upstream that
+    does not say) and its log probability."""
+
+    token: bytes
+    logprob: float
+    token_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprobs:
+    """The log probability of one answer token a candidate wrote (`chosen`) and the `top`
+    most likely tokens at its position, most likely first, from the distribution it was
+    drawn from (after temperature and any grammar's mask). Only for requests that ask
+    (`GenerationConfig.response_logprobs`); thought tokens and tokens the engine forced
+    have none. A candidate's `TokenLogprobs` come in token order, each before (or with)
+    the `TextDelta` that carries its text."""
+
+    candidate: int
+    chosen: TokenChoice
+    top: tuple[TokenChoice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     candidate: int
     reason: FinishReason
@@ -93,5 +118,6 @@ class Usage:
 
 
 StreamEvent = (
-    TextDelta | ThoughtDelta | ThoughtSignature | FunctionCall | ImageOutput | Finished | Usage
+    TextDelta | ThoughtDelta | ThoughtSignature | FunctionCall | ImageOutput | TokenLogprobs
+    | Finished | Usage
 )

@@ -9,6 +9,20 @@ context). It never touches llama.cpp: the scheduler tells it each sampled token'
 it gets back. Events go straight to the job's sink, so the per-token path allocates only
 the text and its event.
 
+Log probabilities. When the request asked, the scheduler hands each sampled token's
+`TokenLogprobs` (sampling.py) to `on_token` with its bytes. Only answer tokens get them out:
+a thought token, a forced token and the end of the turn never do. Each event goes out
+right before the `TextDelta` that releases the first character the token helps spell (a
+token holding only part of a character waits for the token that completes it), so while
+a possible stop sequence holds text back, its tokens' events wait too; tokens wholly
+inside a stop sequence, or holding only the bytes of a character cut off by `max_tokens`,
+never come out. So without thoughts, the chosen tokens' bytes join to exactly the
+answer's text, except where a stop sequence or `max_tokens` cut through a token (its
+whole bytes are reported) and where they are not UTF-8 (the text shows U+FFFD). After
+thoughts, the answer-start filter (leading whitespace,
+a repeated open marker) and the guard work on the released text: tokens whose text they
+drop still have their events.
+
 Token accounting. `generated` counts every output token that goes into the context:
 sampled ones and forced ones (the forced close of the thoughts). So after a candidate's
 first sample, the scheduler's KV position is always `len(prompt) + generated` when the
@@ -21,7 +35,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, ThoughtDelta
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    StreamEvent,
+    TextDelta,
+    ThoughtDelta,
+    TokenLogprobs,
+)
 from vertexcompat.engine.text_stream import AnswerStart, CandidateText
 from vertexcompat.engine.thinking import ThinkingPlan
 
@@ -49,7 +70,7 @@ class CandidateDecoder:
     __slots__ = (
         "index", "generated", "thought_tokens", "forced", "_emit", "_max_tokens",
         "_context_room", "_limit", "_plan", "_text", "_thoughts", "_answer_start",
-        "_guard", "_thought_start",
+        "_guard", "_thought_start", "_logprobs", "_released",
     )
 
     def __init__(
@@ -82,6 +103,10 @@ class CandidateDecoder:
         # models without native thinking sometimes start a second round of notes).
         self._guard = None if plan is None else CandidateText((plan.open_marker,))
         self._thought_start = None if plan is None else AnswerStart(plan.open_marker)
+        # Log probabilities waiting for their text: (index of the first character the
+        # token helps spell, event); `_released`: characters of answer text released.
+        self._logprobs: list[tuple[int, TokenLogprobs]] = []
+        self._released = 0
 
     @property
     def thinking(self) -> bool:
@@ -97,13 +122,17 @@ class CandidateDecoder:
         start = self._answer_start
         return self._thoughts is None and start is not None and not start.started
 
-    def on_token(self, piece: bytes) -> Step:
-        """One sampled token (not an end of generation), as the bytes it spells."""
+    def on_token(self, piece: bytes, logprobs: TokenLogprobs | None = None) -> Step:
+        """One sampled token (not an end of generation), as the bytes it spells, and its
+        log probabilities when the request asked for them."""
         if self._thoughts is not None:
             return self._on_thought(piece)
         self.generated += 1
         text = self._text
-        self._answer(text.push(piece))
+        if logprobs is None:
+            self._answer(text.push(piece))
+        else:
+            self._answer_token(piece, logprobs)
         if text.stopped or (self._guard is not None and self._guard.stopped):
             return self.finish(FinishReason.STOP)
         if self.generated >= self._limit:
@@ -123,7 +152,10 @@ class CandidateDecoder:
         if self._thoughts is not None:  # cut while thinking (max_tokens): keep what it wrote
             self._thought(self._thoughts.flush(), final=True)
             self._thoughts = None
-        self._answer(self._text.flush(), final=True)
+        rest = self._text.flush()
+        if self._logprobs:
+            self._release_logprobs(len(rest), final=True)
+        self._answer(rest, final=True)
         self._emit(Finished(self.index, reason))
         return DONE
 
@@ -162,6 +194,32 @@ class CandidateDecoder:
         return ANSWER
 
     # -- events ----------------------------------------------------------------------------
+
+    def _answer_token(self, piece: bytes, logprobs: TokenLogprobs) -> None:
+        """An answer token with its log probabilities: the event waits until the text
+        stream releases the first character the token helps spell."""
+        text = self._text
+        start = self._released + text.held  # characters decoded before this token
+        out = text.push(piece)
+        self._logprobs.append((start, logprobs))
+        self._release_logprobs(len(out), final=text.stopped)
+        self._answer(out)
+
+    def _release_logprobs(self, released: int, *, final: bool) -> None:
+        """`released` more characters go out now: first the events of the tokens that
+        help spell them; at the end (`final`), the others are dropped."""
+        self._released += released
+        pending, emit, limit = self._logprobs, self._emit, self._released
+        n = 0
+        for start, event in pending:
+            if start >= limit:
+                break
+            emit(event)
+            n += 1
+        if final:
+            pending.clear()
+        elif n:
+            del pending[:n]
 
     def _thought(self, text: str, *, final: bool = False) -> None:
         if self._thought_start is not None:

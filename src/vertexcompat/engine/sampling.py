@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import re
 import secrets
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import llama_cpp
 import numpy as np
 
+from vertexcompat.domain.events import TokenChoice, TokenLogprobs
 from vertexcompat.engine.tokens import tokenize
 
 # Gemini's defaults for its flash models when the request sets nothing.
@@ -40,6 +42,9 @@ class SamplingParams:
     lazy_grammars: tuple[LazyGrammar, ...] = ()
     # Tokens that may never be drawn (e.g. a call marker when calls are not allowed).
     banned_tokens: tuple[int, ...] = ()
+    # Log probabilities of each sampled answer token and of this many alternatives (0-20,
+    # `Sampler` says of which distribution); None: not asked, and nothing is computed.
+    logprobs: int | None = None
 
     def candidate_seed(self, candidate: int) -> int:
         """Each candidate gets its own stream of randomness; with a request seed the streams
@@ -73,6 +78,29 @@ class Sampler:
     grammar, and llama.cpp aborts the process if the grammar rejects it. Here each such
     token is checked first; a rejected one marks the call `malformed` and the scheduler
     ends the candidate (Gemini's MALFORMED_FUNCTION_CALL) instead.
+
+    Log probabilities (`SamplingParams.logprobs` set; nothing below is done otherwise). For
+    each token sampled after `begin_answer` (not for thoughts), `token_logprobs` holds the
+    token's log probability and the `logprobs` most likely tokens at its position, most
+    likely first (ties: lower id first, as the greedy sampler picks), computed with numpy
+    from the logits row before the chain touches it. The distribution is the softmax of
+
+        (logits, with the banned tokens (`banned_tokens` and the scheduler's `banned`) at
+         -inf, minus the frequency/presence penalties for the candidate's own output so far
+         — the same numbers llama.cpp's penalties sampler subtracts: count * frequency +
+         presence for each token among the last `penalty_window` tokens the chain accepted,
+         thoughts and forced tokens included, prompt excluded) / temperature,
+
+    with temperature 1 for greedy decoding (temperature <= 0: the penalised logits' own
+    log-softmax, llama-cpp-python's numbers when there are no bans or penalties). When a
+    grammar constrains the step, the tokens it rejects are set to -inf first (the grammar
+    is then applied to the whole vocabulary every step: the cost of asking), so the
+    distribution is renormalised over the allowed tokens and rejected tokens are never
+    among the alternatives (nor are banned ones: alternatives have finite log
+    probabilities, so there may be fewer than asked). top-k and top-p are NOT applied to
+    the reported numbers: with them the token was drawn from the renormalised head of this
+    distribution, and a drawn token's reported probability is its probability before the
+    cut. Which token is drawn does not depend on whether log probabilities are asked for.
     """
 
     def __init__(
@@ -101,8 +129,26 @@ class Sampler:
         self.malformed = False
         if (params.grammar is not None or self._lazy) and vocab is None:
             raise ValueError("a grammar needs the model's vocabulary")
-        if self._lazy and token_piece is None:
-            raise ValueError("a lazy grammar needs the token pieces")
+        if (self._lazy or params.logprobs is not None) and token_piece is None:
+            raise ValueError("a lazy grammar and log probabilities need the token pieces")
+        self._candidate = candidate
+        # Log probabilities of the last sampled answer token (None: not asked, or a thought).
+        self.token_logprobs: TokenLogprobs | None = None
+        self._top = params.logprobs  # None: log probabilities not asked
+        # The chain's penalty history, mirrored for the reported numbers (None: no penalties
+        # or no log probabilities): the last `penalty_window` accepted tokens and counts.
+        self._history: collections.deque[int] | None = None
+        self._counts: dict[int, int] = {}
+        if self._top is not None:
+            if not 0 <= self._top <= _MAX_TOP:
+                raise ValueError(f"logprobs must be 0-{_MAX_TOP}")
+            self._bias_ids = np.array(params.banned_tokens, dtype=np.int64)
+            self._temperature = np.float32(params.temperature) if params.temperature > 0 \
+                else None
+            self._frequency = np.float32(params.frequency_penalty)
+            self._presence = np.float32(params.presence_penalty)
+            if (params.presence_penalty or params.frequency_penalty) and params.penalty_window > 0:
+                self._history = collections.deque(maxlen=params.penalty_window)
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama_cpp.llama_sampler_chain_init(chain_params)
@@ -143,6 +189,8 @@ class Sampler:
         sees them, as it sees every token of the output."""
         for token in tokens:
             llama_cpp.llama_sampler_accept(self._chain, token)
+            if self._history is not None:
+                self._remember(token)
 
     def _start_grammar(self, grammar: str) -> None:
         # Its own sampler per candidate: a grammar sampler carries parse state.
@@ -164,7 +212,11 @@ class Sampler:
     ) -> int:
         """The next token from the logits at `batch_index`. `banned`: token ids that may not
         be drawn this once (their logits in the context are set to -inf: each candidate has
-        its own logits row, except at the shared prompt end, where nothing is banned)."""
+        its own logits row, except at the shared prompt end, where nothing is banned).
+        With log probabilities asked, `token_logprobs` then describes the token (None for
+        a thought)."""
+        if self._top is not None:
+            return self._sample_reporting(ctx, batch_index, banned)
         if banned is not None:
             row = np.ctypeslib.as_array(
                 llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
@@ -187,6 +239,113 @@ class Sampler:
         llama_cpp.llama_sampler_accept(self._grammar, token)
         llama_cpp.llama_sampler_accept(self._chain, token)
         return token
+
+    def _sample_reporting(
+        self, ctx: llama_cpp.llama_context_p, batch_index: int, banned: np.ndarray | None
+    ) -> int:
+        """`sample` for a request that asked for log probabilities: the same draws (same
+        chain calls, same randomness), plus the numbers of the class docstring. Kept apart
+        so requests that do not ask pay nothing for it."""
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
+        )
+        if banned is not None:
+            logits[banned] = -np.inf
+        self.token_logprobs = None
+        if self._deferred:  # a thought: nothing reported
+            token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+        elif self._grammar is None:
+            # Read before the chain runs (it accepts the token into its penalty history).
+            z = self._scaled(logits)
+            token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            self.token_logprobs = self._report(z, token)
+            if self._lazy:
+                self._watch(token)  # may start a grammar: for the next token on
+        else:
+            # The grammar over the whole vocabulary, once: the mask for the numbers, and
+            # what the slow path would compute again (`_draw(with_grammar=True)`).
+            masked = self._masked(logits)
+            token = self._draw(logits, with_grammar=False)
+            if not np.isfinite(masked[token]):
+                token = self._draw_masked(masked)
+            z = self._scaled(logits)
+            z[~np.isfinite(masked)] = -np.inf
+            self.token_logprobs = self._report(z, token)
+            llama_cpp.llama_sampler_accept(self._grammar, token)
+            llama_cpp.llama_sampler_accept(self._chain, token)
+        if self._history is not None:
+            self._remember(token)
+        return token
+
+    def _masked(self, logits: np.ndarray) -> np.ndarray:
+        """The logits with every token the grammar rejects at -inf (a copy)."""
+        cells = self._cells
+        cells["id"] = self._ids
+        cells["logit"] = logits
+        cells["p"] = 0.0
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(_token_array(cells)))
+        return cells["logit"].copy()
+
+    def _draw_masked(self, masked: np.ndarray) -> int:
+        """`_draw(logits, with_grammar=True)` for logits the grammar was applied to already."""
+        cells = self._cells
+        cells["id"] = self._ids
+        cells["logit"] = masked
+        cells["p"] = 0.0
+        arr = _token_array(cells)
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
+        if arr.selected < 0 or arr.selected >= arr.size:
+            raise RuntimeError("the sampler chain selected no token")
+        return int(arr.data[arr.selected].id)
+
+    def _scaled(self, logits: np.ndarray) -> np.ndarray:
+        """A float32 copy of the logits as the chain sees them before its cuts: banned
+        tokens at -inf, penalties subtracted, divided by the temperature (float32, the
+        chain's own arithmetic)."""
+        z = logits.copy()
+        if self._bias_ids.size:
+            z[self._bias_ids] = -np.inf
+        if self._counts:
+            ids = np.fromiter(self._counts.keys(), dtype=np.int64, count=len(self._counts))
+            counts = np.fromiter(self._counts.values(), dtype=np.float32, count=len(ids))
+            z[ids] -= counts * self._frequency + self._presence
+        if self._temperature is not None:
+            z /= self._temperature
+        return z
+
+    def _report(self, z: np.ndarray, token: int) -> TokenLogprobs:
+        """The drawn token's log probability under softmax(z) and the top alternatives."""
+        assert self._piece is not None
+        peak = z.max()
+        lse = float(peak) + float(np.log(np.exp(z - peak).sum(dtype=np.float64)))
+        piece = self._piece
+        chosen = TokenChoice(piece(token), float(z[token]) - lse, token)
+        k = self._top
+        if not k:
+            return TokenLogprobs(self._candidate, chosen)
+        ids = np.argpartition(z, len(z) - k)[len(z) - k:] if k < len(z) else np.arange(len(z))
+        values = z[ids]
+        order = np.lexsort((ids, -values))  # most likely first, then the lower id
+        top = tuple(
+            TokenChoice(piece(int(i)), float(v) - lse, int(i))
+            for i, v in zip(ids[order], values[order])
+            if v != -np.inf
+        )
+        return TokenLogprobs(self._candidate, chosen, top)
+
+    def _remember(self, token: int) -> None:
+        """Mirror of the penalties sampler's accept: a ring of the last tokens, counted."""
+        history, counts = self._history, self._counts
+        assert history is not None
+        if len(history) == history.maxlen:
+            old = history[0]
+            left = counts[old] - 1
+            if left:
+                counts[old] = left
+            else:
+                del counts[old]
+        history.append(token)
+        counts[token] = counts.get(token, 0) + 1
 
     def _draw(self, logits: np.ndarray, *, with_grammar: bool) -> int:
         cells = self._cells
@@ -240,6 +399,8 @@ class Sampler:
 
 # Bytes of output kept for matching triggers that span tokens (they are short).
 _TRIGGER_WINDOW = 64
+# The most alternatives a request may ask for at each position (Gemini's bound).
+_MAX_TOP = 20
 
 # llama_token_data {int32 id; float logit; float p;} as a numpy record, for building the
 # candidate array without a Python loop over the vocabulary.

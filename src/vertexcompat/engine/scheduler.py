@@ -8,7 +8,9 @@ prompt is decoded once into the first sequence and copied to the others (`seq_cp
 
 The scheduler owns slots, batches and sampling; what each sampled token means for its
 candidate (text, stop sequences, thoughts, when it is over) belongs to the candidate's
-pure decoder (engine/candidate.py), which also emits the candidate's events.
+pure decoder (engine/candidate.py), which also emits the candidate's events. A request
+that asks for log probabilities gets them from each candidate's sampler (sampling.py),
+handed to the decoder with the token they describe (it emits them for answer tokens).
 
 Admission is FIFO and bounded: when `max_queue` jobs already wait for slots, `submit` raises
 ResourceExhausted (→ 429 + Retry-After). Cancellation (client disconnect) is observed at the
@@ -566,7 +568,8 @@ class Scheduler:
         elif cand.sampler.malformed:  # the token opened a call the grammar cannot continue
             step = decoder.finish(FinishReason.MALFORMED_FUNCTION_CALL)
         else:
-            step = decoder.on_token(self._piece(token))
+            # `token_logprobs`: None unless the request asked (and for thoughts).
+            step = decoder.on_token(self._piece(token), cand.sampler.token_logprobs)
         if step is NEXT:
             cand.last_token = token
         elif step is ANSWER:

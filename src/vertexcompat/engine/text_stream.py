@@ -29,6 +29,11 @@ class CandidateText:
             return ""
         return self._emit(text)
 
+    @property
+    def held(self) -> int:
+        """Characters decoded but held back (they might start a stop sequence)."""
+        return len(self._held)
+
     def flush(self) -> str:
         """End of generation: release held-back text (it was not a stop sequence)."""
         if self.stopped:

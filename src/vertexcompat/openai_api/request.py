@@ -326,6 +326,9 @@ class ChatCompletionRequest(_WireModel):
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
+    # Token log probabilities (OpenAI: `top_logprobs` needs `logprobs: true`).
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
     tools: Annotated[list[ToolDefinition], Field(min_length=1)] | None = None
     tool_choice: ToolChoice | None = None

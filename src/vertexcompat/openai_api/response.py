@@ -91,11 +91,33 @@ class Message(BaseModel):
     image: Image | None = Field(default=None, exclude_if=_absent)
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(BaseModel):
+    """One answer token (OpenAI `choices[].logprobs.content[]`): its text (its bytes as
+    UTF-8, a split character replaced), its log probability, its bytes, and the most
+    likely tokens at its position."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprob] | None
+    refusal: None = None
+
+
 class Choice(BaseModel):
     index: int
     message: Message
     finish_reason: FinishReasonName | None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     # Vertex's image responses (seed 000) put `image`, `content` and `role` on the choice
     # itself; they are sent exactly so, for image choices only, next to `message`.
     image: Image | None = Field(default=None, exclude_if=_absent)
@@ -145,7 +167,7 @@ class ChunkChoice(BaseModel):
     index: int
     delta: Delta
     finish_reason: FinishReasonName | None = None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(BaseModel):

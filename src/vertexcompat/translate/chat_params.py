@@ -28,6 +28,8 @@ _GENERATION_CONFIG_PARAMS = {
     "frequency_penalty": "frequency_penalty",
     "seed": "seed",
     "response_mime_type": "response_format.type",
+    "response_logprobs": "logprobs",
+    "logprobs": "top_logprobs",
 }
 # Domain `ThinkingConfig` fields → the wire's `thinking_config` keys.
 _THINKING_FIELDS = {

@@ -44,6 +44,8 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         "presence_penalty",
         "stream",
         "stream_options",
+        "logprobs",
+        "top_logprobs",
         "response_format",
         "tools",
         "tool_choice",

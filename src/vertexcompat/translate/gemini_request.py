@@ -85,10 +85,10 @@ _GENERATION_FIELDS = (
     "temperature", "top_p", "top_k", "candidate_count", "max_output_tokens", "stop_sequences",
     "presence_penalty", "frequency_penalty", "seed", "response_mime_type", "response_schema",
     "response_json_schema", "thinking_config", "response_modalities", "image_config",
+    "response_logprobs", "logprobs",
 )
+MAX_LOGPROBS = 20
 _UNSUPPORTED_GENERATION = {
-    "response_logprobs": "log probabilities",
-    "logprobs": "log probabilities",
     "media_resolution": "media resolution",
     "speech_config": "speech output",
     "audio_timestamp": "audio timestamps",
@@ -280,7 +280,21 @@ def _generation_config(value: object, root: FieldPath) -> GenerationConfig:
             fields.get("response_modalities"), path / "response_modalities"
         ),
         image_config=_image_config(fields.get("image_config"), path / "image_config"),
+        **_logprobs(fields, path),
     )
+
+
+def _logprobs(fields: Mapping[str, Any], path: FieldPath) -> dict[str, Any]:
+    """`responseLogprobs` and `logprobs` (alternatives per position, 0-20; Gemini refuses
+    it without `responseLogprobs`)."""
+    wanted = bool(_bool(fields, "response_logprobs", path))
+    count = _int(fields, "logprobs", path, 0, MAX_LOGPROBS)
+    if count and not wanted:
+        raise InvalidArgument(
+            f"`{path / 'logprobs'}` needs `{path / 'response_logprobs'}` to be true.",
+            location=path / "logprobs",
+        )
+    return {"response_logprobs": wanted, "logprobs": count or 0}
 
 
 def _stop_sequences(value: object, path: FieldPath) -> tuple[str, ...]:

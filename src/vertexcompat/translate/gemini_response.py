@@ -17,6 +17,13 @@ is `{"index", "content": {"role": "model", "parts": […]}, "finishReason"}`; it
 `promptTokenCount`, `candidatesTokenCount` (the completion without its thoughts),
 `totalTokenCount`, and `thoughtsTokenCount` / `cachedContentTokenCount` when not zero.
 
+Log probabilities (`TokenLogprobs`, only when asked) become the candidate's
+`logprobsResult`: `chosenCandidates[]` (`token`, `tokenId`, `logProbability`) and, with
+alternatives, `topCandidates[].candidates[]` per position; a whole candidate also has
+`avgLogprobs`, the mean over its chosen tokens. In a stream, a chunk's entry carries the
+logprobs of the tokens that came since the last one, and the finish entry the rest and
+`avgLogprobs`.
+
 A whole answer merges consecutive deltas: a candidate's thoughts become one thought part
 before its answer, and each run of answer text one text part (a call or an image between
 two runs keeps them apart). Candidates come in index order. A candidate with no parts has
@@ -42,6 +49,7 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenLogprobs,
     Usage,
 )
 
@@ -78,9 +86,12 @@ class _Candidate:
     parts: list[Json] = field(default_factory=list)
     signature: str | None = None
     reason: FinishReason | None = None
+    logprobs: list[TokenLogprobs] = field(default_factory=list)
 
     def add(self, event: StreamEvent) -> None:
         match event:
+            case TokenLogprobs():
+                self.logprobs.append(event)
             case ThoughtDelta(text=text):
                 self._text(text, thought=True)
             case TextDelta(text=text):
@@ -113,7 +124,10 @@ class _Candidate:
                 parts[answers[-1]]["thoughtSignature"] = self.signature
             else:
                 parts.append({"text": "", "thoughtSignature": self.signature})
-        return _candidate(index, parts, self.reason)
+        out = _candidate(index, parts, self.reason)
+        if self.logprobs:
+            out.update(_logprobs_json(self.logprobs, average=True))
+        return out
 
 
 # --- streams ----------------------------------------------------------------------------
@@ -142,6 +156,8 @@ class ChunkWriter:
         self._metadata = _metadata(model_version, response_id, create_time)
         self._signatures: dict[int, str] = {}
         self._held: dict[int, Json] = {}  # finish entries waiting to be sent, by candidate
+        self._logprobs: dict[int, list[TokenLogprobs]] = {}  # not sent yet, by candidate
+        self._all: dict[int, list[float]] = {}  # every chosen logprob, for `avgLogprobs`
         self._done = False
 
     def feed(self, event: StreamEvent) -> list[Json]:
@@ -151,12 +167,21 @@ class ChunkWriter:
             case ThoughtSignature(candidate=candidate, signature=signature):
                 self._signatures[candidate] = signature
                 return []
+            case TokenLogprobs(candidate=candidate):
+                self._logprobs.setdefault(candidate, []).append(event)
+                self._all.setdefault(candidate, []).append(event.chosen.logprob)
+                return []
             case Finished(candidate=candidate, reason=reason):
                 signature = self._signatures.pop(candidate, None)
                 part: Json = {"text": ""}
                 if signature is not None:
                     part["thoughtSignature"] = signature
-                self._held[candidate] = _candidate(candidate, [part], reason)
+                entry = _candidate(candidate, [part], reason)
+                self._attach_logprobs(entry, candidate)
+                chosen = self._all.pop(candidate, None)
+                if chosen:
+                    entry["avgLogprobs"] = sum(chosen) / len(chosen)
+                self._held[candidate] = entry
                 return []
             case Usage():
                 return [self._chunk({}, usage_json(event))]
@@ -164,9 +189,15 @@ class ChunkWriter:
                 if isinstance(event, TextDelta | ThoughtDelta) and not event.text:
                     return []
                 entry = _candidate(event.candidate, [_part(event)], None)
+                self._attach_logprobs(entry, event.candidate)
                 return [self._chunk({event.candidate: entry}, None)]
             case _:
                 assert_never(event)
+
+    def _attach_logprobs(self, entry: Json, candidate: int) -> None:
+        pending = self._logprobs.pop(candidate, None)
+        if pending:
+            entry.update(_logprobs_json(pending, average=False))
 
     def finish(self) -> list[Json]:
         """The finish chunk still held, if any. A second call returns nothing."""
@@ -201,6 +232,28 @@ def usage_json(usage: Usage) -> Json:
         out["cachedContentTokenCount"] = usage.cached_tokens
     if usage.reasoning_tokens:
         out["thoughtsTokenCount"] = usage.reasoning_tokens
+    return out
+
+
+def _logprobs_json(tokens: Sequence[TokenLogprobs], *, average: bool) -> Json:
+    """`logprobsResult` (and `avgLogprobs`) of a candidate's tokens."""
+    result: Json = {"chosenCandidates": [_token_json(t.chosen) for t in tokens]}
+    if any(t.top for t in tokens):
+        result["topCandidates"] = [
+            {"candidates": [_token_json(c) for c in t.top]} for t in tokens
+        ]
+    out: Json = {"logprobsResult": result}
+    if average:
+        out["avgLogprobs"] = sum(t.chosen.logprob for t in tokens) / len(tokens)
+    return out
+
+
+def _token_json(choice: Any) -> Json:
+    """A `TokenChoice` as Gemini's `LogprobsResult.Candidate` (its bytes as UTF-8 text)."""
+    out: Json = {"token": choice.token.decode("utf-8", errors="replace"),
+                 "logProbability": choice.logprob}
+    if choice.token_id is not None:
+        out["tokenId"] = choice.token_id
     return out
 
 

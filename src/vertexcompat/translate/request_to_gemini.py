@@ -294,7 +294,18 @@ def to_generation_config(chat: ChatCompletionRequest) -> GenerationConfig:
         thinking_config=to_thinking_config(chat),
         response_modalities=to_response_modalities(chat),
         image_config=to_image_config(chat),
+        response_logprobs=_wants_logprobs(chat),
+        logprobs=chat.top_logprobs or 0,
     )
+
+
+def _wants_logprobs(chat: ChatCompletionRequest) -> bool:
+    """OpenAI: `top_logprobs` needs `logprobs: true` (a 400 naming it otherwise)."""
+    if chat.top_logprobs is not None and not chat.logprobs:
+        raise InvalidArgument(
+            "`top_logprobs` needs `logprobs: true`.", param="top_logprobs"
+        )
+    return bool(chat.logprobs)
 
 
 def _parts(message: ChatMessage, i: int) -> tuple[Part, ...]:

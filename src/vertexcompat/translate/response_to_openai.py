@@ -28,11 +28,14 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.openai_api.response import (
     ChatCompletion,
     Choice,
+    ChoiceLogprobs,
+    TokenLogprob,
     ExtraContent,
     FinishReasonName,
     Image,
@@ -40,6 +43,7 @@ from vertexcompat.openai_api.response import (
     ToolCall,
 )
 from vertexcompat.translate.images import to_openai_image
+from vertexcompat.translate.logprobs import to_token_logprob
 from vertexcompat.openai_api.response import FunctionCall as WireFunctionCall
 from vertexcompat.translate.finish_reason import to_openai_finish_reason
 from vertexcompat.translate.function_calls import (
@@ -64,8 +68,11 @@ def to_chat_completion(
     call_style: CallStyle = "tool_calls",
     new_id: CallIdFactory = new_call_id,
     thoughts: ThoughtPresentation = HIDDEN_THOUGHTS,
+    logprobs: bool = False,
 ) -> ChatCompletion:
+    """`logprobs`: the request asked for them (each choice then has `logprobs.content`)."""
     texts: list[list[str]] = [[] for _ in range(n)]
+    token_logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
     thought_texts: list[list[str]] = [[] for _ in range(n)]
     signatures: list[str | None] = [None] * n
     calls: list[list[ToolCall]] = [[] for _ in range(n)]
@@ -92,6 +99,8 @@ def to_chat_completion(
                 i = _index(c, n)
                 if images[i] is None:  # the first image only (module docstring)
                     images[i] = to_openai_image(event)
+            case TokenLogprobs(candidate=c):
+                token_logprobs[_index(c, n)].append(to_token_logprob(event))
             case Finished(candidate=c, reason=reason):
                 reasons[_index(c, n)] = to_openai_finish_reason(reason)
             case Usage():
@@ -115,6 +124,7 @@ def to_chat_completion(
                 finish_reason=(
                     with_calls(reasons[i] or "stop", call_style) if calls[i] else reasons[i] or "stop"
                 ),
+                logprobs=ChoiceLogprobs(content=token_logprobs[i]) if logprobs else None,
             )
             for i in range(n)
         ],
@@ -123,15 +133,18 @@ def to_chat_completion(
 
 
 def _choice(
-    index: int, message: Message, image: Image | None, *, finish_reason: FinishReasonName
+    index: int, message: Message, image: Image | None, *, finish_reason: FinishReasonName,
+    logprobs: ChoiceLogprobs | None = None,
 ) -> Choice:
     if image is None:
-        return Choice(index=index, message=message, finish_reason=finish_reason)
+        return Choice(index=index, message=message, finish_reason=finish_reason,
+                      logprobs=logprobs)
     message = message.model_copy(update={"image": image})
     return Choice(
         index=index,
         message=message,
         finish_reason=finish_reason,
+        logprobs=logprobs,
         image=image,
         content=message.content or "",
         role="assistant",

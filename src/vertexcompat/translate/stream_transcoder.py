@@ -33,13 +33,18 @@ whose first chunk of such a turn has `"content": null`) has `null`. A choice tha
 neither content nor a call gets one `{"content": ""}` delta before its finish_reason, so it
 accumulates to `""` like the non-stream message.
 
+Log probabilities (`TokenLogprobs`, only when asked) ride on the choice's next content
+chunk, as `logprobs.content[]` (translate/logprobs.py); tokens whose text never became
+content (held back by a stop sequence, or a call's text) ride on the chunks that close the
+choice, so an accumulating client has every token's entry once.
+
 One transcoder per request and one `_ChoiceState` per candidate: state is never shared
 across choices (DESIGN example 4).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from vertexcompat.domain.events import (
@@ -50,11 +55,14 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.openai_api.response import (
     ChatCompletionChunk,
+    ChoiceLogprobs,
     ChunkChoice,
+    TokenLogprob,
     Delta,
     ExtraContent,
     FinishReasonName,
@@ -70,6 +78,7 @@ from vertexcompat.translate.function_calls import (
     with_calls,
 )
 from vertexcompat.translate.images import to_openai_image
+from vertexcompat.translate.logprobs import to_token_logprob
 from vertexcompat.translate.thinking import HIDDEN_THOUGHTS, ThoughtPresentation
 from vertexcompat.translate.tools import CallStyle
 from vertexcompat.translate.usage import to_openai_usage
@@ -84,6 +93,8 @@ class _ChoiceState:
     content_sent: bool = False  # a `content` delta went out (answer text or thought tags)
     image_sent: bool = False
     tag_open: bool = False  # a thought tag was sent and not closed yet
+    # Log probabilities of tokens whose content has not gone out yet.
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 class ChunkTranscoder:
@@ -137,6 +148,11 @@ class ChunkTranscoder:
                 if state.finished:
                     return []
                 return [*self._open(state), *self._call(state, event)]
+            case TokenLogprobs(candidate=c):
+                state = self._state(c)
+                if not state.finished:
+                    state.logprobs.append(to_token_logprob(event))
+                return []
             case ImageOutput(candidate=c):
                 state = self._state(c)
                 if state.finished or state.image_sent:
@@ -212,7 +228,13 @@ class ChunkTranscoder:
 
     def _content(self, state: _ChoiceState, text: str) -> ChatCompletionChunk:
         state.content_sent = True
-        return self._chunk(state.index, Delta(content=text))
+        return self._chunk(state.index, Delta(content=text), logprobs=self._logprobs(state))
+
+    def _logprobs(self, state: _ChoiceState) -> ChoiceLogprobs | None:
+        if not state.logprobs:
+            return None
+        pending, state.logprobs = state.logprobs, []
+        return ChoiceLogprobs(content=pending)
 
     def _call(self, state: _ChoiceState, call: FunctionCall) -> list[ChatCompletionChunk]:
         arguments = arguments_json(call.args)
@@ -247,13 +269,16 @@ class ChunkTranscoder:
     def _finish(self, state: _ChoiceState, reason: FinishReasonName) -> list[ChatCompletionChunk]:
         state.finished = True
         if state.calls:
-            return [self._chunk(state.index, Delta(), finish_reason=with_calls(reason, self._call_style))]
+            return [self._chunk(state.index, Delta(), logprobs=self._logprobs(state),
+                                finish_reason=with_calls(reason, self._call_style))]
         # A turn without content or calls is `content: ""` in the non-stream message.
         empty = [] if state.content_sent else [self._content(state, "")]
-        return [*empty, self._chunk(state.index, Delta(), finish_reason=reason)]
+        return [*empty, self._chunk(state.index, Delta(), finish_reason=reason,
+                                    logprobs=self._logprobs(state))]
 
     def _chunk(
-        self, index: int, delta: Delta, *, finish_reason: FinishReasonName | None = None
+        self, index: int, delta: Delta, *, finish_reason: FinishReasonName | None = None,
+        logprobs: ChoiceLogprobs | None = None,
     ) -> ChatCompletionChunk:
         fields: dict[str, Any] = {}
         if self._include_usage:
@@ -264,7 +289,8 @@ class ChunkTranscoder:
             created=self._created,
             model=self._model,
             choices=[
-                ChunkChoice(index=index, delta=delta, finish_reason=finish_reason, logprobs=None)
+                ChunkChoice(index=index, delta=delta, finish_reason=finish_reason,
+                            logprobs=logprobs)
             ],
             **fields,
         )

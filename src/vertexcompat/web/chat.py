@@ -89,7 +89,7 @@ async def complete_chat(
         completion = to_chat_completion(
             collected, n=n, completion_id=completion_id, created=created,
             model=chat.model,  # echo the requested id exactly (SPEC §2)
-            call_style=style, thoughts=thoughts,
+            call_style=style, thoughts=thoughts, logprobs=cfg.response_logprobs,
         )
         return JSONResponse(completion.to_wire(), headers=headers)
 

@@ -45,6 +45,8 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenChoice,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
@@ -324,6 +326,15 @@ def test_image_modalities_and_aspect_ratio() -> None:
     assert config(response_modalities=("IMAGE",), image_config=ImageConfig(512, 512)) == {
         "responseModalities": ["IMAGE"]
     }
+
+
+def test_log_probabilities_are_asked_with_alternatives_only_when_there_are_some() -> None:
+    assert config(response_logprobs=True, logprobs=3) == {"responseLogprobs": True,
+                                                          "logprobs": 3}
+    assert config(response_logprobs=True) == {"responseLogprobs": True}
+    assert "generationConfig" not in body(  # alternatives mean nothing without the switch
+        user(TextPart("x")), generation_config=GenerationConfig(logprobs=3)
+    )
 
 
 # --- countTokens bodies -----------------------------------------------------------------
@@ -829,3 +840,105 @@ def test_a_streamed_error_wrapped_in_an_array() -> None:
 ])
 def test_other_error_bodies(raw: bytes, expected: tuple[str, str | None, str | None]) -> None:
     assert error_fields(raw) == expected
+
+
+# --- log probabilities ------------------------------------------------------------------
+
+
+def gc(token: str, token_id: int, logprob: float | None) -> dict[str, Any]:
+    """A `LogprobsResult.Candidate`; proto3 JSON leaves a log probability of 0 out."""
+    out: dict[str, Any] = {"token": token, "tokenId": token_id}
+    if logprob is not None:
+        out["logProbability"] = logprob
+    return out
+
+
+def logprobs_result(*positions: tuple[dict[str, Any], list[dict[str, Any]]]) -> dict[str, Any]:
+    return {"topCandidates": [{"candidates": top} for _, top in positions],
+            "chosenCandidates": [chosen for chosen, _ in positions]}
+
+
+def tl(candidate: int, token: str, token_id: int, logprob: float,
+       *top: tuple[str, int, float]) -> TokenLogprobs:
+    return TokenLogprobs(candidate, TokenChoice(token.encode(), logprob, token_id),
+                         tuple(TokenChoice(t.encode(), p, i) for t, i, p in top))
+
+
+def test_a_whole_answer_with_logprobs_as_gemini_sends_it() -> None:
+    # gemini-2.0-flash, responseLogprobs=true, logprobs=2: the chosen token need not be
+    # among the top ones, and a certain token has no logProbability.
+    result = logprobs_result(
+        (gc("Paris", 29437, -0.0012), [gc("Paris", 29437, -0.0012), gc("It", 1718, -7.2)]),
+        (gc(" 🇫🇷", 235248, -3.9), [gc(".", 235265, -0.03), gc("!", 235341, -3.6)]),
+        (gc(".", 235265, None), [gc(".", 235265, None), gc("\n", 108, -20.1)]),
+    )
+    got = events_from_response(response(
+        candidate({"text": "Paris 🇫🇷."}, avgLogprobs=-1.3004, logprobsResult=result),
+        usage={"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10},
+    ))
+    assert got == [
+        tl(0, "Paris", 29437, -0.0012, ("Paris", 29437, -0.0012), ("It", 1718, -7.2)),
+        tl(0, " 🇫🇷", 235248, -3.9, (".", 235265, -0.03), ("!", 235341, -3.6)),
+        tl(0, ".", 235265, 0.0, (".", 235265, 0.0), ("\n", 108, -20.1)),
+        TextDelta(0, "Paris 🇫🇷."), Finished(0, STOP), Usage(7, 3),
+    ]
+
+
+def test_logprobs_come_after_thoughts_and_before_calls_without_alternatives() -> None:
+    # logprobs=0: no topCandidates at all.
+    got = events_from_response(response(candidate(
+        {"text": "Weather lookup.", "thought": True},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}},
+         "thoughtSignature": SIG},
+        logprobsResult={"chosenCandidates": [gc("get", 818, -0.01), gc("_weather", 9, -0.02)]},
+    )))
+    assert got == [
+        ThoughtDelta(0, "Weather lookup."), tl(0, "get", 818, -0.01),
+        tl(0, "_weather", 9, -0.02),
+        FunctionCall(0, "get_weather", {"city": "Oslo"}, thought_signature=SIG),
+        Finished(0, STOP), Usage(0, 0),
+    ]
+
+
+def test_each_candidate_has_its_own_logprobs_and_junk_is_skipped() -> None:
+    got = events_from_response(response(
+        candidate({"text": "A"}, logprobsResult=logprobs_result(
+            (gc("A", 235280, -0.2), [gc("A", 235280, -0.2), {"token": 7}, "junk"]))),
+        candidate({"text": "B"}, index=1, logprobsResult={
+            "chosenCandidates": ["junk", {"token": "B", "logProbability": "x"},
+                                 {"token": "B", "tokenId": 235305, "logProbability": -0.9}],
+            "topCandidates": [{}]}),
+    ))
+    assert got == [
+        tl(0, "A", 235280, -0.2, ("A", 235280, -0.2)), TextDelta(0, "A"), Finished(0, STOP),
+        # the third position's entry: the first two were junk
+        tl(1, "B", 235305, -0.9), TextDelta(1, "B"), Finished(1, STOP), Usage(0, 0),
+    ]
+
+
+def test_a_stream_carries_each_chunks_logprobs_with_its_text() -> None:
+    decoder = ChunkDecoder()
+
+    def lp_chunk(text: str, *positions: tuple[dict[str, Any], list[dict[str, Any]]],
+                 finish: str | None = None) -> dict[str, Any]:
+        out = sse_chunk({"text": text}, finish=finish)
+        out["candidates"][0]["logprobsResult"] = logprobs_result(*positions)
+        return out
+
+    fed = [
+        lp_chunk("The", (gc("The", 651, -0.05), [gc("The", 651, -0.05), gc("A", 235280, -3.1)])),
+        lp_chunk(" sky is blue.",
+                 (gc(" sky", 8203, -0.3), [gc(" sky", 8203, -0.3), gc(" sea", 9404, -1.5)]),
+                 (gc(" is", 603, None), [gc(" is", 603, None), gc(" looks", 4713, -9.0)]),
+                 (gc(" blue.", 3868, -0.1), [gc(" blue.", 3868, -0.1), gc(" grey", 13, -2.5)]),
+                 finish="STOP"),
+    ]
+    assert [decoder.feed(c) for c in fed] == [
+        [tl(0, "The", 651, -0.05, ("The", 651, -0.05), ("A", 235280, -3.1)),
+         TextDelta(0, "The")],
+        [tl(0, " sky", 8203, -0.3, (" sky", 8203, -0.3), (" sea", 9404, -1.5)),
+         tl(0, " is", 603, 0.0, (" is", 603, 0.0), (" looks", 4713, -9.0)),
+         tl(0, " blue.", 3868, -0.1, (" blue.", 3868, -0.1), (" grey", 13, -2.5)),
+         TextDelta(0, " sky is blue."), Finished(0, STOP)],
+    ]
+    assert decoder.finish() == [Usage(0, 0)]

@@ -11,9 +11,21 @@ import pytest
 from vertexcompat.backends.openai_upstream import OpenAIUpstream
 from vertexcompat.backends.upstream_http import UpstreamTimeouts
 from vertexcompat.backends.replicas import ReplicaSet
-from vertexcompat.domain.content import Content, GenerateContentRequest, TextPart
+from vertexcompat.domain.content import (
+    Content,
+    GenerateContentRequest,
+    GenerationConfig,
+    TextPart,
+)
 from vertexcompat.domain.errors import BadGateway, InvalidArgument, ResourceExhausted, Unavailable
-from vertexcompat.domain.events import Finished, TextDelta, Usage
+from vertexcompat.domain.events import (
+    Finished,
+    FinishReason,
+    TextDelta,
+    TokenChoice,
+    TokenLogprobs,
+    Usage,
+)
 
 
 def request(stream: bool) -> GenerateContentRequest:
@@ -157,6 +169,36 @@ def test_n_candidates_are_n_requests_of_one_renumbered_with_their_usage_merged()
     assert texts == {0: "answer 5", 1: "answer 6", 2: "answer 7"}
     assert sorted(e.candidate for e in events if isinstance(e, Finished)) == [0, 1, 2]
     assert events[-1] == Usage(prompt_tokens=3, completion_tokens=6)
+
+
+def test_fanned_out_candidates_ask_for_logprobs_and_their_logprobs_are_renumbered():
+    def handler(r: httpx.Request) -> httpx.Response:
+        body = json.loads(r.content)
+        assert body["logprobs"] is True and body["top_logprobs"] == 1
+        text = f"s{body['seed']}"
+        entry = {"token": text, "logprob": -0.5, "bytes": list(text.encode()),
+                 "top_logprobs": [{"token": text, "logprob": -0.5, "bytes": list(text.encode())}]}
+        return httpx.Response(200, json={**COMPLETION, "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text},
+             "logprobs": {"content": [entry]}, "finish_reason": "stop"}]})
+
+    b = backend(handler)
+    cfg = GenerationConfig(candidate_count=2, seed=1, response_logprobs=True, logprobs=1)
+    req = GenerateContentRequest("m", request(False).contents, generation_config=cfg,
+                                 stream=False)
+
+    async def go():
+        try:
+            return [e async for e in b.stream(req)]
+        finally:
+            await b.close()
+
+    events = asyncio.run(go())
+    for k in (0, 1):
+        mine = [e for e in events if getattr(e, "candidate", None) == k]
+        token = f"s{1 + k}".encode()
+        assert mine == [TokenLogprobs(k, TokenChoice(token, -0.5), (TokenChoice(token, -0.5),)),
+                        TextDelta(k, f"s{1 + k}"), Finished(k, FinishReason.STOP)]
 
 
 def test_a_stream_asks_for_usage_and_reads_lines_cut_only_where_sse_cuts_them():

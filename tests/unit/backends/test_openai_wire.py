@@ -35,6 +35,8 @@ from vertexcompat.domain.events import (
     StreamEvent,
     TextDelta,
     ThoughtDelta,
+    TokenChoice,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
@@ -111,6 +113,16 @@ def test_zero_values_are_set_values() -> None:
     got = body(req(user(TextPart("Hi")), generation_config=cfg))
     assert got["temperature"] == 0.0 and got["seed"] == 0 and got["presence_penalty"] == 0.0
     assert "n" not in got and "stop" not in got and "top_k" not in got
+
+
+def test_log_probabilities_are_asked_with_alternatives_only_when_there_are_some() -> None:
+    def fields(**cfg: Any) -> dict[str, Any]:
+        got = body(req(user(TextPart("Hi")), generation_config=GenerationConfig(**cfg)))
+        return {k: v for k, v in got.items() if k not in ("model", "messages", "stream")}
+
+    assert fields(response_logprobs=True, logprobs=5) == {"logprobs": True, "top_logprobs": 5}
+    assert fields(response_logprobs=True) == {"logprobs": True}
+    assert fields(logprobs=5) == {}  # alternatives mean nothing without the switch
 
 
 @pytest.mark.parametrize("budget", [0, -1, 512, None])
@@ -630,3 +642,209 @@ def test_reasoning_deltas_under_the_newer_name() -> None:
 
 def test_a_stream_with_no_choices_at_all_still_ends_with_usage() -> None:
     assert decode(chunk(usage={"prompt_tokens": 2, "completion_tokens": 0})) == [Usage(2, 0)]
+
+
+# --- log probabilities ------------------------------------------------------------------
+
+
+def lp(token: str, logprob: float, *top: dict[str, Any], raw: list[int] | None = None,
+       ) -> dict[str, Any]:
+    """One `logprobs.content` entry as OpenAI and vLLM write it (`bytes` the token's UTF-8
+    unless given; `top_logprobs` an empty list when none were asked)."""
+    return {"token": token, "logprob": logprob,
+            "bytes": list(token.encode()) if raw is None else raw, "top_logprobs": list(top)}
+
+
+def alt(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+def tl(candidate: int, token: bytes, logprob: float, *top: tuple[bytes, float]
+       ) -> TokenLogprobs:
+    return TokenLogprobs(candidate, TokenChoice(token, logprob),
+                         tuple(TokenChoice(t, p) for t, p in top))
+
+
+def test_an_openai_completion_with_logprobs_and_a_character_cut_in_two() -> None:
+    # gpt-4o-mini, logprobs=true, top_logprobs=2: "日" is two tokens, whose `token` is
+    # OpenAI's "bytes:\x.." spelling and whose `bytes` are the real ones.
+    answer = {
+        "id": "chatcmpl-B9", "object": "chat.completion", "created": 1741570283,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hi 日", "refusal": None,
+                        "annotations": []},
+            "logprobs": {"content": [
+                lp("Hi", -0.0018, alt("Hi", -0.0018), alt("Hello", -6.41)),
+                lp(" ", -0.52, alt(" ", -0.52), alt("!", -0.9)),
+                lp("bytes:\\xe6\\x97", -0.3, {"token": "bytes:\\xe6\\x97", "logprob": -0.3,
+                   "bytes": [230, 151]}, raw=[230, 151]),
+                lp("bytes:\\xa5", -0.0001, raw=[165]),
+            ], "refusal": None},
+            "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+        "system_fingerprint": "fp_06737a9306",
+    }
+    assert events_from_completion(answer) == [
+        tl(0, b"Hi", -0.0018, (b"Hi", -0.0018), (b"Hello", -6.41)),
+        tl(0, b" ", -0.52, (b" ", -0.52), (b"!", -0.9)),
+        tl(0, b"\xe6\x97", -0.3, (b"\xe6\x97", -0.3)),
+        tl(0, b"\xa5", -0.0001),
+        TextDelta(0, "Hi 日"), Finished(0, STOP), Usage(9, 4),
+    ]
+
+
+def test_null_bytes_are_the_tokens_utf8_alternatives_are_ranked_and_junk_skipped() -> None:
+    answer = completion({
+        "index": 0, "message": {"role": "assistant", "content": "né"},
+        "logprobs": {"content": [
+            {"token": "n", "logprob": -1, "bytes": None,
+             "top_logprobs": [alt("m", -3.0), alt("n", -1.0), {"token": "x"}]},
+            {"token": "é", "logprob": "-0.1", "bytes": None},  # not a number: skipped
+            {"logprob": -0.2, "bytes": None},  # no token at all: skipped
+            "junk",
+            {"token": "é", "logprob": -0.5, "bytes": None},
+        ]},
+        "finish_reason": "stop",
+    })
+    assert events_from_completion(answer)[:3] == [
+        tl(0, b"n", -1.0, (b"n", -1.0), (b"m", -3.0)),
+        tl(0, "é".encode(), -0.5),
+        TextDelta(0, "né"),
+    ]
+
+
+def test_each_choice_has_its_own_logprobs_and_a_choice_without_them_none() -> None:
+    answer = completion(
+        {"index": 0, "message": {"role": "assistant", "content": "A"},
+         "logprobs": {"content": [lp("A", -0.1)]}, "finish_reason": "stop"},
+        {"index": 1, "message": {"role": "assistant", "content": "B"},
+         "logprobs": None, "finish_reason": "length"},
+    )
+    assert events_from_completion(answer) == [
+        tl(0, b"A", -0.1), TextDelta(0, "A"), Finished(0, STOP),
+        TextDelta(1, "B"), Finished(1, LENGTH), Usage(0, 0),
+    ]
+
+
+def qwen3_thinking(content: str | None, finish: str = "stop") -> dict[str, Any]:
+    """vLLM serving Qwen3 with `--reasoning-parser qwen3`, logprobs=true: every token the
+    model wrote is listed, `<think>` and `</think>` included."""
+    tokens = [lp("<think>", 0.0), lp("\n", -0.01), lp("Greet", -1.3), lp(".", -0.2),
+              lp("\n", -0.05), lp("</think>", -0.001), lp("\n\n", 0.0), lp("Hello", -0.4),
+              lp("!", -0.7)]
+    if content is None:
+        tokens = tokens[:4]
+    message: dict[str, Any] = {"role": "assistant", "reasoning_content": "\nGreet.\n",
+                               "content": content, "tool_calls": []}
+    return {"id": "chatcmpl-6f", "object": "chat.completion", "created": 1745000000,
+            "model": "Qwen/Qwen3-8B",
+            "choices": [{"index": 0, "message": message,
+                         "logprobs": {"content": tokens}, "finish_reason": finish,
+                         "stop_reason": None}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 9, "total_tokens": 19}}
+
+
+def test_vllm_lists_the_thoughts_tokens_too_and_only_the_answers_are_kept() -> None:
+    kept = [tl(0, b"\n\n", 0.0), tl(0, b"Hello", -0.4), tl(0, b"!", -0.7)]
+    # The qwen3 parser keeps what follows `</think>` as it is …
+    assert events_from_completion(qwen3_thinking("\n\nHello!")) == [
+        ThoughtDelta(0, "\nGreet.\n"), *kept, TextDelta(0, "\n\nHello!"),
+        Finished(0, STOP), Usage(10, 9),
+    ]
+    # … other parsers strip it: the whitespace token is not the answer's.
+    assert events_from_completion(qwen3_thinking("Hello!"))[1:4] == [
+        *kept[1:], TextDelta(0, "Hello!"),
+    ]
+    # Cut off while thinking: every token was a thought.
+    assert events_from_completion(qwen3_thinking(None, "length")) == [
+        ThoughtDelta(0, "\nGreet.\n"), Finished(0, LENGTH), Usage(10, 9),
+    ]
+
+
+def test_tokens_that_spell_no_tail_of_the_content_all_pass() -> None:
+    # A content the tokens do not spell (as when vLLM writes a token cut mid-character as
+    # U+FFFD): the thoughts' tokens cannot be told apart, so nothing is dropped.
+    answer = qwen3_thinking("Hallo!")
+    got = events_from_completion(answer)
+    assert [e for e in got if isinstance(e, TokenLogprobs)] == [
+        tl(0, e["token"].encode(), e["logprob"])
+        for e in answer["choices"][0]["logprobs"]["content"]
+    ]
+
+
+def sdelta(index: int, finish: str | None = None, logprobs: list[dict[str, Any]] | None = None,
+           **fields: Any) -> dict[str, Any]:
+    """A streamed choice with its `logprobs` beside the delta, as OpenAI and vLLM send it."""
+    out = delta(index, finish, **fields)
+    out["logprobs"] = None if logprobs is None else {"content": logprobs}
+    return out
+
+
+def test_an_openai_stream_carries_each_chunks_logprobs_before_its_text() -> None:
+    decoder = ChunkDecoder()
+    fed = [
+        chunk(sdelta(0, role="assistant", content="", refusal=None, logprobs=[])),
+        chunk(sdelta(0, content="Hello", logprobs=[lp("Hello", -0.02, alt("Hello", -0.02),
+                                                       alt("Hi", -4.1))])),
+        chunk(sdelta(0, content=" world", logprobs=[lp(" world", -1.5, alt(" world", -1.5),
+                                                        alt(" there", -0.4))])),
+        chunk(sdelta(0, "stop")),
+        chunk(usage={"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10}),
+    ]
+    assert [decoder.feed(c) for c in fed] == [
+        [],
+        [tl(0, b"Hello", -0.02, (b"Hello", -0.02), (b"Hi", -4.1)), TextDelta(0, "Hello")],
+        # most likely first, whatever the upstream's order
+        [tl(0, b" world", -1.5, (b" there", -0.4), (b" world", -1.5)), TextDelta(0, " world")],
+        [Finished(0, STOP)],
+        [],
+    ]
+    assert decoder.finish() == [Usage(8, 2)]
+
+
+def test_a_vllm_reasoning_stream_drops_the_thoughts_logprobs() -> None:
+    # vLLM streams each thought token's logprob with its reasoning delta, and sends no
+    # chunk at all for `</think>`; a chunk may carry several tokens.
+    got = decode(
+        chunk(sdelta(0, role="assistant", content="")),
+        chunk(sdelta(0, reasoning_content="Greet", logprobs=[lp("Greet", -1.3)])),
+        chunk(sdelta(0, reasoning_content=".", logprobs=[lp(".", -0.2)])),
+        chunk(sdelta(0, content="\n\nHello", logprobs=[lp("\n\n", 0.0), lp("Hello", -0.4)])),
+        chunk(sdelta(0, content="!", logprobs=[lp("!", -0.7)])),
+        chunk(sdelta(0, "stop", content="", logprobs=[])),
+        chunk(usage={"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18,
+                     "completion_tokens_details": {"reasoning_tokens": 4}}),
+    )
+    assert got == [
+        ThoughtDelta(0, "Greet"), ThoughtDelta(0, "."),
+        tl(0, b"\n\n", 0.0), tl(0, b"Hello", -0.4), TextDelta(0, "\n\nHello"),
+        tl(0, b"!", -0.7), TextDelta(0, "!"),
+        Finished(0, STOP), Usage(10, 8, reasoning_tokens=4),
+    ]
+
+
+def test_a_chunk_with_thoughts_and_text_passes_its_logprobs_after_the_thoughts() -> None:
+    # Both in one chunk: nothing tells the tokens apart.
+    got = decode(chunk(sdelta(0, "stop", reasoning_content="k.", content="Hi",
+                              logprobs=[lp("k", -2.0), lp(".", -0.1), lp("Hi", -0.3)])))
+    assert got == [ThoughtDelta(0, "k."), tl(0, b"k", -2.0), tl(0, b".", -0.1),
+                   tl(0, b"Hi", -0.3), TextDelta(0, "Hi"), Finished(0, STOP), Usage(0, 0)]
+
+
+def test_streamed_logprobs_of_two_choices_and_of_a_call() -> None:
+    got = decode(
+        chunk(sdelta(0, content="A", logprobs=[lp("A", -0.1)])),
+        chunk(sdelta(1, tool_calls=[piece(0, '{"x":', "c1", "f")],
+                     logprobs=[lp('{"', -0.01), lp("x", -0.2), lp('":', 0.0)])),
+        chunk(sdelta(1, "tool_calls", tool_calls=[piece(0, " 1}")], logprobs=[lp(" 1}", -0.3)])),
+        chunk(sdelta(0, "stop", logprobs=[])),
+    )
+    assert got == [
+        tl(0, b"A", -0.1), TextDelta(0, "A"),
+        tl(1, b'{"', -0.01), tl(1, b"x", -0.2), tl(1, b'":', 0.0),
+        tl(1, b" 1}", -0.3), FunctionCall(1, "f", {"x": 1}, id="c1"), Finished(1, STOP),
+        Finished(0, STOP), Usage(0, 0),
+    ]

@@ -302,7 +302,7 @@ def test_bounds_are_inclusive() -> None:
 
 
 @pytest.mark.parametrize("field", [
-    {"responseLogprobs": False}, {"logprobs": 0}, {"mediaResolution": None},
+    {"mediaResolution": None},
     {"mediaResolution": "MEDIA_RESOLUTION_UNSPECIFIED"}, {"speechConfig": {}},
     {"audioTimestamp": False}, {"routingConfig": None}, {"enableAffectiveDialog": False},
 ])
@@ -644,11 +644,11 @@ REFUSALS: list[tuple[Any, str, str | None]] = [
      "`generation_config.image_config.image_size` is not supported yet by this server (image "
      "sizes other than the aspect ratio's default).", "generation_config.image_config.image_size"),
     # unsupported generation fields
-    (with_config(responseLogprobs=True),
-     "`generation_config.response_logprobs` is not supported yet by this server (log "
-     "probabilities).", "generation_config.response_logprobs"),
     (with_config(logprobs=5),
-     "`generation_config.logprobs` is not supported yet by this server (log probabilities).",
+     "`generation_config.logprobs` needs `generation_config.response_logprobs` to be true.",
+     "generation_config.logprobs"),
+    (with_config(responseLogprobs=True, logprobs=21),
+     "`generation_config.logprobs` must be an integer from 0 to 20, got 21.",
      "generation_config.logprobs"),
     (with_config(media_resolution="MEDIA_RESOLUTION_LOW"),
      "`generation_config.media_resolution` is not supported yet by this server (media "
@@ -823,3 +823,12 @@ def test_fuzz_random_generation_configs() -> None:
                   for _ in range(rng.randint(1, 4))}
         only_invalid_argument(parse_generate_request, {"contents": HI,
                                                        "generationConfig": fields})
+
+
+def test_log_probabilities_are_asked_for_as_gemini_spells_them() -> None:
+    cfg = parse(with_config(responseLogprobs=True, logprobs=3)).generation_config
+    assert (cfg.response_logprobs, cfg.logprobs) == (True, 3)
+    cfg = parse(with_config(response_logprobs=True)).generation_config
+    assert (cfg.response_logprobs, cfg.logprobs) == (True, 0)
+    cfg = parse(with_config(responseLogprobs=False, logprobs=0)).generation_config
+    assert (cfg.response_logprobs, cfg.logprobs) == (False, 0)

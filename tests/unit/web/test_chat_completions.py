@@ -45,9 +45,9 @@ def test_request_is_lowered_to_the_backend_model():
 
 def test_ignored_params_are_listed_in_a_header():
     with client_for() as client:
-        r = client.post(VERTEX_CHAT, json=chat_body(user="u", logprobs=True), headers=AUTH)
+        r = client.post(VERTEX_CHAT, json=chat_body(user="u", logit_bias={}), headers=AUTH)
         plain = client.post(VERTEX_CHAT, json=chat_body(), headers=AUTH)
-    assert r.headers["x-vertexcompat-ignored-params"] == "logprobs,user"
+    assert r.headers["x-vertexcompat-ignored-params"] == "logit_bias,user"
     assert "x-vertexcompat-ignored-params" not in plain.headers
 
 

@@ -14,6 +14,11 @@ An answer cut by `max_tokens` is left alone: its finish reason is already MAX_TO
 the post-check (a keyword the grammar cannot enforce, e.g. `minimum`) keeps its STOP reason
 and content — the generation happened, a 4xx/5xx would be wrong — and a warning is logged;
 the grammar makes this rare.
+
+Log probabilities (`TokenLogprobs`) pass through both, before the text they describe: with
+function calling also those of the tokens that spell a call (they belong to no text part;
+the surfaces decide), except after a candidate's text stopped counting (a malformed or a
+repeated call).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from vertexcompat.domain.events import (
     TextDelta,
     ThoughtDelta,
     ThoughtSignature,
+    TokenLogprobs,
     Usage,
 )
 from vertexcompat.domain.tools import FunctionDeclaration
@@ -108,6 +114,10 @@ class CallAnswers:
                 if c in self._malformed or (open_call and reason is FinishReason.STOP):
                     reason = FinishReason.MALFORMED_FUNCTION_CALL
                 return [*out, Finished(c, reason)]
+            case TokenLogprobs(candidate=c):
+                # Passed on as they come, also for tokens that spell a call (the surfaces
+                # decide what to show); not once the candidate's text is dropped.
+                return [] if c in self._malformed or c in self._ended else [event]
             case FunctionCall() | ImageOutput() | Usage() | ThoughtDelta() | ThoughtSignature():
                 return [event]
             case _:

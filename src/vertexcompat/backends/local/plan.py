@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vertexcompat.backends.local_drawing import drawing_request
@@ -39,6 +39,9 @@ from vertexcompat.engine.constraints import CallsSpec, CallsStart
 from vertexcompat.engine.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingParams
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
 
+# Alternatives per position a request may ask for with its log probabilities (Gemini's
+# bound; the sampler's too).
+MAX_LOGPROBS = 20
 # Calls one turn may hold when parallel calls are allowed (the grammar's repeat bound, so a
 # small model that repeats a call cannot loop until max_tokens).
 MAX_CALLS_PER_TURN = 5
@@ -186,6 +189,11 @@ def plan_decode(
             f"{model.parallel} sequences at once.",
             location="generation_config.candidate_count",
         )
+    if cfg.response_logprobs and not 0 <= cfg.logprobs <= MAX_LOGPROBS:
+        raise InvalidArgument(
+            f"`logprobs` is {cfg.logprobs}; it must be between 0 and {MAX_LOGPROBS}.",
+            location="generation_config.logprobs",
+        )
     calling = calls_allowed(request)
     if cfg.wants_image:
         return _drawing_plan(request, model, canvas, calling=calling)
@@ -235,9 +243,14 @@ def _drawing_plan(
     width, height = cfg.image_size
     spec = canvas.spec_for(width, height)
     drawing = drawing_request(request, spec)
+    sampling = sampling_params(drawing, penalty_window=model.window)
+    if TEXT_MODALITY not in cfg.response_modalities:
+        # Log probabilities are reported for the caption only (local_drawing.py): an
+        # image-only answer has none, so none are computed.
+        sampling = replace(sampling, logprobs=None)
     return DecodePlan(
         drawing,
-        sampling_params(drawing, penalty_window=model.window),
+        sampling,
         AnswerMode.IMAGE,
         thinking_budget(drawing.generation_config.thinking_config, model),
         constraint=spec,
@@ -262,6 +275,8 @@ def sampling_params(request: GenerateContentRequest, *, penalty_window: int) -> 
         frequency_penalty=cfg.frequency_penalty or 0.0,
         seed=cfg.seed,
         penalty_window=penalty_window,
+        # None: not asked, and the engine computes nothing for it.
+        logprobs=cfg.logprobs if cfg.response_logprobs else None,
     )
 
 
