@@ -225,3 +225,18 @@ def test_an_image_model_answers_with_text_and_a_png(client: genai.Client) -> Non
     from PIL import Image
     import io
     assert Image.open(io.BytesIO(images[0].data)).size == (1024, 1024)
+
+
+def test_log_probabilities_come_back_in_the_sdks_types(client: genai.Client) -> None:
+    response = client.models.generate_content(
+        model=MODEL, contents="Say hello.",
+        config=types.GenerateContentConfig(temperature=0, max_output_tokens=8,
+                                           response_logprobs=True, logprobs=3))
+    candidate = response.candidates[0]
+    chosen = candidate.logprobs_result.chosen_candidates
+    assert len(chosen) == response.usage_metadata.candidates_token_count
+    tops = candidate.logprobs_result.top_candidates
+    assert all(len(t.candidates) == 3 for t in tops)
+    assert [t.candidates[0].token for t in tops] == [c.token for c in chosen]  # greedy
+    assert candidate.avg_logprobs == pytest.approx(
+        sum(c.log_probability for c in chosen) / len(chosen))
