@@ -54,7 +54,7 @@ class EndpointSettings(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     # What the upstream model does itself; what it lacks, this server does for it
     # (media perception without vision/audio). Default: tools and json_schema for
-    # `openai`; everything but logprobs for `gemini`.
+    # `openai`; all of them for `gemini`.
     capabilities: list[Capability] | None = None
     connect_timeout_s: float = Field(default=5.0, gt=0)
     first_byte_timeout_s: float = Field(default=300.0, gt=0)
@@ -97,7 +97,7 @@ class EndpointSettings(BaseModel):
         if self.capabilities is not None:
             return self.capabilities
         if self.kind == "gemini":
-            return ["vision", "audio", "tools", "json_schema", "thinking"]
+            return ["vision", "audio", "tools", "json_schema", "thinking", "logprobs"]
         return ["tools", "json_schema"]
 
     @property

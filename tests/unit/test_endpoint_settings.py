@@ -48,7 +48,7 @@ def test_gemini_defaults_follow_the_api_it_speaks() -> None:
     assert served_models(api) == ["gemini-2.5-flash", "gemini-2.5-pro"]
     caps = endpoint_capabilities(api)
     assert caps.vision and caps.audio and caps.tools and caps.json_schema and caps.thinking
-    assert caps.issues_thought_signatures and not caps.logprobs
+    assert caps.issues_thought_signatures and caps.logprobs
     vertex = gemini(credentials_file="sa.json", model="gemini-2.5-pro", location="europe-west4")
     assert (vertex.uses_vertex, vertex.gemini_base_url, vertex.gemini_api_version) == (
         True, "https://europe-west4-aiplatform.googleapis.com", "v1")
