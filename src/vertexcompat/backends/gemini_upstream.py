@@ -35,17 +35,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any, TypeVar
 
 import httpx
 
 from vertexcompat.backends.gemini_wire import (
     ChunkDecoder,
     count_from_count_tokens,
-    error_fields,
     events_from_response,
+    parse_error_body,
     to_compute_tokens_body,
     to_count_tokens_body,
     to_gemini_body,
@@ -71,12 +71,15 @@ from vertexcompat.domain.errors import (
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.locations import FieldPath
 from vertexcompat.domain.tokens import TokensInfo
+from vertexcompat.translate.gemini_contents import _snake
 
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 2
 RETRY_PAUSE_S = 0.25
 UNAVAILABLE_RETRY_AFTER_S = 5
+
+T = TypeVar("T")
 
 
 class GeminiUpstream:
@@ -222,29 +225,39 @@ class GeminiUpstream:
 
     async def _events(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
         body = to_gemini_body(request)
-        reasons: list[str] = []
+
+        def answer() -> AsyncIterator[StreamEvent]:
+            if request.stream:
+                return self._streamed(request.model, body)
+            return self._whole_events(request.model, body)
+
         self._outstanding += 1
         try:
-            for attempt in range(ATTEMPTS):
-                if attempt:
-                    await asyncio.sleep(RETRY_PAUSE_S)
-                try:
-                    if request.stream:
-                        async for event in self._streamed(request.model, body):
-                            yield event
-                    else:
-                        for event in await self._whole(request.model, body):
-                            yield event
-                    return
-                except RetryElsewhere as exc:  # raised before the attempt's first event only
-                    reasons.append(exc.reason)
-                    logger.warning("endpoint %s: %s; trying again", self.endpoint_id, exc.reason)
-            raise Unavailable(
-                f"Endpoint `{self.endpoint_id}` did not answer ({'; '.join(reasons)}).",
-                retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
-            )
+            async with aclosing(self._retried(answer)) as events:
+                async for event in events:
+                    yield event
         finally:
             self._outstanding -= 1
+
+    async def _retried(self, attempt: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
+        """`attempt()`'s items, tried once more after a failure worth another try (raised
+        before its first item only); then `Unavailable`."""
+        reasons: list[str] = []
+        for tried in range(ATTEMPTS):
+            if tried:
+                await asyncio.sleep(RETRY_PAUSE_S)
+            try:
+                async with aclosing(attempt()) as items:
+                    async for item in items:
+                        yield item
+                return
+            except RetryElsewhere as exc:
+                reasons.append(exc.reason)
+                logger.warning("endpoint %s: %s; trying again", self.endpoint_id, exc.reason)
+        raise Unavailable(
+            f"Endpoint `{self.endpoint_id}` did not answer ({'; '.join(reasons)}).",
+            retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+        )
 
     async def _streamed(self, model: str, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
         """The answer as it comes: the body ends it (there is no end marker, so nothing is
@@ -282,21 +295,20 @@ class GeminiUpstream:
             raise RetryElsewhere("the answer is not a GenerateContentResponse")
         return events_from_response(answer)
 
+    async def _whole_events(
+        self, model: str, body: Mapping[str, Any]
+    ) -> AsyncIterator[StreamEvent]:
+        for event in await self._whole(model, body):
+            yield event
+
     async def _exchange(self, url: str, body: Mapping[str, Any]) -> bytes:
         """`_post`, tried once more after a failure worth another try; then `Unavailable`."""
-        reasons: list[str] = []
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(RETRY_PAUSE_S)
-            try:
-                return await self._post(url, body)
-            except RetryElsewhere as exc:
-                reasons.append(exc.reason)
-                logger.warning("endpoint %s: %s; trying again", self.endpoint_id, exc.reason)
-        raise Unavailable(
-            f"Endpoint `{self.endpoint_id}` did not answer ({'; '.join(reasons)}).",
-            retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
-        )
+
+        async def post() -> AsyncIterator[bytes]:
+            yield await self._post(url, body)
+
+        async with aclosing(self._retried(post)) as answers:
+            return await anext(answers)
 
     async def _post(self, url: str, body: Mapping[str, Any]) -> bytes:
         """A whole exchange's answer; failures worth another try are `RetryElsewhere`."""
@@ -306,47 +318,23 @@ class GeminiUpstream:
 def google_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
     """The client's view of Google's refusal (module docstring). Google answers a bad API
     key with a 400 (`API_KEY_INVALID`): that is our credentials, so a 502 too."""
-    message, field, _ = error_fields(raw)
-    reasons, delay = _details(raw)
-    if status in (401, 403) or "API_KEY_INVALID" in reasons:
+    error = parse_error_body(raw)
+    message = error.message
+    if status in (401, 403) or "API_KEY_INVALID" in error.reasons:
         return BadGateway(
             f"The upstream refused our credentials (HTTP {status}): {message or 'no message'}"
         )
     if status == 400:
         return InvalidArgument(message or "The upstream refused the request (HTTP 400).",
-                               location=_location(field))
+                               location=_location(error.field))
     if status == 404:
         return NotFound(message or "The upstream has no such model.", location="model")
     if status == 429:
         return ResourceExhausted(
             message or "The upstream's quota is exhausted.",
-            retry_after_s=delay or retry_after_s(headers),
+            retry_after_s=error.retry_delay_s or retry_after_s(headers),
         )
     return BadGateway(f"The upstream failed (HTTP {status}): {message or 'no message'}")
-
-
-def _details(raw: bytes) -> tuple[set[str], int | None]:
-    """The `ErrorInfo` reasons and the `RetryInfo` delay (whole seconds, at least 1) of a
-    Google error body."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return set(), None
-    if isinstance(body, list) and body:
-        body = body[0]
-    error = body.get("error") if isinstance(body, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    reasons: set[str] = set()
-    delay: int | None = None
-    for detail in details if isinstance(details, list) else []:
-        if not isinstance(detail, dict):
-            continue
-        if isinstance(detail.get("reason"), str):
-            reasons.add(detail["reason"])
-        found = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(detail.get("retryDelay", "")))
-        if found:
-            delay = max(1, round(float(found.group(1))))
-    return reasons, delay
 
 
 def _mid_stream_error(chunk: Mapping[str, Any]) -> ApiError:
@@ -356,15 +344,12 @@ def _mid_stream_error(chunk: Mapping[str, Any]) -> ApiError:
     return google_error(status, json.dumps(chunk).encode(), {})
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
 def _location(field: str | None) -> FieldPath | None:
     """Google names fields in either spelling (`generationConfig.topK`); locations are
     snake_case. A field that is not a path is left to the message."""
     if not field:
         return None
     try:
-        return FieldPath.parse(_CAMEL.sub(r"_\1", field).lower())
+        return FieldPath.parse(_snake(field))
     except ValueError:
         return None

@@ -122,6 +122,7 @@ from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.domain.tools import FunctionCallingMode
 from vertexcompat.translate.gemini_contents import (
     _part_to_wire,
+    plain as _plain,
     tool_config_to_wire,
     tools_to_wire,
 )
@@ -325,16 +326,6 @@ def _generation_config(cfg: GenerationConfig) -> Json:
         if cfg.logprobs > 0:
             out["logprobs"] = cfg.logprobs
     return out
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy: mappings become dicts and tuples lists (a domain mapping may be
-    read-only or frozen, which `json` does not write)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # --- the answer -------------------------------------------------------------------------
@@ -666,23 +657,60 @@ def _sequence(value: Any) -> Sequence[Any]:
 # --- errors -----------------------------------------------------------------------------
 
 
-def error_fields(raw: bytes) -> tuple[str, str | None, str | None]:
-    """(message, param, status) of a Google error body, `{"error": {"code", "message",
-    "status", "details"}}` (the streaming endpoint may wrap it in a JSON array). `param` is
-    the first `fieldViolations[].field` of the details, `status` the canonical status name.
-    A body of another shape gives its text and no param or status."""
+@dataclass(frozen=True)
+class GoogleErrorBody:
+    """What a Google error body says (`parse_error_body`)."""
+
+    message: str
+    field: str | None = None  # the first `fieldViolations[].field` of the details
+    status: str | None = None  # the canonical status name
+    reasons: frozenset[str] = frozenset()  # the details' `ErrorInfo` reasons
+    retry_delay_s: int | None = None  # the details' `RetryInfo` delay, whole seconds (>= 1)
+
+
+def parse_error_body(raw: bytes) -> GoogleErrorBody:
+    """A Google error body, `{"error": {"code", "message", "status", "details"}}` (the
+    streaming endpoint may wrap it in a JSON array), parsed once. A body of another shape
+    gives its text and nothing else."""
     text = raw.decode("utf-8", errors="replace").strip()
     try:
         body = json.loads(text)
     except ValueError:
-        return text[:500], None, None
+        return GoogleErrorBody(text[:500])
     if isinstance(body, list) and body:
         body = body[0]
     error = _mapping(_mapping(body).get("error"))
     if not error:
-        return text[:500], None, None
-    message = _string(error.get("message")) or text[:500]
-    return message, _violated_field(error.get("details")), _string(error.get("status"))
+        return GoogleErrorBody(text[:500])
+    details = error.get("details")
+    reasons, delay = _error_details(details)
+    return GoogleErrorBody(
+        message=_string(error.get("message")) or text[:500],
+        field=_violated_field(details),
+        status=_string(error.get("status")),
+        reasons=reasons,
+        retry_delay_s=delay,
+    )
+
+
+def error_fields(raw: bytes) -> tuple[str, str | None, str | None]:
+    """(message, param, status) of a Google error body (`parse_error_body`)."""
+    error = parse_error_body(raw)
+    return error.message, error.field, error.status
+
+
+def _error_details(details: Any) -> tuple[frozenset[str], int | None]:
+    reasons: set[str] = set()
+    delay: int | None = None
+    for detail in _sequence(details):
+        if not isinstance(detail, dict):
+            continue
+        if isinstance(detail.get("reason"), str):
+            reasons.add(detail["reason"])
+        found = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(detail.get("retryDelay", "")))
+        if found:
+            delay = max(1, round(float(found.group(1))))
+    return frozenset(reasons), delay
 
 
 def _violated_field(details: Any) -> str | None:

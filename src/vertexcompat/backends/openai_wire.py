@@ -105,6 +105,7 @@ from vertexcompat.domain.events import (
 )
 from vertexcompat.domain.locations import FieldPath
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
+from vertexcompat.translate.gemini_contents import plain as _plain
 
 Json = dict[str, Any]
 
@@ -487,16 +488,6 @@ class _CallBook:
         answered = next(w for w in same if w[0] == latest)
         self.waiting.remove(answered)
         return answered[2]
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy: mappings become dicts and tuples lists (a domain mapping may be
-    read-only or frozen, which `json` does not write)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # --- the answer -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, assert_never
 
 from vertexcompat.domain.content import (
@@ -597,6 +597,16 @@ def tool_config_to_wire(config: ToolConfig | None) -> dict | None:
     return {"functionCallingConfig": calling}
 
 
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: mappings become dicts and tuples lists (a domain mapping may be
+    read-only or frozen, which `json` does not write)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 # --- JSON shape helpers -----------------------------------------------------------------
 
 
@@ -613,13 +623,31 @@ def _fields(
     camelCase; `null` fields are left out (unset). Unknown fields are refused."""
     if not isinstance(value, Mapping):
         raise _wrong_type(path, f"an object ({what})", value)
+
+    def refuse(key: object, item: object) -> None:
+        raise _unknown_field(key, path, allowed, unsupported or {}, alternative)
+
+    return _read_fields(value, path, allowed, refuse)
+
+
+def _read_fields(
+    value: Mapping[Any, Any],
+    path: FieldPath,
+    allowed: Sequence[str],
+    other: Callable[[object, object], None],
+) -> dict[str, Any]:
+    """The shared core of this module's and gemini_request.py's `_fields`: `value`'s fields
+    by their snake_case names, each accepted in snake_case or camelCase (not both); `null`
+    fields are left out (unset). A key not in `allowed` goes to `other(key, item)`, which
+    raises to refuse it or returns to let it through (left out)."""
     names = {**{_camel(n): n for n in allowed}, **{n: n for n in allowed}}
     seen: set[str] = set()
     out: dict[str, Any] = {}
     for key, item in value.items():
         name = names.get(key) if isinstance(key, str) else None
         if name is None:
-            raise _unknown_field(key, path, allowed, unsupported or {}, alternative)
+            other(key, item)
+            continue
         if name in seen:
             raise InvalidArgument(
                 f"`{path / name}` is given twice (as `{name}` and `{_camel(name)}`).",

@@ -53,6 +53,7 @@ from vertexcompat.translate.gemini_contents import (
     _json_schema,
     _kind,
     _list,
+    _read_fields,
     _snake,
     _wrong_type,
     parse_contents,
@@ -539,33 +540,20 @@ def _fields(
                 f"The request body must be a JSON object, got {_kind(value)}."
             )
         raise _wrong_type(path, "an object", value)
-    names = {**{_camel(n): n for n in allowed}, **{n: n for n in allowed}}
     known = {**{_camel(n): n for n in unsupported}, **{n: n for n in unsupported}}
-    out: dict[str, Any] = {}
-    seen: set[str] = set()
-    for key, item in value.items():
-        name = names.get(key) if isinstance(key, str) else None
-        if name is None:
-            feature = known.get(key) if isinstance(key, str) else None
-            if feature is None:
-                raise _unknown_name(key, path)
-            if not _is_default(item):
-                at = path / feature
-                raise InvalidArgument(
-                    f"`{at}` is not supported yet by this server "
-                    f"({unsupported[feature]}).",
-                    location=at,
-                )
-            continue
-        if name in seen:
+
+    def unsupported_or_unknown(key: object, item: object) -> None:
+        feature = known.get(key) if isinstance(key, str) else None
+        if feature is None:
+            raise _unknown_name(key, path)
+        if not _is_default(item):
+            at = path / feature
             raise InvalidArgument(
-                f"`{path / name}` is given twice (as `{name}` and `{_camel(name)}`).",
-                location=path / name,
+                f"`{at}` is not supported yet by this server ({unsupported[feature]}).",
+                location=at,
             )
-        seen.add(name)
-        if item is not None:
-            out[name] = item
-    return out
+
+    return _read_fields(value, path, allowed, unsupported_or_unknown)
 
 
 def _unknown_name(key: object, path: FieldPath) -> InvalidArgument:

@@ -52,6 +52,7 @@ from vertexcompat.domain.events import (
     TokenLogprobs,
     Usage,
 )
+from vertexcompat.translate.gemini_contents import plain as _plain
 
 Json = dict[str, Any]
 
@@ -294,12 +295,3 @@ def _part(event: TextDelta | ThoughtDelta | FunctionCall | ImageOutput) -> Json:
 
 def _metadata(model_version: str, response_id: str, create_time: str) -> Json:
     return {"modelVersion": model_version, "createTime": create_time, "responseId": response_id}
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy of call arguments (a domain mapping may be read-only or frozen)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
