@@ -48,6 +48,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from serving import (  # noqa: E402
     OUR_MODEL_ID, PROMPTS, ForeignCpu, Server, free_port, med, print_rows, resolve_model,
+    sse_events,
 )
 
 TOP = 20
@@ -121,16 +122,8 @@ async def stream_once(client: httpx.AsyncClient, url: str, prompt: str, max_toke
     entries, fewest, most, sse_bytes = 0, None, 0, 0
     t0 = time.perf_counter()
     async with client.stream("POST", url, json=body, headers={"Authorization": "Bearer x"}) as resp:
-        if resp.status_code != 200:
-            raise RuntimeError(f"HTTP {resp.status_code}: {(await resp.aread())[:500]!r}")
-        async for line in resp.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
-            sse_bytes += len(data)
-            event = json.loads(data)
+        async for event, size in sse_events(resp, url):
+            sse_bytes += size
             if event.get("usage"):
                 tokens = event["usage"].get("completion_tokens")
             for choice in event.get("choices") or ():

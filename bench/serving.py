@@ -38,6 +38,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -249,6 +250,20 @@ def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash
 # HTTP streaming client (raw SSE over httpx: light, and the same code for both servers)
 
 
+async def sse_events(resp: httpx.Response, url: str) -> AsyncIterator[tuple[dict[str, Any], int]]:
+    """Each `data:` event of an OpenAI chat stream as (parsed JSON, payload length), until
+    `[DONE]`; a refusal raises with what the server said."""
+    if resp.status_code != 200:
+        raise RuntimeError(f"{url}: HTTP {resp.status_code}: {(await resp.aread())[:500]!r}")
+    async for line in resp.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        yield json.loads(data), len(data)
+
+
 async def stream_chat(client: httpx.AsyncClient, url: str, model: str, prompt: str,
                       max_tokens: int, usage: bool) -> Stream:
     body: dict[str, Any] = {
@@ -268,15 +283,7 @@ async def stream_chat(client: httpx.AsyncClient, url: str, model: str, prompt: s
     t0 = time.perf_counter()
     async with client.stream("POST", url, json=body,
                              headers={"Authorization": "Bearer x"}) as resp:
-        if resp.status_code != 200:
-            raise RuntimeError(f"{url}: HTTP {resp.status_code}: {(await resp.aread())[:500]!r}")
-        async for line in resp.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
-            event = json.loads(data)
+        async for event, _ in sse_events(resp, url):
             if event.get("usage"):
                 usage_tokens = event["usage"].get("completion_tokens")
             for choice in event.get("choices") or ():
