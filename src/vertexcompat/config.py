@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
+
+from vertexcompat.domain.safety import HarmCategory, SafetySetting
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -159,6 +161,47 @@ class EndpointSettings(BaseModel):
         return self
 
 
+class SafetyConfig(BaseModel):
+    """The `[safety]` table: server-wide safety settings and what judges them.
+
+    `settings`: defaults per harm category, which a request's own settings override per
+    category (default: none, every category off, as on Gemini's API). `classifiers`: the
+    CPU text classifiers (`lexical`: offensive language; `embedding`: all four categories).
+    `guard_model`: a served model id also asked a yes/no question per category (off by
+    default: the embedded 0.5B model cannot tell harm apart; a Llama Guard or ShieldGemma
+    GGUF, or a larger model behind an endpoint, can). `images`: rate generated images as
+    sexually explicit with open_nsfw. Answers are judged in windows of text that start at
+    `first_window_chars` and double up to `window_chars`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    settings: list[SafetySetting] = Field(default_factory=list)
+    classifiers: list[Literal["lexical", "embedding"]] = Field(
+        default_factory=lambda: ["lexical", "embedding"]
+    )
+    guard_model: str | None = Field(default=None, min_length=1)
+    images: bool = True
+    first_window_chars: int = Field(default=64, ge=1)
+    window_chars: int = Field(default=400, ge=1)
+
+    @field_validator("settings")
+    @classmethod
+    def _one_per_category(cls, value: list[SafetySetting]) -> list[SafetySetting]:
+        seen: set[HarmCategory] = set()
+        for setting in value:
+            if setting.category in seen:
+                raise ValueError(f"two settings for {setting.category.value}")
+            seen.add(setting.category)
+        return value
+
+    @model_validator(mode="after")
+    def _windows(self) -> SafetyConfig:
+        if self.first_window_chars > self.window_chars:
+            raise ValueError("first_window_chars is larger than window_chars")
+        return self
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vertexcompat"))
 
@@ -273,6 +316,8 @@ class Settings(BaseSettings):
     # Models served by other servers (backends/openai_upstream.py), `[[endpoints]]` in the
     # config file.
     endpoints: list[EndpointSettings] = Field(default_factory=list)
+    # Safety settings (Gemini `safetySettings`): defaults and classifiers, `[safety]`.
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
     @model_validator(mode="after")
     def _unique_endpoint_ids(self) -> Settings:

@@ -7,12 +7,14 @@ that nothing else in the package needs llama.cpp to import.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vertexcompat.auth.admin import ServiceAccountAdmin
@@ -27,6 +29,8 @@ from vertexcompat.auth.tokens import AccessTokens
 from vertexcompat.backends.base import Backend
 from vertexcompat.auth.thought_signatures import ThoughtSealer
 from vertexcompat.config import ConfigFileError, EndpointSettings, Settings
+from vertexcompat.domain.content import GenerateContentRequest
+from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelCapabilities
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.models.registry import (
@@ -43,8 +47,11 @@ from vertexcompat.services.policies.boundary import GeminiNamedErrors
 from vertexcompat.services.policies.image_defaults import ImageDefaults
 from vertexcompat.services.policies.logprobs import NoLogprobs
 from vertexcompat.services.policies.media import MediaPerception
+from vertexcompat.services.policies.safety import SafetyFilter, Windows
 from vertexcompat.services.policies.schema_check import SchemaCheck
 from vertexcompat.services.policies.thoughts import ThoughtSealing
+from vertexcompat.safety import TextClassifier
+from vertexcompat.services.safety import GuardRunner, ModelGuard, SafetyJudge
 from vertexcompat.services.thoughts import ThoughtSignatures
 from vertexcompat.store.thought_keys import SqliteThoughtKeys
 from vertexcompat.store.roles import SqliteRoles
@@ -59,6 +66,7 @@ if TYPE_CHECKING:
     from vertexcompat.backends.gemini_upstream import GeminiUpstream
     from vertexcompat.backends.openai_upstream import OpenAIUpstream
     from vertexcompat.engine.llama_engine import LlamaEngine
+    from vertexcompat.media.perception.pipeline import Perception
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +290,9 @@ def build_container(settings: Settings) -> Container:
             "project. Use this for local development only."
         )
         authenticator = AnyBearerAuthenticator()
-    media = build_media(settings)
+    perception = build_perception(settings)
+    media = build_media(settings, perception)
+    judge = build_safety_judge(settings, perception)
     lifecycles: dict[str, Lifecycle] = {"local": loader}
     endpoints = build_endpoints(settings)
     backends.update(endpoints)
@@ -296,8 +306,14 @@ def build_container(settings: Settings) -> Container:
         model_registry(settings, capabilities),
         media=media,
         thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
+        safety=SafetyFilter(judge, settings.safety.settings, windows=Windows(
+            first_chars=settings.safety.first_window_chars,
+            max_chars=settings.safety.window_chars,
+        )),
         load_status=lifecycles,
     )
+    if settings.safety.guard_model is not None:
+        judge.use_guard(ModelGuard(settings.safety.guard_model, guard_runner(generation)))
     caches = ContextCaches(
         SqliteCachedContents(auth.database), generation, WireCodec(),
         min_tokens=settings.cached_content_min_tokens,
@@ -314,14 +330,20 @@ def build_container(settings: Settings) -> Container:
         context_caches=caches,
         database=auth.database,
         media=media,
-        closeables=[drawing],
+        closeables=[drawing, judge],
         ungated=frozenset(endpoints),
     )
 
 
-def build_media(settings: Settings) -> MediaResolver:
-    """The media intake limits and the perception pipeline (models load on first use)."""
+def build_perception(settings: Settings) -> Perception:
+    """The perception pipeline (its models load on first use)."""
     from vertexcompat.media.perception.pipeline import Perception
+
+    return Perception(cache_dir=settings.data_dir / "models", threads=settings.perception_threads)
+
+
+def build_media(settings: Settings, perception: Perception | None = None) -> MediaResolver:
+    """The media intake limits and the perception pipeline (models load on first use)."""
     from vertexcompat.media.perception.pool import PerceptionPool, PoolBudget
     from vertexcompat.services.memory import MemoryTrimmer
 
@@ -334,9 +356,7 @@ def build_media(settings: Settings) -> MediaResolver:
         max_request_pixels=settings.media_max_request_pixels,
         max_request_audio_seconds=settings.media_max_request_audio_s,
     )
-    perception = Perception(
-        cache_dir=settings.data_dir / "models", threads=settings.perception_threads
-    )
+    perception = perception or build_perception(settings)
     pool = PerceptionPool(
         workers=settings.perception_workers,
         budget=PoolBudget(
@@ -350,6 +370,34 @@ def build_media(settings: Settings) -> MediaResolver:
         on_idle=MemoryTrimmer(),
     )
     return MediaResolver(perception, limits, pool=pool, deadline_s=settings.perception_deadline_s)
+
+
+def build_safety_judge(settings: Settings, perception: Perception | None) -> SafetyJudge:
+    """The classifiers `[safety]` names (their models load on the first request that asks
+    for a rating); the guard model, if any, is added once the generation service exists."""
+    from vertexcompat.safety.embedding import TextEmbedder
+    from vertexcompat.safety.lexical import LexicalClassifier
+    from vertexcompat.safety.prototypes import EmbeddingClassifier
+
+    names = set(settings.safety.classifiers)
+    classifiers: list[TextClassifier] = []
+    if "embedding" in names:
+        classifiers.append(EmbeddingClassifier(TextEmbedder(threads=1)))
+    lexical = [LexicalClassifier()] if "lexical" in names else []
+    images = perception if settings.safety.images else None
+    # The lexical score says "offensive", not which category: it corroborates the embedding
+    # classifier's ratings (services/safety.py), and counts alone only without it.
+    return SafetyJudge(classifiers, corroborating=lexical, images=images)
+
+
+def guard_runner(generation: GenerationService) -> GuardRunner:
+    """Runs a guard model's request on whatever serves that model id."""
+
+    def run(model_id: str, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+        route = generation.resolve(model_id, project=request.project)
+        return generation.stream(route, dataclasses.replace(request, model=route.backend_model))
+
+    return run
 
 
 def model_catalog_entries(settings: Settings) -> list[Any]:
@@ -391,8 +439,10 @@ def endpoint_capabilities(endpoint: EndpointSettings) -> ModelCapabilities:
         vision="vision" in said, audio="audio" in said, tools="tools" in said,
         json_schema="json_schema" in said, thinking="thinking" in said,
         logprobs="logprobs" in said,
-        # Gemini seals its own thoughts into signatures and checks them.
+        # Gemini seals its own thoughts into signatures and checks them, and applies its
+        # own safety settings.
         issues_thought_signatures=endpoint.kind == "gemini",
+        safety_settings=endpoint.kind == "gemini",
     )
 
 
@@ -455,6 +505,7 @@ def backend_policies(
     *,
     media: MediaResolver | None,
     thoughts: ThoughtSignatures | None,
+    safety: SafetyFilter | None = None,
 ) -> tuple[Policy, ...]:
     """What a backend model cannot do itself, a policy does for it; outermost first. Every
     backend sits behind the boundary that reads its Gemini-named errors."""
@@ -467,6 +518,9 @@ def backend_policies(
         policies.append(
             MediaPerception(media, images=not capabilities.vision, audio=not capabilities.audio)
         )
+    if not capabilities.safety_settings:
+        # Inside perception: it judges images by what perception found in them.
+        policies.append(safety or SafetyFilter(None))
     if not capabilities.json_schema:
         policies.append(SchemaCheck(output_violation))
     if not capabilities.logprobs:
@@ -481,12 +535,13 @@ def build_generation(
     *,
     media: MediaResolver | None = None,
     thoughts: ThoughtSignatures | None = None,
+    safety: SafetyFilter | None = None,
     load_status: dict[str, Lifecycle] | None = None,
 ) -> GenerationService:
     """The generation service, each backend model behind the policies its capabilities
     call for (chosen once per set of capabilities)."""
     choose: PolicyChoice = functools.cache(
-        functools.partial(backend_policies, media=media, thoughts=thoughts)
+        functools.partial(backend_policies, media=media, thoughts=thoughts, safety=safety)
     )
     status: dict[str, LoadStatus] = dict(load_status or {})
     return GenerationService(backends, registry, policies=choose, load_status=status)

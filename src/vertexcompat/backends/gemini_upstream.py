@@ -224,7 +224,7 @@ class GeminiUpstream:
         return {"x-goog-api-key": self._api_key}
 
     async def _events(self, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
-        body = to_gemini_body(request)
+        body = to_gemini_body(request, vertex=self._vertex)
 
         def answer() -> AsyncIterator[StreamEvent]:
             if request.stream:

@@ -29,6 +29,9 @@ The request (`to_gemini_body`):
   `imageConfig.aspectRatio`, and `responseLogprobs: true` when asked, with `logprobs` when
   it asks for alternatives (above 0). It is left out when nothing is set.
 - `toolConfig` is left out when it is the default (AUTO, no names).
+- `safetySettings`: the request's own, `{"category", "threshold", "method"?}` each (Gemini
+  judges its answers itself), `method` only when the client set one and only to Vertex
+  (`vertex`: the Developer API's `SafetySetting` has no such field); left out when none.
 
 Dropped, on purpose: `model` (the URL's), `stream` (the endpoint's), `project` and
 `cached_content` (this server's own), `parallel_calls` (Gemini has no such switch). The one
@@ -58,14 +61,20 @@ candidate's `Finished`, unless one of its calls carried a signature. `finishReas
 `Finished` by name; IMAGE_SAFETY and IMAGE_PROHIBITED_CONTENT → SAFETY, IMAGE_RECITATION
 → RECITATION, anything else (FINISH_REASON_UNSPECIFIED, LANGUAGE, …) → OTHER. A call part
 without a name or with arguments that are not an object is dropped, and a candidate that
-would finish STOP finishes MALFORMED_FUNCTION_CALL. A prompt blocked before any candidate
-(`promptFeedback.blockReason`) → `Finished(0, …)`: PROHIBITED_CONTENT and BLOCKLIST by name,
-anything else SAFETY, so the client sees a content filter. One `Usage` comes last
-(`usageMetadata`: completion tokens are the candidates' plus the thoughts'; zeros when
-absent; in a stream the latest, as Gemini repeats it cumulatively on every chunk). In a
-stream, a candidate stays open until a chunk gives its `finishReason`; one the stream never
-finished finishes OTHER. Junk (non-object parts, non-list candidates) is skipped: the
-answer side never raises.
+would finish STOP finishes MALFORMED_FUNCTION_CALL. A candidate's `safetyRatings` (in a
+stream, the latest sent) → one `SafetyRatings` right before its `Finished`. A prompt
+blocked before any candidate (`promptFeedback.blockReason`, any name but
+BLOCKED_REASON_UNSPECIFIED) → one `PromptFeedback` with that name as its reason and the
+ratings of `promptFeedback.safetyRatings`, and no candidate events (a stream's later
+candidates are dropped). A rating (`{"category", "probability", "probabilityScore",
+"blocked"}`) scores its `probabilityScore`, else the middle of its `probability`'s band
+(NEGLIGIBLE .125, LOW .375, MEDIUM .625, HIGH .875); one of a category the domain does not
+know (image categories, HARM_CATEGORY_UNSPECIFIED) or with neither is dropped. One `Usage`
+comes last (`usageMetadata`: completion tokens are the candidates' plus the thoughts';
+zeros when absent; in a stream the latest, as Gemini repeats it cumulatively on every
+chunk). In a stream, a candidate stays open until a chunk gives its `finishReason`; one the
+stream never finished finishes OTHER. Junk (non-object parts, non-list candidates, ratings
+that are not objects) is skipped: the answer side never raises.
 
 Log probabilities (asked with `generationConfig.responseLogprobs` and, for k > 0
 alternatives, `logprobs: k`): a candidate's `logprobsResult` → one `TokenLogprobs` per
@@ -109,6 +118,8 @@ from vertexcompat.domain.events import (
     FinishReason,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -118,6 +129,7 @@ from vertexcompat.domain.events import (
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.safety import HarmCategory, HarmLevel, SafetyRating, SafetySetting
 from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.domain.tools import FunctionCallingMode
 from vertexcompat.translate.gemini_contents import (
@@ -149,22 +161,39 @@ _FINISH_REASONS = {
 }
 # Proto3's default: "no reason yet" in a stream.
 _UNSPECIFIED_REASON = "FINISH_REASON_UNSPECIFIED"
-_BLOCK_REASONS = {
-    "PROHIBITED_CONTENT": FinishReason.PROHIBITED_CONTENT,
-    "BLOCKLIST": FinishReason.BLOCKLIST,
+# Proto3's default block reason: not blocked.
+_UNSPECIFIED_BLOCK = "BLOCKED_REASON_UNSPECIFIED"
+_CATEGORIES = {c.value: c for c in HarmCategory}
+# A rating that gives only its level scores the middle of the level's band (domain/safety.py).
+_LEVEL_SCORES = {
+    HarmLevel.NEGLIGIBLE.name: 0.125,
+    HarmLevel.LOW.name: 0.375,
+    HarmLevel.MEDIUM.name: 0.625,
+    HarmLevel.HIGH.name: 0.875,
 }
 
 
 # --- the request ------------------------------------------------------------------------
 
 
-def to_gemini_body(request: GenerateContentRequest) -> dict[str, Any]:
-    """The JSON body of `:generateContent` / `:streamGenerateContent` for `request`."""
+def to_gemini_body(request: GenerateContentRequest, *, vertex: bool = True) -> dict[str, Any]:
+    """The JSON body of `:generateContent` / `:streamGenerateContent` for `request`.
+    `vertex`: for Vertex AI (else the Developer API, whose safety settings take no
+    `method`)."""
     body = _content_fields(request)
+    if request.safety_settings:
+        body["safetySettings"] = [_safety_setting(s, vertex) for s in request.safety_settings]
     generation = _generation_config(request.generation_config)
     if generation:
         body["generationConfig"] = generation
     return _plain(body)
+
+
+def _safety_setting(setting: SafetySetting, vertex: bool) -> Json:
+    out: Json = {"category": setting.category.value, "threshold": setting.threshold.value}
+    if setting.method is not None and vertex:
+        out["method"] = setting.method.value
+    return out
 
 
 def to_count_tokens_body(
@@ -408,7 +437,7 @@ def events_from_response(body: Mapping[str, Any]) -> list[StreamEvent]:
     if not candidates:
         blocked = _blocked(body)
         if blocked is not None:
-            out.append(Finished(0, blocked))
+            out.append(blocked)
     out.append(_usage(body.get("usageMetadata")))
     return out
 
@@ -418,14 +447,16 @@ class ChunkDecoder:
     answer (each `data:` line's JSON) into events.
 
     `feed` each parsed chunk in order; call `finish` when the stream ends. Thoughts, text,
-    calls and images pass through as they come; a candidate's `ThoughtSignature` waits for
-    its `finishReason`; usage waits for `finish`, which also closes candidates the stream
-    left open. Nothing is accepted after `finish`.
+    calls and images pass through as they come; a candidate's `ThoughtSignature` and
+    `SafetyRatings` wait for its `finishReason`; usage waits for `finish`, which also
+    closes candidates the stream left open. A blocked prompt's `PromptFeedback` goes out
+    at once, and nothing but the usage follows it. Nothing is accepted after `finish`.
     """
 
     def __init__(self) -> None:
         self._candidates: dict[int, _CandidateState] = {}
         self._usage: Usage | None = None
+        self._blocked = False  # the prompt was: no candidate follows
         self._done = False
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
@@ -434,6 +465,8 @@ class ChunkDecoder:
         chunk = _mapping(chunk)
         if isinstance(chunk.get("usageMetadata"), Mapping):
             self._usage = _usage(chunk["usageMetadata"])  # cumulative: the latest wins
+        if self._blocked:
+            return []
         out: list[StreamEvent] = []
         candidates = _candidates(chunk)
         for candidate, fields in candidates:
@@ -447,8 +480,8 @@ class ChunkDecoder:
         if not candidates and not self._candidates:
             blocked = _blocked(chunk)
             if blocked is not None:
-                state = self._candidates.setdefault(0, _CandidateState())
-                out.extend(state.close(0, blocked))
+                self._blocked = True
+                out.append(blocked)
         return out
 
     def finish(self) -> list[StreamEvent]:
@@ -470,11 +503,15 @@ class _CandidateState:
     signature: str | None = None  # the latest signature on a part that is not a call
     call_signed: bool = False  # a call carried the turn's signature
     malformed: bool = False  # a call part was dropped
+    ratings: tuple[SafetyRating, ...] | None = None  # the latest `safetyRatings`
     finished: bool = False
 
     def read(self, candidate: int, fields: Mapping[str, Any]) -> list[StreamEvent]:
         """The events of a candidate's `content.parts` and `logprobsResult` (module
-        docstring): the tokens' log probabilities after the thoughts, before the rest."""
+        docstring): the tokens' log probabilities after the thoughts, before the rest.
+        Its `safetyRatings` are kept for `close`."""
+        if "safetyRatings" in fields:
+            self.ratings = _ratings(fields.get("safetyRatings"))
         out = self._parts(candidate, fields)
         tokens = _logprobs(candidate, fields.get("logprobsResult"))
         if tokens:
@@ -532,6 +569,8 @@ class _CandidateState:
             out.append(ThoughtSignature(candidate, self.signature))
         if self.malformed and reason is FinishReason.STOP:
             reason = FinishReason.MALFORMED_FUNCTION_CALL
+        if self.ratings:
+            out.append(SafetyRatings(candidate, self.ratings))
         out.append(Finished(candidate, reason))
         return out
 
@@ -614,11 +653,29 @@ def _finish_reason(candidate: Mapping[str, Any]) -> FinishReason | None:
     return _FINISH_REASONS.get(value, FinishReason.OTHER)
 
 
-def _blocked(body: Mapping[str, Any]) -> FinishReason | None:
-    reason = _mapping(body.get("promptFeedback")).get("blockReason")
-    if not isinstance(reason, str) or not reason:
+def _blocked(body: Mapping[str, Any]) -> PromptFeedback | None:
+    """The `promptFeedback` of a blocked prompt; None when it was not blocked."""
+    feedback = _mapping(body.get("promptFeedback"))
+    reason = _string(feedback.get("blockReason"))
+    if reason is None or reason == _UNSPECIFIED_BLOCK:
         return None
-    return _BLOCK_REASONS.get(reason, FinishReason.SAFETY)
+    return PromptFeedback(_ratings(feedback.get("safetyRatings")), reason=reason)
+
+
+def _ratings(raw: Any) -> tuple[SafetyRating, ...]:
+    return tuple(r for r in map(_rating, _sequence(raw)) if r is not None)
+
+
+def _rating(raw: Any) -> SafetyRating | None:
+    """`{"category", "probability", "probabilityScore", "blocked"}` (module docstring)."""
+    rating = _mapping(raw)
+    category = _CATEGORIES.get(_string(rating.get("category")) or "")
+    score = rating.get("probabilityScore")
+    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 1:
+        score = _LEVEL_SCORES.get(_string(rating.get("probability")) or "")
+    if category is None or score is None:
+        return None
+    return SafetyRating(category, float(score), blocked=rating.get("blocked") is True)
 
 
 def _usage(raw: Any) -> Usage:

@@ -35,6 +35,8 @@ from vertexcompat.domain.events import (
     FinishReason,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -241,7 +243,10 @@ class SvgDrawing:
                         state.caption_tokens_over = True
                     elif caption:
                         yield event
-                case Usage() | FunctionCall() | ImageOutput() | ThoughtDelta() | ThoughtSignature():
+                case (
+                    Usage() | FunctionCall() | ImageOutput() | ThoughtDelta() | ThoughtSignature()
+                    | SafetyRatings() | PromptFeedback()
+                ):
                     yield event
                 case _:
                     assert_never(event)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vertexcompat.domain.safety import SafetySetting
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.domain.tools import FunctionDeclaration, ToolConfig
 
@@ -213,6 +214,9 @@ class GenerateContentRequest:
     # The cachedContents resource whose contents lead `contents` (services/context_cache.py),
     # so a backend may keep the work of that prefix while the cache lives.
     cached_content: str | None = None
+    # Gemini `safetySettings` as the client sent them (the server's defaults are applied
+    # by services/policies/safety.py, not here).
+    safety_settings: tuple[SafetySetting, ...] = ()
     # Whether the client reads the answer as it is written (Gemini's streamGenerateContent,
     # chat `stream: true`) or whole. Backends may ignore it; an upstream asks its server the
     # same way, so that a whole answer can still be retried on another replica when one

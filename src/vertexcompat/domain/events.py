@@ -4,6 +4,10 @@ Events carry the candidate index they belong to; a backend emits, per candidate,
 of thought deltas, then text deltas, function calls and images, then at most one
 `ThoughtSignature` (turns that ended in text), followed by exactly one `Finished`, and one `Usage` after
 all candidates finish.
+
+Under safety settings (domain/safety.py) a candidate's `SafetyRatings` comes right before its
+`Finished` (whose reason is SAFETY when a rating blocked it), and a prompt that was blocked
+gets no candidates at all: one `PromptFeedback`, then the `Usage`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from vertexcompat.domain.safety import SafetyRating
 
 
 class FinishReason(enum.Enum):
@@ -106,6 +112,24 @@ class Finished:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetyRatings:
+    """How a candidate was rated under the request's safety settings (Gemini's
+    `candidates[].safetyRatings`); a rating with `blocked` is why it stopped."""
+
+    candidate: int
+    ratings: tuple[SafetyRating, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFeedback:
+    """The prompt was blocked (Gemini's `promptFeedback`): nothing was generated. `reason`
+    is Gemini's `blockReason` (`SAFETY` when a rating blocked it)."""
+
+    ratings: tuple[SafetyRating, ...]
+    reason: str = "SAFETY"
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
@@ -119,5 +143,5 @@ class Usage:
 
 StreamEvent = (
     TextDelta | ThoughtDelta | ThoughtSignature | FunctionCall | ImageOutput | TokenLogprobs
-    | Finished | Usage
+    | SafetyRatings | Finished | PromptFeedback | Usage
 )

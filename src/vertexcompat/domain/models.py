@@ -19,6 +19,8 @@ class ModelCapabilities:
       otherwise the image-defaults policy asks for text and an image on image model ids.
     - `tools`, `json_schema`, `thinking`, `logprobs`: function calling, schema-constrained
       output, thinking budgets, token log-probabilities.
+    - `safety_settings`: applies Gemini's safety settings itself (an upstream Gemini);
+      otherwise the safety policy judges prompts and answers with this server's classifiers.
     """
 
     vision: bool = False
@@ -29,6 +31,7 @@ class ModelCapabilities:
     logprobs: bool = False
     issues_thought_signatures: bool = False
     native_images: bool = False
+    safety_settings: bool = False
 
 
 @dataclass(frozen=True, slots=True)

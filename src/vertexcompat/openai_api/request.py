@@ -264,14 +264,17 @@ class GoogleImageConfig(_WireModel):
 
 class GoogleExtensions(_WireModel):
     """Vertex's Gemini-only request options, `extra_body.google` (SPEC §5). Other fields
-    (`safety_settings`) are allowed through until their issues model them;
-    `translate/field_support.py` lists them as ignored."""
+    are allowed through; `translate/field_support.py` lists them as ignored."""
 
     thinking_config: GoogleThinkingConfig | None = None
     image_config: GoogleImageConfig | None = None
     # A context cache (`cachedContents`) by resource name, or by its id alone.
     cached_content: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     thought_tag_marker: Annotated[str, Field(pattern=THOUGHT_TAG_MARKER_PATTERN)] | None = None
+    # Gemini `safetySettings`, as JSON: `translate/safety_settings.py` reads it (the same
+    # reader as the native surface's), so the errors list Gemini's names. Also accepted
+    # as `safetySettings`, Gemini's own spelling, which lands among the extra fields.
+    safety_settings: Any = None
 
 
 class ExtraBody(_WireModel):
@@ -285,6 +288,8 @@ class ExtraBody(_WireModel):
 # The two wire forms of the `google` object (SPEC §5).
 FLATTENED_GOOGLE_PATH = "google"
 LITERAL_GOOGLE_PATH = "extra_body.google"
+# The two spellings of `google.safety_settings`: Vertex's OpenAI docs' and Gemini's own.
+SAFETY_SETTINGS_KEYS = ("safety_settings", "safetySettings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +307,10 @@ class GoogleOptions:
     image_config: GoogleImageConfig | None = None
     thought_tag_marker: ThoughtTagMarker | None = None
     cached_content: str | None = None
+    # The `safety_settings` JSON as sent (None: not sent), and the key that carried it
+    # (`safety_settings` or `safetySettings`), so an error names what the client wrote.
+    safety_settings: Any = None
+    safety_settings_key: str = SAFETY_SETTINGS_KEYS[0]
 
     def param(self, *names: str) -> str:
         """`param("thinking_config", "thinking_budget")` →
@@ -364,6 +373,7 @@ class ChatCompletionRequest(_WireModel):
         )
         if sent is not None:
             marker = sent.thought_tag_marker
+            key, settings = _safety_settings(sent, path)
             self._google_options = GoogleOptions(
                 path=path,
                 thinking_config=sent.thinking_config,
@@ -371,6 +381,8 @@ class ChatCompletionRequest(_WireModel):
                 # The wire model checked the marker's characters.
                 thought_tag_marker=ThoughtTagMarker(marker) if marker is not None else None,
                 cached_content=sent.cached_content,
+                safety_settings=settings,
+                safety_settings_key=key,
             )
         return self
 
@@ -382,6 +394,20 @@ class ChatCompletionRequest(_WireModel):
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+
+def _safety_settings(sent: GoogleExtensions, path: str) -> tuple[str, Any]:
+    """(the key, the value) of the safety settings in either spelling; both is refused."""
+    snake, camel = SAFETY_SETTINGS_KEYS
+    extra = sent.model_extra or {}
+    if camel not in extra:
+        return snake, sent.safety_settings
+    if snake in sent.model_fields_set:
+        raise InvalidArgument(
+            f"`{path}.{snake}` is given twice (as `{snake}` and `{camel}`).",
+            param=f"{path}.{snake}",
+        )
+    return camel, extra[camel]
 
 
 class ImageGenerationRequest(_WireModel):

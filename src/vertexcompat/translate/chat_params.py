@@ -5,7 +5,8 @@ Services, policies and backends name Gemini fields (`domain/locations.py`); the 
 an OpenAI request, so an error's `param` must name what the client wrote: the alias it used
 (`max_completion_tokens` or `max_tokens`), the thinking control it sent (`reasoning_effort`
 or the `google` object in the form it used), `functions[i]` for a request in the deprecated
-shape. A location the request has no parameter for is `None`, never the Gemini path.
+shape, `google.safety_settings[i]…` under the key spelling the client used. A location
+the request has no parameter for is `None`, never the Gemini path.
 `web/errors.py` applies it once, when the error becomes HTTP. Pure.
 """
 
@@ -60,8 +61,13 @@ class ChatParamNames:
                 return self._tools(rest)
             case ("tool_config", *rest):
                 return self._tool_config(rest)
-            case ("safety_settings" | "cached_content", *_):
-                return self.chat.google_options.param(str(location))
+            case ("safety_settings", *rest):
+                google = self.chat.google_options
+                if google.safety_settings is None:  # the server's own settings
+                    return None
+                return google.param(google.safety_settings_key) + _suffix(rest)
+            case ("cached_content", *_):
+                return self.chat.google_options.param("cached_content")
             case _:
                 return None
 

@@ -4,9 +4,9 @@ the fields of Google's `google` object (SPEC §5) in either of its wire forms.
 Anything else in the body is ignored (seed: "unsupported parameters are ignored") and its
 name is reported in the `x-vertexcompat-ignored-params` response header, so a client can
 see that e.g. `logprobs` had no effect instead of silently getting a different answer. A
-field of the `google` object is named by its path as sent (`google.safety_settings` or
-`extra_body.google.safety_settings`). Later issues move names from "ignored" to the
-honoured tables as they are implemented.
+field of the `google` object is named by its path as sent (`google.x` or
+`extra_body.google.x`). Later issues move names from "ignored" to the honoured tables as
+they are implemented.
 
 A JSON key is any Unicode text; a header value is visible ASCII (RFC 9110 §5.5), written as
 Latin-1 by the server, and CR/LF in it would end the header. So each name is
@@ -64,10 +64,13 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
 )
 
 
-# The fields of `google` / `extra_body.google` acted on. `safety_settings` is not (yet): a
-# client must see that it had no effect.
+# The fields of `google` / `extra_body.google` acted on; any other a client must see had
+# no effect. Safety settings (issue 17) are read in both spellings.
 HONOURED_GOOGLE_FIELDS: frozenset[str] = frozenset(
-    {"thinking_config", "thought_tag_marker", "image_config", "cached_content"}
+    {
+        "thinking_config", "thought_tag_marker", "image_config", "cached_content",
+        "safety_settings", "safetySettings",
+    }
 )
 # A literal `extra_body` key carries only the `google` object.
 HONOURED_EXTRA_BODY_FIELDS: frozenset[str] = frozenset({"google"})

@@ -16,10 +16,10 @@ field.`); a known Gemini field this server does not implement is refused by name
 empty list or object, a `…_UNSPECIFIED` enum value), which asks for nothing.
 
 `contents`, `systemInstruction`, `tools` and `toolConfig` are read by
-`translate/gemini_contents.py`. Read and ignored for now: `safetySettings` (a list of
-`{category, threshold, method}` objects, checked for shape), `labels` (a map of strings),
-and `model` (the URL names the model). `cachedContent` is kept as the resource name the
-client gave; resolving it is the cache service's job. `stream` and `project` are left at
+`translate/gemini_contents.py`, `safetySettings` by `translate/safety_settings.py`. Read
+and ignored: `labels` (a map of strings) and `model` (the URL names the model).
+`cachedContent` is kept as the resource name the client gave; resolving it is the cache
+service's job. `stream` and `project` are left at
 their defaults: the caller sets them with `dataclasses.replace`.
 
 Pure: no I/O.
@@ -63,6 +63,7 @@ from vertexcompat.translate.gemini_contents import (
 )
 from vertexcompat.translate.image_options import ASPECT_RATIO_SIZES
 from vertexcompat.translate.json_schema import check_schema
+from vertexcompat.translate.safety_settings import safety_settings
 from vertexcompat.translate.thinking import LEVEL_BUDGETS
 
 # The request body's fields. `model` is accepted and ignored: the URL names the model (the
@@ -110,7 +111,6 @@ _UNSUPPORTED_IMAGE = {
     "output_mime_type": "image output options",
     "output_compression_quality": "image output options",
 }
-_SAFETY_FIELDS = ("category", "threshold", "method")
 
 _MIME_TYPES = (TEXT_MIME_TYPE, JSON_MIME_TYPE)
 _MODALITIES: Mapping[str, Modality] = {"TEXT": TEXT_MODALITY, "IMAGE": IMAGE_MODALITY}
@@ -184,7 +184,7 @@ def _generate_request(
     tool_config = parse_tool_config(fields.get("tool_config"), field=_name(root, "tool_config"))
     if tool_config is not None and cached_content is None:
         _check_tool_config(tool_config, tools, root / "tool_config")
-    _safety_settings(fields.get("safety_settings"), root / "safety_settings")
+    settings = safety_settings(fields.get("safety_settings"), root / "safety_settings")
     _labels(fields.get("labels"), root / "labels")
     _string(fields, "model", root)
     return GenerateContentRequest(
@@ -197,6 +197,7 @@ def _generate_request(
         tools=tools,
         tool_config=tool_config or ToolConfig(),
         cached_content=cached_content,
+        safety_settings=settings,
     )
 
 
@@ -227,17 +228,6 @@ def _check_tool_config(
         raise InvalidArgument(
             f"`{at}` is ANY but the request declares no functions (`tools`).", location=at
         )
-
-
-def _safety_settings(value: object, path: FieldPath) -> None:
-    """Checked for shape and otherwise ignored (not implemented yet)."""
-    if value is None:
-        return
-    for i, item in enumerate(_list(value, path)):
-        at = path / i
-        setting = _fields(item, at, _SAFETY_FIELDS, {})
-        for name in _SAFETY_FIELDS:
-            _string(setting, name, at)
 
 
 def _labels(value: object, path: FieldPath) -> None:

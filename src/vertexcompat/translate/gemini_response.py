@@ -17,6 +17,13 @@ is `{"index", "content": {"role": "model", "parts": […]}, "finishReason"}`; it
 `promptTokenCount`, `candidatesTokenCount` (the completion without its thoughts),
 `totalTokenCount`, and `thoughtsTokenCount` / `cachedContentTokenCount` when not zero.
 
+Safety (domain/safety.py): a candidate's `SafetyRatings` become its `safetyRatings`, and a
+blocked prompt's `PromptFeedback` the response's `promptFeedback` (`blockReason`,
+`safetyRatings`), beside `usageMetadata` and without `candidates`. A rating is Vertex's
+`{"category", "probability", "probabilityScore", "severity", "severityScore"}` (the
+severity is the probability: one score), with `"blocked": true` on the one that blocked;
+an empty list of ratings is left out, as proto3 JSON leaves out empty lists.
+
 Log probabilities (`TokenLogprobs`, only when asked) become the candidate's
 `logprobsResult`: `chosenCandidates[]` (`token`, `tokenId`, `logProbability`) and, with
 alternatives, `topCandidates[].candidates[]` per position; a whole candidate also has
@@ -28,7 +35,7 @@ A whole answer merges consecutive deltas: a candidate's thoughts become one thou
 before its answer, and each run of answer text one text part (a call or an image between
 two runs keeps them apart). Candidates come in index order. A candidate with no parts has
 `"content": {"role": "model"}` without `parts`, as Gemini writes a candidate that said
-nothing (a blocked prompt, a budget spent thinking).
+nothing (an answer blocked before its first word, a budget spent thinking).
 
 Pure: no I/O.
 """
@@ -45,6 +52,8 @@ from vertexcompat.domain.events import (
     FinishReason,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -52,6 +61,7 @@ from vertexcompat.domain.events import (
     TokenLogprobs,
     Usage,
 )
+from vertexcompat.domain.safety import SafetyRating
 from vertexcompat.translate.gemini_contents import plain as _plain
 
 Json = dict[str, Any]
@@ -68,14 +78,19 @@ def response_json(
     """The `GenerateContentResponse` of a whole answer."""
     candidates: dict[int, _Candidate] = {}
     usage: Usage | None = None
+    feedback: PromptFeedback | None = None
     for event in events:
         if isinstance(event, Usage):
             usage = event
+        elif isinstance(event, PromptFeedback):
+            feedback = event
         else:
             candidates.setdefault(event.candidate, _Candidate()).add(event)
     out: Json = {}
     if candidates:
         out["candidates"] = [candidates[i].to_json(i) for i in sorted(candidates)]
+    if feedback is not None:
+        out["promptFeedback"] = _prompt_feedback_json(feedback)
     if usage is not None:
         out["usageMetadata"] = usage_json(usage)
     out.update(_metadata(model_version, response_id, create_time))
@@ -88,11 +103,14 @@ class _Candidate:
     signature: str | None = None
     reason: FinishReason | None = None
     logprobs: list[TokenLogprobs] = field(default_factory=list)
+    ratings: tuple[SafetyRating, ...] = ()
 
     def add(self, event: StreamEvent) -> None:
         match event:
             case TokenLogprobs():
                 self.logprobs.append(event)
+            case SafetyRatings(ratings=ratings):
+                self.ratings = ratings
             case ThoughtDelta(text=text):
                 self._text(text, thought=True)
             case TextDelta(text=text):
@@ -103,8 +121,8 @@ class _Candidate:
                 self.signature = signature
             case Finished(reason=reason):
                 self.reason = reason
-            case Usage():
-                raise AssertionError("usage belongs to the response, not a candidate")
+            case Usage() | PromptFeedback():
+                raise AssertionError(f"{event} belongs to the response, not a candidate")
             case _:
                 assert_never(event)
 
@@ -126,6 +144,7 @@ class _Candidate:
             else:
                 parts.append({"text": "", "thoughtSignature": self.signature})
         out = _candidate(index, parts, self.reason)
+        _attach_ratings(out, self.ratings)
         if self.logprobs:
             out.update(_logprobs_json(self.logprobs, average=True))
         return out
@@ -151,6 +170,11 @@ class ChunkWriter:
     (a chunk may hold several candidates, each with its `index`, listed in the order their
     events came); `finish` sends it alone if nothing followed. A `Usage` with no finish
     waiting is a chunk of its own. Nothing is written after `finish`.
+
+    A candidate's `SafetyRatings` wait for its `Finished` and ride on its finish entry. A
+    blocked prompt's `PromptFeedback` is held the same way: the `Usage` after it is sent in
+    its chunk (`promptFeedback` and `usageMetadata`, no `candidates`), or `finish` sends
+    it alone.
     """
 
     def __init__(self, *, model_version: str, response_id: str, create_time: str) -> None:
@@ -159,6 +183,8 @@ class ChunkWriter:
         self._held: dict[int, Json] = {}  # finish entries waiting to be sent, by candidate
         self._logprobs: dict[int, list[TokenLogprobs]] = {}  # not sent yet, by candidate
         self._all: dict[int, list[float]] = {}  # every chosen logprob, for `avgLogprobs`
+        self._ratings: dict[int, tuple[SafetyRating, ...]] = {}  # for the finish entries
+        self._feedback: Json | None = None  # a blocked prompt's, waiting for the usage
         self._done = False
 
     def feed(self, event: StreamEvent) -> list[Json]:
@@ -172,12 +198,19 @@ class ChunkWriter:
                 self._logprobs.setdefault(candidate, []).append(event)
                 self._all.setdefault(candidate, []).append(event.chosen.logprob)
                 return []
+            case SafetyRatings(candidate=candidate, ratings=ratings):
+                self._ratings[candidate] = ratings
+                return []
+            case PromptFeedback():
+                self._feedback = _prompt_feedback_json(event)
+                return []
             case Finished(candidate=candidate, reason=reason):
                 signature = self._signatures.pop(candidate, None)
                 part: Json = {"text": ""}
                 if signature is not None:
                     part["thoughtSignature"] = signature
                 entry = _candidate(candidate, [part], reason)
+                _attach_ratings(entry, self._ratings.pop(candidate, ()))
                 self._attach_logprobs(entry, candidate)
                 chosen = self._all.pop(candidate, None)
                 if chosen:
@@ -205,14 +238,17 @@ class ChunkWriter:
         if self._done:
             return []
         self._done = True
-        return [self._chunk({}, None)] if self._held else []
+        return [self._chunk({}, None)] if self._held or self._feedback is not None else []
 
     def _chunk(self, entries: Mapping[int, Json], usage: Json | None) -> Json:
         held, self._held = self._held, {}
+        feedback, self._feedback = self._feedback, None
         merged = [*held.values(), *entries.values()]  # in the order the events came
         out: Json = {}
         if merged:
             out["candidates"] = merged
+        if feedback is not None:
+            out["promptFeedback"] = feedback
         if usage is not None:
             out["usageMetadata"] = usage
         out.update(self._metadata)
@@ -234,6 +270,35 @@ def usage_json(usage: Usage) -> Json:
     if usage.reasoning_tokens:
         out["thoughtsTokenCount"] = usage.reasoning_tokens
     return out
+
+
+def _prompt_feedback_json(feedback: PromptFeedback) -> Json:
+    """Gemini's `promptFeedback` of a blocked prompt."""
+    out: Json = {"blockReason": feedback.reason}
+    if feedback.ratings:
+        out["safetyRatings"] = [_rating_json(r) for r in feedback.ratings]
+    return out
+
+
+def _rating_json(rating: SafetyRating) -> Json:
+    """One `SafetyRating` as Vertex writes it: the probability and the severity are the
+    same score (domain/safety.py), each with its level."""
+    level = rating.level.name
+    out: Json = {
+        "category": rating.category.value,
+        "probability": level,
+        "probabilityScore": rating.score,
+        "severity": f"HARM_SEVERITY_{level}",
+        "severityScore": rating.score,
+    }
+    if rating.blocked:
+        out["blocked"] = True
+    return out
+
+
+def _attach_ratings(entry: Json, ratings: Sequence[SafetyRating]) -> None:
+    if ratings:
+        entry["safetyRatings"] = [_rating_json(r) for r in ratings]
 
 
 def _logprobs_json(tokens: Sequence[TokenLogprobs], *, average: bool) -> Json:

@@ -1,6 +1,7 @@
 """`to_generate_request`: an OpenAI `ChatCompletionRequest` lowered to one Gemini
 `GenerateContentRequest` (system instruction, contents → parts, generation config, function
-declarations and tool config).
+declarations and tool config, and the `google` object's safety settings, read as the native
+surface reads them: translate/safety_settings.py).
 
 Tool calling history: an assistant message's `tool_calls` become function-call parts, and
 each later `role: "tool"` message becomes a function-response part matched to its call by
@@ -29,10 +30,18 @@ from vertexcompat.domain.content import (
     TextPart,
 )
 from vertexcompat.domain.errors import InvalidArgument
+from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.safety import SafetySetting
 from vertexcompat.domain.thinking import ThoughtTagMarker
-from vertexcompat.openai_api.request import ChatCompletionRequest, ChatMessage, ContentPart
+from vertexcompat.openai_api.request import (
+    ChatCompletionRequest,
+    ChatMessage,
+    ContentPart,
+    GoogleOptions,
+)
 from vertexcompat.translate.image_options import to_image_config, to_response_modalities
 from vertexcompat.translate.json_schema import to_response_mime_and_schema
+from vertexcompat.translate.safety_settings import safety_settings
 from vertexcompat.translate.thinking import to_thinking_config
 from vertexcompat.translate.tools import to_declarations_and_config
 
@@ -92,7 +101,21 @@ def to_generate_request(
         generation_config=to_generation_config(chat),
         tools=declarations,
         tool_config=tool_config,
+        safety_settings=_safety_settings(chat.google_options),
     )
+
+
+def _safety_settings(google: GoogleOptions) -> tuple[SafetySetting, ...]:
+    """`google.safety_settings` (or `safetySettings`); an error's `param` is the path the
+    client wrote (`extra_body.google.safety_settings[1].threshold`), and so is its text."""
+    if google.safety_settings is None:
+        return ()
+    sent = FieldPath.parse(google.param(google.safety_settings_key))
+    try:
+        return safety_settings(google.safety_settings, sent)
+    except InvalidArgument as exc:
+        where = exc.location or sent
+        raise InvalidArgument(exc.message, param=str(where)) from None
 
 
 def _texts(parts: tuple[Part, ...]) -> list[str]:

@@ -13,7 +13,12 @@ here and in the stream (stream_transcoder.py), so both agree: the choice's `imag
 holds one object, and the stream cannot send a second one either, because an accumulating
 client (openai-python's `ChatCompletionStreamState`) merges successive `image` deltas key by
 key and would concatenate their base64 `data` (and `mime_type`) into one broken image.
-A client that wants several images asks for `n` choices (or `images.generate`'s `n`)."""
+A client that wants several images asks for `n` choices (or `images.generate`'s `n`).
+
+Safety: a candidate blocked while answering finished SAFETY, which is `content_filter`
+(finish_reason.py); its `SafetyRatings` have no place in OpenAI's shape and are dropped. A
+blocked prompt (`PromptFeedback`: nothing was generated) gives every one of the `n` choices
+`message: {"role": "assistant", "content": null}` and `finish_reason: "content_filter"`."""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from vertexcompat.domain.events import (
     Finished,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -79,6 +86,7 @@ def to_chat_completion(
     reasons: list[FinishReasonName | None] = [None] * n
     images: list[Image | None] = [None] * n
     usage: Usage | None = None
+    blocked = False  # the prompt was: no choice has anything
     for event in events:
         match event:
             case TextDelta(candidate=c, text=text):
@@ -103,15 +111,22 @@ def to_chat_completion(
                 token_logprobs[_index(c, n)].append(to_token_logprob(event))
             case Finished(candidate=c, reason=reason):
                 reasons[_index(c, n)] = to_openai_finish_reason(reason)
+            case SafetyRatings():
+                pass  # the finish reason says it (module docstring)
+            case PromptFeedback():
+                blocked = True
             case Usage():
                 usage = event
             case _:
                 assert_never(event)
-    return ChatCompletion(
-        id=completion_id,
-        created=created,
-        model=model,
-        choices=[
+    if blocked:
+        choices = [
+            Choice(index=i, message=Message(content=None), finish_reason="content_filter",
+                   logprobs=ChoiceLogprobs(content=[]) if logprobs else None)
+            for i in range(n)
+        ]
+    else:
+        choices = [
             _choice(
                 i,
                 _message(
@@ -122,12 +137,18 @@ def to_chat_completion(
                 images[i],
                 # A backend that ended a candidate without `Finished` stopped normally.
                 finish_reason=(
-                    with_calls(reasons[i] or "stop", call_style) if calls[i] else reasons[i] or "stop"
+                    with_calls(reasons[i] or "stop", call_style) if calls[i]
+                    else reasons[i] or "stop"
                 ),
                 logprobs=ChoiceLogprobs(content=token_logprobs[i]) if logprobs else None,
             )
             for i in range(n)
-        ],
+        ]
+    return ChatCompletion(
+        id=completion_id,
+        created=created,
+        model=model,
+        choices=choices,
         usage=to_openai_usage(usage),
     )
 

@@ -38,6 +38,12 @@ chunk, as `logprobs.content[]` (translate/logprobs.py); tokens whose text never 
 content (held back by a stop sequence, or a call's text) ride on the chunks that close the
 choice, so an accumulating client has every token's entry once.
 
+Safety: a candidate blocked while answering finishes SAFETY, `content_filter`
+(finish_reason.py); its `SafetyRatings` send nothing. A blocked prompt (`PromptFeedback`)
+is one chunk holding every choice not finished yet, each with `finish_reason:
+"content_filter"` and an empty delta (the role delta, for a choice that has not had it),
+and no `content` delta: it accumulates to the non-stream message's `content: null`.
+
 One transcoder per request and one `_ChoiceState` per candidate: state is never shared
 across choices (DESIGN example 4).
 """
@@ -51,6 +57,8 @@ from vertexcompat.domain.events import (
     Finished,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -165,6 +173,10 @@ class ChunkTranscoder:
                 if state.finished:  # exactly one finish_reason per choice
                     return []
                 return [*self._open(state), *self._finish(state, to_openai_finish_reason(reason))]
+            case SafetyRatings():
+                return []  # the finish reason says it (module docstring)
+            case PromptFeedback():
+                return self._blocked()
             case Usage():
                 self._usage = event  # sent by finish(), after every choice has finished
                 return []
@@ -276,10 +288,27 @@ class ChunkTranscoder:
         return [*empty, self._chunk(state.index, Delta(), finish_reason=reason,
                                     logprobs=self._logprobs(state))]
 
+    def _blocked(self) -> list[ChatCompletionChunk]:
+        """The one chunk that ends every open choice of a blocked prompt."""
+        choices = []
+        for state in self._choices:
+            if state.finished:
+                continue
+            delta = Delta() if state.started else Delta(role="assistant")
+            state.started = state.finished = True
+            choices.append(ChunkChoice(index=state.index, delta=delta,
+                                       finish_reason="content_filter", logprobs=None))
+        return [self._chunk_of(choices)] if choices else []
+
     def _chunk(
         self, index: int, delta: Delta, *, finish_reason: FinishReasonName | None = None,
         logprobs: ChoiceLogprobs | None = None,
     ) -> ChatCompletionChunk:
+        return self._chunk_of([
+            ChunkChoice(index=index, delta=delta, finish_reason=finish_reason, logprobs=logprobs)
+        ])
+
+    def _chunk_of(self, choices: list[ChunkChoice]) -> ChatCompletionChunk:
         fields: dict[str, Any] = {}
         if self._include_usage:
             fields["usage"] = None
@@ -288,10 +317,7 @@ class ChunkTranscoder:
             object="chat.completion.chunk",
             created=self._created,
             model=self._model,
-            choices=[
-                ChunkChoice(index=index, delta=delta, finish_reason=finish_reason,
-                            logprobs=logprobs)
-            ],
+            choices=choices,
             **fields,
         )
 

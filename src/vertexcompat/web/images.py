@@ -3,7 +3,10 @@ same generation service as chat → `{"created", "data": [{"b64_json", ...}]}`, 
 through the shared responder (`responder.py`).
 
 A candidate whose drawing could not become an image is left out of `data`; when no
-candidate made one, the request fails with 503 (retryable: another sample may draw).
+candidate made one, the request fails with 503 (retryable: another sample may draw) —
+unless the server's safety settings blocked the prompt or every image: that is a 400
+naming the categories (OpenAI answers a refused prompt with a 400 too), and retrying
+cannot help.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from vertexcompat.domain.errors import Unavailable
-from vertexcompat.domain.events import StreamEvent
+from vertexcompat.domain.errors import InvalidArgument, Unavailable
+from vertexcompat.domain.events import PromptFeedback, SafetyRatings, StreamEvent
 from vertexcompat.domain.principal import Principal
 from vertexcompat.openai_api.request import ImageGenerationRequest
 from vertexcompat.translate.image_request import (
@@ -54,6 +57,17 @@ async def generate_images(
 def _answer(collected: list[StreamEvent]) -> Response:
     response = to_images_response(collected, created=int(time.time()))
     if not response.data:
+        blocked = sorted({
+            r.category.value
+            for e in collected if isinstance(e, PromptFeedback | SafetyRatings)
+            for r in e.ratings if r.blocked
+        })
+        if blocked:
+            raise InvalidArgument(
+                "The request was blocked by this server's safety settings ("
+                + ", ".join(blocked) + "); rephrase the prompt.",
+                param="prompt",
+            )
         raise Unavailable(
             "The model did not produce a usable image for this prompt; retry, or rephrase "
             "the prompt.",

@@ -41,6 +41,8 @@ from vertexcompat.domain.events import (
     FinishReason,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -50,6 +52,7 @@ from vertexcompat.domain.events import (
     Usage,
 )
 from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.safety import HarmCategory, SafetyRating
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
 
@@ -585,22 +588,24 @@ def test_a_safety_stop_without_content() -> None:
         "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH",
                            "blocked": True}],
     }, usage={"promptTokenCount": 8, "totalTokenCount": 8}))
-    assert got == [Finished(0, FinishReason.SAFETY), Usage(8, 0)]
+    assert got == [
+        SafetyRatings(0, (SafetyRating(HarmCategory.HARASSMENT, 0.875, blocked=True),)),
+        Finished(0, FinishReason.SAFETY), Usage(8, 0),
+    ]
 
 
-@pytest.mark.parametrize(("block", "reason"), [
-    ("SAFETY", FinishReason.SAFETY), ("OTHER", FinishReason.SAFETY),
-    ("BLOCKLIST", FinishReason.BLOCKLIST), ("PROHIBITED_CONTENT", FinishReason.PROHIBITED_CONTENT),
-    ("IMAGE_SAFETY", FinishReason.SAFETY),
+@pytest.mark.parametrize("block", [
+    "SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY", "SOMETHING_NEW",
 ])
-def test_a_blocked_prompt_finishes_candidate_zero(block: str, reason: FinishReason) -> None:
+def test_a_blocked_prompt_is_prompt_feedback_with_its_reason(block: str) -> None:
     got = events_from_response({
         "promptFeedback": {"blockReason": block, "safetyRatings": [
             {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
         "usageMetadata": {"promptTokenCount": 11, "totalTokenCount": 11},
         "modelVersion": "gemini-2.5-flash",
     })
-    assert got == [Finished(0, reason), Usage(11, 0)]
+    ratings = (SafetyRating(HarmCategory.DANGEROUS_CONTENT, 0.875),)
+    assert got == [PromptFeedback(ratings, reason=block), Usage(11, 0)]
 
 
 def test_prompt_feedback_without_a_block_or_beside_candidates_adds_nothing() -> None:
@@ -758,9 +763,10 @@ def test_a_blocked_prompt_in_a_stream() -> None:
     decoder = ChunkDecoder()
     assert decoder.feed({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
                          "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}) == [
-        Finished(0, FinishReason.PROHIBITED_CONTENT)
+        PromptFeedback((), reason="PROHIBITED_CONTENT")
     ]
     assert decoder.feed(sse_chunk({"text": "late"}, finish="STOP")) == []
+    assert decoder.feed({"promptFeedback": {"blockReason": "SAFETY"}}) == []
     assert decoder.finish() == [Usage(7, 0)]
 
 

@@ -27,6 +27,12 @@ from vertexcompat.domain.content import (
 )
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.locations import FieldPath
+from vertexcompat.domain.safety import (
+    HarmBlockMethod,
+    HarmBlockThreshold,
+    HarmCategory,
+    SafetySetting,
+)
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
 from vertexcompat.translate.gemini_request import (
@@ -149,6 +155,8 @@ FULL = req(
         response_modalities=("TEXT", "IMAGE"),
         image_config=ImageConfig(1344, 768, aspect_ratio="16:9"),
     ),
+    safety_settings=(SafetySetting(HarmCategory.HARASSMENT, HarmBlockThreshold.BLOCK_ONLY_HIGH,
+                                   HarmBlockMethod.SEVERITY),),
 )
 
 
@@ -310,13 +318,20 @@ def test_unsupported_fields_holding_their_default_ask_for_nothing(field: dict[st
     assert config(**field) == GenerationConfig()
 
 
-def test_safety_settings_are_read_and_ignored() -> None:
-    body = {"contents": HI, "safetySettings": [
+@pytest.mark.parametrize("key", ["safetySettings", "safety_settings"])
+def test_safety_settings_are_read_in_either_spelling(key: str) -> None:
+    body = {"contents": HI, key: [
         {"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"},
-        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "OFF"},
-        {},
+        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "OFF",
+         "method": "PROBABILITY"},
+        {"category": "HARM_CATEGORY_HARASSMENT",
+         "threshold": "HARM_BLOCK_THRESHOLD_UNSPECIFIED"},
     ]}
-    assert parse(body) == req(user(TextPart("Hi")))
+    assert parse(body) == req(user(TextPart("Hi")), safety_settings=(
+        SafetySetting(HarmCategory.HATE_SPEECH, HarmBlockThreshold.BLOCK_NONE),
+        SafetySetting(HarmCategory.DANGEROUS_CONTENT, HarmBlockThreshold.OFF,
+                      HarmBlockMethod.PROBABILITY),
+    ))
 
 
 # --- round trips through the upstream backend's writer ---------------------------------
@@ -412,6 +427,7 @@ def test_count_tokens_wrapped_request_is_a_full_generate_request() -> None:
         model=MODEL, contents=WRAPPED_CONTENTS, system_instruction=FULL.system_instruction,
         generation_config=FULL.generation_config, tools=FULL.tools,
         tool_config=FULL.tool_config, cached_content="cachedContents/1",
+        safety_settings=FULL.safety_settings,
     )
 
 
@@ -439,8 +455,11 @@ REFUSALS: list[tuple[Any, str, str | None]] = [
     ({"contents": HI, "generationConfig": {"imageConfig": {"aspect": "1:1"}}},
      UNKNOWN.format("aspect", " at 'generation_config.image_config'"),
      "generation_config.image_config.aspect"),
-    ({"contents": HI, "safetySettings": [{}, {"category": "x", "Threshold": "y"}]},
-     UNKNOWN.format("Threshold", " at 'safety_settings[1]'"), "safety_settings[1].threshold"),
+    ({"contents": HI, "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT",
+                                          "Threshold": "OFF"}]},
+     "Invalid JSON payload received. Unknown name \"Threshold\" at 'safety_settings[0]': "
+     "Cannot find field (expected one of: category, threshold, method).",
+     "safety_settings[0].threshold"),
     # both spellings
     ({"contents": HI, "generationConfig": {}, "generation_config": {}},
      "`generation_config` is given twice (as `generation_config` and `generationConfig`).",
@@ -464,9 +483,12 @@ REFUSALS: list[tuple[Any, str, str | None]] = [
     ({"contents": HI, "safetySettings": {}},
      "`safety_settings` must be a list, got an object.", "safety_settings"),
     ({"contents": HI, "safetySettings": ["BLOCK_NONE"]},
-     "`safety_settings[0]` must be an object, got a string.", "safety_settings[0]"),
+     "`safety_settings[0]` must be an object (a safety setting), got a string.",
+     "safety_settings[0]"),
     ({"contents": HI, "safetySettings": [{"category": 1}]},
-     "`safety_settings[0].category` must be a string, got a number.",
+     "`safety_settings[0].category` must be a string (one of HARM_CATEGORY_HARASSMENT, "
+     "HARM_CATEGORY_HATE_SPEECH, HARM_CATEGORY_SEXUALLY_EXPLICIT, "
+     "HARM_CATEGORY_DANGEROUS_CONTENT, HARM_CATEGORY_CIVIC_INTEGRITY), got a number.",
      "safety_settings[0].category"),
     ({"contents": HI, "labels": ["a"]},
      "`labels` must be an object (a map of strings), got a list.", "labels"),
@@ -754,7 +776,7 @@ KEYS = [
     "responseMimeType", "responseSchema", "responseJsonSchema", "type", "properties", "items",
     "nullable", "enum", "anyOf", "required", "thinkingConfig", "thinkingBudget",
     "includeThoughts", "thinkingLevel", "responseModalities", "imageConfig", "aspectRatio",
-    "safetySettings", "category", "threshold", "labels", "cachedContent", "model",
+    "safetySettings", "category", "threshold", "method", "labels", "cachedContent", "model",
     "generateContentRequest", "speechConfig", "responseLogprobs", "x", "", "a b", "$ref",
 ]
 STRINGS = [
@@ -762,6 +784,7 @@ STRINGS = [
     "object", "string", "ANY", "AUTO", "NONE", "VALIDATED", "LOW", "high", "16:9", "7:3",
     "application/json", "text/plain", "image/png", B64, "not base64!", "gs://b/x.png",
     "0.5", "1e3", "-1", "nan", "Infinity", "f", "get_weather", "cachedContents/1", "\x00", "é",
+    "HARM_CATEGORY_HARASSMENT", "BLOCK_NONE", "SEVERITY", "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
 ]
 
 

@@ -213,10 +213,10 @@ def test_a_client_that_leaves_before_the_answer_cancels_it_and_is_logged_as_499(
 @pytest.mark.parametrize(
     ("fields", "listed"),
     [
-        ({"google": {"safety_settings": [], "tool_hints": 1}},
-         "google.safety_settings,google.tool_hints"),
-        ({"extra_body": {"google": {"safety_settings": [], "thought_tag_marker": "think"}}},
-         "extra_body.google.safety_settings"),
+        ({"google": {"labels": {}, "tool_hints": 1, "safety_settings": []}},
+         "google.labels,google.tool_hints"),
+        ({"extra_body": {"google": {"labels": {}, "thought_tag_marker": "think"}}},
+         "extra_body.google.labels"),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])

@@ -35,6 +35,8 @@ from vertexcompat.domain.events import (
     FinishReason,
     FunctionCall,
     ImageOutput,
+    PromptFeedback,
+    SafetyRatings,
     StreamEvent,
     TextDelta,
     ThoughtDelta,
@@ -118,7 +120,10 @@ class CallAnswers:
                 # Passed on as they come, also for tokens that spell a call (the surfaces
                 # decide what to show); not once the candidate's text is dropped.
                 return [] if c in self._malformed or c in self._ended else [event]
-            case FunctionCall() | ImageOutput() | Usage() | ThoughtDelta() | ThoughtSignature():
+            case (
+                FunctionCall() | ImageOutput() | Usage() | ThoughtDelta() | ThoughtSignature()
+                | SafetyRatings() | PromptFeedback()
+            ):
                 return [event]
             case _:
                 assert_never(event)

@@ -49,5 +49,10 @@ class Perception:
             nsfw_score=round(self._nsfw.score(rgb), 4),
         )
 
+    def score_image(self, data: bytes) -> float:
+        """The probability that an encoded image is not safe for work (open_nsfw): how the
+        safety settings rate a generated image as sexually explicit."""
+        return self._nsfw.score(to_rgb(data))
+
     def transcribe(self, audio: AudioMedia) -> AudioFindings:
         return self._speech.transcribe(audio.data)
