@@ -32,6 +32,7 @@ from vertexcompat.config import ConfigFileError, EndpointSettings, Settings
 from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelCapabilities
+from vertexcompat.domain.safety import effective_settings, rated
 from vertexcompat.media.limits import MediaLimits
 from vertexcompat.models.registry import (
     GEMINI_3_MODEL_IDS,
@@ -387,7 +388,10 @@ def build_safety_judge(settings: Settings, perception: Perception | None) -> Saf
     images = perception if settings.safety.images else None
     # The lexical score says "offensive", not which category: it corroborates the embedding
     # classifier's ratings (services/safety.py), and counts alone only without it.
-    return SafetyJudge(classifiers, corroborating=lexical, images=images)
+    judge = SafetyJudge(classifiers, corroborating=lexical, images=images)
+    if rated(effective_settings(settings.safety.settings, ())):
+        judge.warm_soon()  # every request is judged: load the classifiers now
+    return judge
 
 
 def guard_runner(generation: GenerationService) -> GuardRunner:

@@ -90,3 +90,34 @@ def test_token_limits_refuse_nonsense(bad):
 
     with pytest.raises(ValidationError):
         Settings(**bad)
+
+
+def test_safety_defaults_are_off_and_read_from_the_config_file_or_env(tmp_path, monkeypatch):
+    from vertexcompat.domain.safety import HarmBlockThreshold, HarmCategory
+
+    assert Settings().safety.settings == []
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[safety]\nwindow_chars = 200\nsettings = [{ category = "HARM_CATEGORY_HARASSMENT", '
+        'threshold = "BLOCK_ONLY_HIGH" }]\n'
+    )
+    s = load_settings(config)
+    (setting,) = s.safety.settings
+    assert (setting.category, setting.threshold, setting.method) == (
+        HarmCategory.HARASSMENT, HarmBlockThreshold.BLOCK_ONLY_HIGH, None)
+    assert s.safety.window_chars == 200 and s.safety.classifiers == ["lexical", "embedding"]
+    monkeypatch.setenv("VERTEXCOMPAT_SAFETY", '{"guard_model": "guard"}')
+    assert load_settings().safety.guard_model == "guard"
+
+
+@pytest.mark.parametrize("safety", [
+    {"settings": [{"category": "HARM_CATEGORY_NOPE", "threshold": "OFF"}]},
+    {"settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "SOMETIMES"}]},
+    {"settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"},
+                  {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]},
+    {"classifiers": ["magic"]},
+    {"first_window_chars": 500, "window_chars": 400},
+])
+def test_bad_safety_settings_are_refused_at_start(safety):
+    with pytest.raises(ValueError):
+        Settings(safety=safety)

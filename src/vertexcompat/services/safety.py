@@ -86,6 +86,11 @@ class SafetyJudge:
         for classifier in (*self._classifiers, *self._corroborating):
             classifier.warm()
 
+    def warm_soon(self) -> None:
+        """Start loading the CPU classifiers on the judge's worker now (without waiting),
+        so the first request that needs them does not pay for it."""
+        self._worker.submit(self.warm)
+
     async def rate_text(self, text: str, categories: Sequence[HarmCategory]) -> Scores:
         """The probability of each of `categories` that the classifiers know (a category
         none knows is left out). Empty text is harmless."""

@@ -83,3 +83,14 @@ def test_a_corrupt_nsfw_model_is_a_clear_error(tmp_path: Path) -> None:
     fake.write_bytes(b"not a model")
     with pytest.raises(PerceptionModelError, match="Checksum mismatch .* Reinstall"):
         verified_model_bytes(fake)
+
+
+def test_a_generated_image_is_scored_for_safety_as_perception_scores_it(
+    perception: Perception,
+) -> None:
+    # What the safety settings rate a generated PNG as (sexually explicit): the same
+    # open_nsfw score perception gives the image, from its encoded bytes.
+    png = plain_png()
+    score = perception.score_image(png)
+    assert 0.0 <= score < 0.25
+    assert score == pytest.approx(perception.describe_image(as_media(png)).nsfw_score, abs=1e-4)
