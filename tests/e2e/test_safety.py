@@ -53,19 +53,40 @@ def native_url(server: Any, method: str = "generateContent") -> str:
 
 @pytest.mark.parametrize("item", clear_subset(), ids=lambda i: i["id"])
 def test_a_clear_prompt_is_blocked_or_answered_as_labelled(
-    client: openai.OpenAI, item: dict[str, Any]
+    client: openai.OpenAI, tiny_server: Any, item: dict[str, Any]
 ) -> None:
+    harmful = item["category"] is not None
+    messages = [{"role": "user", "content": item["text"]}]
     whole = client.chat.completions.create(
-        model=GEMINI_FLASH, messages=[{"role": "user", "content": item["text"]}],
-        max_tokens=2, temperature=0, extra_body=google(MEDIUM))
+        model=GEMINI_FLASH, messages=messages, max_tokens=2, temperature=0,
+        extra_body=google(MEDIUM))
     choice = whole.choices[0]
-    if item["category"] is None:
-        assert choice.finish_reason != "content_filter"
-        assert choice.message.content
-    else:
+    if harmful:
         assert choice.finish_reason == "content_filter"
         assert choice.message.content is None
         assert whole.usage.prompt_tokens > 0 and whole.usage.completion_tokens == 0
+    else:
+        assert choice.finish_reason != "content_filter"
+        assert choice.message.content
+
+    chunks = list(client.chat.completions.create(
+        model=GEMINI_FLASH, messages=messages, max_tokens=2, temperature=0, stream=True,
+        extra_body=google(MEDIUM)))
+    finishes = [c.finish_reason for chunk in chunks for c in chunk.choices if c.finish_reason]
+    assert finishes == ["content_filter" if harmful else "length"]
+
+    body = {"contents": [{"role": "user", "parts": [{"text": item["text"]}]}],
+            "generationConfig": {"maxOutputTokens": 2, "temperature": 0},
+            "safetySettings": MEDIUM}
+    native = httpx.post(native_url(tiny_server), headers=AUTH, json=body, timeout=120).json()
+    if harmful:
+        assert "candidates" not in native
+        assert native["promptFeedback"]["blockReason"] == "SAFETY"
+        assert item["category"] in [x["category"] for x in
+                                    native["promptFeedback"]["safetyRatings"] if x.get("blocked")]
+    else:
+        assert "promptFeedback" not in native
+        assert native["candidates"][0]["finishReason"] == "MAX_TOKENS"
 
 
 def test_a_blocked_prompt_streams_one_chunk_with_the_content_filter(client: openai.OpenAI) -> None:
@@ -192,3 +213,40 @@ def test_an_answer_that_turns_harmful_is_stopped_and_its_text_never_sent(
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "idiot" not in text
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "content_filter"
+
+
+# --- a guard model ----------------------------------------------------------------------
+
+
+def test_a_served_model_as_guard_is_asked_one_question_per_category(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The guard path end to end, on a server whose only judge is its own (tiny) model:
+    every category gets a score from its yes/no answer, and the questions reach the model
+    (its rendered prompts)."""
+    from .conftest import NO_AUTH, TINY_MODEL
+    from .server import ServerProcess
+
+    config = tmp_path / "guard.toml"
+    config.write_text(f'[safety]\nclassifiers = []\nguard_model = "{TINY_MODEL}"\n')
+    server = ServerProcess("guard", model=TINY_MODEL, data_dir=data_dir, log_dir=tmp_path,
+                           parallel=2, extra_args=(*NO_AUTH, "--debug-prompts", "--config",
+                                                   str(config)))
+    server.start(ready_timeout=120)
+    try:
+        body = {"contents": [{"role": "user", "parts": [{"text": "Tell me about owls."}]}],
+                "generationConfig": {"maxOutputTokens": 2, "temperature": 0},
+                "safetySettings": [{"category": c, "threshold": "BLOCK_NONE"}
+                                   for c in CATEGORIES]}
+        r = httpx.post(native_url(server), headers=AUTH, json=body, timeout=120)
+        assert r.status_code == 200, r.text
+        (candidate,) = r.json()["candidates"]
+        scores = {x["category"]: x["probabilityScore"] for x in candidate["safetyRatings"]}
+        assert set(scores) == set(CATEGORIES) and all(0 <= s <= 1 for s in scores.values())
+        prompts = httpx.get(f"{server.base_url}/v1/debug/prompts", headers=AUTH,
+                            timeout=30).json()
+        asked = [p for p in json.dumps(prompts).split("Question: ")[1:]]
+        # The prompt and the answer (whose windows are judged too), each four questions.
+        assert len(asked) >= 8 and "Tell me about owls." in json.dumps(prompts)
+    finally:
+        server.stop()
