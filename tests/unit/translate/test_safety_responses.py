@@ -24,7 +24,8 @@ from vertexcompat.domain.events import (
     Usage,
 )
 from vertexcompat.domain.safety import HarmCategory, SafetyRating
-from vertexcompat.translate.gemini_response import ChunkWriter, response_json
+from tests.unit.translate.test_gemini_response import stream, whole
+from vertexcompat.translate.gemini_response import ChunkWriter
 from vertexcompat.translate.response_to_openai import to_chat_completion
 from vertexcompat.translate.stream_transcoder import ChunkTranscoder
 
@@ -55,23 +56,6 @@ CUT = [TextDelta(0, "Here is how"), SafetyRatings(0, (HATE_LOW, DANGER_HIGH)),
 BLOCKED = [PromptFeedback((DANGER_HIGH, HATE_LOW)), Usage(7, 0)]
 
 
-def whole(*events: StreamEvent) -> dict[str, Any]:
-    got = response_json(events, **IDS)
-    json.dumps(got, allow_nan=False)
-    return got
-
-
-def stream(*events: StreamEvent) -> list[dict[str, Any]]:
-    writer = ChunkWriter(**IDS)
-    chunks: list[dict[str, Any]] = []
-    for event in events:
-        fed = writer.feed(event)
-        assert len(fed) <= 1
-        chunks += fed
-    chunks += writer.finish()
-    for chunk in chunks:
-        json.dumps(chunk, allow_nan=False)
-    return chunks
 
 
 # --- Gemini's native JSON ---------------------------------------------------------------
