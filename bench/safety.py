@@ -103,7 +103,7 @@ def rate_offline(items: list[dict[str, Any]]) -> dict[str, list[Scores]]:
     it applies: services/safety.py), built as `serve` builds it."""
     from vertexcompat.config import Settings
     from vertexcompat.container import build_safety_judge
-    from vertexcompat.safety.embedding import TextEmbedder
+    from vertexcompat.embeddings.minilm import TextEmbedder
     from vertexcompat.safety.lexical import LexicalClassifier
     from vertexcompat.safety.prototypes import EmbeddingClassifier
 

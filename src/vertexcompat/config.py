@@ -316,6 +316,11 @@ class Settings(BaseSettings):
     # Models served by other servers (backends/openai_upstream.py), `[[endpoints]]` in the
     # config file.
     endpoints: list[EndpointSettings] = Field(default_factory=list)
+    # The search index grounded requests are answered from (`vertexcompat index add`);
+    # default: <data_dir>/index.
+    search_index_dir: Path | None = None
+    # Search results put before a grounded request's question.
+    grounding_passages: int = Field(default=3, ge=1, le=20)
     # Safety settings (Gemini `safetySettings`): defaults and classifiers, `[safety]`.
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
@@ -333,6 +338,10 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/token"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.search_index_dir or self.data_dir / "index"
 
     @property
     def model_name(self) -> str:

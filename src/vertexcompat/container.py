@@ -45,6 +45,8 @@ from vertexcompat.services.generation import GenerationService, LoadStatus, Poli
 from vertexcompat.services.media import MediaResolver
 from vertexcompat.services.policies import Policy
 from vertexcompat.services.policies.boundary import GeminiNamedErrors
+from vertexcompat.services.grounding import Attribution
+from vertexcompat.services.policies.grounding import Grounding
 from vertexcompat.services.policies.image_defaults import ImageDefaults
 from vertexcompat.services.policies.logprobs import NoLogprobs
 from vertexcompat.services.policies.media import MediaPerception
@@ -64,6 +66,7 @@ from vertexcompat.store.sqlite import Database, open_database
 from vertexcompat.store.tokens import SqliteTokens
 
 if TYPE_CHECKING:
+    from vertexcompat.embeddings.minilm import TextEmbedder
     from vertexcompat.backends.gemini_upstream import GeminiUpstream
     from vertexcompat.backends.openai_upstream import OpenAIUpstream
     from vertexcompat.engine.llama_engine import LlamaEngine
@@ -117,6 +120,8 @@ class Container:
     # Backends whose readiness does not gate `/readyz` (upstream endpoints: while one
     # endpoint's replicas are all down, the server still serves everything else).
     ungated: frozenset[str] = frozenset()
+    # What grounds requests in the search index (None: no index).
+    grounding: Grounding | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
@@ -140,6 +145,9 @@ class Container:
 
     def load(self) -> dict[str, dict[str, int]]:
         return {name: backend.stats() for name, backend in self.backends.items()}
+
+    def grounding_available(self) -> bool:
+        return self.grounding is not None and self.grounding.available()
 
     def readiness(self) -> dict[str, str]:
         states: dict[str, str] = {}
@@ -252,6 +260,7 @@ def build_container(settings: Settings) -> Container:
     from vertexcompat.media.svg.render import SvgRenderer
     from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
     from vertexcompat.engine.model_files import ModelCatalog
+    from vertexcompat.embeddings.minilm import TextEmbedder
 
     backend_model = settings.model_name
     engine = LlamaEngine(
@@ -293,7 +302,10 @@ def build_container(settings: Settings) -> Container:
         authenticator = AnyBearerAuthenticator()
     perception = build_perception(settings)
     media = build_media(settings, perception)
-    judge = build_safety_judge(settings, perception)
+    # One MiniLM (loaded on first use) for the safety classifier, search and attribution.
+    embedder = TextEmbedder(threads=1)
+    judge = build_safety_judge(settings, perception, embedder)
+    grounding = build_grounding(settings, embedder)
     lifecycles: dict[str, Lifecycle] = {"local": loader}
     endpoints = build_endpoints(settings)
     backends.update(endpoints)
@@ -311,6 +323,7 @@ def build_container(settings: Settings) -> Container:
             first_chars=settings.safety.first_window_chars,
             max_chars=settings.safety.window_chars,
         )),
+        grounding=grounding,
         load_status=lifecycles,
     )
     if settings.safety.guard_model is not None:
@@ -333,6 +346,7 @@ def build_container(settings: Settings) -> Container:
         media=media,
         closeables=[drawing, judge],
         ungated=frozenset(endpoints),
+        grounding=grounding,
     )
 
 
@@ -373,17 +387,28 @@ def build_media(settings: Settings, perception: Perception | None = None) -> Med
     return MediaResolver(perception, limits, pool=pool, deadline_s=settings.perception_deadline_s)
 
 
-def build_safety_judge(settings: Settings, perception: Perception | None) -> SafetyJudge:
+def build_grounding(settings: Settings, embedder: TextEmbedder) -> Grounding:
+    """Grounding in the search index under `settings.index_dir` (filled by `vertexcompat
+    index add`; empty or absent: grounded requests are answered ungrounded)."""
+    from vertexcompat.search.index import LocalIndex
+
+    index = LocalIndex(settings.index_dir, embedder=embedder)
+    return Grounding(index, Attribution(embedder), passages=settings.grounding_passages)
+
+
+def build_safety_judge(
+    settings: Settings, perception: Perception | None, embedder: TextEmbedder | None = None
+) -> SafetyJudge:
     """The classifiers `[safety]` names (their models load on the first request that asks
     for a rating); the guard model, if any, is added once the generation service exists."""
-    from vertexcompat.safety.embedding import TextEmbedder
+    from vertexcompat.embeddings.minilm import TextEmbedder
     from vertexcompat.safety.lexical import LexicalClassifier
     from vertexcompat.safety.prototypes import EmbeddingClassifier
 
     names = set(settings.safety.classifiers)
     classifiers: list[TextClassifier] = []
     if "embedding" in names:
-        classifiers.append(EmbeddingClassifier(TextEmbedder(threads=1)))
+        classifiers.append(EmbeddingClassifier(embedder or TextEmbedder(threads=1)))
     lexical = [LexicalClassifier()] if "lexical" in names else []
     images = perception if settings.safety.images else None
     # The lexical score says "offensive", not which category: it corroborates the embedding
@@ -447,6 +472,7 @@ def endpoint_capabilities(endpoint: EndpointSettings) -> ModelCapabilities:
         # own safety settings.
         issues_thought_signatures=endpoint.kind == "gemini",
         safety_settings=endpoint.kind == "gemini",
+        grounding=endpoint.kind == "gemini",
     )
 
 
@@ -510,6 +536,7 @@ def backend_policies(
     media: MediaResolver | None,
     thoughts: ThoughtSignatures | None,
     safety: SafetyFilter | None = None,
+    grounding: Grounding | None = None,
 ) -> tuple[Policy, ...]:
     """What a backend model cannot do itself, a policy does for it; outermost first. Every
     backend sits behind the boundary that reads its Gemini-named errors."""
@@ -525,6 +552,9 @@ def backend_policies(
     if not capabilities.safety_settings:
         # Inside perception: it judges images by what perception found in them.
         policies.append(safety or SafetyFilter(None))
+    if not capabilities.grounding:
+        # Inside the safety filter: the user's own words are judged, not the sources.
+        policies.append(grounding or Grounding(None, Attribution(None)))
     if not capabilities.json_schema:
         policies.append(SchemaCheck(output_violation))
     if not capabilities.logprobs:
@@ -540,12 +570,15 @@ def build_generation(
     media: MediaResolver | None = None,
     thoughts: ThoughtSignatures | None = None,
     safety: SafetyFilter | None = None,
+    grounding: Grounding | None = None,
     load_status: dict[str, Lifecycle] | None = None,
 ) -> GenerationService:
     """The generation service, each backend model behind the policies its capabilities
     call for (chosen once per set of capabilities)."""
     choose: PolicyChoice = functools.cache(
-        functools.partial(backend_policies, media=media, thoughts=thoughts, safety=safety)
+        functools.partial(
+            backend_policies, media=media, thoughts=thoughts, safety=safety, grounding=grounding
+        )
     )
     status: dict[str, LoadStatus] = dict(load_status or {})
     return GenerationService(backends, registry, policies=choose, load_status=status)

@@ -62,6 +62,18 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def grounding_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default server's search index (tests/e2e/test_grounding.py fills it with the
+    CLI); empty until then. The other servers each get an empty one of their own, so an
+    index a developer filled under the shared data dir never leaks into a test."""
+    return tmp_path_factory.mktemp("grounding-index")
+
+
+def _empty_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {"VERTEXCOMPAT_SEARCH_INDEX_DIR": str(tmp_path_factory.mktemp("empty-index"))}
+
+
+@pytest.fixture(scope="session")
 def server_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server-logs")
 
@@ -80,7 +92,9 @@ def _serve(server: ServerProcess, ready_timeout: float) -> Iterator[ServerProces
 
 
 @pytest.fixture(scope="session")
-def tiny_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
+def tiny_server(
+    data_dir: Path, server_logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     yield from _serve(
         ServerProcess(
             "tiny",
@@ -90,6 +104,7 @@ def tiny_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
             threads=1,
             parallel=4,
             ctx_per_seq=2048,
+            env=_empty_index(tmp_path_factory),
             # The debug view of rendered prompts proves restored thoughts reach the model.
             extra_args=(*NO_AUTH, "--debug-prompts"),
         ),
@@ -98,7 +113,9 @@ def tiny_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
-def default_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
+def default_server(
+    data_dir: Path, server_logs: Path, grounding_index: Path
+) -> Iterator[ServerProcess]:
     yield from _serve(
         ServerProcess(
             "default",
@@ -108,6 +125,7 @@ def default_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]
             threads=1,
             parallel=2,
             ctx_per_seq=2048,
+            env={"VERTEXCOMPAT_SEARCH_INDEX_DIR": str(grounding_index)},
             extra_args=NO_AUTH,
         ),
         ready_timeout=300,  # the first run assembles and checksums the 491 MB model
@@ -115,7 +133,9 @@ def default_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]
 
 
 @pytest.fixture(scope="session")
-def busy_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
+def busy_server(
+    data_dir: Path, server_logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     yield from _serve(
         ServerProcess(
             "busy",
@@ -127,6 +147,7 @@ def busy_server(data_dir: Path, server_logs: Path) -> Iterator[ServerProcess]:
             # Large, so a forced-long generation cannot end on the context limit soon.
             ctx_per_seq=BUSY_CTX_PER_SEQ,
             env={
+                **_empty_index(tmp_path_factory),
                 "VERTEXCOMPAT_MAX_QUEUE": "1",
                 "VERTEXCOMPAT_MAX_BODY_BYTES": str(BUSY_MAX_BODY_BYTES),
             },

@@ -74,7 +74,7 @@ def test_the_local_model_gets_every_policy_outermost_first():
     from vertexcompat.container import LOCAL_CAPABILITIES
 
     assert policy_types(LOCAL_CAPABILITIES, media=None, thoughts=object()) == [
-        "ImageDefaults", "ThoughtSealing", "MediaPerception", "SafetyFilter",
+        "ImageDefaults", "ThoughtSealing", "MediaPerception", "SafetyFilter", "Grounding",
         "GeminiNamedErrors",
     ]
 
@@ -84,7 +84,7 @@ def test_a_model_that_reads_media_and_seals_its_own_thoughts_gets_only_the_bound
 
     upstream = ModelCapabilities(
         vision=True, audio=True, issues_thought_signatures=True, native_images=True,
-        logprobs=True, safety_settings=True,
+        logprobs=True, safety_settings=True, grounding=True,
     )
     assert policy_types(upstream, media=None, thoughts=object()) == ["GeminiNamedErrors"]
 
@@ -97,7 +97,7 @@ def test_a_model_that_cannot_follow_schemas_has_its_answers_checked():
         native_images=True,
     )
     assert policy_types(upstream, media=None, thoughts=None) == [
-        "SafetyFilter", "SchemaCheck", "NoLogprobs", "GeminiNamedErrors"]
+        "SafetyFilter", "Grounding", "SchemaCheck", "NoLogprobs", "GeminiNamedErrors"]
 
 
 def test_a_vision_model_without_audio_has_only_its_audio_perceived():

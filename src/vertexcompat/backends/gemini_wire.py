@@ -28,6 +28,8 @@ The request (`to_gemini_body`):
   `thinkingBudget`; `includeThoughts` when true), `responseModalities`,
   `imageConfig.aspectRatio`, and `responseLogprobs: true` when asked, with `logprobs` when
   it asks for alternatives (above 0). It is left out when nothing is set.
+- `tools` gets `{"googleSearch": {}}` after the declarations when the request asks for
+  `grounding`: Gemini grounds its own answers in Google Search.
 - `toolConfig` is left out when it is the default (AUTO, no names).
 - `safetySettings`: the request's own, `{"category", "threshold", "method"?}` each (Gemini
   judges its answers itself), `method` only when the client set one and only to Vertex
@@ -69,7 +71,17 @@ ratings of `promptFeedback.safetyRatings`, and no candidate events (a stream's l
 candidates are dropped). A rating (`{"category", "probability", "probabilityScore",
 "blocked"}`) scores its `probabilityScore`, else the middle of its `probability`'s band
 (NEGLIGIBLE .125, LOW .375, MEDIUM .625, HIGH .875); one of a category the domain does not
-know (image categories, HARM_CATEGORY_UNSPECIFIED) or with neither is dropped. One `Usage`
+know (image categories, HARM_CATEGORY_UNSPECIFIED) or with neither is dropped. A
+candidate's `groundingMetadata` (in a stream, the latest non-empty value of each of its
+fields) → one `GroundingMetadata` after its `ThoughtSignature`, before its `SafetyRatings`:
+`webSearchQueries` → queries; each `groundingChunks` entry → a `Source` of its `web` (else
+`retrievedContext`, else `maps`) `uri` and `title` (empty when absent, so the supports'
+indices still hold); each `groundingSupports` entry → a `Support` whose `segment` UTF-8
+byte offsets into the candidate's answer text (its text parts joined, thoughts not
+counted) become character offsets, moved to where its `text` occurs when they do not land
+on it (offsets of one part of several), keeping the `groundingChunkIndices` in range and
+their `confidenceScores` (none when Gemini sends none or not one each); a support left
+with no source or no text is dropped. One `Usage`
 comes last (`usageMetadata`: completion tokens are the candidates' plus the thoughts';
 zeros when absent; in a stream the latest, as Gemini repeats it cumulatively on every
 chunk). In a stream, a candidate stays open until a chunk gives its `finishReason`; one the
@@ -94,7 +106,7 @@ import json
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
@@ -117,6 +129,7 @@ from vertexcompat.domain.events import (
     Finished,
     FinishReason,
     FunctionCall,
+    GroundingMetadata,
     ImageOutput,
     PromptFeedback,
     SafetyRatings,
@@ -128,6 +141,7 @@ from vertexcompat.domain.events import (
     TokenLogprobs,
     Usage,
 )
+from vertexcompat.domain.grounding import Source, Support
 from vertexcompat.domain.locations import FieldPath
 from vertexcompat.domain.safety import HarmCategory, HarmLevel, SafetyRating, SafetySetting
 from vertexcompat.domain.tokens import TokensInfo
@@ -138,6 +152,7 @@ from vertexcompat.translate.gemini_contents import (
     tool_config_to_wire,
     tools_to_wire,
 )
+from vertexcompat.translate.grounding import to_char_offset
 
 Json = dict[str, Any]
 
@@ -237,6 +252,8 @@ def _content_fields(request: GenerateContentRequest) -> Json:
         if system is not None:
             body["systemInstruction"] = system
     tools = tools_to_wire(request.tools)
+    if request.grounding:
+        tools.append({"googleSearch": {}})
     if tools:
         body["tools"] = tools
     config = request.tool_config
@@ -504,14 +521,20 @@ class _CandidateState:
     call_signed: bool = False  # a call carried the turn's signature
     malformed: bool = False  # a call part was dropped
     ratings: tuple[SafetyRating, ...] | None = None  # the latest `safetyRatings`
+    answer: list[str] = field(default_factory=list)  # the answer text, for grounding
+    grounding: dict[str, Any] | None = None  # `groundingMetadata`, latest of each field
     finished: bool = False
 
     def read(self, candidate: int, fields: Mapping[str, Any]) -> list[StreamEvent]:
         """The events of a candidate's `content.parts` and `logprobsResult` (module
         docstring): the tokens' log probabilities after the thoughts, before the rest.
-        Its `safetyRatings` are kept for `close`."""
+        Its `safetyRatings` and `groundingMetadata` are kept for `close`."""
         if "safetyRatings" in fields:
             self.ratings = _ratings(fields.get("safetyRatings"))
+        grounding = fields.get("groundingMetadata")
+        if isinstance(grounding, Mapping):
+            self.grounding = self.grounding or {}
+            self.grounding.update((k, v) for k, v in grounding.items() if v)
         out = self._parts(candidate, fields)
         tokens = _logprobs(candidate, fields.get("logprobsResult"))
         if tokens:
@@ -540,6 +563,7 @@ class _CandidateState:
                 if text and thought:
                     out.append(ThoughtDelta(candidate, text))
                 elif text:
+                    self.answer.append(text)
                     out.append(TextDelta(candidate, text))
             elif "inlineData" in part and not thought:  # a thought image is a draft
                 image = _image(candidate, part.get("inlineData"))
@@ -569,10 +593,65 @@ class _CandidateState:
             out.append(ThoughtSignature(candidate, self.signature))
         if self.malformed and reason is FinishReason.STOP:
             reason = FinishReason.MALFORMED_FUNCTION_CALL
+        if self.grounding is not None:
+            out.append(_grounding(candidate, self.grounding, "".join(self.answer)))
         if self.ratings:
             out.append(SafetyRatings(candidate, self.ratings))
         out.append(Finished(candidate, reason))
         return out
+
+
+def _grounding(candidate: int, raw: Mapping[str, Any], answer: str) -> GroundingMetadata:
+    """A candidate's `groundingMetadata` (module docstring); `answer` is its answer text."""
+    queries = tuple(q for q in _sequence(raw.get("webSearchQueries")) if isinstance(q, str))
+    sources = tuple(_source(c) for c in _sequence(raw.get("groundingChunks")))
+    encoded = answer.encode("utf-8", "surrogatepass")
+    supports = tuple(
+        s for s in (
+            _support(_mapping(entry), answer, encoded, len(sources))
+            for entry in _sequence(raw.get("groundingSupports"))
+        ) if s is not None
+    )
+    return GroundingMetadata(candidate, queries, sources, supports)
+
+
+def _source(raw: Any) -> Source:
+    chunk = _mapping(raw)
+    found = next(
+        (_mapping(chunk[k]) for k in ("web", "retrievedContext", "maps")
+         if isinstance(chunk.get(k), Mapping)),
+        {},
+    )
+    return Source(uri=_string(found.get("uri")) or "", title=_string(found.get("title")) or "")
+
+
+def _support(raw: Mapping[str, Any], answer: str, encoded: bytes, sources: int) -> Support | None:
+    segment = _mapping(raw.get("segment"))
+    start = to_char_offset(encoded, _count(segment.get("startIndex")))
+    end = max(to_char_offset(encoded, _count(segment.get("endIndex"))), start)
+    text = segment.get("text")
+    if isinstance(text, str) and text and answer[start:end] != text:
+        at = answer.find(text, max(start - len(text), 0))
+        at = at if at >= 0 else answer.find(text)
+        if at >= 0:
+            start, end = at, at + len(text)
+    indices = _sequence(raw.get("groundingChunkIndices"))
+    scores = _sequence(raw.get("confidenceScores"))
+    scored = len(scores) == len(indices) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in scores
+    )
+    kept = [
+        (k, float(scores[n]) if scored else None)
+        for n, k in enumerate(indices)
+        if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < sources
+    ]
+    if not kept or start == end:
+        return None
+    return Support(
+        start=start, end=end, text=answer[start:end],
+        sources=tuple(k for k, _ in kept),
+        scores=tuple(x for _, x in kept if x is not None),
+    )
 
 
 def _candidates(body: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:

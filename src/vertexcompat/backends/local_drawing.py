@@ -34,6 +34,7 @@ from vertexcompat.domain.events import (
     Finished,
     FinishReason,
     FunctionCall,
+    GroundingMetadata,
     ImageOutput,
     PromptFeedback,
     SafetyRatings,
@@ -245,7 +246,7 @@ class SvgDrawing:
                         yield event
                 case (
                     Usage() | FunctionCall() | ImageOutput() | ThoughtDelta() | ThoughtSignature()
-                    | SafetyRatings() | PromptFeedback()
+                    | GroundingMetadata() | SafetyRatings() | PromptFeedback()
                 ):
                     yield event
                 case _:

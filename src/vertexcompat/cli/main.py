@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from vertexcompat import __version__
-from vertexcompat.cli import auth, endpoints, models, serve
+from vertexcompat.cli import auth, endpoints, index, models, serve
 from vertexcompat.config import ConfigFileError
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(subcommands)
     auth.register(subcommands)
     endpoints.register(subcommands)
+    index.register(subcommands)
     return parser
 
 

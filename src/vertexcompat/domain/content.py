@@ -214,6 +214,9 @@ class GenerateContentRequest:
     # The cachedContents resource whose contents lead `contents` (services/context_cache.py),
     # so a backend may keep the work of that prefix while the cache lives.
     cached_content: str | None = None
+    # Ground the answer in search results (Gemini's `googleSearch` / `retrieval` tools;
+    # OpenAI's `web_search_options`): services/policies/grounding.py.
+    grounding: bool = False
     # Gemini `safetySettings` as the client sent them (the server's defaults are applied
     # by services/policies/safety.py, not here).
     safety_settings: tuple[SafetySetting, ...] = ()

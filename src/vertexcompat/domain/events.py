@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vertexcompat.domain.grounding import Source, Support
 from vertexcompat.domain.safety import SafetyRating
 
 
@@ -112,6 +113,19 @@ class Finished:
 
 
 @dataclass(frozen=True, slots=True)
+class GroundingMetadata:
+    """What a grounded candidate was written from (Gemini's `groundingMetadata`): the
+    search `queries` run, the `sources` found, and which segments of its answer each
+    supports. Comes after the candidate's last `TextDelta`, before its `SafetyRatings` /
+    `Finished`."""
+
+    candidate: int
+    queries: tuple[str, ...]
+    sources: tuple[Source, ...]
+    supports: tuple[Support, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SafetyRatings:
     """How a candidate was rated under the request's safety settings (Gemini's
     `candidates[].safetyRatings`); a rating with `blocked` is why it stopped."""
@@ -143,5 +157,5 @@ class Usage:
 
 StreamEvent = (
     TextDelta | ThoughtDelta | ThoughtSignature | FunctionCall | ImageOutput | TokenLogprobs
-    | SafetyRatings | Finished | PromptFeedback | Usage
+    | GroundingMetadata | SafetyRatings | Finished | PromptFeedback | Usage
 )

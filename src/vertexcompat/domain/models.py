@@ -21,6 +21,8 @@ class ModelCapabilities:
       output, thinking budgets, token log-probabilities.
     - `safety_settings`: applies Gemini's safety settings itself (an upstream Gemini);
       otherwise the safety policy judges prompts and answers with this server's classifiers.
+    - `grounding`: searches itself when asked to ground its answer (an upstream Gemini's
+      Google Search); otherwise the grounding policy searches this server's index.
     """
 
     vision: bool = False
@@ -32,6 +34,7 @@ class ModelCapabilities:
     issues_thought_signatures: bool = False
     native_images: bool = False
     safety_settings: bool = False
+    grounding: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,6 +275,9 @@ class GoogleExtensions(_WireModel):
     # reader as the native surface's), so the errors list Gemini's names. Also accepted
     # as `safetySettings`, Gemini's own spelling, which lands among the extra fields.
     safety_settings: Any = None
+    # Gemini grounding tools (`[{"google_search": {}}]`), as JSON: `translate/grounding.py`
+    # reads it, so an error names the item and the tool.
+    tools: Any = None
 
 
 class ExtraBody(_WireModel):
@@ -311,6 +314,8 @@ class GoogleOptions:
     # (`safety_settings` or `safetySettings`), so an error names what the client wrote.
     safety_settings: Any = None
     safety_settings_key: str = SAFETY_SETTINGS_KEYS[0]
+    # The `tools` JSON as sent (None: not sent): Gemini's grounding tools.
+    tools: Any = None
 
     def param(self, *names: str) -> str:
         """`param("thinking_config", "thinking_budget")` →
@@ -350,6 +355,9 @@ class ChatCompletionRequest(_WireModel):
     # image size "WxH" (checked in `translate/image_options.py`).
     modalities: Annotated[list[Literal["text", "image"]], Field(min_length=1)] | None = None
     size: str | None = None
+    # Ground the answer in search results (issue 18). Any object: its options (context
+    # size, user location) are ignored, as Vertex's docs say (`translate/grounding.py`).
+    web_search_options: dict[str, Any] | None = None
     # Google's extension object, in either of its two wire forms (`google_options`).
     google: GoogleExtensions | None = None
     extra_body: ExtraBody | None = None
@@ -383,6 +391,7 @@ class ChatCompletionRequest(_WireModel):
                 cached_content=sent.cached_content,
                 safety_settings=settings,
                 safety_settings_key=key,
+                tools=sent.tools,
             )
         return self
 

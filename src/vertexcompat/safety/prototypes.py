@@ -1,7 +1,7 @@
 """`EmbeddingClassifier`: all four rated categories from sentence embeddings
-(`embedding.TextEmbedder`), by a kernel machine over labelled exemplar texts — every
-exemplar is a prototype a text is compared with, and its learned weight says how much being
-near it counts for each category.
+(`vertexcompat.embeddings.TextEmbedder`), by a kernel machine over labelled exemplar texts —
+every exemplar is a prototype a text is compared with, and its learned weight says how much
+being near it counts for each category.
 
 Trained when it loads, from `data/exemplars.jsonl` (`exemplars.py`); nothing is cached on
 disk. For each category, one-vs-rest: its exemplars are the positives (+1), every other
@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from vertexcompat.domain.safety import RATED_CATEGORIES, HarmCategory
-from vertexcompat.safety.embedding import TextEmbedder
+from vertexcompat.embeddings.minilm import TextEmbedder
 from vertexcompat.safety.errors import SafetyModelError
 from vertexcompat.safety.exemplars import EXEMPLARS, Exemplar, load_exemplars
 

@@ -5,7 +5,8 @@ Services, policies and backends name Gemini fields (`domain/locations.py`); the 
 an OpenAI request, so an error's `param` must name what the client wrote: the alias it used
 (`max_completion_tokens` or `max_tokens`), the thinking control it sent (`reasoning_effort`
 or the `google` object in the form it used), `functions[i]` for a request in the deprecated
-shape, `google.safety_settings[i]…` under the key spelling the client used. A location
+shape, `google.safety_settings[i]…` under the key spelling the client used, grounding
+(`grounding`, `tools[t].google_search`) as `web_search_options` or `google.tools`. A location
 the request has no parameter for is `None`, never the Gemini path.
 `web/errors.py` applies it once, when the error becomes HTTP. Pure.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from vertexcompat.domain.locations import FieldPath, Step
 from vertexcompat.openai_api.request import ChatCompletionRequest
+from vertexcompat.translate.gemini_contents import GROUNDING_TOOLS
 from vertexcompat.translate.json_schema import SCHEMA_PARAM
 from vertexcompat.translate.tools import call_style
 
@@ -68,6 +70,8 @@ class ChatParamNames:
                 return google.param(google.safety_settings_key) + _suffix(rest)
             case ("cached_content", *_):
                 return self.chat.google_options.param("cached_content")
+            case ("grounding", *_):
+                return self._grounding()
             case _:
                 return None
 
@@ -112,8 +116,18 @@ class ChatParamNames:
             ]:
                 declaration = f"functions[{i}]" if deprecated else f"tools[{i}].function"
                 return declaration + _suffix(more)
+            case [int(), str(name), *_] | [str(name), *_] if name in GROUNDING_TOOLS:
+                return self._grounding()
             case _:
                 return "functions" if deprecated else "tools"
+
+    def _grounding(self) -> str | None:
+        """Grounding is asked for by `web_search_options` or `google.tools` (the first
+        sent, in that order)."""
+        if self.chat.web_search_options is not None:
+            return "web_search_options"
+        google = self.chat.google_options
+        return google.param("tools") if google.tools is not None else None
 
     def _tool_config(self, rest: list[Step]) -> str | None:
         deprecated = call_style(self.chat) == "function_call"

@@ -60,27 +60,38 @@ HONOURED_FIELDS: frozenset[str] = frozenset(
         # Image output (issue 7): translate/image_options.py.
         "modalities",
         "size",
+        # Grounding (issue 18): translate/grounding.py. The field is acted on; its options
+        # are not, as Vertex's docs say (`HONOURED_WEB_SEARCH_OPTIONS`).
+        "web_search_options",
     }
 )
 
 
 # The fields of `google` / `extra_body.google` acted on; any other a client must see had
-# no effect. Safety settings (issue 17) are read in both spellings.
+# no effect. Safety settings (issue 17) are read in both spellings; `tools` holds
+# Gemini's grounding tools (issue 18).
 HONOURED_GOOGLE_FIELDS: frozenset[str] = frozenset(
     {
         "thinking_config", "thought_tag_marker", "image_config", "cached_content",
-        "safety_settings", "safetySettings",
+        "safety_settings", "safetySettings", "tools",
     }
 )
 # A literal `extra_body` key carries only the `google` object.
 HONOURED_EXTRA_BODY_FIELDS: frozenset[str] = frozenset({"google"})
+# `web_search_options` asks for grounding; none of its options (`search_context_size`,
+# `user_location`) changes how: each is reported as `web_search_options.x`.
+HONOURED_WEB_SEARCH_OPTIONS: frozenset[str] = frozenset()
 
 
 def ignored_params(raw_body: Mapping[str, Any]) -> list[str]:
     """The paths of the request body's fields that this server does not act on, sorted:
-    top-level keys, and keys of the `google` object (`google.x`, `extra_body.google.x`).
-    An object of the wrong type is not looked into (the request fails validation)."""
+    top-level keys, keys of the `google` object (`google.x`, `extra_body.google.x`) and
+    of `web_search_options`. An object of the wrong type is not looked into (the request
+    fails validation)."""
     ignored = [key for key in raw_body if key not in HONOURED_FIELDS]
+    ignored += _ignored_keys(
+        raw_body.get("web_search_options"), "web_search_options", HONOURED_WEB_SEARCH_OPTIONS
+    )
     ignored += _ignored_keys(raw_body.get("google"), "google", HONOURED_GOOGLE_FIELDS)
     extra_body = raw_body.get("extra_body")
     ignored += _ignored_keys(extra_body, "extra_body", HONOURED_EXTRA_BODY_FIELDS)

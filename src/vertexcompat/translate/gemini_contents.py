@@ -8,6 +8,12 @@ located at its Gemini field path (`contents[2].parts[0].inline_data.data`), and 
 them back in camelCase for storing or echoing. A media part's `source` and a signature's
 `signature_source` are the wire path of the value they label. `null` is read as "not set",
 as proto3 JSON does. Pure: no I/O; nothing is fetched or decoded beyond checking base64.
+
+Tools are function declarations, and in a request (`parse_request_tools`, not in a cached
+content: `parse_tools`) the grounding tools `googleSearch`, `googleSearchRetrieval` and
+`retrieval`, which say "ground the answer" and nothing more (their options are objects,
+read and ignored). Every other kind of tool (`codeExecution`, `urlContext`, …) is refused
+by name.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from vertexcompat.domain.content import (
@@ -49,11 +56,17 @@ _UNSUPPORTED_PART_FIELDS = {
 # Roles as Gemini writes them; older samples send function results as role "function".
 _ROLES: dict[str, Role] = {"user": "user", "model": "model", "function": "user", "tool": "user"}
 
-_OTHER_TOOLS = {
+# Grounding (issue 18): a request with one of these tools is answered from this server's
+# search index (services/policies/grounding.py). Their options (a dynamic retrieval
+# threshold, a Vertex AI Search datastore, a RAG corpus) must be objects and are ignored:
+# the server searches its own index.
+GROUNDING_TOOLS = {
     "google_search": "Google Search",
     "google_search_retrieval": "Google Search retrieval",
-    "code_execution": "code execution",
     "retrieval": "retrieval (Vertex AI Search / RAG)",
+}
+_OTHER_TOOLS = {
+    "code_execution": "code execution",
     "url_context": "URL context",
     "enterprise_web_search": "enterprise web search",
     "google_maps": "Google Maps",
@@ -61,6 +74,15 @@ _OTHER_TOOLS = {
     "file_search": "file search",
 }
 _ONLY_FUNCTIONS = "only function declarations (`function_declarations`) are supported as tools"
+_FUNCTIONS_OR_GROUNDING = (
+    "only function declarations (`function_declarations`) and grounding (`google_search`, "
+    "`google_search_retrieval`, `retrieval`) are supported as tools"
+)
+# A cached content holds no grounding: grounding is a switch of the request.
+_CACHED_TOOLS = {
+    **{name: f"{feature} in a cached content" for name, feature in GROUNDING_TOOLS.items()},
+    **_OTHER_TOOLS,
+}
 
 # Gemini's rule for function names: a letter or underscore, then letters, digits, `_.:-`.
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
@@ -294,23 +316,54 @@ _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 # --- reading: tools and tool config -----------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RequestTools:
+    """A request's `tools`: its function declarations, in order, as one flat tuple, and
+    whether a grounding tool (`GROUNDING_TOOLS`) asks for the answer to be grounded."""
+
+    declarations: tuple[FunctionDeclaration, ...] = ()
+    grounding: bool = False
+
+
+def parse_request_tools(value: object, *, field: str = "tools") -> RequestTools:
+    """A generateContent / countTokens request's `[{"functionDeclarations": [...]},
+    {"googleSearch": {}}, ...]`; `None` → no tools. A tool may hold declarations and
+    grounding tools side by side. Any other kind of tool is refused, naming it."""
+    return _tools(value, FieldPath.parse(field), grounding=True)
+
+
 def parse_tools(value: object, *, field: str = "tools") -> tuple[FunctionDeclaration, ...]:
-    """`[{"functionDeclarations": [...]}, ...]` → every declaration, in order, as one flat
-    tuple; `None` → `()`. Any other kind of tool is refused, naming it."""
+    """A cached content's `[{"functionDeclarations": [...]}, ...]` → every declaration, in
+    order, as one flat tuple; `None` → `()`. Any other kind of tool, grounding included
+    (a cache holds no request switch), is refused, naming it."""
+    return _tools(value, FieldPath.parse(field), grounding=False).declarations
+
+
+def _tools(value: object, path: FieldPath, *, grounding: bool) -> RequestTools:
     if value is None:
-        return ()
-    path = FieldPath.parse(field)
+        return RequestTools()
+    allowed = ("function_declarations", *GROUNDING_TOOLS) if grounding \
+        else ("function_declarations",)
+    unsupported = _OTHER_TOOLS if grounding else _CACHED_TOOLS
+    alternative = _FUNCTIONS_OR_GROUNDING if grounding else _ONLY_FUNCTIONS
     declarations: list[FunctionDeclaration] = []
+    grounded = False
     for t, tool in enumerate(_list(value, path)):
         at = path / t
         fields = _fields(
-            tool, at, ("function_declarations",), what="a tool",
-            unsupported=_OTHER_TOOLS, alternative=_ONLY_FUNCTIONS,
+            tool, at, allowed, what="a tool", unsupported=unsupported, alternative=alternative,
         )
+        if not fields:
+            wanted = "`function_declarations` or a grounding tool (`google_search`)" \
+                if grounding else "`function_declarations`"
+            raise InvalidArgument(f"`{at}` declares no tool; set {wanted}.", location=at)
+        for name in GROUNDING_TOOLS:
+            if name in fields:
+                if not isinstance(fields[name], Mapping):
+                    raise _wrong_type(at / name, "an object (its options)", fields[name])
+                grounded = True
         if "function_declarations" not in fields:
-            raise InvalidArgument(
-                f"`{at}` declares no tool; set `function_declarations`.", location=at
-            )
+            continue
         listed = at / "function_declarations"
         for i, item in enumerate(_list(fields["function_declarations"], listed)):
             declaration = _declaration(item, listed / i)
@@ -322,7 +375,7 @@ def parse_tools(value: object, *, field: str = "tools") -> tuple[FunctionDeclara
                     location=name_at,
                 )
             declarations.append(declaration)
-    return tuple(declarations)
+    return RequestTools(tuple(declarations), grounded)
 
 
 def _declaration(value: object, path: FieldPath) -> FunctionDeclaration:

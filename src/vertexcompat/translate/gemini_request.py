@@ -16,7 +16,9 @@ field.`); a known Gemini field this server does not implement is refused by name
 empty list or object, a `…_UNSPECIFIED` enum value), which asks for nothing.
 
 `contents`, `systemInstruction`, `tools` and `toolConfig` are read by
-`translate/gemini_contents.py`, `safetySettings` by `translate/safety_settings.py`. Read
+`translate/gemini_contents.py`, `safetySettings` by `translate/safety_settings.py`. A
+grounding tool (`googleSearch`, `googleSearchRetrieval`, `retrieval`) sets `grounding`,
+in `countTokens` too (the request is counted as it would be generated). Read
 and ignored: `labels` (a map of strings) and `model` (the URL names the model).
 `cachedContent` is kept as the resource name the client gave; resolving it is the cache
 service's job. `stream` and `project` are left at
@@ -58,8 +60,8 @@ from vertexcompat.translate.gemini_contents import (
     _wrong_type,
     parse_contents,
     parse_system_instruction,
+    parse_request_tools,
     parse_tool_config,
-    parse_tools,
 )
 from vertexcompat.translate.image_options import ASPECT_RATIO_SIZES
 from vertexcompat.translate.json_schema import check_schema
@@ -157,6 +159,7 @@ def parse_count_tokens_request(body: object, *, model: str) -> GenerateContentRe
             fields["generate_content_request"], at, _GENERATE_FIELDS, _UNSUPPORTED_REQUEST
         )
         return _generate_request(inner, at, model=model)
+    tools = parse_request_tools(fields.get("tools"), field="tools")
     return GenerateContentRequest(
         model=model,
         contents=parse_contents(fields.get("contents"), field="contents"),
@@ -164,7 +167,8 @@ def parse_count_tokens_request(body: object, *, model: str) -> GenerateContentRe
             fields.get("system_instruction"), field="system_instruction"
         ),
         generation_config=_generation_config(fields.get("generation_config"), _ROOT),
-        tools=parse_tools(fields.get("tools"), field="tools"),
+        tools=tools.declarations,
+        grounding=tools.grounding,
     )
 
 
@@ -179,11 +183,11 @@ def _generate_request(
         raise InvalidArgument(
             f"`{at}` must not be empty: a request needs at least one content.", location=at
         )
-    tools = parse_tools(fields.get("tools"), field=_name(root, "tools"))
+    tools = parse_request_tools(fields.get("tools"), field=_name(root, "tools"))
     cached_content = _string(fields, "cached_content", root, non_empty=True)
     tool_config = parse_tool_config(fields.get("tool_config"), field=_name(root, "tool_config"))
     if tool_config is not None and cached_content is None:
-        _check_tool_config(tool_config, tools, root / "tool_config")
+        _check_tool_config(tool_config, tools.declarations, root / "tool_config")
     settings = safety_settings(fields.get("safety_settings"), root / "safety_settings")
     _labels(fields.get("labels"), root / "labels")
     _string(fields, "model", root)
@@ -194,7 +198,8 @@ def _generate_request(
             fields.get("system_instruction"), field=_name(root, "system_instruction")
         ),
         generation_config=_generation_config(fields.get("generation_config"), root),
-        tools=tools,
+        tools=tools.declarations,
+        grounding=tools.grounding,
         tool_config=tool_config or ToolConfig(),
         cached_content=cached_content,
         safety_settings=settings,

@@ -31,6 +31,14 @@ alternatives, `topCandidates[].candidates[]` per position; a whole candidate als
 logprobs of the tokens that came since the last one, and the finish entry the rest and
 `avgLogprobs`.
 
+Grounding (issue 18): a candidate's `GroundingMetadata` becomes its `groundingMetadata`:
+`webSearchQueries`, `groundingChunks` (`[{"web": {"uri", "title"}}]`, one per source, in
+order) and `groundingSupports` (`[{"segment": {"startIndex", "endIndex", "text"},
+"groundingChunkIndices", "confidenceScores"}]`), the segment's offsets in UTF-8 bytes of
+the candidate's answer text (its text parts joined, thoughts not counted), as Google's
+are; `startIndex` is written even when 0. Empty lists are left out (proto3 JSON). In a
+stream it rides on the candidate's finish entry.
+
 A whole answer merges consecutive deltas: a candidate's thoughts become one thought part
 before its answer, and each run of answer text one text part (a call or an image between
 two runs keeps them apart). Candidates come in index order. A candidate with no parts has
@@ -51,6 +59,7 @@ from vertexcompat.domain.events import (
     Finished,
     FinishReason,
     FunctionCall,
+    GroundingMetadata,
     ImageOutput,
     PromptFeedback,
     SafetyRatings,
@@ -63,6 +72,7 @@ from vertexcompat.domain.events import (
 )
 from vertexcompat.domain.safety import SafetyRating
 from vertexcompat.translate.gemini_contents import plain as _plain
+from vertexcompat.translate.grounding import to_byte_offset
 
 Json = dict[str, Any]
 
@@ -104,6 +114,8 @@ class _Candidate:
     reason: FinishReason | None = None
     logprobs: list[TokenLogprobs] = field(default_factory=list)
     ratings: tuple[SafetyRating, ...] = ()
+    answer: list[str] = field(default_factory=list)  # the answer text, for grounding
+    grounding: GroundingMetadata | None = None
 
     def add(self, event: StreamEvent) -> None:
         match event:
@@ -111,9 +123,12 @@ class _Candidate:
                 self.logprobs.append(event)
             case SafetyRatings(ratings=ratings):
                 self.ratings = ratings
+            case GroundingMetadata():
+                self.grounding = event
             case ThoughtDelta(text=text):
                 self._text(text, thought=True)
             case TextDelta(text=text):
+                self.answer.append(text)
                 self._text(text, thought=False)
             case FunctionCall() | ImageOutput():
                 self.parts.append(_part(event))
@@ -145,6 +160,8 @@ class _Candidate:
                 parts.append({"text": "", "thoughtSignature": self.signature})
         out = _candidate(index, parts, self.reason)
         _attach_ratings(out, self.ratings)
+        if self.grounding is not None:
+            out["groundingMetadata"] = grounding_json(self.grounding, "".join(self.answer))
         if self.logprobs:
             out.update(_logprobs_json(self.logprobs, average=True))
         return out
@@ -171,7 +188,9 @@ class ChunkWriter:
     events came); `finish` sends it alone if nothing followed. A `Usage` with no finish
     waiting is a chunk of its own. Nothing is written after `finish`.
 
-    A candidate's `SafetyRatings` wait for its `Finished` and ride on its finish entry. A
+    A candidate's `SafetyRatings` and `GroundingMetadata` wait for its `Finished` and ride
+    on its finish entry (the writer keeps each open candidate's answer text, to count the
+    supports' offsets in bytes). A
     blocked prompt's `PromptFeedback` is held the same way: the `Usage` after it is sent in
     its chunk (`promptFeedback` and `usageMetadata`, no `candidates`), or `finish` sends
     it alone.
@@ -184,6 +203,8 @@ class ChunkWriter:
         self._logprobs: dict[int, list[TokenLogprobs]] = {}  # not sent yet, by candidate
         self._all: dict[int, list[float]] = {}  # every chosen logprob, for `avgLogprobs`
         self._ratings: dict[int, tuple[SafetyRating, ...]] = {}  # for the finish entries
+        self._answers: dict[int, list[str]] = {}  # each open candidate's answer text
+        self._grounding: dict[int, Json] = {}  # `groundingMetadata`, for the finish entries
         self._feedback: Json | None = None  # a blocked prompt's, waiting for the usage
         self._done = False
 
@@ -201,6 +222,10 @@ class ChunkWriter:
             case SafetyRatings(candidate=candidate, ratings=ratings):
                 self._ratings[candidate] = ratings
                 return []
+            case GroundingMetadata(candidate=candidate):
+                answer = "".join(self._answers.get(candidate, ()))
+                self._grounding[candidate] = grounding_json(event, answer)
+                return []
             case PromptFeedback():
                 self._feedback = _prompt_feedback_json(event)
                 return []
@@ -211,6 +236,10 @@ class ChunkWriter:
                     part["thoughtSignature"] = signature
                 entry = _candidate(candidate, [part], reason)
                 _attach_ratings(entry, self._ratings.pop(candidate, ()))
+                self._answers.pop(candidate, None)
+                grounding = self._grounding.pop(candidate, None)
+                if grounding is not None:
+                    entry["groundingMetadata"] = grounding
                 self._attach_logprobs(entry, candidate)
                 chosen = self._all.pop(candidate, None)
                 if chosen:
@@ -222,6 +251,8 @@ class ChunkWriter:
             case ThoughtDelta() | TextDelta() | FunctionCall() | ImageOutput():
                 if isinstance(event, TextDelta | ThoughtDelta) and not event.text:
                     return []
+                if isinstance(event, TextDelta):
+                    self._answers.setdefault(event.candidate, []).append(event.text)
                 entry = _candidate(event.candidate, [_part(event)], None)
                 self._attach_logprobs(entry, event.candidate)
                 return [self._chunk({event.candidate: entry}, None)]
@@ -269,6 +300,35 @@ def usage_json(usage: Usage) -> Json:
         out["cachedContentTokenCount"] = usage.cached_tokens
     if usage.reasoning_tokens:
         out["thoughtsTokenCount"] = usage.reasoning_tokens
+    return out
+
+
+def grounding_json(grounding: GroundingMetadata, answer: str) -> Json:
+    """Gemini's `groundingMetadata` of a candidate whose answer text is `answer` (module
+    docstring): the supports' character offsets become UTF-8 byte offsets."""
+    out: Json = {}
+    if grounding.queries:
+        out["webSearchQueries"] = list(grounding.queries)
+    if grounding.sources:
+        out["groundingChunks"] = [
+            {"web": {"uri": s.uri, "title": s.title}} for s in grounding.sources
+        ]
+    supports = []
+    for support in grounding.supports:
+        entry: Json = {
+            "segment": {
+                "startIndex": to_byte_offset(answer, support.start),
+                "endIndex": to_byte_offset(answer, support.end),
+                "text": support.text,
+            },
+        }
+        if support.sources:
+            entry["groundingChunkIndices"] = list(support.sources)
+        if support.scores:
+            entry["confidenceScores"] = list(support.scores)
+        supports.append(entry)
+    if supports:
+        out["groundingSupports"] = supports
     return out
 
 

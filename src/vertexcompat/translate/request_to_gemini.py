@@ -1,7 +1,8 @@
 """`to_generate_request`: an OpenAI `ChatCompletionRequest` lowered to one Gemini
 `GenerateContentRequest` (system instruction, contents → parts, generation config, function
 declarations and tool config, and the `google` object's safety settings, read as the native
-surface reads them: translate/safety_settings.py).
+surface reads them: translate/safety_settings.py). `web_search_options` and the grounding
+tools of `google.tools` set `grounding` (translate/grounding.py).
 
 Tool calling history: an assistant message's `tool_calls` become function-call parts, and
 each later `role: "tool"` message becomes a function-response part matched to its call by
@@ -39,6 +40,7 @@ from vertexcompat.openai_api.request import (
     ContentPart,
     GoogleOptions,
 )
+from vertexcompat.translate.grounding import to_grounding
 from vertexcompat.translate.image_options import to_image_config, to_response_modalities
 from vertexcompat.translate.json_schema import to_response_mime_and_schema
 from vertexcompat.translate.safety_settings import safety_settings
@@ -101,6 +103,7 @@ def to_generate_request(
         generation_config=to_generation_config(chat),
         tools=declarations,
         tool_config=tool_config,
+        grounding=to_grounding(chat),
         safety_settings=_safety_settings(chat.google_options),
     )
 

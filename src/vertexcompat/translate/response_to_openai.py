@@ -18,7 +18,13 @@ A client that wants several images asks for `n` choices (or `images.generate`'s 
 Safety: a candidate blocked while answering finished SAFETY, which is `content_filter`
 (finish_reason.py); its `SafetyRatings` have no place in OpenAI's shape and are dropped. A
 blocked prompt (`PromptFeedback`: nothing was generated) gives every one of the `n` choices
-`message: {"role": "assistant", "content": null}` and `finish_reason: "content_filter"`."""
+`message: {"role": "assistant", "content": null}` and `finish_reason: "content_filter"`.
+
+Grounding (issue 18): a candidate's `GroundingMetadata` becomes its message's
+`annotations`, one `url_citation` per (support, source) pair in support order, with the
+support's character offsets into `content` (moved past thoughts shown in tags at its
+start: translate/grounding.py). A grounded candidate without supports has
+`annotations: []`; an ungrounded one has no `annotations` key."""
 
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from typing import assert_never
 from vertexcompat.domain.events import (
     Finished,
     FunctionCall,
+    GroundingMetadata,
     ImageOutput,
     PromptFeedback,
     SafetyRatings,
@@ -49,6 +56,7 @@ from vertexcompat.openai_api.response import (
     Message,
     ToolCall,
 )
+from vertexcompat.translate.grounding import url_citations
 from vertexcompat.translate.images import to_openai_image
 from vertexcompat.translate.logprobs import to_token_logprob
 from vertexcompat.openai_api.response import FunctionCall as WireFunctionCall
@@ -85,6 +93,7 @@ def to_chat_completion(
     calls: list[list[ToolCall]] = [[] for _ in range(n)]
     reasons: list[FinishReasonName | None] = [None] * n
     images: list[Image | None] = [None] * n
+    groundings: list[GroundingMetadata | None] = [None] * n
     usage: Usage | None = None
     blocked = False  # the prompt was: no choice has anything
     for event in events:
@@ -111,6 +120,8 @@ def to_chat_completion(
                 token_logprobs[_index(c, n)].append(to_token_logprob(event))
             case Finished(candidate=c, reason=reason):
                 reasons[_index(c, n)] = to_openai_finish_reason(reason)
+            case GroundingMetadata(candidate=c):
+                groundings[_index(c, n)] = event
             case SafetyRatings():
                 pass  # the finish reason says it (module docstring)
             case PromptFeedback():
@@ -132,7 +143,7 @@ def to_chat_completion(
                 _message(
                     "".join(texts[i]), calls[i], call_style,
                     thoughts="".join(thought_texts[i]), presentation=thoughts,
-                    signature=signatures[i],
+                    signature=signatures[i], grounding=groundings[i],
                 ),
                 images[i],
                 # A backend that ended a candidate without `Finished` stopped normally.
@@ -180,14 +191,21 @@ def _message(
     thoughts: str,
     presentation: ThoughtPresentation,
     signature: str | None,
+    grounding: GroundingMetadata | None = None,
 ) -> Message:
     reasoning = thoughts if presentation.as_reasoning_content and thoughts else None
+    before = ""  # what `content` holds before the answer text
     if presentation.as_tags and thoughts:
         assert presentation.marker is not None
-        text = presentation.marker.wrap(thoughts) + text
+        before = presentation.marker.wrap(thoughts)
+    text = before + text
     extra = ExtraContent.signature(signature)
+    annotations = (
+        None if grounding is None else url_citations(grounding, shift=len(before))
+    )
     if not calls:
-        return Message(content=text, reasoning_content=reasoning, extra_content=extra)
+        return Message(content=text, reasoning_content=reasoning, extra_content=extra,
+                       annotations=annotations)
     # Text said before the calls stays; a turn that only called has `content: null`.
     content = text if text.strip() else None
     if style == "function_call":
@@ -195,9 +213,10 @@ def _message(
         # has no place for a signature but the message.
         call_extra = calls[0].extra_content
         return Message(content=content, reasoning_content=reasoning,
-                       function_call=calls[0].function, extra_content=extra or call_extra)
+                       function_call=calls[0].function, extra_content=extra or call_extra,
+                       annotations=annotations)
     return Message(content=content, reasoning_content=reasoning, tool_calls=calls,
-                   extra_content=extra)
+                   extra_content=extra, annotations=annotations)
 
 
 def _index(candidate: int, n: int) -> int:

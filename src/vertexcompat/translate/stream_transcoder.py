@@ -2,7 +2,8 @@
 
 The wire rules it guarantees (SPEC §6, the OpenAI spec rather than Google's known bugs):
 each choice starts with a `{"role": "assistant"}` delta; each choice gets exactly one
-`finish_reason`, on a chunk whose delta is `{}`; with `include_usage` every
+`finish_reason`, on a chunk whose delta is `{}` (or holds only the choice's
+`annotations`: grounding, below); with `include_usage` every
 chunk carries `"usage": null` and one last chunk has `choices: []` and the usage, without
 it no chunk has a `usage` key; `id`, `created` and `model` are the same on every chunk.
 
@@ -44,6 +45,12 @@ is one chunk holding every choice not finished yet, each with `finish_reason:
 "content_filter"` and an empty delta (the role delta, for a choice that has not had it),
 and no `content` delta: it accumulates to the non-stream message's `content: null`.
 
+Grounding (issue 18): a candidate's `GroundingMetadata` waits for its finish and goes out
+whole as `delta.annotations` on the chunk that carries its `finish_reason`, the same
+`url_citation` list as the non-streaming message (response_to_openai.py), its offsets
+moved past the `content` sent before the answer text (a thought tag's); so an accumulating
+client, which sets a list the snapshot does not have yet, ends with the same message.
+
 One transcoder per request and one `_ChoiceState` per candidate: state is never shared
 across choices (DESIGN example 4).
 """
@@ -56,6 +63,7 @@ from typing import Any, assert_never
 from vertexcompat.domain.events import (
     Finished,
     FunctionCall,
+    GroundingMetadata,
     ImageOutput,
     PromptFeedback,
     SafetyRatings,
@@ -85,6 +93,7 @@ from vertexcompat.translate.function_calls import (
     new_call_id,
     with_calls,
 )
+from vertexcompat.translate.grounding import url_citations
 from vertexcompat.translate.images import to_openai_image
 from vertexcompat.translate.logprobs import to_token_logprob
 from vertexcompat.translate.thinking import HIDDEN_THOUGHTS, ThoughtPresentation
@@ -101,6 +110,9 @@ class _ChoiceState:
     content_sent: bool = False  # a `content` delta went out (answer text or thought tags)
     image_sent: bool = False
     tag_open: bool = False  # a thought tag was sent and not closed yet
+    content_chars: int = 0  # characters of `content` sent
+    answer_at: int | None = None  # where in `content` the answer text starts
+    grounding: GroundingMetadata | None = None  # sent with the finish_reason
     # Log probabilities of tokens whose content has not gone out yet.
     logprobs: list[TokenLogprob] = field(default_factory=list)
 
@@ -144,7 +156,10 @@ class ChunkTranscoder:
                 state = self._state(c)
                 if state.finished or not text:
                     return []
-                return [*self._open(state), self._content(state, text)]
+                opened = self._open(state)
+                if state.answer_at is None:
+                    state.answer_at = state.content_chars
+                return [*opened, self._content(state, text)]
             case ThoughtSignature(candidate=c, signature=signature):
                 state = self._state(c)
                 if state.finished:
@@ -173,6 +188,11 @@ class ChunkTranscoder:
                 if state.finished:  # exactly one finish_reason per choice
                     return []
                 return [*self._open(state), *self._finish(state, to_openai_finish_reason(reason))]
+            case GroundingMetadata(candidate=c):
+                state = self._state(c)
+                if not state.finished:
+                    state.grounding = event  # sent with the finish_reason
+                return []
             case SafetyRatings():
                 return []  # the finish reason says it (module docstring)
             case PromptFeedback():
@@ -240,6 +260,7 @@ class ChunkTranscoder:
 
     def _content(self, state: _ChoiceState, text: str) -> ChatCompletionChunk:
         state.content_sent = True
+        state.content_chars += len(text)
         return self._chunk(state.index, Delta(content=text), logprobs=self._logprobs(state))
 
     def _logprobs(self, state: _ChoiceState) -> ChoiceLogprobs | None:
@@ -280,13 +301,21 @@ class ChunkTranscoder:
 
     def _finish(self, state: _ChoiceState, reason: FinishReasonName) -> list[ChatCompletionChunk]:
         state.finished = True
+        last = self._last_delta(state)
         if state.calls:
-            return [self._chunk(state.index, Delta(), logprobs=self._logprobs(state),
+            return [self._chunk(state.index, last, logprobs=self._logprobs(state),
                                 finish_reason=with_calls(reason, self._call_style))]
         # A turn without content or calls is `content: ""` in the non-stream message.
         empty = [] if state.content_sent else [self._content(state, "")]
-        return [*empty, self._chunk(state.index, Delta(), finish_reason=reason,
+        return [*empty, self._chunk(state.index, last, finish_reason=reason,
                                     logprobs=self._logprobs(state))]
+
+    def _last_delta(self, state: _ChoiceState) -> Delta:
+        """The finish chunk's delta: `{}`, or the choice's annotations (module docstring)."""
+        if state.grounding is None:
+            return Delta()
+        shift = state.answer_at if state.answer_at is not None else state.content_chars
+        return Delta(annotations=url_citations(state.grounding, shift=shift))
 
     def _blocked(self) -> list[ChatCompletionChunk]:
         """The one chunk that ends every open choice of a blocked prompt."""

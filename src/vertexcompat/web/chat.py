@@ -29,6 +29,7 @@ from vertexcompat.translate.validation import parse_chat_request
 from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import use_param_names
+from vertexcompat.web.grounding import grounding_headers
 from vertexcompat.web.responder import respond_streaming, respond_whole
 
 
@@ -70,6 +71,7 @@ async def complete_chat(
             generate_request, google.cached_content, project=principal.project,
             location=location, model_id=route.model.model_id, param=param,
         )
+    headers.update(grounding_headers(container, route, generate_request))
     cfg = generate_request.generation_config
     n = cfg.candidate_count
     completion_id, created = new_completion_id(), int(time.time())

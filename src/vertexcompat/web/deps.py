@@ -59,6 +59,11 @@ class AppContainer(Protocol):
         """Backend name → "ready" or why not."""
         ...
 
+    def grounding_available(self) -> bool:
+        """Whether grounded requests are answered from search results now (an index with
+        documents in it)."""
+        ...
+
     def load(self) -> dict[str, dict[str, int]]:
         """Backend name → load snapshot (busy slots, queued requests, ...)."""
         ...

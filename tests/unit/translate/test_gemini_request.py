@@ -508,10 +508,11 @@ REFUSALS: list[tuple[Any, str, str | None]] = [
         "mimeType": "image/png", "data": B64}}]}},
      "`system_instruction.parts[0].inline_data`: a system instruction holds text parts only.",
      "system_instruction.parts[0].inline_data"),
-    ({"contents": HI, "tools": [{"googleSearch": {}}]},
-     "`tools[0].google_search`: this server does not support Google Search; only function "
-     "declarations (`function_declarations`) are supported as tools.",
-     "tools[0].google_search"),
+    ({"contents": HI, "tools": [{"codeExecution": {}}]},
+     "`tools[0].code_execution`: this server does not support code execution; only function "
+     "declarations (`function_declarations`) and grounding (`google_search`, "
+     "`google_search_retrieval`, `retrieval`) are supported as tools.",
+     "tools[0].code_execution"),
     # the tool config against the declarations
     ({"contents": HI, "tools": [{"functionDeclarations": [{"name": "now"}]}],
       "toolConfig": {"functionCallingConfig": {"mode": "ANY",

