@@ -266,3 +266,35 @@ def test_safety_settings_block_a_prompt_and_rate_an_answer(client: genai.Client)
     assert {r.category for r in ratings} == {s.category for s in settings}
     assert all(r.probability == types.HarmProbability.NEGLIGIBLE and not r.blocked
                for r in ratings)
+
+
+def test_google_search_grounding_metadata_reaches_the_sdk(
+    native: tuple[ServerProcess, Path], client: genai.Client
+) -> None:
+    """The server's index (its data dir's) filled by the CLI while it runs: the SDK's
+    `grounding_metadata` names the query and the document found, and every support's
+    segment is the UTF-8 bytes of the text it says."""
+    corpus = Path(__file__).parents[1] / "data" / "grounding"
+    data_dir = native[1].parent / "data"
+    added = subprocess.run(
+        [sys.executable, "-m", "vertexcompat", "index", "add", "--no-embeddings", "--data-dir",
+         str(data_dir), str(corpus / "cafe-melodie-espresso.md"),
+         str(corpus / "aurora-x3-headlamp.md")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    question = "Who invented the Café Mélodie espresso machine?"
+    response = client.models.generate_content(
+        model=MODEL, contents=question,
+        config=types.GenerateContentConfig(
+            tools=[types.Tool(google_search=types.GoogleSearch())], max_output_tokens=24,
+            temperature=0))
+    metadata = response.candidates[0].grounding_metadata
+    assert metadata is not None and metadata.web_search_queries == [question]
+    chunks = [(c.web.uri, c.web.title) for c in metadata.grounding_chunks or []]
+    assert chunks[0] == ("https://docs.example.com/products/cafe-melodie-espresso",
+                         "Café Mélodie Espresso Machine")
+    text = (response.text or "").encode("utf-8")
+    for support in metadata.grounding_supports or []:
+        segment = support.segment
+        assert text[segment.start_index or 0:segment.end_index].decode() == segment.text

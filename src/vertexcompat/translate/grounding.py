@@ -114,13 +114,19 @@ def url_citations(grounding: GroundingMetadata, *, shift: int = 0) -> list[Annot
     """OpenAI's `annotations`: one `url_citation` per (support, source) pair, in support
     order, its indices the support's character offsets moved by `shift` (the characters
     of `message.content` before the answer text, e.g. thoughts in tags). A source index
-    out of range is skipped."""
+    out of range is skipped, and a citation that repeats one already made (two documents
+    sharing a URL and title) is left out."""
     out: list[Annotation] = []
+    seen: set[tuple[str, str, int, int]] = set()
     for support in grounding.supports:
         for k in support.sources:
             if not 0 <= k < len(grounding.sources):
                 continue
             source = grounding.sources[k]
+            key = (source.uri, source.title, support.start, support.end)
+            if key in seen:  # two documents with one URL and title: one citation
+                continue
+            seen.add(key)
             out.append(Annotation(type="url_citation", url_citation=AnnotationURLCitation(
                 url=source.uri, title=source.title,
                 start_index=support.start + shift, end_index=support.end + shift,

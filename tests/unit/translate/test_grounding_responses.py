@@ -152,6 +152,13 @@ def test_a_source_index_out_of_range_is_skipped() -> None:
     assert [a["url_citation"]["url"] for a in annotations] == [SOURCES[1].uri]
 
 
+def test_two_documents_with_one_url_and_title_are_cited_once_per_support() -> None:
+    twins = (SOURCES[0], SOURCES[0], SOURCES[1])
+    grounding = GroundingMetadata(0, (), twins, (support(CLAIMS[1], (0, 1, 2), (0.9, 0.9, 0.8)),))
+    annotations = complete(grounded(grounding=grounding))["choices"][0]["message"]["annotations"]
+    assert [a["url_citation"]["url"] for a in annotations] == [SOURCES[0].uri, SOURCES[1].uri]
+
+
 def test_thoughts_in_tags_move_the_citations_past_them() -> None:
     tags = ThoughtPresentation(show=True, marker=ThoughtTagMarker("think"))
     thoughts = "Lookup: wörld cup 🏆."
