@@ -34,6 +34,7 @@ _MIN_SENTENCE_CHARS = 3
 # "AX3-HL-0457") found in a passage is support enough: a terse answer is the fact itself.
 _LONE_CODE_CHARS = 3
 _LONE_CODE_SCORE = 0.6
+_LONE_NAME_WORDS = 3
 
 
 class Embedder(Protocol):
@@ -150,14 +151,17 @@ class Attribution:
     @staticmethod
     def _overlap(sentence: str, passage: str) -> float:
         """The share of the sentence's distinctive tokens the passage holds. With one
-        token: a fixed score if it is a code or number the passage holds, else 0 (one
-        shared name says little)."""
+        token: a fixed score if the passage holds it and it is a code or number, or a name
+        that is nearly the whole sentence; else 0 (one shared name in a longer sentence
+        says little)."""
         tokens = _distinctive(sentence)
         held = _distinctive(passage)
         if len(tokens) == 1:
             (token,) = tokens
             code = len(token) >= _LONE_CODE_CHARS and any(c.isdigit() for c in token)
-            return _LONE_CODE_SCORE if code and token in held else 0.0
+            # A name said alone ("Sapporo.", "In Görlitz") is the answer, as a code is.
+            name = len(sentence.split()) <= _LONE_NAME_WORDS and len(token) >= 4
+            return _LONE_CODE_SCORE if (code or name) and token in held else 0.0
         if not tokens:
             return 0.0
         return len(tokens & held) / len(tokens)

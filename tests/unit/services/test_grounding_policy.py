@@ -151,9 +151,10 @@ def test_attribution_uses_the_embedding_when_the_words_differ():
     assert [s.sources for s in supports] == [(0,)] and supports[0].scores == (1.0,)
 
 
-def test_a_terse_answer_that_is_a_code_or_number_from_a_passage_is_cited():
-    passages = [Passage(X200.text, 0), Passage(KETTLE.text, 1)]
-    for answer, cited in (("1.7 litres", [(1,)]), ("1.7", [(1,)]), ("94 s", []), ("Yes.", [])):
+def test_a_terse_answer_that_is_a_code_number_or_name_from_a_passage_is_cited():
+    passages = [Passage(X200_MORE.text, 0), Passage(KETTLE.text, 1)]
+    for answer, cited in (("1.7 litres", [(1,)]), ("1.7", [(1,)]), ("94 s", []), ("Yes.", []),
+                          ("Tromsø.", [(0,)]), ("It was made in Tromsø by hand.", [])):
         supports = Attribution(None).supports(answer, passages)
         assert [s.sources for s in supports] == cited, answer
         assert all(answer[s.start:s.end] == s.text for s in supports)
