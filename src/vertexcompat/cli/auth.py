@@ -220,7 +220,12 @@ def _assertion(key: dict[str, str], audience: str) -> str:
                           key_id=key["private_key_id"])
 
 
-def _exchange_over_http(server: str, assertion: str) -> int:
+class AccessTokenError(Exception):
+    """No access token could be had; the message says why, for the user."""
+
+
+def exchange_over_http(server: str, assertion: str) -> str:
+    """The JWT-bearer exchange with `server`'s `/token`: the access token it issues."""
     import json
     import urllib.error
     import urllib.parse
@@ -234,16 +239,29 @@ def _exchange_over_http(server: str, assertion: str) -> int:
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
+        return str(body["access_token"])
     except urllib.error.HTTPError as exc:
         try:
             error = json.loads(exc.read())
-            return _fail(f"{url}: {error.get('error')}: {error.get('error_description')}")
+            message = f"{url}: {error.get('error')}: {error.get('error_description')}"
         except ValueError:
-            return _fail(f"{url}: HTTP {exc.code}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return _fail(f"{url}: {exc}")
-    print(body["access_token"])
-    return 0
+            message = f"{url}: HTTP {exc.code}"
+        raise AccessTokenError(message) from exc
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise AccessTokenError(f"{url}: {exc}") from exc
+
+
+def access_token_over_http(key_path: Path, server: str) -> str:
+    """An access token for a service-account key file, from `server`'s `/token`: what
+    `print-access-token --key FILE --server URL` prints (`vertexcompat chat` uses it)."""
+    from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
+    from vertexcompat.auth.keys import load_key_file
+
+    try:
+        key = load_key_file(key_path)
+    except (OSError, ValueError, ApiError) as exc:
+        raise AccessTokenError(f"cannot read key file {key_path}: {exc}") from exc
+    return exchange_over_http(server, _assertion(key, GOOGLE_TOKEN_URI))
 
 
 def run_print_access_token(args: argparse.Namespace) -> int:
@@ -259,7 +277,11 @@ def run_print_access_token(args: argparse.Namespace) -> int:
     # is the same check the token endpoint makes.
     assertion = _assertion(key, GOOGLE_TOKEN_URI)
     if args.server:
-        return _exchange_over_http(args.server, assertion)
+        try:
+            print(exchange_over_http(args.server, assertion))
+        except AccessTokenError as exc:
+            return _fail(str(exc))
+        return 0
     auth = _auth(args)
     try:
         issued = auth.grant.exchange(JWT_BEARER_GRANT_TYPE, assertion)

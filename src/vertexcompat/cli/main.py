@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from vertexcompat import __version__
-from vertexcompat.cli import auth, endpoints, index, models, serve
+from vertexcompat.cli import auth, chat, endpoints, index, models, serve
 from vertexcompat.config import ConfigFileError
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth.register(subcommands)
     endpoints.register(subcommands)
     index.register(subcommands)
+    chat.register(subcommands)
     return parser
 
 
