@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
 
-.PHONY: serve test install install-test bench clean
+.PHONY: serve test install install-test bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,19 @@ serve: $(VENV)/.installed
 # Test workers: each runs its own one-thread test servers, so two keep both cores busy.
 WORKERS ?= 2
 
-test: $(VENV)/.installed-test
+# The playground's browser test (tests/e2e/test_playground.py) drives Debian's chromium:
+# installed here when missing (root and apt), else a clear failure, never a skipped test.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	  else \
+	    echo "make test needs chromium (tests/e2e/test_playground.py); install it as root:" \
+	         "apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
+
+test: $(VENV)/.installed-test chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(ARGS)
 

@@ -17,6 +17,8 @@ server, then llama_cpp.server. Servers log to files; every server is stopped in 
     .venv/bin/python bench/serving.py [--model NAME|PATH.gguf] [--threads N] [--max-tokens N]
                                       [--runs N] [--skip-llama-server] [--json FILE|-]
     .venv/bin/python bench/serving.py --quick   # smoke: tiny model, 1 run, no llama_cpp.server
+    .venv/bin/python bench/serving.py --metrics-off   # our server without /metrics and the
+                                                      # access log (their overhead: compare)
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -547,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="flash attention for every engine (ours: serve --flash-attn); default "
                         "off, our server's default")
     p.add_argument("--skip-llama-server", action="store_true")
+    p.add_argument("--metrics-off", action="store_true",
+                   help="our server without metrics and access log (to measure their cost)")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server logs (default: a temp dir)")
@@ -574,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         "parallel": args.parallel, "ctx": args.ctx, "flash_attn": args.flash_attn,
         "llama_cpp_version": llama_cpp.__version__, "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "log_dir": str(log_dir),
+        "metrics": not args.metrics_off,
     }
     t_start = time.monotonic()
     say = lambda msg: print(f"[bench {time.monotonic() - t_start:6.1f}s] {msg}",  # noqa: E731
@@ -611,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
          *(["--flash-attn"] if args.flash_attn == "on" else []),
          "--log-level", "warning"],
         "/readyz", port, log_dir / "vertexcompat.log",
+        env={**os.environ, "VERTEXCOMPAT_METRICS_ENABLED": "false",
+             "VERTEXCOMPAT_ACCESS_LOG": "false"} if args.metrics_off else None,
     )
     with ours:
         ours1, ours4 = asyncio.run(_measure_server(

@@ -14,6 +14,7 @@ from vertexcompat.domain.content import GenerateContentRequest
 from vertexcompat.domain.events import Finished, FinishReason, StreamEvent, TextDelta, Usage
 from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelRegistry, default_aliases
+from vertexcompat.web.metrics import PrometheusMetrics
 
 FAKE_MODEL = "fake-model"
 
@@ -132,15 +133,20 @@ def make_container(
     backends: dict[str, Backend] | None = None,
     *,
     aliases: dict[str, str] | None = None,
+    metrics: PrometheusMetrics | None = None,
     **settings: Any,
 ) -> Container:
     """The production composition (every backend behind its policies; no media support,
-    no thought sealing) over fake backends."""
+    no thought sealing) over fake backends; `metrics`: measured as `build_container`
+    wires them (none by default)."""
     backends = backends if backends is not None else {"fake": FakeBackend()}
     registry = ModelRegistry(aliases if aliases is not None else default_aliases(FAKE_MODEL))
+    if metrics is not None:
+        metrics.watch_backends(backends, replicas={})
     return Container(
         settings=make_settings(**settings),
         authenticator=AnyBearerAuthenticator(),
         backends=backends,
-        generation=build_generation(backends, registry),
+        generation=build_generation(backends, registry, meter=metrics),
+        metrics=metrics,
     )

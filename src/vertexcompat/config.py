@@ -291,6 +291,12 @@ class Settings(BaseSettings):
     # Merged over `default_aliases(<model name>)`: Gemini id → backend model name.
     model_aliases: dict[str, str] = Field(default_factory=dict)
     log_level: LogLevel = "info"
+    # `GET /metrics` in Prometheus' text format, no token needed (docs/operating.md); off:
+    # 404, and nothing is measured.
+    metrics_enabled: bool = True
+    # One JSON line per request on the `vertexcompat.access` logger (stderr), in place of
+    # uvicorn's access line, whatever the log level.
+    access_log: bool = True
     # Off only for local development (`serve --no-auth`): then any bearer token works.
     auth_enabled: bool = True
     token_lifetime_s: int = Field(default=3600, ge=1, le=86400)

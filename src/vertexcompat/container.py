@@ -42,7 +42,8 @@ from vertexcompat.models.registry import (
 )
 from vertexcompat.services.context_cache import ContextCaches
 from vertexcompat.services.generation import GenerationService, LoadStatus, PolicyChoice
-from vertexcompat.services.media import MediaResolver
+from vertexcompat.services.media import MediaResolver, PerceptionTiming
+from vertexcompat.services.metering import RequestMeter
 from vertexcompat.services.policies import Policy
 from vertexcompat.services.policies.boundary import GeminiNamedErrors
 from vertexcompat.services.grounding import Attribution
@@ -64,6 +65,7 @@ from vertexcompat.translate.cached_contents import WireCodec
 from vertexcompat.translate.json_schema import output_violation
 from vertexcompat.store.sqlite import Database, open_database
 from vertexcompat.store.tokens import SqliteTokens
+from vertexcompat.web.metrics import PrometheusMetrics
 
 if TYPE_CHECKING:
     from vertexcompat.embeddings.minilm import TextEmbedder
@@ -122,6 +124,8 @@ class Container:
     ungated: frozenset[str] = frozenset()
     # What grounds requests in the search index (None: no index).
     grounding: Grounding | None = None
+    # The operator's metrics, `GET /metrics` (None: off).
+    metrics: PrometheusMetrics | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     async def start(self) -> None:
@@ -263,6 +267,9 @@ def build_container(settings: Settings) -> Container:
     from vertexcompat.embeddings.minilm import TextEmbedder
 
     backend_model = settings.model_name
+    # One registry per container (web/metrics.py), fed by the engine, the backends, media
+    # and every generation (services/metering.py).
+    metrics = PrometheusMetrics() if settings.metrics_enabled else None
     engine = LlamaEngine(
         EngineConfig(
             threads=settings.threads,
@@ -273,10 +280,14 @@ def build_container(settings: Settings) -> Container:
             prefix_cache=settings.prefix_cache,
             cache_ram_mib=settings.cache_ram_mib,
             flash_attn=settings.flash_attn,
-        )
+        ),
+        on_admit=metrics.queue_time(backend_model) if metrics is not None else None,
     )
     # The renderer's worker process starts on the first image, not here.
-    drawing = SvgDrawing(SvgRenderer(timeout_s=settings.image_render_timeout_s))
+    drawing = SvgDrawing(
+        SvgRenderer(timeout_s=settings.image_render_timeout_s),
+        on_render=metrics.image_render_time if metrics is not None else None,
+    )
     backends: dict[str, Backend] = {"local": LocalBackend(
         engine,
         backend_model,
@@ -301,13 +312,15 @@ def build_container(settings: Settings) -> Container:
         )
         authenticator = AnyBearerAuthenticator()
     perception = build_perception(settings)
-    media = build_media(settings, perception)
+    media = build_media(
+        settings, perception, timing=metrics.perception_time if metrics is not None else None
+    )
     # One MiniLM (loaded on first use) for the safety classifier, search and attribution.
     embedder = TextEmbedder(threads=1)
     judge = build_safety_judge(settings, perception, embedder)
     grounding = build_grounding(settings, embedder)
     lifecycles: dict[str, Lifecycle] = {"local": loader}
-    endpoints = build_endpoints(settings)
+    endpoints = build_endpoints(settings, metrics)
     backends.update(endpoints)
     lifecycles.update(endpoints)
     capabilities = {backend_model: LOCAL_CAPABILITIES}
@@ -325,7 +338,13 @@ def build_container(settings: Settings) -> Container:
         )),
         grounding=grounding,
         load_status=lifecycles,
+        meter=metrics,
     )
+    if metrics is not None:
+        metrics.watch_backends(backends, replicas={
+            name: states for name, backend in endpoints.items()
+            if (states := getattr(backend, "replica_states", None)) is not None
+        })
     if settings.safety.guard_model is not None:
         judge.use_guard(ModelGuard(settings.safety.guard_model, guard_runner(generation)))
     caches = ContextCaches(
@@ -347,6 +366,7 @@ def build_container(settings: Settings) -> Container:
         closeables=[drawing, judge],
         ungated=frozenset(endpoints),
         grounding=grounding,
+        metrics=metrics,
     )
 
 
@@ -357,8 +377,12 @@ def build_perception(settings: Settings) -> Perception:
     return Perception(cache_dir=settings.data_dir / "models", threads=settings.perception_threads)
 
 
-def build_media(settings: Settings, perception: Perception | None = None) -> MediaResolver:
-    """The media intake limits and the perception pipeline (models load on first use)."""
+def build_media(
+    settings: Settings, perception: Perception | None = None, *,
+    timing: PerceptionTiming | None = None,
+) -> MediaResolver:
+    """The media intake limits and the perception pipeline (models load on first use);
+    `timing`: told each part's perception time (metrics)."""
     from vertexcompat.media.perception.pool import PerceptionPool, PoolBudget
     from vertexcompat.services.memory import MemoryTrimmer
 
@@ -384,7 +408,9 @@ def build_media(settings: Settings, perception: Perception | None = None) -> Med
         # whenever the pool runs dry.
         on_idle=MemoryTrimmer(),
     )
-    return MediaResolver(perception, limits, pool=pool, deadline_s=settings.perception_deadline_s)
+    return MediaResolver(
+        perception, limits, pool=pool, deadline_s=settings.perception_deadline_s, timing=timing
+    )
 
 
 def build_grounding(settings: Settings, embedder: TextEmbedder) -> Grounding:
@@ -476,13 +502,17 @@ def endpoint_capabilities(endpoint: EndpointSettings) -> ModelCapabilities:
     )
 
 
-def build_endpoints(settings: Settings) -> dict[str, OpenAIUpstream | GeminiUpstream]:
+def build_endpoints(
+    settings: Settings, metrics: PrometheusMetrics | None = None
+) -> dict[str, OpenAIUpstream | GeminiUpstream]:
     """One upstream backend per configured endpoint, by endpoint id. Raises
     `ConfigFileError` for a key file or key variable that cannot be used."""
-    return {e.id: _endpoint_backend(e) for e in settings.endpoints}
+    return {e.id: _endpoint_backend(e, metrics) for e in settings.endpoints}
 
 
-def _endpoint_backend(e: EndpointSettings) -> OpenAIUpstream | GeminiUpstream:
+def _endpoint_backend(
+    e: EndpointSettings, metrics: PrometheusMetrics | None = None
+) -> OpenAIUpstream | GeminiUpstream:
     from vertexcompat.backends.upstream_http import UpstreamTimeouts
 
     timeouts = UpstreamTimeouts(
@@ -514,6 +544,7 @@ def _endpoint_backend(e: EndpointSettings) -> OpenAIUpstream | GeminiUpstream:
         api_key=e.api_key(),
         timeouts=timeouts,
         json_schema="json_schema" in e.said_capabilities,
+        on_attempt=metrics.upstream_attempts(e.id) if metrics is not None else None,
     )
 
 
@@ -572,6 +603,7 @@ def build_generation(
     safety: SafetyFilter | None = None,
     grounding: Grounding | None = None,
     load_status: dict[str, Lifecycle] | None = None,
+    meter: RequestMeter | None = None,
 ) -> GenerationService:
     """The generation service, each backend model behind the policies its capabilities
     call for (chosen once per set of capabilities)."""
@@ -581,4 +613,6 @@ def build_generation(
         )
     )
     status: dict[str, LoadStatus] = dict(load_status or {})
-    return GenerationService(backends, registry, policies=choose, load_status=status)
+    return GenerationService(
+        backends, registry, policies=choose, load_status=status, meter=meter
+    )

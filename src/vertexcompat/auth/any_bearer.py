@@ -30,7 +30,7 @@ class AnyBearerAuthenticator:
         scheme, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated(_UNAUTHENTICATED)
+            raise Unauthenticated(_UNAUTHENTICATED, reason="missing")
         # Only a digest identifies the caller: tokens are never kept or logged.
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         return Principal(subject=f"bearer:{digest}", project="default")

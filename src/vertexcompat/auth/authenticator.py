@@ -27,7 +27,7 @@ def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
+        raise Unauthenticated(UNAUTHENTICATED_MESSAGE, reason="missing")
     return token
 
 
@@ -62,11 +62,12 @@ class TokenAuthenticator:
         return Principal(subject=f"serviceAccount:{email}", project=project)
 
     def _live_account(self, authorization: str | None) -> str:
-        """The email of the account a live, unrevoked token belongs to."""
-        record = self._tokens.resolve(bearer_token(authorization))
+        """The email of the account a live, unrevoked token belongs to. Every failure
+        reads the same to the client; its `reason` is for the operator's metrics."""
+        record, why_not = self._tokens.inspect(bearer_token(authorization))
         if record is None:
-            raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
+            raise Unauthenticated(UNAUTHENTICATED_MESSAGE, reason=why_not)
         key = self._accounts.key(record.key_id)
         if key is None or key.revoked:
-            raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
+            raise Unauthenticated(UNAUTHENTICATED_MESSAGE, reason="revoked")
         return record.email

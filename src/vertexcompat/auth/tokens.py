@@ -48,13 +48,20 @@ class AccessTokens:
 
     def resolve(self, token: str) -> TokenRecord | None:
         """The live record of `token`, or None (unknown, expired or revoked)."""
+        return self.inspect(token)[0]
+
+    def inspect(self, token: str) -> tuple[TokenRecord | None, str]:
+        """(the live record of `token`, "live"), or (None, why not): "invalid" (unknown),
+        "revoked" or "expired" — for the operator's metrics; clients are told none of it."""
         digest = token_digest(token)
         record = self._repo.find(digest)
         if record is None or not hmac.compare_digest(record.digest, digest):
-            return None
-        if record.revoked_at is not None or record.expires_at <= self._clock():
-            return None
-        return record
+            return None, "invalid"
+        if record.revoked_at is not None:
+            return None, "revoked"
+        if record.expires_at <= self._clock():
+            return None, "expired"
+        return record, "live"
 
     def revoke(self, token: str) -> bool:
         return self._repo.revoke(token_digest(token), int(self._clock()))

@@ -170,8 +170,12 @@ class SvgDrawing:
         *,
         limits: SvgLimits = SvgLimits(),
         max_tokens: int = DEFAULT_DRAWING_MAX_TOKENS,
+        on_render: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_render`: told the seconds of each drawing sanitized and rendered to a PNG
+        (metrics; called on the worker thread)."""
         self._renderer = renderer
+        self._on_render = on_render
         self._limits = limits
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
@@ -266,7 +270,10 @@ class SvgDrawing:
             return self._failure(candidate, "the drawing took too long to render")
         except RenderFailed as exc:
             return self._failure(candidate, f"the drawing could not be rendered ({exc})")
-        elapsed_ms = round((time.monotonic() - start) * 1000)
+        elapsed_s = time.monotonic() - start
+        elapsed_ms = round(elapsed_s * 1000)
+        if self._on_render is not None:
+            self._on_render(elapsed_s)
         with self._lock:
             self._rendered += 1
             self._render_ms += elapsed_ms

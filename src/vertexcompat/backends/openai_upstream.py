@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -57,6 +58,10 @@ from vertexcompat.domain.tokens import TokensInfo
 
 logger = logging.getLogger(__name__)
 
+# Told after each attempt on a replica: its base URL, "ok" or "failed", and its seconds
+# (until the answer's end, or the failure).
+AttemptReport = Callable[[str, str, float], None]
+
 
 class OpenAIUpstream:
     """One configured endpoint: `model` is the name its servers serve."""
@@ -71,9 +76,12 @@ class OpenAIUpstream:
         timeouts: UpstreamTimeouts = UpstreamTimeouts(),
         json_schema: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_attempt: AttemptReport | None = None,
     ) -> None:
         """`json_schema`: the upstream takes OpenAI's `json_schema` response format (the
-        endpoint's `json_schema` capability)."""
+        endpoint's `json_schema` capability). `on_attempt`: told how each attempt on a
+        replica went (metrics)."""
+        self._on_attempt = on_attempt
         self.endpoint_id = endpoint_id
         self._json_schema = json_schema
         self._model = model
@@ -102,6 +110,10 @@ class OpenAIUpstream:
                 pass
             self._prober = None
         await self._http.aclose()
+
+    def replica_states(self) -> dict[str, bool]:
+        """Each replica's base URL → whether it is in service now."""
+        return {r.base_url: r.in_service for r in self._replicas.replicas}
 
     def problem(self) -> str | None:
         if self._replicas.any_in_service:
@@ -256,21 +268,28 @@ class OpenAIUpstream:
                 raise self._none_left(tried, reasons)
             tried.append(replica)
             self._replicas.begin(replica)
+            started, outcome = time.perf_counter(), None
             try:
                 async for event in self._attempt(replica, body):
                     yield event
                 self._replicas.succeeded(replica)
+                outcome = "ok"
                 return
             except BadGateway:
                 self._replicas.failed(replica)
+                outcome = "failed"
                 raise
             except RetryElsewhere as exc:  # raised before the attempt's first event only
                 self._replicas.failed(replica)
+                outcome = "failed"
                 reasons.append(f"{replica.base_url}: {exc.reason}")
                 logger.warning("endpoint %s: %s; trying another replica", self.endpoint_id,
                                reasons[-1])
             finally:
                 self._replicas.end(replica)
+                # Not timed: an attempt the client abandoned, or the upstream's own refusal.
+                if outcome is not None and self._on_attempt is not None:
+                    self._on_attempt(replica.base_url, outcome, time.perf_counter() - started)
 
     async def _attempt(self, replica: Replica, body: Mapping[str, Any]) -> AsyncIterator[StreamEvent]:
         url = self._chat_url(replica)

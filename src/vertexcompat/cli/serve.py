@@ -107,12 +107,15 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from vertexcompat.container import build_container
+    from vertexcompat.web.access_log import configure_access_log
     from vertexcompat.web.app import create_app
 
     settings = settings_from_args(args)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.access_log:
+        configure_access_log()  # our JSON line per request replaces uvicorn's
     app = create_app(build_container(settings))
     # What is built by now (modules, schemas, the app) lives as long as the server: moved
     # out of the collector's sight, so that each full collection while serving walks
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         # Access lines are INFO: below that level uvicorn would still format each line's
         # client address and path, per request, for a logger that drops it.
-        access_log=settings.log_level in ("info", "debug"),
+        access_log=settings.log_level in ("info", "debug") and not settings.access_log,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )

@@ -55,8 +55,19 @@ class InvalidArgument(ApiError):
 
 
 class Unauthenticated(ApiError):
+    """A missing or unusable credential. Clients see one message whatever the cause;
+    `reason` says it for the operator's metrics and access log only: `missing` (no bearer
+    token), `invalid` (unknown or malformed), `expired`, `revoked` (the token or its key)."""
+
     http_status = 401
     status = "UNAUTHENTICATED"
+
+    def __init__(
+        self, message: str, *, reason: str = "invalid", param: str | None = None,
+        location: FieldPath | str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, location=location)
+        self.reason = reason
 
 
 class PermissionDenied(ApiError):

@@ -27,7 +27,13 @@ from vertexcompat.engine.llama_log import route_llama_logs
 from vertexcompat.engine.prompt_text import PromptShield
 from vertexcompat.engine.sampling import SamplingParams, grammar_sampler
 from vertexcompat.engine.saved_states import SavedStates
-from vertexcompat.engine.scheduler import EXACT_ROWS, EXACT_ROWS_FLASH, Job, Scheduler
+from vertexcompat.engine.scheduler import (
+    EXACT_ROWS,
+    EXACT_ROWS_FLASH,
+    Job,
+    QueueTimeReport,
+    Scheduler,
+)
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
 from vertexcompat.engine.thinking import (
     ThinkingFormat,
@@ -120,8 +126,11 @@ class JobHandle:
 
 
 class LlamaEngine:
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, *, on_admit: QueueTimeReport | None = None) -> None:
+        """`on_admit`: told each request's queue time (seconds from submission until it
+        got its KV slots), on the scheduler thread."""
         self.config = config
+        self._on_admit = on_admit
         self.name: str | None = None
         self._model: Any = None
         self._ctx: Any = None
@@ -203,6 +212,7 @@ class LlamaEngine:
             prefix_cache=cfg.prefix_cache,
             exact_rows=EXACT_ROWS_FLASH if cfg.flash_attn else EXACT_ROWS,
             saved=SavedStates(cfg.cache_ram_mib * 2**20),
+            on_admit=self._on_admit,
         )
         scheduler.start()
         self._scheduler = scheduler

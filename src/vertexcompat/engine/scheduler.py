@@ -52,6 +52,7 @@ import ctypes
 import enum
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,6 +78,8 @@ MIN_COPY_GAIN = 64
 
 # What a job's sink receives: domain events, an exception (generation failed), or None (done).
 Sink = Callable[[StreamEvent | BaseException | None], None]
+# Told, on the scheduler thread, how many seconds each job waited before it got its slots.
+QueueTimeReport = Callable[[float], None]
 
 
 class Phase(enum.Enum):
@@ -126,6 +129,8 @@ class Job:
     # job ends, unless that name holds one already.
     pin: str | None = None
     candidates: list[Sequence] = field(default_factory=list)
+    # When it was submitted (`time.monotonic()`), for its queue time.
+    submitted: float = field(default_factory=time.monotonic)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -155,7 +160,9 @@ class Scheduler:
         prefix_cache: bool = True,
         exact_rows: int = EXACT_ROWS,
         saved: SavedStates | None = None,
+        on_admit: QueueTimeReport | None = None,
     ) -> None:
+        """`on_admit`: told each job's queue time as it gets its slots (metrics)."""
         if parallel > batch_size:
             raise ValueError("parallel must not exceed batch_size")
         self._ctx = ctx
@@ -178,6 +185,7 @@ class Scheduler:
         self._saved = saved if saved is not None and saved.enabled and self._prefix_cache \
             else None
         self._clock = 0
+        self._on_admit = on_admit
         self._pending: collections.deque[Job] = collections.deque()
         self._active: list[Job] = []
         self._cv = threading.Condition()
@@ -221,12 +229,18 @@ class Scheduler:
             self._cv.notify()
 
     def stats(self) -> dict[str, int]:
-        """A snapshot for /readyz and tests: busy KV slots and requests waiting for one."""
+        """A snapshot for /readyz, metrics and tests: busy KV slots and requests waiting
+        for one; `kv_cells_used` of `kv_cells`: the KV positions the running jobs' sequences
+        hold (prompt decoded so far plus tokens generated), of every slot's context. What
+        free slots keep for prefix reuse is not counted as used (`kept_prefix_tokens`): a
+        new job takes such a slot at once, as vLLM counts its cached free blocks."""
         with self._cv:
             return {
                 "active_requests": len(self._active),
                 "busy_slots": self._parallel - len(self._free_slots),
                 "queued_requests": self._waiting(),
+                "kv_cells_used": sum(map(_cells_held, list(self._active))),
+                "kv_cells": self._parallel * self._ctx_per_seq,
                 "kept_prefix_tokens": sum(len(k.tokens) for k in self._kept.values()),
                 **(self._saved.stats() if self._saved is not None else {}),
             }
@@ -285,6 +299,8 @@ class Scheduler:
             if self._prefix_cache and self._prefix_in_progress(job):
                 waiting.append(job)
                 continue
+            if self._on_admit is not None:
+                self._on_admit(time.monotonic() - job.submitted)
             # Active before its samplers exist, so a failure below releases its slots.
             self._active.append(job)
             job.phase = Phase.PREFILL
@@ -639,3 +655,11 @@ class Scheduler:
         if job.phase is Phase.PREFILL:
             return job.prompt[: job.prefilled] if cand.index == 0 else []
         return job.prompt if job.phase is Phase.DECODE else []
+
+
+def _cells_held(job: Job) -> int:
+    """The KV positions a running job's sequences hold (read from another thread: a step
+    stale at worst)."""
+    if job.phase is Phase.DECODE:
+        return sum(cand.n_past for cand in list(job.candidates))
+    return job.prefilled if job.phase is Phase.PREFILL else 0

@@ -5,11 +5,14 @@ backend model it names, its capabilities, whether it enforces thought signatures
 answers with images), the service finds the backend serving that model, checks it can
 take requests, and wraps it in the policies its capabilities call for (chosen in
 `container.py`). `stream(route, request)` then runs the request on that route; nothing
-downstream looks the model up again.
+downstream looks the model up again. Every generation's events pass `metering.metered`
+on their way out: timed for the operator's `RequestMeter`, reported to the request's
+observer (its access-log record).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -20,6 +23,7 @@ from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.models import ModelCapabilities, ModelInfo
 from vertexcompat.domain.tokens import TokensInfo
 from vertexcompat.models.registry import ModelFacts, ModelRegistry
+from vertexcompat.services.metering import NO_METER, GenerationObserver, RequestMeter, metered
 from vertexcompat.services.policies import Policy, compose
 from vertexcompat.services.route import Route
 
@@ -45,7 +49,8 @@ def no_policies(capabilities: ModelCapabilities) -> Sequence[Policy]:
 
 class GenerationService:
     """`backends`: name → backend. `load_status`: backend name → what loads it, so that a
-    request to a backend whose load failed says why instead of "still loading"."""
+    request to a backend whose load failed says why instead of "still loading".
+    `meter`: where generations are measured (none: not measured)."""
 
     def __init__(
         self,
@@ -54,8 +59,10 @@ class GenerationService:
         *,
         policies: PolicyChoice = no_policies,
         load_status: Mapping[str, LoadStatus] | None = None,
+        meter: RequestMeter | None = None,
     ) -> None:
         self._backends = dict(backends)
+        self._meter = meter
         self._registry = registry
         self._policies = policies
         self._load_status = dict(load_status or {})
@@ -92,11 +99,23 @@ class GenerationService:
             backend=compose(backend, model, self._policies(model.capabilities)), model=model
         )
 
-    def stream(self, route: Route, request: GenerateContentRequest) -> AsyncIterator[StreamEvent]:
+    def stream(
+        self, route: Route, request: GenerateContentRequest, *,
+        observer: GenerationObserver | None = None,
+    ) -> AsyncIterator[StreamEvent]:
         """The route's event stream for a request built for it; the caller must `aclose()`
-        it, which cancels the generation. Errors surface at the first event at the latest."""
+        it, which cancels the generation. Errors surface at the first event at the latest.
+        When it ends, the meter and `observer` (the HTTP request's record) are told how."""
         assert request.model == route.backend_model, "request built for another route"
-        return route.backend.stream(request)
+        started = time.perf_counter()
+        events = route.backend.stream(request)
+        if self._meter is None and observer is None:
+            return events
+        meter = (self._meter or NO_METER).for_model(route.backend_model)
+        return metered(
+            events, meter, observer, model_name=route.backend_model,
+            requested_model=route.requested_id, started=started,
+        )
 
     async def count_tokens(
         self, route: Route, request: GenerateContentRequest, *, as_prompt: bool = False

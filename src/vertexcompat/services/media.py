@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from vertexcompat.domain.content import (
@@ -51,6 +53,9 @@ MediaPart = FileDataPart | InlineDataPart
 # Perception of one request may take this long, queue wait included. The budgets keep an
 # admitted request well inside it on an idle machine (config.py `perception_deadline_s`).
 DEFAULT_DEADLINE_S = 120.0
+
+# Told the seconds each part's perception took on its worker, by kind ("image", "audio").
+PerceptionTiming = Callable[[str, float], None]
 
 
 class Perceiver(Protocol):
@@ -91,7 +96,8 @@ def has_media(
 
 class MediaResolver:
     """`pool`: where perception runs (default: one worker, the default budget); the
-    resolver owns it and closes it."""
+    resolver owns it and closes it. `timing`: told how long each part's perception took
+    (metrics; on the worker thread; queue wait not included)."""
 
     def __init__(
         self,
@@ -100,6 +106,7 @@ class MediaResolver:
         *,
         pool: PerceptionPool | None = None,
         deadline_s: float = DEFAULT_DEADLINE_S,
+        timing: PerceptionTiming | None = None,
     ) -> None:
         if deadline_s <= 0:
             raise ValueError("MediaResolver deadline_s must be positive")
@@ -107,6 +114,7 @@ class MediaResolver:
         self._limits = limits
         self._pool = pool or PerceptionPool()
         self._deadline_s = deadline_s
+        self._timing = timing
         # A request the pool could never hold beside others would be refused with 429 for
         # as long as anything else runs: a misconfiguration, reported at startup.
         budget = self._pool.budget
@@ -178,10 +186,25 @@ class MediaResolver:
                 prove_image_decodes(image, param=param)
                 return perceiver.describe_image(image)
 
-            return Work(describe, label=param, pixels=image.width * image.height)
+            return Work(self._timed("image", describe), label=param,
+                        pixels=image.width * image.height)
         audio = media
-        return Work(lambda: perceiver.transcribe(audio), label=param,
+        return Work(self._timed("audio", lambda: perceiver.transcribe(audio)), label=param,
                     audio_seconds=audio.duration_s)
+
+    def _timed(self, kind: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+        timing = self._timing
+        if timing is None:
+            return fn
+
+        def run() -> Any:
+            started = time.perf_counter()
+            try:
+                return fn()
+            finally:
+                timing(kind, time.perf_counter() - started)
+
+        return run
 
 
 def _perceived(media: ImageMedia | AudioMedia, found: Any) -> Part:

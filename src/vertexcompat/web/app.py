@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from vertexcompat import __version__
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import install_error_handlers
+from vertexcompat.web.routes import metrics as metrics_routes
+from vertexcompat.web.tracking import RequestTracking, RouteTemplates
 from vertexcompat.web.routes import (
     cached_contents,
     chat,
@@ -19,6 +21,7 @@ from vertexcompat.web.routes import (
     health,
     images,
     models,
+    playground,
     token,
 )
 
@@ -42,10 +45,21 @@ def create_app(container: AppContainer) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
+    templates = RouteTemplates()  # route templates for the access log and metrics
     for build_router in (
         chat.build_router, images.build_router, models.build_router, health.build_router,
         token.build_router, debug.build_router, cached_contents.build_router,
-        generate_content.build_router,
+        generate_content.build_router, playground.build_router,
     ):
-        app.include_router(build_router())
+        router = build_router()
+        app.include_router(router)
+        templates.add(router)
+    router = metrics_routes.build_router()
+    app.include_router(router)
+    templates.add(router)
+    # Outermost: every request gets its id and access line, errors' responses included.
+    app.add_middleware(
+        RequestTracking, access_log=container.settings.access_log, metrics=container.metrics,
+        templates=templates,
+    )
     return app

@@ -26,6 +26,7 @@ from vertexcompat.translate.stream_transcoder import ChunkTranscoder
 from vertexcompat.translate.thinking import to_thought_presentation
 from vertexcompat.translate.tools import call_style
 from vertexcompat.translate.validation import parse_chat_request
+from vertexcompat.web.access_log import access_record
 from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import use_param_names
@@ -79,7 +80,7 @@ async def complete_chat(
     thoughts = to_thought_presentation(
         cfg.thinking_config, chat.google_options.thought_tag_marker
     )
-    events = service.stream(route, generate_request)
+    events = service.stream(route, generate_request, observer=access_record(request))
     if chat.stream:
         transcoder = ChunkTranscoder(
             n=n, include_usage=chat.include_usage, completion_id=completion_id,

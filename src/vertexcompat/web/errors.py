@@ -5,7 +5,8 @@ Domain `ApiError`s map to their status and the Google/OpenAI-shaped body
 `Retry-After`; 401 adds `WWW-Authenticate: Bearer`; 415 adds `Accept` with the media type
 the endpoint reads. `OAuthError`s (the token endpoint) get OAuth's
 `{"error", "error_description"}` body instead. Anything else is a bug in this server: 500
-INTERNAL with a request id in the message, and the traceback logged under that id.
+INTERNAL with the request's id (`x-request-id`, the access line's) in the message, and the
+traceback logged under that id.
 
 `param` is named in the terms of the API surface the request came through: an error
 below the surface carries a Gemini `location`, and the surface's one mapper (`ParamNames`,
@@ -17,7 +18,6 @@ never changed.
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,6 +41,7 @@ from vertexcompat.domain.errors import (
 )
 from vertexcompat.domain.locations import ParamNames
 from vertexcompat.openai_api.errors import ErrorBody, ErrorDetail
+from vertexcompat.web.access_log import new_request_id, request_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -125,17 +126,18 @@ def error_response(error: ApiError, names: ParamNames | None = None) -> JSONResp
     )
 
 
-def as_api_error(exc: BaseException) -> ApiError:
-    """`exc` if it is meant for the client; otherwise a logged 500 with a request id."""
+def as_api_error(exc: BaseException, request_id: str | None = None) -> ApiError:
+    """`exc` if it is meant for the client; otherwise a logged 500 naming the request's id
+    (a new one when the request has none)."""
     if isinstance(exc, ApiError):
         return exc
-    request_id = secrets.token_hex(8)
+    request_id = request_id or new_request_id()
     logger.error("internal error, request id %s", request_id, exc_info=exc)
     return Internal(f"Internal error encountered (request id {request_id}).")
 
 
 async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(as_api_error(exc), param_names_of(request))
+    return error_response(as_api_error(exc, request_id_of(request)), param_names_of(request))
 
 
 async def _oauth_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -195,8 +197,9 @@ class CatchAllMiddleware:
         except Exception as exc:
             if started:
                 raise
-            names = param_names_of(HTTPConnection(scope))
-            await error_response(as_api_error(exc), names)(scope, receive, send)
+            connection = HTTPConnection(scope)
+            error = as_api_error(exc, request_id_of(connection))
+            await error_response(error, param_names_of(connection))(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

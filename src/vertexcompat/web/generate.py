@@ -33,6 +33,7 @@ from vertexcompat.translate.gemini_request import (
 )
 from vertexcompat.translate.gemini_response import ChunkWriter, response_json
 from vertexcompat.translate.gemini_tokens import tokens_info_json
+from vertexcompat.web.access_log import access_record
 from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import use_param_names
@@ -106,7 +107,9 @@ async def generate_content(
     )
     sse = stream and request.query_params.get("alt") == "sse"
     headers = grounding_headers(container, route, generate)
-    events = container.generation.stream(route, replace(generate, stream=stream))
+    events = container.generation.stream(
+        route, replace(generate, stream=stream), observer=access_record(request)
+    )
     meta = {"model_version": route.model.model_id, **_stamp()}
     # As Gemini: thought parts only with `includeThoughts`; their tokens are counted anyway.
     thinking = generate.generation_config.thinking_config

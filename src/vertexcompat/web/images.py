@@ -29,6 +29,7 @@ from vertexcompat.translate.image_request import (
 )
 from vertexcompat.translate.images import to_images_response
 from vertexcompat.translate.validation import to_invalid_argument
+from vertexcompat.web.access_log import access_record
 from vertexcompat.web.body import read_json_object
 from vertexcompat.web.deps import AppContainer
 from vertexcompat.web.errors import use_param_names
@@ -50,7 +51,7 @@ async def generate_images(
         to_image_generate_request(wire, backend_model=route.backend_model),
         project=principal.project,
     )
-    events = service.stream(route, generate_request)
+    events = service.stream(route, generate_request, observer=access_record(request))
     return await respond_whole(request, events, _answer)
 
 

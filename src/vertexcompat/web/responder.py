@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from vertexcompat.domain.events import StreamEvent
 from vertexcompat.domain.locations import ParamNames
+from vertexcompat.web.access_log import request_id_of
 from vertexcompat.web.disconnect import ClientDisconnected, cancel_on_disconnect
 from vertexcompat.web.errors import as_api_error, error_body, param_names_of
 from vertexcompat.web.sse import DONE_FRAME, EventSourceResponse, aclose_quietly, sse_frame
@@ -77,7 +78,8 @@ async def respond_streaming(
             first = await anext(events, None)
     except BaseException as exc:
         return await _stopped(request, events, exc)
-    frames = _frames(first, events, encoder, param_names_of(request), done)
+    frames = _frames(first, events, encoder, param_names_of(request), done,
+                     request_id_of(request))
     return EventSourceResponse(frames, headers=headers)
 
 
@@ -103,6 +105,7 @@ async def _frames(
     encoder: StreamEncoder,
     names: ParamNames | None,
     done: bytes | None,
+    request_id: str | None = None,
 ) -> AsyncIterator[bytes]:
     """The frames of what `encoder` makes of the events. The frames it makes of one event
     (or at the end, with `[DONE]`) go out as one body chunk: they are ready at the same
@@ -131,7 +134,7 @@ async def _frames(
         if pending:
             yield b"".join(pending)
     except Exception as exc:  # headers are sent: the error travels as one frame
-        pending.append(sse_frame(error_body(as_api_error(exc), names)))
+        pending.append(sse_frame(error_body(as_api_error(exc, request_id), names)))
         yield b"".join(pending)
     finally:
         with anyio.CancelScope(shield=True):

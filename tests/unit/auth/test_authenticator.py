@@ -108,3 +108,28 @@ def test_key_file_is_a_standard_service_account_key(key) -> None:
     assert key["token_uri"] == TOKEN_URI
     assert key["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
     assert len(key["private_key_id"]) == 40 and key["client_id"].isdigit()
+
+
+def test_every_refusal_reads_the_same_but_says_why_to_the_operator(stack, key, clock) -> None:
+    """One message for the client whatever went wrong; `reason` (for the operator's
+    metrics) tells the cases apart."""
+
+    def refusal(header):
+        with pytest.raises(Unauthenticated) as info:
+            stack.authenticator.authenticate(header, "demo")
+        return info.value
+
+    missing = refusal(None)
+    unknown = refusal(f"Bearer {TOKEN_PREFIX}nope")
+    expired_token = _token(stack, key, clock)
+    revoked_token = _token(stack, key, clock)
+    assert stack.tokens.revoke(revoked_token)
+    clock.now += LIFETIME_S
+    expired = refusal(f"Bearer {expired_token}")
+    revoked = refusal(f"Bearer {revoked_token}")
+    live = _token(stack, key, clock)
+    stack.admin.revoke_key(key["private_key_id"])
+    key_revoked = refusal(f"Bearer {live}")
+    errors = [missing, unknown, expired, revoked, key_revoked]
+    assert [e.reason for e in errors] == ["missing", "invalid", "expired", "revoked", "revoked"]
+    assert len({e.message for e in errors}) == 1

@@ -160,3 +160,11 @@ def test_close_closes_the_renderer():
     renderer = FakeRenderer()
     SvgDrawing(renderer).close()
     assert renderer.closed
+
+
+def test_each_render_is_timed_for_the_metrics():
+    seconds = []
+    run(SvgDrawing(FakeRenderer(), on_render=seconds.append), engine_events())
+    assert len(seconds) == 1 and seconds[0] >= 0
+    run(SvgDrawing(FakeRenderer(RenderFailed("x")), on_render=seconds.append), engine_events())
+    assert len(seconds) == 1  # a failed render is not a render time

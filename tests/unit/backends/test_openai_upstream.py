@@ -301,3 +301,21 @@ def test_a_proxy_refusing_health_does_not_eject_a_replica_whose_models_answer() 
 
     assert asyncio.run(go())
     assert asked == ["a/health", "a/v1/models"] * 2  # asked again: a 401 is no verdict
+
+
+def test_each_attempt_is_reported_with_its_replica_and_outcome_and_states_are_readable():
+    attempts = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        if r.url.host == "a":
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json=COMPLETION)
+
+    b = backend(handler, on_attempt=lambda *a: attempts.append(a))
+    assert b.replica_states() == {"http://a/v1": True, "http://b/v1": True}
+    run(b)
+    assert sorted((replica, outcome) for replica, outcome, _ in attempts) == [
+        ("http://a/v1", "failed"), ("http://b/v1", "ok")]
+    assert all(seconds >= 0 for *_, seconds in attempts)
+    # One failure ejects (eject_after=1).
+    assert b.replica_states() == {"http://a/v1": False, "http://b/v1": True}

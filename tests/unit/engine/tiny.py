@@ -1,7 +1,7 @@
 """Shared set-up for engine tests that run the real tiny model (SmolLM2-135M)."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +17,7 @@ TINY_MODEL = "smollm2-135m-instruct"
 @contextmanager
 def tiny_backend(
     *, parallel: int, max_queue: int = 2, prefix_cache: bool = True, cache_ram_mib: int = 0,
+    on_admit: Callable[[float], None] | None = None,
 ) -> Iterator[LocalBackend]:
     """A LocalBackend on the tiny model, loaded from the shared test data dir."""
     data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
@@ -27,7 +28,8 @@ def tiny_backend(
         EngineConfig(
             threads=1, parallel=parallel, ctx_per_seq=1024, batch_size=256, max_queue=max_queue,
             prefix_cache=prefix_cache, cache_ram_mib=cache_ram_mib,
-        )
+        ),
+        on_admit=on_admit,
     )
     engine.load(resolved.path, resolved.name)
     try:

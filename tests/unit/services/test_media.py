@@ -90,6 +90,15 @@ def test_media_parts_become_perceived_parts_in_place():
     assert not has_media(resolved)
 
 
+def test_each_parts_perception_is_timed_by_kind():
+    timings = []
+    resolver = MediaResolver(FakePerceiver(), MediaLimits(),
+                             timing=lambda kind, s: timings.append((kind, s)))
+    resolve(resolver, request(IMAGE, AUDIO, IMAGE))
+    assert sorted(kind for kind, _ in timings) == ["audio", "image", "image"]
+    assert all(s >= 0 for _, s in timings)
+
+
 def test_a_request_without_media_is_returned_untouched():
     perceiver = FakePerceiver()
     req = request()
