@@ -29,6 +29,7 @@ SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
     "serving.py": (ONE, r"^\(a\) decode tok/s, 1 stream +[\d.]+ +direct [\d.]+ +[\d.]+x"),
     "extra_bufts.py": (ONE, r"^off +[\d.]+ +[\d.]+ +1\.00x decode"),
     "gateway.py": ((), r"^gateway bench done: added p50 [\d.-]+ ms, \d+ requests/s"),
+    "grounding.py": (ONE, r"^grounding bench done: build [\d.]+ s \(\d+ docs\), search p50 [\d.]+ ms p99 [\d.]+ ms, answered \d+/\d+ with citation, overhead [+-]\d+ ms per request"),
     "hardening.py": ((*ONE, "--model", "smollm2-135m-instruct"),
                      r"^\| 4 x 1 MB prompt \| \d{3} \| [\d.]+ s \|"),
     "image_generation.py": (ONE, r"^\| seconds per image, end to end \(median\) \| [\d.]+ \|"),
