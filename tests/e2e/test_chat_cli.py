@@ -225,8 +225,9 @@ def test_a_bad_request_shows_an_error_line_and_the_chat_goes_on(
     too_long = "word " * 700  # over the 512-token context
     shown = terminal.say(too_long.strip(), expect="error 400")
     assert _ERROR_LINE.search(shown)
-    assert "error 400 INVALID_ARGUMENT" in shown and "context window is 512 tokens" in shown
-    assert "(param: messages)" in shown
+    said = " ".join(shown.split())  # rich wraps the line at the terminal's width
+    assert "error 400 INVALID_ARGUMENT" in said and "context window is 512 tokens" in said
+    assert "(param: messages)" in said
     after = terminal.say("Hello ECHO11, how are you?")
     assert not _ERROR_LINE.search(after), after
     assert after.split("how are you?", 1)[1].rsplit(PROMPT, 1)[0].strip()
