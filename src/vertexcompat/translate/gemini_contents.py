@@ -505,7 +505,7 @@ def _json_schema_type(out: Wire, path: FieldPath, where: str) -> None:
     if nullable is not None and not isinstance(nullable, bool):
         raise InvalidArgument(
             f"Invalid schema in `{path}` at {where}: `nullable` must be a boolean, got "
-            f"{_kind(nullable)}.",
+            f"{json_kind(nullable)}.",
             location=path,
         )
     if nullable and isinstance(out.get("type"), str):
@@ -771,10 +771,11 @@ def _missing(path: FieldPath) -> InvalidArgument:
 
 
 def _wrong_type(path: FieldPath, expected: str, value: object) -> InvalidArgument:
-    return InvalidArgument(f"`{path}` must be {expected}, got {_kind(value)}.", location=path)
+    return InvalidArgument(f"`{path}` must be {expected}, got {json_kind(value)}.", location=path)
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """What a JSON value is, for an error message (`a string`, `an object`, `null`, …)."""
     match value:
         case None:
             return "null"

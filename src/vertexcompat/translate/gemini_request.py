@@ -53,7 +53,7 @@ from vertexcompat.translate.gemini_contents import (
     _IDENTIFIER,
     _camel,
     _json_schema,
-    _kind,
+    json_kind,
     _list,
     _read_fields,
     _snake,
@@ -245,7 +245,7 @@ def _labels(value: object, path: FieldPath) -> None:
         if not isinstance(item, str):
             raise InvalidArgument(
                 f"`{path}` must map strings to strings; the value of {_show(key)} is "
-                f"{_kind(item)}.",
+                f"{json_kind(item)}.",
                 location=path,
             )
 
@@ -516,7 +516,7 @@ def _show(value: object) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):  # an int too long to print, a non-JSON value
-        text = _kind(value)
+        text = json_kind(value)
     return text if len(text) <= 100 else text[:100] + "…"
 
 
@@ -532,7 +532,7 @@ def _fields(
     if not isinstance(value, Mapping):
         if not path.steps:
             raise InvalidArgument(
-                f"The request body must be a JSON object, got {_kind(value)}."
+                f"The request body must be a JSON object, got {json_kind(value)}."
             )
         raise _wrong_type(path, "an object", value)
     known = {**{_camel(n): n for n in unsupported}, **{n: n for n in unsupported}}

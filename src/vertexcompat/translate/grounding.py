@@ -19,12 +19,12 @@ Pure.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.domain.events import GroundingMetadata
 from vertexcompat.openai_api.request import ChatCompletionRequest, GoogleOptions
 from vertexcompat.openai_api.response import Annotation, AnnotationURLCitation
+from vertexcompat.translate.gemini_contents import json_kind
 
 # The grounding tools of `google.tools`, in both spellings (Gemini's `Tool` fields).
 GROUNDING_TOOL_KEYS = frozenset({
@@ -51,7 +51,7 @@ def _google_tools(google: GoogleOptions) -> bool:
     if not isinstance(value, list):
         raise InvalidArgument(
             f"`{param}` must be a list of tools such as [{{\"google_search\": {{}}}}], got "
-            f"{_kind(value)}.",
+            f"{json_kind(value)}.",
             param=param,
         )
     for t, tool in enumerate(value):
@@ -59,7 +59,7 @@ def _google_tools(google: GoogleOptions) -> bool:
         if not isinstance(tool, Mapping):
             raise InvalidArgument(
                 f"`{at}` must be an object naming a tool such as {{\"google_search\": {{}}}}, "
-                f"got {_kind(tool)}.",
+                f"got {json_kind(tool)}.",
                 param=at,
             )
         if not tool:
@@ -70,7 +70,7 @@ def _google_tools(google: GoogleOptions) -> bool:
             if not isinstance(options, Mapping):
                 where = f"{at}.{key}"
                 raise InvalidArgument(
-                    f"`{where}` must be an object (the tool's options), got {_kind(options)}.",
+                    f"`{where}` must be an object (the tool's options), got {json_kind(options)}.",
                     param=where,
                 )
     return bool(value)
@@ -87,24 +87,6 @@ def _other_tool(at: str, key: object) -> str:
         f"`{at}`: the tool {shown} is not supported by this server; `google.tools` takes "
         f"the grounding tools {_NAMED}."
     )
-
-
-def _kind(value: Any) -> str:
-    match value:
-        case None:
-            return "null"
-        case bool():
-            return "a boolean"
-        case int() | float():
-            return "a number"
-        case str():
-            return "a string"
-        case list():
-            return "a list"
-        case Mapping():
-            return "an object"
-        case _:
-            return type(value).__name__
 
 
 # --- offsets ----------------------------------------------------------------------------
