@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vertexcompat.store.sqlite import Database
+from vertexcompat.store.database import StateDatabase
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,10 @@ class CachedContentRepository(Protocol):
         ...
 
 
-class SqliteCachedContents:
-    def __init__(self, db: Database) -> None:
+class SqlCachedContents:
+    """Over either state database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: StateDatabase) -> None:
         self._db = db
 
     def add(self, record: CachedContentRecord) -> None:
@@ -93,6 +95,10 @@ class SqliteCachedContents:
                 "DELETE FROM cached_contents WHERE expires_at <= ? RETURNING name, model", (now,)
             ).fetchall()
         return [(row[0], row[1]) for row in rows]
+
+
+# The name it had while SQLite was the only store.
+SqliteCachedContents = SqlCachedContents
 
 
 def _record(row: object) -> CachedContentRecord:

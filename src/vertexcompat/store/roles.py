@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from vertexcompat.store.sqlite import Database
+from vertexcompat.store.database import StateDatabase
 
 
 class RoleRepository(Protocol):
@@ -14,15 +14,17 @@ class RoleRepository(Protocol):
     def bindings(self, project: str | None = None) -> list[tuple[str, str, str]]: ...
 
 
-class SqliteRoles:
-    def __init__(self, db: Database) -> None:
+class SqlRoles:
+    """Over either state database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: StateDatabase) -> None:
         self._db = db
 
     def grant(self, project: str, member: str, role: str) -> bool:
         """True if the binding is new."""
         with self._db.transaction() as conn:
             return conn.execute(
-                "INSERT OR IGNORE INTO role_bindings VALUES (?, ?, ?)", (project, member, role)
+                "INSERT INTO role_bindings VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (project, member, role)
             ).rowcount == 1
 
     def revoke(self, project: str, member: str, role: str) -> bool:
@@ -49,3 +51,7 @@ class SqliteRoles:
                     "SELECT * FROM role_bindings WHERE project = ? ORDER BY 1, 2, 3", (project,)
                 ).fetchall()
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+# The name it had while SQLite was the only store.
+SqliteRoles = SqlRoles

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vertexcompat.store.sqlite import Database
+from vertexcompat.store.database import StateDatabase
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +39,17 @@ class ServiceAccountRepository(Protocol):
     def revoke_key(self, key_id: str, now: int) -> bool: ...
 
 
-class SqliteServiceAccounts:
-    def __init__(self, db: Database) -> None:
+class SqlServiceAccounts:
+    """Over either state database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: StateDatabase) -> None:
         self._db = db
 
     def add(self, account: ServiceAccount, key: ServiceAccountKey) -> None:
         """The account (if new) and its key, in one transaction."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO service_accounts VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO service_accounts VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (account.email, account.project, account.name, account.client_id,
                  account.created_at),
             )
@@ -94,3 +96,7 @@ class SqliteServiceAccounts:
                 (now, key_id),
             )
             return cursor.rowcount == 1
+
+
+# The name it had while SQLite was the only store.
+SqliteServiceAccounts = SqlServiceAccounts

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vertexcompat.store.sqlite import Database
+from vertexcompat.store.database import StateDatabase
+from vertexcompat.store.migrations import INSERTION_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,23 +24,27 @@ class ThoughtKeyRepository(Protocol):
     def retire(self, key_id: str, now: int) -> bool: ...
 
 
-class SqliteThoughtKeys:
-    def __init__(self, db: Database) -> None:
+class SqlThoughtKeys:
+    """Over either state database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: StateDatabase) -> None:
         self._db = db
+        self._order = INSERTION_ORDER[db.dialect]
 
     def add(self, key: ThoughtKey) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO thought_keys VALUES (?, ?, ?, ?)",
+                "INSERT INTO thought_keys (key_id, secret, created_at, retired_at) VALUES (?, ?, ?, ?)",
                 (key.key_id, key.secret, key.created_at, key.retired_at),
             )
 
     def usable(self) -> list[ThoughtKey]:
         """Unretired keys, newest first (the first one seals)."""
         with self._db.read() as conn:
+            # Keys made in the same second: the one made last seals.
             rows = conn.execute(
                 "SELECT * FROM thought_keys WHERE retired_at IS NULL "
-                "ORDER BY created_at DESC, rowid DESC"
+                f"ORDER BY created_at DESC, {self._order} DESC"
             ).fetchall()
         return [ThoughtKey(r["key_id"], bytes(r["secret"]), r["created_at"], r["retired_at"])
                 for r in rows]
@@ -51,3 +56,7 @@ class SqliteThoughtKeys:
                 (now, key_id),
             )
             return cur.rowcount == 1
+
+
+# The name it had while SQLite was the only store.
+SqliteThoughtKeys = SqlThoughtKeys

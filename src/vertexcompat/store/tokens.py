@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vertexcompat.store.sqlite import Database
+from vertexcompat.store.database import StateDatabase
 
 # Rows deleted per transaction when sweeping expired tokens.
 DELETE_BATCH = 1000
@@ -30,8 +30,10 @@ class TokenRepository(Protocol):
         ...
 
 
-class SqliteTokens:
-    def __init__(self, db: Database) -> None:
+class SqlTokens:
+    """Over either state database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: StateDatabase) -> None:
         self._db = db
 
     def add(self, record: TokenRecord) -> None:
@@ -64,10 +66,14 @@ class SqliteTokens:
         while True:
             with self._db.transaction() as conn:
                 count = conn.execute(
-                    "DELETE FROM access_tokens WHERE rowid IN (SELECT rowid FROM "
+                    "DELETE FROM access_tokens WHERE digest IN (SELECT digest FROM "
                     "access_tokens WHERE expires_at <= ? LIMIT ?)",
                     (now, batch),
                 ).rowcount
             deleted += count
             if count < batch:
                 return deleted
+
+
+# The name it had while SQLite was the only store.
+SqliteTokens = SqlTokens
