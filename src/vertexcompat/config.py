@@ -202,6 +202,34 @@ class SafetyConfig(BaseModel):
         return self
 
 
+class StoreConfig(BaseModel):
+    """The `[store]` table: where the state lives (service accounts, keys, roles, token
+    digests, thought-signature keys, cachedContents). `url`: `postgresql://…` for state
+    shared by many replicas (docs/replicas.md), `sqlite:///path`, or none: the embedded
+    `<data_dir>/state.db`. `pool_size`: PostgreSQL connections per process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, min_length=1)
+    pool_size: int = Field(default=4, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str | None) -> str | None:
+        return _checked_store_url(value)
+
+
+def _checked_store_url(value: str | None) -> str | None:
+    from vertexcompat.store.database import StoreError, parse_store_url
+
+    if value is not None:
+        try:
+            parse_store_url(value)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vertexcompat"))
 
@@ -329,6 +357,15 @@ class Settings(BaseSettings):
     grounding_passages: int = Field(default=3, ge=1, le=20)
     # Safety settings (Gemini `safetySettings`): defaults and classifiers, `[safety]`.
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    # The state database, `[store]`; `VERTEXCOMPAT_DATABASE_URL` (or `database_url`) wins
+    # over `[store] url`.
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    database_url: str | None = Field(default=None, min_length=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database_url(cls, value: str | None) -> str | None:
+        return _checked_store_url(value)
 
     @model_validator(mode="after")
     def _unique_endpoint_ids(self) -> Settings:
@@ -344,6 +381,11 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/token"
+
+    @property
+    def store_url(self) -> str | None:
+        """The state database's URL (None: the embedded `<data_dir>/state.db`)."""
+        return self.database_url or self.store.url
 
     @property
     def index_dir(self) -> Path:

@@ -57,14 +57,14 @@ from vertexcompat.services.policies.thoughts import ThoughtSealing
 from vertexcompat.safety import TextClassifier
 from vertexcompat.services.safety import GuardRunner, ModelGuard, SafetyJudge
 from vertexcompat.services.thoughts import ThoughtSignatures
-from vertexcompat.store.thought_keys import SqliteThoughtKeys
-from vertexcompat.store.roles import SqliteRoles
-from vertexcompat.store.service_accounts import SqliteServiceAccounts
-from vertexcompat.store.cached_contents import SqliteCachedContents
+from vertexcompat.store.thought_keys import SqlThoughtKeys
+from vertexcompat.store.roles import SqlRoles
+from vertexcompat.store.service_accounts import SqlServiceAccounts
+from vertexcompat.store.cached_contents import SqlCachedContents
 from vertexcompat.translate.cached_contents import WireCodec
 from vertexcompat.translate.json_schema import output_violation
-from vertexcompat.store.sqlite import Database, open_database
-from vertexcompat.store.tokens import SqliteTokens
+from vertexcompat.store.database import StateDatabase, open_state_database
+from vertexcompat.store.tokens import SqlTokens
 from vertexcompat.web.metrics import PrometheusMetrics
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class Container:
     token_sweeper: TokenSweeper | None = None
     # Vertex `cachedContents` (None: not offered).
     context_caches: ContextCaches | None = None
-    database: Database | None = None
+    database: StateDatabase | None = None
     media: MediaResolver | None = None
     # Whatever else holds a process or thread (the SVG renderer's worker), closed last.
     closeables: list[Closeable] = field(default_factory=list)
@@ -219,7 +219,7 @@ class AuthServices:
     """The auth side of the server, over the state database; `serve` and the
     `vertexcompat auth` commands build it the same way from the same settings."""
 
-    database: Database
+    database: StateDatabase
     admin: ServiceAccountAdmin
     tokens: AccessTokens
     grant: JwtBearerGrant
@@ -231,9 +231,12 @@ class AuthServices:
 
 
 def build_auth(settings: Settings) -> AuthServices:
-    database = open_database(settings.data_dir)
-    accounts, roles = SqliteServiceAccounts(database), SqliteRoles(database)
-    token_repo = SqliteTokens(database)
+    # SQLite under data_dir, or the PostgreSQL that replicas share (`[store] url`).
+    database = open_state_database(
+        settings.store_url, settings.data_dir, pool_size=settings.store.pool_size
+    )
+    accounts, roles = SqlServiceAccounts(database), SqlRoles(database)
+    token_repo = SqlTokens(database)
     # Expired tokens are useless; dropping them here keeps the table small (`sweeper`
     # keeps doing so while the server runs).
     token_repo.delete_expired(int(time.time()))
@@ -331,7 +334,7 @@ def build_container(settings: Settings) -> Container:
         backends,
         model_registry(settings, capabilities),
         media=media,
-        thoughts=ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(auth.database))),
+        thoughts=ThoughtSignatures(ThoughtSealer(SqlThoughtKeys(auth.database))),
         safety=SafetyFilter(judge, settings.safety.settings, windows=Windows(
             first_chars=settings.safety.first_window_chars,
             max_chars=settings.safety.window_chars,
@@ -348,7 +351,7 @@ def build_container(settings: Settings) -> Container:
     if settings.safety.guard_model is not None:
         judge.use_guard(ModelGuard(settings.safety.guard_model, guard_runner(generation)))
     caches = ContextCaches(
-        SqliteCachedContents(auth.database), generation, WireCodec(),
+        SqlCachedContents(auth.database), generation, WireCodec(),
         min_tokens=settings.cached_content_min_tokens,
     )
     caches.sweep()

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from vertexcompat import __version__
-from vertexcompat.cli import auth, chat, endpoints, index, models, serve
+from vertexcompat.cli import auth, chat, endpoints, index, models, serve, store
 from vertexcompat.config import ConfigFileError
+from vertexcompat.store.database import StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoints.register(subcommands)
     index.register(subcommands)
     chat.register(subcommands)
+    store.register(subcommands)
     return parser
 
 
@@ -43,4 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValidationError as exc:
         print(f"vertexcompat: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"vertexcompat: state database: {exc}", file=sys.stderr)
         return 2
