@@ -1,0 +1,201 @@
+"""Many replicas, one state (issue 21): two live servers on one REAL PostgreSQL
+(tests/postgres.py), auth on, the tiny model, one thread each.
+
+A token issued by replica A works on replica B; revoked (through the shared database, as
+an operator does), B refuses it on the next request; a cachedContents made on A is used
+and deleted from B; and killing A with SIGKILL while it issues tokens leaves B serving,
+every token A acknowledged usable on B, and the database passing its integrity check.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, sign_assertion
+from vertexcompat.store.database import open_state_database
+
+from ..postgres import PostgresServer, postgres_server  # noqa: F401 - a fixture
+from .conftest import TINY_MODEL
+from .helpers import GEMINI_FLASH
+from .server import ServerProcess, free_port
+
+pytestmark = pytest.mark.timeout(300)
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+FACTS = " ".join(f"Box {i} holds {i * 3} marbles." for i in range(12))
+
+
+@dataclass
+class Replicas:
+    a: ServerProcess
+    b: ServerProcess
+    url: str
+    key: dict[str, Any]
+    work: Path
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "vertexcompat", *args], input=stdin, capture_output=True,
+            text=True, timeout=60, env=_env(self.url),
+        )
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def token(self, server: ServerProcess) -> str:
+        """An access token from `server`'s `/token` (JWT-bearer grant)."""
+        r = httpx.post(f"{server.base_url}/token", timeout=30,
+                       data={"grant_type": JWT_BEARER, "assertion": self.assertion()})
+        assert r.status_code == 200, f"{r.status_code} {r.text}\n{server.log_tail()}"
+        token: str = r.json()["access_token"]
+        return token
+
+    def assertion(self) -> str:
+        now = int(time.time())
+        claims = {"iat": now, "exp": now + 3600, "iss": self.key["client_email"],
+                  "aud": GOOGLE_TOKEN_URI,
+                  "scope": "https://www.googleapis.com/auth/cloud-platform"}
+        return sign_assertion(claims, private_key_pem=self.key["private_key"],
+                              key_id=self.key["private_key_id"])
+
+
+def _env(url: str) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "VERTEXCOMPAT_DATABASE_URL": url}
+
+
+def models_status(server: ServerProcess, token: str) -> int:
+    return httpx.get(f"{server.vertex_base('demo')}/models", timeout=30,
+                     headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    postgres_server: PostgresServer,  # noqa: F811
+    data_dir: Path,
+    server_logs: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Replicas]:
+    url = postgres_server.create_database("replicas")
+    work = tmp_path_factory.mktemp("replicas")
+    port_a = free_port()
+    env = {
+        **_env(url),
+        "VERTEXCOMPAT_SEARCH_INDEX_DIR": str(work / "empty-index"),
+        "VERTEXCOMPAT_CACHED_CONTENT_MIN_TOKENS": "32",
+    }
+    servers = [
+        ServerProcess(name, model=TINY_MODEL, data_dir=data_dir, log_dir=server_logs,
+                      threads=1, parallel=1, ctx_per_seq=1024, env=env, port=port)
+        for name, port in (("replica-a", port_a), ("replica-b", None))
+    ]
+    # Both start at once on the fresh database: their migrations race (and must not).
+    with ThreadPoolExecutor(2) as pool:
+        started = [pool.submit(s.start, ready_timeout=180) for s in servers]
+    try:
+        for future in started:
+            future.result()
+        key_path = work / "key.json"
+        r = Replicas(servers[0], servers[1], url, {}, work)
+        r.cli("auth", "create-service-account", "--project", "demo", "--name", "sa",
+              "--out", str(key_path), "--port", str(port_a), "--data-dir", str(work))
+        r.key = json.loads(key_path.read_text())
+        yield r
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_a_token_from_one_replica_works_on_the_other_until_revoked(replicas: Replicas) -> None:
+    a, b = replicas.a, replicas.b
+    token = replicas.token(a)
+    assert models_status(b, token) == 200
+    r = httpx.post(f"{b.vertex_base('demo')}/chat/completions", timeout=120,
+                   headers={"Authorization": f"Bearer {token}"},
+                   json={"model": GEMINI_FLASH, "max_tokens": 1,
+                         "messages": [{"role": "user", "content": "Hi"}]})
+    assert r.status_code == 200, r.text
+    replicas.cli("auth", "revoke-token", stdin=token)
+    assert models_status(b, token) == 401  # the very next request
+    assert models_status(a, token) == 401
+    assert models_status(a, replicas.token(b)) == 200
+
+
+def test_a_cache_made_on_one_replica_is_used_and_deleted_from_the_other(
+    replicas: Replicas,
+) -> None:
+    a, b = replicas.a, replicas.b
+    auth = {"Authorization": f"Bearer {replicas.token(a)}"}
+    model = GEMINI_FLASH.split("/", 1)[1]
+    caches = "/v1/projects/demo/locations/us-central1/cachedContents"
+    made = httpx.post(f"{a.base_url}{caches}", headers=auth, timeout=120, json={
+        "model": f"projects/demo/locations/us-central1/publishers/google/models/{model}",
+        "contents": [{"role": "user", "parts": [{"text": FACTS}]}],
+    })
+    assert made.status_code == 200, made.text
+    cache = made.json()
+    seen = httpx.get(f"{b.base_url}/v1/{cache['name']}", headers=auth, timeout=30)
+    assert seen.status_code == 200 and seen.json()["name"] == cache["name"]
+    r = httpx.post(f"{b.vertex_base('demo')}/chat/completions", headers=auth, timeout=120, json={
+        "model": GEMINI_FLASH, "max_tokens": 4, "temperature": 0,
+        "messages": [{"role": "user", "content": "How many marbles are in box 2?"}],
+        "extra_body": {"google": {"cached_content": cache["name"]}},
+    })
+    assert r.status_code == 200, f"{r.text}\n{b.log_tail()}"
+    # B put the cached facts in front of the question: they count as prompt.
+    assert r.json()["usage"]["prompt_tokens"] > cache["usageMetadata"]["totalTokenCount"]
+    assert httpx.delete(f"{b.base_url}/v1/{cache['name']}", headers=auth).status_code == 200
+    assert httpx.get(f"{a.base_url}/v1/{cache['name']}", headers=auth).status_code == 404
+
+
+def test_killing_a_replica_while_it_issues_tokens_loses_nothing_acknowledged(
+    replicas: Replicas,
+) -> None:
+    """Runs last: it kills replica A."""
+    a, b = replicas.a, replicas.b
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def issue() -> None:
+        while not stop.is_set():
+            try:
+                r = httpx.post(f"{a.base_url}/token", timeout=10, data={
+                    "grant_type": JWT_BEARER, "assertion": replicas.assertion()})
+            except httpx.HTTPError:
+                return  # A is gone
+            if r.status_code == 200:
+                acknowledged.append(r.json()["access_token"])
+
+    threads = [threading.Thread(target=issue) for _ in range(3)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    a.kill()  # SIGKILL, mid-issuance
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert len(acknowledged) >= 15, a.log_tail()
+
+    assert b.alive and models_status(b, replicas.token(b)) == 200
+    refused = [t for t in acknowledged if models_status(b, t) != 200]
+    assert not refused, f"{len(refused)} of {len(acknowledged)} acknowledged tokens lost"
+    db = open_state_database(replicas.url, replicas.work)
+    try:
+        assert db.integrity_check() == "ok"
+    finally:
+        db.close()
+    assert "ok" in replicas.cli("store", "check")
