@@ -39,6 +39,7 @@ SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
     "perception.py": (ONE, r"^  one sentence .* RTF [\d.]+"),
     "structured.py": (ONE, r"^\| smollm2-135m-instruct \| greedy \| [\d.]+ \| [\d.]+ \| [\d.]+ \|"),
     "svg_render.py": ((), r"^40 elements +\d+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.-]+$"),
+    "store.py": (ONE, r"^store bench done: token check p50 sqlite [\d.]+ ms, postgresql [\d.]+ ms \([\d.]+x\), p99 .*; issuance/s sqlite 1 replica [\d.]+, postgresql 2 replicas [\d.]+ \([\d.]+x\)"),
     "thinking.py": (ONE, r"^\| smollm2-135m-instruct \| [\d.]+ \| [\d.]+ \| [\d.]+ \|"),
     "tool_results.py": (ONE, r"^tool loops: 4; parrots the history \d/4, answers from the result \d/4"),
 }
