@@ -9,6 +9,7 @@ these tests kill replicas, never the database server.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import itertools
 import os
@@ -67,18 +68,17 @@ class PostgresServer:
     def start(self) -> None:
         bin_dir = binaries()
         data = self.root / "data"
-        subprocess.run(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--no-sync", "--no-instructions"],
-            check=True, capture_output=True, cwd=self.root, timeout=120, **self._user,
-        )
+        shutil.copytree(self._template(), data, symlinks=True)
+        if self._user:
+            for path in (data, *data.rglob("*")):
+                os.chown(path, self._user["user"], self._user["group"], follow_symlinks=False)
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1",
              "-p", str(self.port), "-k", str(self.root), "-c", "fsync=off",
              "-c", "shared_buffers=32MB", "-c", "max_connections=200"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True,
-            **self._user,
+            # In pytest's process group: a Ctrl-C reaches it too ("fast" shutdown).
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, **self._user,
         )
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -92,6 +92,32 @@ class PostgresServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"postgres not ready in {READY_TIMEOUT_S}s:\n{self.log()}")
                 time.sleep(0.05)
+
+    def _template(self) -> Path:
+        """An initdb'd cluster kept under the temp dir and copied for each server: initdb
+        takes seconds, a copy a fraction of one. Made once per pgserver release; two
+        sessions making it at once both succeed (the first rename wins)."""
+        version = importlib.metadata.version("pgserver")
+        template = Path(tempfile.gettempdir()) / f"vertexcompat-pg-template-{version}-{os.geteuid()}"
+        if (template / "PG_VERSION").is_file():
+            return template
+        scratch = Path(tempfile.mkdtemp(prefix=f"{template.name}.", dir=template.parent))
+        try:
+            if self._user:
+                os.chown(scratch, self._user["user"], self._user["group"])
+            subprocess.run(
+                [str(binaries() / "initdb"), "-D", str(scratch / "data"), "-U", "postgres",
+                 "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"],
+                check=True, capture_output=True, cwd=scratch, timeout=120, **self._user,
+            )
+            try:
+                os.rename(scratch / "data", template)
+            except OSError:
+                if not (template / "PG_VERSION").is_file():
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return template
 
     def create_database(self, prefix: str = "t") -> str:
         """A new, empty database; its URL."""
@@ -121,7 +147,7 @@ class PostgresServer:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
 
