@@ -98,7 +98,8 @@ class PostgresServer:
         takes seconds, a copy a fraction of one. Made once per pgserver release; two
         sessions making it at once both succeed (the first rename wins)."""
         version = importlib.metadata.version("pgserver")
-        template = Path(tempfile.gettempdir()) / f"vertexcompat-pg-template-{version}-{os.geteuid()}"
+        name = f"vertexcompat-pg-template-{version}-{os.geteuid()}"
+        template = Path(tempfile.gettempdir()) / name
         if (template / "PG_VERSION").is_file():
             return template
         scratch = Path(tempfile.mkdtemp(prefix=f"{template.name}.", dir=template.parent))

@@ -24,7 +24,8 @@ class SqlRoles:
         """True if the binding is new."""
         with self._db.transaction() as conn:
             return conn.execute(
-                "INSERT INTO role_bindings VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (project, member, role)
+                "INSERT INTO role_bindings VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (project, member, role),
             ).rowcount == 1
 
     def revoke(self, project: str, member: str, role: str) -> bool:

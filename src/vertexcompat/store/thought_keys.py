@@ -34,7 +34,8 @@ class SqlThoughtKeys:
     def add(self, key: ThoughtKey) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO thought_keys (key_id, secret, created_at, retired_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO thought_keys (key_id, secret, created_at, retired_at) "
+                "VALUES (?, ?, ?, ?)",
                 (key.key_id, key.secret, key.created_at, key.retired_at),
             )
 

@@ -18,7 +18,9 @@ from vertexcompat.store.roles import SqlRoles
 from ...postgres import PostgresServer
 
 
-def test_replicas_starting_together_migrate_once(postgres_server: PostgresServer, tmp_path) -> None:
+def test_replicas_starting_together_migrate_once(
+    postgres_server: PostgresServer, tmp_path
+) -> None:
     url = postgres_server.create_schema()
     opened: list[PostgresDatabase] = []
     errors: list[BaseException] = []
@@ -62,14 +64,16 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password(
     postgres_server: PostgresServer, tmp_path
 ) -> None:
     with pytest.raises(StoreError) as caught:
-        open_state_database(f"postgresql://u:hunter2@127.0.0.1:1/db", tmp_path)
+        open_state_database("postgresql://u:hunter2@127.0.0.1:1/db", tmp_path)
     assert "cannot use PostgreSQL at postgresql://u@127.0.0.1:1/db" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     with pytest.raises(StoreError, match="does not exist"):
         open_state_database(postgres_server.url("no_such_db"), tmp_path)
 
 
-def test_a_database_from_a_newer_version_is_refused(postgres_server: PostgresServer, tmp_path) -> None:
+def test_a_database_from_a_newer_version_is_refused(
+    postgres_server: PostgresServer, tmp_path
+) -> None:
     url = postgres_server.create_schema()
     open_state_database(url, tmp_path).close()
     db = open_state_database(url, tmp_path)
@@ -96,7 +100,9 @@ def test_a_lost_connection_is_unavailable_once_then_the_pool_reconnects(
     db.close()
 
 
-def test_the_integrity_check_reports_orphaned_keys(postgres_server: PostgresServer, tmp_path) -> None:
+def test_the_integrity_check_reports_orphaned_keys(
+    postgres_server: PostgresServer, tmp_path
+) -> None:
     db = open_state_database(postgres_server.create_schema(), tmp_path)
     assert db.integrity_check() == "ok"
     with db.transaction() as conn:
