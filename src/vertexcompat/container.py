@@ -264,6 +264,7 @@ def build_container(settings: Settings) -> Container:
     """The production container: one local llama.cpp backend serving `settings.model`."""
     from vertexcompat.backends.local import LocalBackend
     from vertexcompat.backends.local_drawing import SvgDrawing
+    from vertexcompat.media.illustrations import Illustrator
     from vertexcompat.media.svg.render import SvgRenderer
     from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
     from vertexcompat.engine.model_files import ModelCatalog
@@ -286,10 +287,17 @@ def build_container(settings: Settings) -> Container:
         ),
         on_admit=metrics.queue_time(backend_model) if metrics is not None else None,
     )
-    # The renderer's worker process starts on the first image, not here.
+    # One MiniLM (loaded on first use) for the safety classifier, search, attribution and
+    # the illustration matcher.
+    embedder = TextEmbedder(threads=1)
+    # The renderer's worker process starts on the first image, not here; the illustration
+    # library's index on the first scene.
     drawing = SvgDrawing(
         SvgRenderer(timeout_s=settings.image_render_timeout_s),
         on_render=metrics.image_render_time if metrics is not None else None,
+        illustrator=(
+            Illustrator(embed=embedder.embed) if settings.image_illustrations else None
+        ),
     )
     backends: dict[str, Backend] = {"local": LocalBackend(
         engine,
@@ -318,8 +326,6 @@ def build_container(settings: Settings) -> Container:
     media = build_media(
         settings, perception, timing=metrics.perception_time if metrics is not None else None
     )
-    # One MiniLM (loaded on first use) for the safety classifier, search and attribution.
-    embedder = TextEmbedder(threads=1)
     judge = build_safety_judge(settings, perception, embedder)
     grounding = build_grounding(settings, embedder)
     lifecycles: dict[str, Lifecycle] = {"local": loader}

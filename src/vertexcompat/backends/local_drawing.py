@@ -12,6 +12,13 @@ holds the newline ending the caption line (that token, and every SVG token after
 dropped — their bytes would spell the drawing). For an image-only answer the plan asks the
 engine for none.
 
+Scene mode (issue 23, when the container gives an `Illustrator`): the model writes the
+caption line and then a scene as JSON (backends/local_scene.py) instead of SVG; the
+illustrator composes it from the OpenMoji library into SVG, which goes the same way
+(sanitized, rendered), and the PNG carries the library's source and licence as tEXt
+chunks. Objects the library lacks are drawn as plain shapes. The scene's JSON, like the
+SVG, is never sent nor logged.
+
 When a drawing cannot become an image (the sanitizer rejects it, the renderer times out
 or fails), the candidate gets no image, a one-line note in its text, and finish reason
 OTHER (`"stop"` on the wire): the generation happened and its tokens are billed, so a
@@ -45,7 +52,16 @@ from vertexcompat.domain.events import (
     TokenLogprobs,
     Usage,
 )
+from vertexcompat.backends.local_scene import (
+    DEFAULT_SCENE_MAX_TOKENS,
+    SceneGrammarSpec,
+    scene_example,
+    scene_grammar,
+    scene_instructions,
+)
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
+from vertexcompat.media.illustrations import Illustrator, LibraryMissing, SceneInvalid
+from vertexcompat.media.svg.png_text import with_text_chunks
 from vertexcompat.media.svg.render import RenderFailed, RenderTimeout
 from vertexcompat.media.svg.sanitize import SvgLimits, SvgRejected, sanitize_svg
 
@@ -58,6 +74,9 @@ CANVAS_LONG_SIDE = 100
 DEFAULT_DRAWING_MAX_TOKENS = 1200
 # Drawing works best close to greedy with a small model; Gemini's 1.0 makes it scribble.
 DRAWING_DEFAULT_TEMPERATURE = 0.2
+# A composed scene is illustrations, each hand drawn with up to a few hundred elements:
+# the sanitizer's bounds for it (the render timeout bounds the rest).
+SCENE_LIMITS = SvgLimits(max_elements=3000, max_chars=600_000, max_path_chars=40_000)
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +145,20 @@ def worked_example(spec: SvgGrammarSpec) -> tuple[str, str]:
             f"Here is an image of a black square on a white background:\n{svg}")
 
 
-def drawing_request(request: GenerateContentRequest, spec: SvgGrammarSpec) -> GenerateContentRequest:
-    """The request the model decodes: drawing instructions (then the client's own system
-    instruction), the worked example, then the client's conversation."""
-    system_parts: list[TextPart] = [TextPart(drawing_instructions(spec))]
+DrawingSpec = SvgGrammarSpec | SceneGrammarSpec
+
+
+def drawing_request(request: GenerateContentRequest, spec: DrawingSpec) -> GenerateContentRequest:
+    """The request the model decodes: drawing (or scene) instructions, then the client's
+    own system instruction, the worked example, then the client's conversation."""
+    if isinstance(spec, SceneGrammarSpec):
+        instructions, (ask, answer) = scene_instructions(), scene_example()
+    else:
+        instructions, (ask, answer) = drawing_instructions(spec), worked_example(spec)
+    system_parts: list[TextPart] = [TextPart(instructions)]
     if request.system_instruction is not None:
         system_parts += [p for p in request.system_instruction.parts if isinstance(p, TextPart)]
     system_text = "\n\n".join(p.text for p in system_parts)
-    ask, answer = worked_example(spec)
     example = (
         Content(role="user", parts=(TextPart(ask),)),
         Content(role="model", parts=(TextPart(answer),)),
@@ -151,6 +176,14 @@ def drawing_request(request: GenerateContentRequest, spec: SvgGrammarSpec) -> Ge
     )
 
 
+def request_text(request: GenerateContentRequest) -> str:
+    """The text of the request's last user turn: what the picture is asked to show."""
+    for content in reversed(request.contents):
+        if content.role == "user":
+            return " ".join(p.text for p in content.parts if isinstance(p, TextPart))
+    return ""
+
+
 @dataclass(slots=True)
 class _Candidate:
     in_svg: bool = False
@@ -161,35 +194,56 @@ class _Candidate:
 
 
 class SvgDrawing:
-    """Owns the renderer and the sanitizer limits; one per local backend. Thread-safe: the
-    counters are behind a lock and the renderer is thread-safe."""
+    """Owns the renderer, the sanitizer limits and (in scene mode) the illustrator; one per
+    local backend. Thread-safe: the counters are behind a lock, the renderer and the
+    illustrator are thread-safe."""
 
     def __init__(
         self,
         renderer: PngRenderer,
         *,
         limits: SvgLimits = SvgLimits(),
-        max_tokens: int = DEFAULT_DRAWING_MAX_TOKENS,
+        max_tokens: int | None = None,
         on_render: Callable[[float], None] | None = None,
+        illustrator: Illustrator | None = None,
     ) -> None:
         """`on_render`: told the seconds of each drawing sanitized and rendered to a PNG
-        (metrics; called on the worker thread)."""
+        (metrics; called on the worker thread). `illustrator`: scene mode (the model lays
+        out a scene, drawn from the illustration library); None: the model draws SVG.
+        `max_tokens`: a drawing's budget when its request sets none (default: the mode's)."""
         self._renderer = renderer
         self._on_render = on_render
         self._limits = limits
+        self._illustrator = illustrator
+        if max_tokens is None:
+            max_tokens = (DEFAULT_SCENE_MAX_TOKENS if illustrator is not None
+                          else DEFAULT_DRAWING_MAX_TOKENS)
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
         self._rendered = 0
         self._failed = 0
         self._render_ms = 0
+        self._scene_grammars: dict[str, str] = {}
 
-    def spec_for(self, width: int, height: int) -> SvgGrammarSpec:
+    def spec_for(self, width: int, height: int) -> DrawingSpec:
         cw, ch = canvas_for(width, height)
+        if self._illustrator is not None:
+            return SceneGrammarSpec(width=cw, height=ch)
         spec = SvgGrammarSpec(width=cw, height=ch)
         if spec.max_elements > self._limits.max_elements:
             # The grammar must never admit more than the sanitizer keeps.
             raise ValueError("the SVG grammar admits more elements than the sanitizer's limit")
         return spec
+
+    def scene_grammar(self, spec: SceneGrammarSpec) -> str:
+        """The scene grammar's GBNF (compiled once per spec). Blocking."""
+        with self._lock:
+            cached = self._scene_grammars.get(spec.key())
+        if cached is None:
+            cached = scene_grammar(spec)
+            with self._lock:
+                self._scene_grammars[spec.key()] = cached
+        return cached
 
     def stats(self) -> dict[str, int]:
         """`images_rendered`, `images_failed`, `render_ms_total` (for operations and the
@@ -211,10 +265,12 @@ class SvgDrawing:
         width: int,
         height: int,
         caption: bool = True,
+        prompt: str = "",
     ) -> AsyncIterator[StreamEvent]:
-        """The engine's raw events (caption line + SVG text per candidate) → caption text
-        (unless `caption` is false: an image-only request), one image and `Finished` per
-        candidate, `Usage` as it comes."""
+        """The engine's raw events (caption line + SVG text, or scene JSON, per candidate)
+        → caption text (unless `caption` is false: an image-only request), one image and
+        `Finished` per candidate, `Usage` as it comes. `prompt`: the request's own text (in
+        scene mode, what it names completes the scene: Illustrator.completed)."""
         states: dict[int, _Candidate] = {}
         async for event in events:
             match event:
@@ -233,7 +289,7 @@ class SvgDrawing:
                 case Finished(candidate=c, reason=reason):
                     state = states.pop(c, _Candidate())
                     image, problem = await asyncio.to_thread(
-                        self._png, state.svg, c, width=width, height=height
+                        self._png, state.svg, c, width=width, height=height, prompt=prompt
                     )
                     if image is not None:
                         yield ImageOutput(c, PNG_MIME_TYPE, image)
@@ -257,13 +313,30 @@ class SvgDrawing:
                     assert_never(event)
 
     def _png(
-        self, svg: str, candidate: int, *, width: int, height: int
+        self, body: str, candidate: int, *, width: int, height: int, prompt: str = ""
     ) -> tuple[bytes | None, str]:
-        """(PNG, "") or (None, why not). Blocking: runs in a worker thread."""
+        """(PNG, "") or (None, why not): `body` is the model's SVG, or in scene mode its
+        scene JSON. Blocking: runs in a worker thread."""
         start = time.monotonic()
+        texts: dict[str, str] = {}
+        limits = self._limits
+        svg = body
         try:
-            clean = sanitize_svg(svg, width=width, height=height, limits=self._limits)
+            if self._illustrator is not None:
+                cw, ch = canvas_for(width, height)
+                composed = self._illustrator.compose(body, width=cw, height=ch, prompt=prompt)
+                svg, limits = composed.svg, SCENE_LIMITS
+                texts = self._illustrator.png_texts(composed)
+                log.info("candidate %d: scene of %d objects, %d drawn from the library",
+                         candidate, len(composed.drawn), len(composed.illustrations))
+            clean = sanitize_svg(svg, width=width, height=height, limits=limits)
             png = self._renderer.render_png(clean, width=width, height=height)
+            if texts:
+                png = with_text_chunks(png, texts)
+        except SceneInvalid as exc:
+            return self._failure(candidate, f"the scene could not be read ({exc})")
+        except LibraryMissing as exc:
+            return self._failure(candidate, f"the illustration library is missing ({exc})")
         except SvgRejected as exc:
             return self._failure(candidate, f"the drawing was not a usable SVG image ({exc})")
         except RenderTimeout:

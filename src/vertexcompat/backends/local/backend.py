@@ -36,7 +36,8 @@ from vertexcompat.backends.local.plan import (
     text_length,
     thinking_budget,
 )
-from vertexcompat.backends.local_drawing import SvgDrawing
+from vertexcompat.backends.local_drawing import SvgDrawing, request_text
+from vertexcompat.backends.local_scene import SceneGrammarSpec
 from vertexcompat.backends.local_prompt import CALL_OPEN, content_text, to_template_input
 from vertexcompat.domain.content import (
     Content,
@@ -146,7 +147,8 @@ class LocalBackend:
                     assert self._drawing is not None
                     width, height = plan.image_size
                     images = self._drawing.images(
-                        events, width=width, height=height, caption=plan.caption
+                        events, width=width, height=height, caption=plan.caption,
+                        prompt=request_text(request),
                     )
                     try:
                         async for event in images:
@@ -282,6 +284,9 @@ class LocalBackend:
                 return await self._calls_grammar(plan.request, spec)
             case SvgGrammarSpec() as spec:
                 return await asyncio.to_thread(engine.svg_grammar, spec)
+            case SceneGrammarSpec() as spec:
+                assert self._drawing is not None  # only a drawing plan holds one
+                return await asyncio.to_thread(self._drawing.scene_grammar, spec)
             case _:
                 assert_never(plan.constraint)
 

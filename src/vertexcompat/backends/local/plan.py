@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vertexcompat.backends.local_drawing import drawing_request
+from vertexcompat.backends.local_scene import SceneGrammarSpec
 from vertexcompat.backends.local_prompt import BARE_CALL_START, CALL_CLOSE, CALL_OPEN
 from vertexcompat.domain.content import (
     TEXT_MODALITY,
@@ -80,12 +81,13 @@ class LocalModel:
 
 
 class Canvas(Protocol):
-    """Where a drawing goes (local_drawing.SvgDrawing): the grammar's canvas for a size,
-    and the token budget of a drawing whose request sets none."""
+    """Where a drawing goes (local_drawing.SvgDrawing): the grammar for a size (an SVG
+    drawing's, or in scene mode a scene's), and the token budget of a drawing whose request
+    sets none."""
 
     max_tokens: int
 
-    def spec_for(self, width: int, height: int) -> SvgGrammarSpec: ...
+    def spec_for(self, width: int, height: int) -> SvgGrammarSpec | SceneGrammarSpec: ...
 
 
 class AnswerMode(enum.Enum):
@@ -94,7 +96,7 @@ class AnswerMode(enum.Enum):
     TEXT = "text"  # as they come
     JSON = "json"  # as they come; each finished answer post-checked against the schema
     CALLS = "calls"  # function calls extracted from the text
-    IMAGE = "image"  # a caption line, then an SVG drawing rendered to one image
+    IMAGE = "image"  # a caption line, then an SVG drawing (or a scene) rendered to one image
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,7 @@ class LazyCalls:
     calls: CallsSpec
 
 
-Constraint = JsonAnswer | CallsSpec | SvgGrammarSpec
+Constraint = JsonAnswer | CallsSpec | SvgGrammarSpec | SceneGrammarSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +229,8 @@ def plan_decode(
 def _drawing_plan(
     request: GenerateContentRequest, model: LocalModel, canvas: Canvas | None, *, calling: bool
 ) -> DecodePlan:
-    """Image output: the model draws SVG under the drawing grammar (local_drawing.py)."""
+    """Image output: the model draws SVG under the drawing grammar, or lays out a scene
+    under the scene grammar (local_drawing.py, local_scene.py)."""
     cfg = request.generation_config
     if canvas is None:
         raise InvalidArgument(

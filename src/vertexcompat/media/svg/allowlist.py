@@ -62,6 +62,9 @@ VALIDATORS: dict[str, Validator] = {
        for name in ("opacity", "fill-opacity", "stroke-opacity", "stop-opacity", "offset")},
     "stroke-linecap": _simple(values.keyword("butt", "round", "square")),
     "stroke-linejoin": _simple(values.keyword("miter", "round", "bevel")),
+    # Issue 23: OpenMoji's illustrations use these two (both only shape the paint).
+    "stroke-miterlimit": _simple(values.miter_limit),
+    "fill-rule": _simple(values.keyword("nonzero", "evenodd")),
     "font-size": _simple(values.positive_length),
     "font-family": _simple(values.font_family),
     "font-weight": _simple(values.font_weight),
@@ -72,9 +75,9 @@ VALIDATORS: dict[str, Validator] = {
     "id": _simple(values.identifier),
 }
 
-PRESENTATION = ("fill", "stroke", "stroke-width", "stroke-linecap", "stroke-linejoin", "opacity",
-                "fill-opacity", "stroke-opacity", "font-size", "font-family", "font-weight",
-                "text-anchor")
+PRESENTATION = ("fill", "stroke", "stroke-width", "stroke-linecap", "stroke-linejoin",
+                "stroke-miterlimit", "fill-rule", "opacity", "fill-opacity", "stroke-opacity",
+                "font-size", "font-family", "font-weight", "text-anchor")
 _DRAWN = ("id", "transform", *PRESENTATION)
 
 # The root `<svg>` is special-cased by the sanitizer, which writes its width, height and

@@ -93,6 +93,12 @@ def positive_length(text: str) -> str | None:
     return None if value is None or value in ("0", "0%") else value
 
 
+def miter_limit(text: str) -> str | None:
+    """stroke-miterlimit: a plain number, at least 1 (SVG's own lower bound)."""
+    value = number(text)
+    return None if value is None or value < 1 else format_number(value)
+
+
 def fraction(text: str) -> str | None:
     """opacity, offset: a number or a percentage, clamped to 0..1 as CSS does."""
     match = _LENGTH.fullmatch(text)

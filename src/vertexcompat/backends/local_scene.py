@@ -1,0 +1,85 @@
+"""Scene mode of the local backend's image path (issue 23): with the illustration library
+on, the model does not draw SVG; it writes one short caption line and then the scene as
+JSON (media/illustrations/scene.py), decoding under a grammar made from the scene's JSON
+schema, so the scene always parses. The composer draws each object from the library
+(local_drawing.py runs it), and the drawing is sanitized and rendered as before.
+
+Here: the grammar's spec and text (the caption line's rule, then the schema's rules), and
+the prompt — instructions and one worked example — the model reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from vertexcompat.engine.constraints import schema_to_grammar
+from vertexcompat.media.illustrations.scene import POSITIONS, SCENE_SCHEMA
+
+# A scene of six objects is ~250 tokens of JSON; the caption line adds a few dozen.
+DEFAULT_SCENE_MAX_TOKENS = 400
+# The schema's strings are enums and a bounded pattern; this only bounds what is left.
+_SCHEMA_STRING_BOUND = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SceneGrammarSpec:
+    """One scene grammar: the canvas (`width` x `height`, the composer's viewBox) and the
+    caption's bound. The canvas does not change the grammar; it travels with the plan to
+    the composer."""
+
+    width: int
+    height: int
+    max_caption_chars: int = 100
+
+    def key(self) -> str:
+        return f"scene:{self.max_caption_chars}"
+
+
+def scene_grammar(spec: SceneGrammarSpec) -> str:
+    """GBNF whose root is: caption line, newline, one scene JSON object."""
+    body = schema_to_grammar(SCENE_SCHEMA, default_max_length=_SCHEMA_STRING_BOUND)
+    # The schema's root becomes `scene`; nothing else in the converter's output names it.
+    body = re.sub(r"^root ::=", "scene ::=", body, count=1, flags=re.MULTILINE)
+    caption = (
+        f"[A-Za-z0-9] [A-Za-z0-9 ,.:;!?'()-]{{0,{spec.max_caption_chars - 1}}}"
+    )
+    return f'root ::= caption "\\n" scene\ncaption ::= {caption}\n{body}'
+
+
+def scene_instructions() -> str:
+    positions = ", ".join(POSITIONS)
+    return "\n".join((
+        "You are an illustrator. For the picture the user asks for, first write one short "
+        "caption line, then describe the scene as JSON:",
+        '- "background": the colour behind everything; use the colour the user names, '
+        "skyblue for an outdoor scene, else white.",
+        '- "ground": the colour of the ground (green grass, gray road, brown floor), or '
+        '"none" when there is no ground.',
+        '- "objects": every thing the user names, each in its own object, from back to '
+        'front. "name" is the thing itself in one or two lowercase words (like "tree", '
+        '"car", "coffee", "laptop"), "count" how many, "color" the colour the user names '
+        f'for it or "none", "position" one of: {positions}; "size" small, medium or large.',
+        "A thing under or below another is lower; a thing above is higher; things next to "
+        "each other are left and right.",
+    ))
+
+
+def scene_example() -> tuple[str, str]:
+    """(user turn, model turn): one small scene, so the model sees the caption line and
+    the JSON after it."""
+    scene = {
+        "background": "skyblue",
+        "ground": "green",
+        "objects": [
+            {"name": "tree", "count": 1, "color": "none", "position": "left", "size": "large"},
+            {"name": "dog", "count": 2, "color": "black", "position": "bottom right",
+             "size": "medium"},
+            {"name": "sun", "count": 1, "color": "none", "position": "top right",
+             "size": "small"},
+        ],
+    }
+    return ("Two black dogs next to a tree in the sun.",
+            "Two black dogs playing next to a tree on a sunny day.\n"
+            + json.dumps(scene, separators=(", ", ": ")))

@@ -1,0 +1,107 @@
+"""`Illustrator`: the one object the drawing path talks to in scene mode (issue 23) — the
+library, the matcher and the composer built together, plus the licence metadata a
+composed picture carries. One per container (container.build_container), nothing global;
+everything heavy (the index, the names' embeddings, each illustration) loads on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vertexcompat.media.illustrations.compose import ComposedScene, SceneComposer, head_noun
+from vertexcompat.media.illustrations.library import (
+    ATTRIBUTION,
+    LICENCE,
+    LICENCE_URL,
+    SOURCE,
+    SOURCE_URL,
+    IllustrationLibrary,
+)
+from vertexcompat.media.illustrations.matcher import Embed, IllustrationMatcher
+from vertexcompat.media.illustrations.scene import (
+    COLOURS,
+    MAX_COUNT,
+    MAX_OBJECTS,
+    Scene,
+    SceneObject,
+    parse_scene,
+)
+
+# How many illustrations the PNG's `Comment` chunk lists at most (a scene has at most six
+# objects; copies of one are listed once).
+_LISTED = 12
+# Where objects the scene left out go, in order of preference.
+_FREE_CELLS = ("bottom left", "bottom right", "left", "right", "center", "bottom",
+               "top left", "top right", "top")
+
+
+class Illustrator:
+    """Scene JSON → composed SVG, and the PNG text chunks that credit the library."""
+
+    def __init__(self, library: IllustrationLibrary | None = None, *,
+                 embed: Embed | None = None) -> None:
+        self.library = library or IllustrationLibrary()
+        self.matcher = IllustrationMatcher(self.library, embed=embed)
+        self._composer = SceneComposer(self.library, self.matcher)
+
+    def compose(self, scene_json: str, *, width: int, height: int,
+                prompt: str = "") -> ComposedScene:
+        """The model's scene, completed with what `prompt` (the request's text) names and
+        the scene left out, composed on a `width` x `height` canvas. Raises
+        scene.SceneInvalid for JSON that is no scene, library.LibraryMissing when the
+        wheel is gone."""
+        scene = self.completed(parse_scene(scene_json), prompt)
+        return self._composer.compose(scene, width=width, height=height)
+
+    def completed(self, scene: Scene, prompt: str) -> Scene:
+        """`scene` plus an object for each thing `prompt` names that no object of the scene
+        shows. A small model often lists one or two of three things asked for ("a girl
+        holding an umbrella in the rain" laid out as an umbrella); it is the request, not
+        the model, that says what must be in the picture. Added objects take cells no
+        object uses, so they hide nothing."""
+        shown_keys, shown_heads = set(), set()
+        for obj in scene.objects:
+            shown_heads.add(head_noun(obj.name))
+            match = self.matcher.match(obj.name)
+            if match is not None:
+                shown_keys.add(match.illustration.key)
+        used = {obj.position for obj in scene.objects}
+        free = [cell for cell in _FREE_CELLS if cell not in used]
+        added: list[SceneObject] = []
+        for mention in self.matcher.named_in(prompt):
+            key = mention.illustration.key
+            if key in shown_keys or head_noun(mention.name) in shown_heads:
+                continue
+            if len(scene.objects) + len(added) >= MAX_OBJECTS:
+                break
+            shown_keys.add(key)
+            added.append(SceneObject(
+                name=mention.name, count=min(mention.count, MAX_COUNT),
+                colour=mention.colour if mention.colour in COLOURS else None,
+                position=free.pop(0) if free else "center", size="medium", from_prompt=True,
+            ))
+        if not added:
+            return scene
+        return replace(scene, objects=(*scene.objects, *added))
+
+    def warm(self) -> None:
+        """Build the index now (the embeddings of names still load on first need)."""
+        self.library.illustrations()
+
+    def png_texts(self, composed: ComposedScene) -> dict[str, str]:
+        """tEXt chunks for a picture composed from `composed`: empty when it holds no
+        illustration (plain shapes owe nobody credit), else the source, the licence and
+        the illustrations used (CC BY-SA 4.0 asks for credit and the licence with every
+        copy)."""
+        used = list(dict.fromkeys(composed.illustrations))
+        if not used:
+            return {}
+        listed = "; ".join(f"U+{i.key} {i.name}" for i in used[:_LISTED])
+        changed = "scaled and placed, some recoloured" if any(
+            d.tinted for d in composed.drawn) else "scaled and placed"
+        return {
+            "Source": f"{SOURCE} {self.library.version} ({SOURCE_URL})",
+            "Copyright": ATTRIBUTION,
+            "License": f"{LICENCE} {LICENCE_URL}",
+            "Comment": f"Illustrations ({changed}): {listed}",
+        }
