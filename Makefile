@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
 
-.PHONY: serve test install install-test bench clean chromium
+.PHONY: serve test install install-test bench clean chromium llama-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,12 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
 	$(PIP) install -e '.[test,bench]'
 	touch $@
 
-bench: $(VENV)/.installed-bench
+# llama.cpp's C++ server, built once into the data dir from the llama.cpp sources that
+# llama-cpp-python vendors (about 6 minutes on 2 cores): bench/serving.py's baseline.
+llama-server: $(VENV)/.installed
+	$(BIN)/python bench/_build_llama_server.py
+
+bench: $(VENV)/.installed-bench llama-server
 	$(BIN)/python bench/serving.py $(ARGS)
 
 clean:

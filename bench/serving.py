@@ -1,22 +1,30 @@
-"""Serving benchmark: vertexcompat vs llama-cpp-python, same model file, same thread count.
+"""Serving benchmark: vertexcompat vs llama.cpp's own C++ server (`llama-server`) and vs
+llama-cpp-python driven in process, same model file, same thread count, one run.
 
-Measures, in one run and against baselines measured in the same run:
+Measures, each against a baseline measured in the same run:
 
   (a) decode tokens/s of ONE streaming request through our server vs `llama_cpp.Llama`
       driven in-process (create_chat_completion(stream=True)), greedy, same prompt,
-      same max_tokens                                                 target ratio >= 0.90
+      same max_tokens                                                 target ratio >= 0.95
   (b) time to first token, ours (HTTP request sent -> first content delta) minus direct
       (call -> first content chunk), medians after a warm-up          target <= 30 ms
-  (c) aggregate tokens/s of 4 concurrent streams vs 1 stream on our server
-                                                                      target >= 1.8x
-      and the same 4-stream load against `python -m llama_cpp.server` (serializes requests)
+  (c) aggregate tokens/s of 4 concurrent streams vs 1 stream on our server, beside the
+      kernel's own ceiling for 4 rows vs 1                            target >= 2.0x
+  (d) ours vs llama-server (built from the llama.cpp sources llama-cpp-python vendors:
+      `make llama-server`), both with --parallel 8, the same context per slot and their
+      default prompt caches: one stream decode tok/s (>= 1.0x) and TTFT; 4 and 8
+      concurrent streams aggregate tok/s (>= 1.05x); a burst of 4 fresh requests at once,
+      p50 and p95 TTFT (p95 <= 1.0x); peak RSS of the server's processes
+  (e) with --with-llama-cpp-server: 4 streams against `python -m llama_cpp.server`
 
 Phases run strictly one after another (2 cores): direct baseline in this process, then our
-server, then llama_cpp.server. Servers log to files; every server is stopped in `finally`.
+server, then llama-server. Servers log to files; every server is stopped in `finally`.
 
     .venv/bin/python bench/serving.py [--model NAME|PATH.gguf] [--threads N] [--max-tokens N]
-                                      [--runs N] [--skip-llama-server] [--json FILE|-]
-    .venv/bin/python bench/serving.py --quick   # smoke: tiny model, 1 run, no llama_cpp.server
+                                      [--runs N] [--llama-server BINARY] [--json FILE|-]
+    make llama-server                      # builds the baseline once (about 6 minutes)
+    .venv/bin/python bench/serving.py --quick   # smoke: tiny model, 1 run; llama-server
+                                                # only if it is built
     .venv/bin/python bench/serving.py --metrics-off   # our server without /metrics and the
                                                       # access log (their overhead: compare)
 
@@ -28,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import platform
@@ -65,9 +74,18 @@ PROMPTS = [
 ]
 OUR_MODEL_ID = "google/gemini-2.0-flash-001"
 CONCURRENCY = 4
-TARGET_DECODE_RATIO = 0.95
+WIDTHS = (4, 8)  # concurrent long streams per load
+PARALLEL = 8  # KV slots of both servers (memory is compared at this)
+BURST = 4  # fresh requests arriving at once
+BURST_TOKENS = 8
+SINGLES_BASE = 10_000  # fresh_prompt numbers of the single streams
+TARGET_DECODE_RATIO = 0.95  # ours / direct llama-cpp-python, one stream
 TARGET_TTFT_OVERHEAD_MS = 30.0
-TARGET_CONC_SPEEDUP = 2.0
+TARGET_CONC_SPEEDUP = 2.0  # ours: 4 streams / 1 stream
+# ours / llama-server (llama.cpp's C++ server) in the same run
+TARGET_VS_LLAMA_1 = 1.0
+TARGET_VS_LLAMA_CONC = 1.05
+TARGET_BURST_P95 = 1.0  # ours p95 TTFT / llama-server's (lower is better)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +235,6 @@ def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash
         return original_sample(*a, **kw)
 
     llm.sample = counting_sample  # type: ignore[method-assign]
-    messages = [{"role": "user", "content": PROMPTS[0]}]
     out: list[Stream] = []
     try:
         for i in range(runs + 1):  # first run = warm-up
@@ -227,8 +244,9 @@ def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash
             ttft = t_last = None
             parts: list[str] = []
             t0 = time.perf_counter()
+            prompt = single_prompt(i - 1) if i else fresh_prompt(SINGLES_BASE - 1)
             for chunk in llm.create_chat_completion(
-                messages=messages, stream=True, temperature=0.0, max_tokens=max_tokens, seed=0
+                messages=[{"role": "user", "content": prompt}], stream=True, temperature=0.0, max_tokens=max_tokens, seed=0
             ):
                 content = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
                 if content:
@@ -267,7 +285,7 @@ async def sse_events(resp: httpx.Response, url: str) -> AsyncIterator[tuple[dict
 
 
 async def stream_chat(client: httpx.AsyncClient, url: str, model: str, prompt: str,
-                      max_tokens: int, usage: bool) -> Stream:
+                      max_tokens: int, usage: bool = True) -> Stream:
     body: dict[str, Any] = {
         "model": model,
         "messages": [{"role": "user", "content": prompt}],
@@ -303,27 +321,85 @@ async def stream_chat(client: httpx.AsyncClient, url: str, model: str, prompt: s
     return Stream(tokens, ttft, t_last, t_done, "".join(parts))
 
 
-async def _measure_server(base: str, model: str, max_tokens: int, runs: int, conc_runs: int,
-                          usage: bool, single: bool) -> tuple[list[Stream], list[Load]]:
+def fresh_prompt(n: int) -> str:
+    """A prompt no earlier request began with (only the chat template's opening is shared
+    with them): its whole text is prefilled even by a server that reuses prefixes."""
+    topic = PROMPTS[n % len(PROMPTS)]
+    return f"Request {n}: {topic}"
+
+
+def single_prompt(i: int) -> str:
+    """The i-th single-stream prompt: the same for every engine (their answers compare),
+    fresh to each (no other request begins with it)."""
+    return fresh_prompt(SINGLES_BASE + i)
+
+
+@dataclass
+class ServerRun:
+    """What one server did in its phase: single streams of fresh prompts, loads of
+    `width` concurrent long streams, bursts of BURST fresh short requests at once, and
+    the peak resident memory of its processes."""
+
+    singles: list[Stream] = field(default_factory=list)
+    loads: dict[int, list[Load]] = field(default_factory=dict)
+    bursts: list[list[Stream]] = field(default_factory=list)
+    peak_rss_mb: float = float("nan")
+
+    def burst_ttfts(self) -> list[float]:
+        return sorted(s.ttft for b in self.bursts for s in b)
+
+
+async def measure_server(base: str, model: str, *, max_tokens: int, runs: int,
+                         conc_runs: int, widths: tuple[int, ...], burst_runs: int,
+                         usage: bool) -> ServerRun:
     url = f"{base}/v1/chat/completions"
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2, max_keepalive_connections=CONCURRENCY)
+    top = max(widths + (BURST,))
+    limits = httpx.Limits(max_connections=top * 2, max_keepalive_connections=top)
+    run = ServerRun()
+    fresh = itertools.count()  # the same fresh prompts, in the same order, on every server
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
-        # warm-up: one stream, then one concurrent burst (opens the pooled connections)
-        await stream_chat(client, url, model, PROMPTS[0], max_tokens, usage)
-        singles: list[Stream] = []
-        if single:
-            for _ in range(runs):
-                singles.append(await stream_chat(client, url, model, PROMPTS[0], max_tokens,
-                                                 usage))
-        loads: list[Load] = []
-        for _ in range(conc_runs):
-            t0 = time.perf_counter()
-            streams = await asyncio.gather(*(
-                stream_chat(client, url, model, PROMPTS[i % len(PROMPTS)], max_tokens, usage)
-                for i in range(CONCURRENCY)
-            ))
-            loads.append(Load(list(streams), time.perf_counter() - t0))
-    return singles, loads
+        # warm-up: one stream, then one burst as wide as the widest load (opens the
+        # pooled connections, touches every slot)
+        await stream_chat(client, url, model, fresh_prompt(next(fresh)), max_tokens, usage)
+        await asyncio.gather(*(stream_chat(client, url, model, fresh_prompt(next(fresh)), 4,
+                                           usage) for _ in range(top)))
+        for i in range(runs):
+            run.singles.append(await stream_chat(client, url, model, single_prompt(i),
+                                                 max_tokens, usage))
+        for width in widths:
+            for _ in range(conc_runs):
+                t0 = time.perf_counter()
+                streams = await asyncio.gather(*(
+                    stream_chat(client, url, model, PROMPTS[i % len(PROMPTS)], max_tokens,
+                                usage)
+                    for i in range(width)
+                ))
+                run.loads.setdefault(width, []).append(Load(list(streams),
+                                                            time.perf_counter() - t0))
+        for _ in range(burst_runs):
+            await asyncio.sleep(0.2)  # the previous burst's streams are over
+            run.bursts.append(list(await asyncio.gather(*(
+                stream_chat(client, url, model, fresh_prompt(next(fresh)), BURST_TOKENS, usage)
+                for _ in range(BURST)
+            ))))
+    return run
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its descendants, summed, in MiB."""
+    total_kb = 0
+    pending = [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (OSError, ValueError):
+            continue
+        pending.extend(int(c) for c in children)
+    return total_kb / 1024
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,59 +478,104 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def build_report(cfg: dict[str, Any], direct: list[Stream], ours1: list[Stream],
-                 ours4: list[Load], llama4: list[Load] | None,
+def pct(xs: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) of xs."""
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+def summarize(run: ServerRun) -> dict[str, Any]:
+    ttfts = run.burst_ttfts()
+    return {
+        "decode_tps": med([s.decode_tps for s in run.singles]),
+        "ttft_ms": med([s.ttft for s in run.singles]) * 1000,
+        "e2e_tps_1": med([s.e2e_tps for s in run.singles]),
+        **{f"aggregate_tps_{w}": med([ld.aggregate_tps for ld in loads])
+           for w, loads in run.loads.items()},
+        "burst_ttft_p50_ms": pct(ttfts, 0.5) * 1000,
+        "burst_ttft_p95_ms": pct(ttfts, 0.95) * 1000,
+        "peak_rss_mb": run.peak_rss_mb,
+        "tokens_1": [s.tokens for s in run.singles],
+        **{f"tokens_{w}": [ld.tokens for ld in loads] for w, loads in run.loads.items()},
+    }
+
+
+def build_report(cfg: dict[str, Any], direct: list[Stream], ours: ServerRun,
+                 peer: ServerRun | None, pyserver: ServerRun | None,
                  ceiling: dict[str, float]) -> dict[str, Any]:
     r: dict[str, Any] = {"config": cfg}
+    o = summarize(ours)
     d_dec = med([s.decode_tps for s in direct])
-    o_dec = med([s.decode_tps for s in ours1])
     d_ttft = med([s.ttft for s in direct]) * 1000
-    o_ttft = med([s.ttft for s in ours1]) * 1000
-    o_agg1 = med([s.e2e_tps for s in ours1])
-    o_agg4 = med([ld.aggregate_tps for ld in ours4])
-    r["measured"] = {
-        "direct_decode_tps": d_dec,
-        "ours_decode_tps": o_dec,
-        "direct_ttft_ms": d_ttft,
-        "ours_ttft_ms": o_ttft,
-        "ours_1stream_aggregate_tps": o_agg1,
-        "ours_4stream_aggregate_tps": o_agg4,
+    m: dict[str, Any] = {
+        "direct_decode_tps": d_dec, "direct_ttft_ms": d_ttft,
         "direct_tokens": [s.tokens for s in direct],
-        "ours_tokens": [s.tokens for s in ours1],
-        "ours_4stream_tokens": [ld.tokens for ld in ours4],
-        "ours_4stream_per_stream_ttft_ms": [round(med([s.ttft for s in ld.streams]) * 1000, 1)
-                                            for ld in ours4],
-        "direct_e2e_tps": med([s.e2e_tps for s in direct]),
-        "same_text_ours_vs_direct": bool(direct and ours1 and direct[0].text == ours1[0].text),
-        "kernel_ms_1_row": ceiling["ms_1"],
-        "kernel_ms_4_rows": ceiling["ms_4"],
+        "ours": o,
+        "kernel_ms_1_row": ceiling["ms_1"], "kernel_ms_4_rows": ceiling["ms_4"],
         "kernel_4_stream_ceiling": ceiling["speedup"],
     }
-    checks = {
-        "a_decode_ratio": {"value": o_dec / d_dec, "target": f">= {TARGET_DECODE_RATIO}",
-                           "pass": o_dec / d_dec >= TARGET_DECODE_RATIO},
-        "b_ttft_overhead_ms": {"value": o_ttft - d_ttft, "target": f"<= {TARGET_TTFT_OVERHEAD_MS}",
-                               "pass": o_ttft - d_ttft <= TARGET_TTFT_OVERHEAD_MS},
-        "c_concurrency_speedup": {"value": o_agg4 / o_agg1, "target": f">= {TARGET_CONC_SPEEDUP}",
-                                  "pass": o_agg4 / o_agg1 >= TARGET_CONC_SPEEDUP},
+    checks: dict[str, dict[str, Any]] = {
+        "a_decode_ratio": {"value": o["decode_tps"] / d_dec,
+                           "target": f">= {TARGET_DECODE_RATIO}",
+                           "pass": o["decode_tps"] / d_dec >= TARGET_DECODE_RATIO},
+        "b_ttft_overhead_ms": {"value": o["ttft_ms"] - d_ttft,
+                               "target": f"<= {TARGET_TTFT_OVERHEAD_MS}",
+                               "pass": o["ttft_ms"] - d_ttft <= TARGET_TTFT_OVERHEAD_MS},
+        "c_concurrency_speedup": {"value": o["aggregate_tps_4"] / o["e2e_tps_1"],
+                                  "target": f">= {TARGET_CONC_SPEEDUP}",
+                                  "pass": o["aggregate_tps_4"] / o["e2e_tps_1"]
+                                  >= TARGET_CONC_SPEEDUP},
     }
-    checks["c_share_of_ceiling"] = {"value": (o_agg4 / o_agg1) / ceiling["speedup"],
-                                     "target": "(report)", "pass": None}
-    if llama4:
-        l_agg4 = med([ld.aggregate_tps for ld in llama4])
-        r["measured"]["llama_server_4stream_aggregate_tps"] = l_agg4
-        r["measured"]["llama_server_4stream_tokens"] = [ld.tokens for ld in llama4]
-        checks["c_vs_llama_server"] = {"value": o_agg4 / l_agg4, "target": "(report)",
-                                       "pass": None}
-    r["checks"] = checks
-    r["raw"] = {
-        "direct": [_raw(s) for s in direct],
-        "ours_1": [_raw(s) for s in ours1],
-        "ours_4": [{"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]} for ld in ours4],
-        "llama_server_4": [{"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]}
-                           for ld in (llama4 or [])],
-    }
+    checks["c_share_of_ceiling"] = {
+        "value": checks["c_concurrency_speedup"]["value"] / ceiling["speedup"],
+        "target": "(report)", "pass": None}
+    if peer is not None:
+        p = summarize(peer)
+        m["llama_server"] = p
+        checks["vs_llama_decode_1"] = _ratio(o["decode_tps"], p["decode_tps"], TARGET_VS_LLAMA_1)
+        checks["vs_llama_ttft_1"] = _ratio(o["ttft_ms"], p["ttft_ms"], None)
+        for w in ours.loads:
+            checks[f"vs_llama_aggregate_{w}"] = _ratio(o[f"aggregate_tps_{w}"],
+                                                       p[f"aggregate_tps_{w}"],
+                                                       TARGET_VS_LLAMA_CONC)
+        checks["vs_llama_burst_p50"] = _ratio(o["burst_ttft_p50_ms"], p["burst_ttft_p50_ms"],
+                                              None)
+        checks["vs_llama_burst_p95"] = _ratio(o["burst_ttft_p95_ms"], p["burst_ttft_p95_ms"],
+                                              TARGET_BURST_P95, lower=True)
+        checks["vs_llama_rss"] = _ratio(o["peak_rss_mb"], p["peak_rss_mb"], None)
+    if pyserver is not None:
+        m["llama_cpp_server"] = summarize(pyserver)
+        checks["vs_pyserver_aggregate_4"] = _ratio(
+            o["aggregate_tps_4"], m["llama_cpp_server"]["aggregate_tps_4"], None)
+    m["same_text_ours_vs_direct"] = bool(direct and ours.singles
+                                         and direct[0].text == ours.singles[0].text)
+    r["measured"], r["checks"] = m, checks
+    r["raw"] = {name: _raw_run(run) for name, run in
+                (("ours", ours), ("llama_server", peer), ("llama_cpp_server", pyserver))
+                if run is not None}
+    r["raw"]["direct"] = [_raw(s) for s in direct]
     return r
+
+
+def _ratio(ours: float, theirs: float, target: float | None, lower: bool = False
+           ) -> dict[str, Any]:
+    value = ours / theirs if theirs else float("nan")
+    if target is None:
+        return {"value": value, "target": "(report)", "pass": None}
+    ok = value <= target if lower else value >= target
+    return {"value": value, "target": f"{'<=' if lower else '>='} {target}", "pass": ok}
+
+
+def _raw_run(run: ServerRun) -> dict[str, Any]:
+    return {
+        "singles": [_raw(s) for s in run.singles],
+        "loads": {str(w): [{"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]}
+                           for ld in loads] for w, loads in run.loads.items()},
+        "bursts": [[_raw(s) for s in b] for b in run.bursts],
+        "peak_rss_mb": run.peak_rss_mb,
+    }
 
 
 def _raw(s: Stream) -> dict[str, Any]:
@@ -465,18 +586,19 @@ def _raw(s: Stream) -> dict[str, Any]:
 
 def print_table(r: dict[str, Any]) -> None:
     c, m, k = r["config"], r["measured"], r["checks"]
+    o = m["ours"]
     print()
     print("vertexcompat serving benchmark")
     print(f"  model       {c['model']}  ({c['model_path']})")
     print(f"  threads     {c['threads']}   max_tokens {c['max_tokens']}   runs {c['runs']} "
-          f"(+1 warm-up)   4-stream runs {c['conc_runs']}   server --parallel {c['parallel']}")
-    print(f"  baselines   llama-cpp-python {c['llama_cpp_version']}, flash_attn="
-          f"{c['flash_attn']}, n_ctx={c['ctx']}, use_extra_bufts=False; medians reported")
-    print(f"  tokens      direct {m['direct_tokens']}  ours {m['ours_tokens']}  "
-          f"ours x4 {m['ours_4stream_tokens']}"
-          + (f"  llama_cpp.server x4 {m['llama_server_4stream_tokens']}"
-             if "llama_server_4stream_tokens" in m else ""))
-    print(f"  same greedy text (ours vs direct): {m['same_text_ours_vs_direct']}")
+          f"(+1 warm-up)   loads of {c['widths']} streams x {c['conc_runs']}   bursts of "
+          f"{BURST} x {c['burst_runs']}   --parallel {c['parallel']} (both servers)")
+    print(f"  baselines   llama-cpp-python {c['llama_cpp_version']} in process; llama-server "
+          f"{c.get('llama_server') or 'not run'}; flash_attn={c['flash_attn']}, "
+          f"n_ctx/seq={c['ctx']}, prefix caches on (their defaults); medians reported")
+    print(f"  tokens      direct {m['direct_tokens']}  ours {o['tokens_1']}  ours x4 "
+          f"{o.get('tokens_4')}" + (f"  llama-server x4 {m['llama_server'].get('tokens_4')}"
+                                    if "llama_server" in m else ""))
     fc = c.get("foreign_cpu_cores", {})
     noisy = any(v > 0.1 for v in fc.values())
     print("  other processes' CPU use per phase (cores): "
@@ -485,34 +607,59 @@ def print_table(r: dict[str, Any]) -> None:
           + ("   <-- NOT A QUIET MACHINE: numbers unreliable" if noisy else "   (quiet)"))
     print()
     rows = [
-        ("(a) decode tok/s, 1 stream", f"{m['ours_decode_tps']:.1f}",
+        ("(a) decode tok/s, 1 stream", f"{o['decode_tps']:.1f}",
          f"direct {m['direct_decode_tps']:.1f}", f"{k['a_decode_ratio']['value']:.3f}x",
          f">= {TARGET_DECODE_RATIO:.2f}x", verdict(k["a_decode_ratio"]["pass"])),
-        ("(b) TTFT ms, 1 stream", f"{m['ours_ttft_ms']:.1f}",
+        ("(b) TTFT ms, 1 stream", f"{o['ttft_ms']:.1f}",
          f"direct {m['direct_ttft_ms']:.1f}", f"{k['b_ttft_overhead_ms']['value']:+.1f} ms",
          f"<= {TARGET_TTFT_OVERHEAD_MS:.0f} ms", verdict(k["b_ttft_overhead_ms"]["pass"])),
-        ("(c) aggregate tok/s, 4 streams", f"{m['ours_4stream_aggregate_tps']:.1f}",
-         f"ours x1 {m['ours_1stream_aggregate_tps']:.1f}",
+        ("(c) aggregate tok/s, 4 streams", f"{o['aggregate_tps_4']:.1f}",
+         f"ours x1 {o['e2e_tps_1']:.1f}",
          f"{k['c_concurrency_speedup']['value']:.2f}x", f">= {TARGET_CONC_SPEEDUP:.1f}x",
          verdict(k["c_concurrency_speedup"]["pass"])),
+        ("(c) kernel ceiling, 4 streams", f"{m['kernel_ms_4_rows']:.1f} ms/4 rows",
+         f"{m['kernel_ms_1_row']:.1f} ms/1 row", f"{m['kernel_4_stream_ceiling']:.2f}x",
+         "report", "-"),
+        ("(c) ours x4/x1 of the ceiling", f"{k['c_concurrency_speedup']['value']:.2f}x",
+         f"ceiling {m['kernel_4_stream_ceiling']:.2f}x",
+         f"{k['c_share_of_ceiling']['value']:.2f}", "report", "-"),
     ]
-    rows.append(("(c) kernel ceiling, 4 streams", f"{m['kernel_ms_4_rows']:.1f} ms/4 rows",
-                 f"{m['kernel_ms_1_row']:.1f} ms/1 row", f"{m['kernel_4_stream_ceiling']:.2f}x",
-                 "report", "-"))
-    rows.append(("(c) ours x4/x1 of the ceiling", f"{k['c_concurrency_speedup']['value']:.2f}x",
-                 f"ceiling {m['kernel_4_stream_ceiling']:.2f}x",
-                 f"{k['c_share_of_ceiling']['value']:.2f}", "report", "-"))
-    if "c_vs_llama_server" in k:
-        rows.append(("(c) aggregate tok/s, 4 streams", f"{m['ours_4stream_aggregate_tps']:.1f}",
-                     f"llama_cpp.server {m['llama_server_4stream_aggregate_tps']:.1f}",
-                     f"{k['c_vs_llama_server']['value']:.2f}x", "report", "-"))
+    if "llama_server" in m:
+        p = m["llama_server"]
+
+        def vs(label: str, key: str, ours_v: float, theirs_v: float, fmt: str) -> None:
+            chk = k[key]
+            rows.append((label, format(ours_v, fmt), f"llama-server {format(theirs_v, fmt)}",
+                         f"{chk['value']:.2f}x", chk["target"].replace(" ", " ") + (
+                             "x" if chk["pass"] is not None else ""),
+                         verdict(chk["pass"]) if chk["pass"] is not None else "-"))
+
+        vs("(d) decode tok/s, 1 stream", "vs_llama_decode_1", o["decode_tps"], p["decode_tps"],
+           ".1f")
+        vs("(d) TTFT ms, 1 stream", "vs_llama_ttft_1", o["ttft_ms"], p["ttft_ms"], ".1f")
+        for w in c["widths"]:
+            vs(f"(d) aggregate tok/s, {w} streams", f"vs_llama_aggregate_{w}",
+               o[f"aggregate_tps_{w}"], p[f"aggregate_tps_{w}"], ".1f")
+        vs(f"(d) burst of {BURST} new, p50 TTFT ms", "vs_llama_burst_p50",
+           o["burst_ttft_p50_ms"], p["burst_ttft_p50_ms"], ".1f")
+        vs(f"(d) burst of {BURST} new, p95 TTFT ms", "vs_llama_burst_p95",
+           o["burst_ttft_p95_ms"], p["burst_ttft_p95_ms"], ".1f")
+        vs(f"(d) peak RSS MiB, --parallel {c['parallel']}", "vs_llama_rss", o["peak_rss_mb"],
+           p["peak_rss_mb"], ".0f")
     else:
-        rows.append(("(c) vs llama_cpp.server", "-", "skipped", "-", "report", "-"))
+        rows.append(("(d) vs llama-server", "-", "not run (make llama-server)", "-", "report",
+                     "-"))
+    if "llama_cpp_server" in m:
+        rows.append(("(e) aggregate tok/s, 4 streams", f"{o['aggregate_tps_4']:.1f}",
+                     f"llama_cpp.server {m['llama_cpp_server']['aggregate_tps_4']:.1f}",
+                     f"{k['vs_pyserver_aggregate_4']['value']:.2f}x", "report", "-"))
     print_rows(("metric", "ours", "baseline", "ratio/diff", "target", "result"), rows)
-    print("  decode tok/s = (tokens-1)/(last content - first content) of one stream; TTFT = "
-          "request issued -> first content;")
+    print("  decode tok/s = (tokens-1)/(last content - first content) of one stream of a fresh "
+          "prompt; TTFT = request issued -> first content;")
     print("  aggregate tok/s = completion tokens of all streams / (first request issued -> last "
           "stream closed); x1 = same for one stream.")
+    print(f"  burst = {BURST} requests of fresh prompts ({BURST_TOKENS} tokens each) sent at "
+          "once; p50/p95 of their TTFTs over all bursts.")
     print("  kernel ceiling = llama_decode of one row in each of 4 sequences vs one row, in "
           "process: the most 4 streams can gain over 1 here, whatever the server does.")
     print()
@@ -532,6 +679,17 @@ def resolve_model(name: str) -> Path:
     return Path(ModelCatalog(Path(data_dir)).resolve(name).path)
 
 
+def llama_server_argv(binary: Path, model_path: Path, *, threads: int, ctx: int,
+                      parallel: int, flash_attn: bool, port: int) -> list[str]:
+    """llama.cpp's server on the same GGUF, threads, slots and context per slot as ours;
+    its other settings are its defaults (continuous batching, prompt cache on)."""
+    return [str(binary), "--model", str(model_path), "--threads", str(threads),
+            "--threads-batch", str(threads), "--ctx-size", str(ctx * parallel),
+            "--parallel", str(parallel), "--batch-size", "512", "--ubatch-size", "512",
+            "--flash-attn", "on" if flash_attn else "off", "--no-webui",
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -540,50 +698,75 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--runs", type=int, default=5, help="measured single-stream runs per engine")
-    p.add_argument("--conc-runs", type=int, default=3, help="measured 4-stream bursts per server")
-    p.add_argument("--parallel", type=int, default=CONCURRENCY,
-                   help="our server's --parallel (KV slots)")
+    p.add_argument("--conc-runs", type=int, default=3,
+                   help="measured loads of each width per server")
+    p.add_argument("--burst-runs", type=int, default=5,
+                   help=f"measured bursts of {BURST} fresh requests per server")
+    p.add_argument("--parallel", type=int, default=PARALLEL,
+                   help="KV slots of both servers (default: %(default)s)")
     p.add_argument("--ctx", type=int, default=4096,
                    help="context per sequence: our --ctx-per-seq and the baselines' n_ctx")
     p.add_argument("--flash-attn", choices=("on", "off"), default="off",
                    help="flash attention for every engine (ours: serve --flash-attn); default "
                         "off, our server's default")
-    p.add_argument("--skip-llama-server", action="store_true")
+    p.add_argument("--llama-server", type=Path, metavar="BINARY",
+                   help="llama.cpp's server binary (default: $VERTEXCOMPAT_LLAMA_SERVER, else "
+                        "the one `make llama-server` builds)")
+    p.add_argument("--skip-llama-server", action="store_true",
+                   help="do not run llama.cpp's server")
+    p.add_argument("--with-llama-cpp-server", action="store_true",
+                   help="also run llama-cpp-python's server (python -m llama_cpp.server)")
+    p.add_argument("--speculative", choices=("off", "ngram"),
+                   help="our server's --speculative (default: its own default)")
     p.add_argument("--metrics-off", action="store_true",
                    help="our server without metrics and access log (to measure their cost)")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE",
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server logs (default: a temp dir)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 run and 1 burst, "
-                        "no llama_cpp.server")
+                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 run, 1 load of each "
+                        "width, 1 burst; llama-server only when already built")
     args = p.parse_args(argv)
     if args.quick:
         args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 16, 1, 1
-        args.ctx, args.skip_llama_server = 1024, True
+        args.burst_runs, args.ctx = 1, 1024
     # SIGTERM -> SystemExit, so the `with Server(...)` blocks still stop their servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runs = max(1, args.runs)
     conc_runs = max(1, args.conc_runs)
+    burst_runs = max(1, args.burst_runs)
+    widths = tuple(w for w in WIDTHS if w <= args.parallel) or (args.parallel,)
 
     import llama_cpp
+    from _build_llama_server import find_binary
 
     model_path = resolve_model(args.model)
+    peer_binary: Path | None = None
+    if not args.skip_llama_server:
+        peer_binary = args.llama_server or find_binary()
+        if peer_binary is None and not args.quick:
+            print("llama.cpp's server is not built: run `make llama-server` (about 6 minutes), "
+                  "pass --llama-server BINARY, or --skip-llama-server", file=sys.stderr)
+            return 2
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="vertexcompat-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     cfg = {
         "model": args.model, "model_path": str(model_path), "threads": args.threads,
         "max_tokens": args.max_tokens, "runs": runs, "conc_runs": conc_runs,
+        "burst_runs": burst_runs, "widths": list(widths),
         "parallel": args.parallel, "ctx": args.ctx, "flash_attn": args.flash_attn,
         "llama_cpp_version": llama_cpp.__version__, "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "log_dir": str(log_dir),
-        "metrics": not args.metrics_off,
+        "metrics": not args.metrics_off, "speculative": args.speculative,
+        "llama_server": str(peer_binary) if peer_binary else None,
     }
     t_start = time.monotonic()
     say = lambda msg: print(f"[bench {time.monotonic() - t_start:6.1f}s] {msg}",  # noqa: E731
                             file=sys.stderr, flush=True)
     say(f"model {model_path}, threads {args.threads}, logs in {log_dir}")
+    measure = dict(max_tokens=args.max_tokens, runs=runs, conc_runs=conc_runs, widths=widths,
+                   burst_runs=burst_runs, usage=True)
 
     load1 = os.getloadavg()[0]
     foreign = ForeignCpu()
@@ -594,42 +777,62 @@ def main(argv: list[str] | None = None) -> int:
         say(f"WARNING: other processes use {foreign.phases['before start']:.2f} cores right now;"
             " numbers will be noisy (see the table's foreign-CPU line)")
     foreign.start()
-    say("1/3 direct llama_cpp.Llama baseline (in-process)")
+    say("direct llama_cpp.Llama baseline (in-process)")
     direct, _ = run_direct(model_path, args.threads, args.max_tokens, runs,
                            args.flash_attn == "on", args.ctx)
     ceiling = kernel_ceiling(model_path, args.threads, args.flash_attn == "on",
                              steps=8 if args.quick else 24)
     foreign.stop("direct")
 
-    say("2/3 vertexcompat server")
+    say("vertexcompat server")
     foreign.start()
     port = free_port()
-    ours = Server(
+    ours_server = Server(
         "vertexcompat",
         # --no-auth: the benchmark measures serving, not token checks (any bearer passes).
         [py, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1", "--port", str(port),
          "--model", str(args.model), "--threads", str(args.threads),
          "--parallel", str(args.parallel), "--ctx-per-seq", str(args.ctx),
-         # Every run repeats its prompt: no reuse, as the baselines (bench/prefix_cache.py
-         # measures the prefix cache).
-         "--no-prefix-cache",
          *(["--flash-attn"] if args.flash_attn == "on" else []),
+         *(["--speculative", args.speculative] if args.speculative else []),
          "--log-level", "warning"],
         "/readyz", port, log_dir / "vertexcompat.log",
         env={**os.environ, "VERTEXCOMPAT_METRICS_ENABLED": "false",
              "VERTEXCOMPAT_ACCESS_LOG": "false"} if args.metrics_off else None,
     )
-    with ours:
-        ours1, ours4 = asyncio.run(_measure_server(
-            ours.base, OUR_MODEL_ID, args.max_tokens, runs, conc_runs, usage=True, single=True))
+    with ours_server:
+        ours = asyncio.run(measure_server(ours_server.base, OUR_MODEL_ID, **measure))
+        assert ours_server.proc is not None
+        ours.peak_rss_mb = tree_peak_rss_mb(ours_server.proc.pid)
     foreign.stop("vertexcompat")
 
-    llama4: list[Load] | None = None
-    if not args.skip_llama_server:
-        say("3/3 llama_cpp.server baseline")
+    peer: ServerRun | None = None
+    if peer_binary is not None:
+        say(f"llama-server baseline ({peer_binary})")
         foreign.start()
         port = free_port()
         lserver = Server(
+            "llama-server",
+            llama_server_argv(peer_binary, model_path, threads=args.threads, ctx=args.ctx,
+                              parallel=args.parallel, flash_attn=args.flash_attn == "on",
+                              port=port),
+            "/health", port, log_dir / "llama-server.log",
+        )
+        with lserver:
+            peer = asyncio.run(measure_server(lserver.base, "local", **measure))
+            assert lserver.proc is not None
+            peer.peak_rss_mb = tree_peak_rss_mb(lserver.proc.pid)
+        foreign.stop("llama-server")
+    else:
+        say("llama-server baseline skipped" + (" (not built)" if not args.skip_llama_server
+                                               else ""))
+
+    pyserver: ServerRun | None = None
+    if args.with_llama_cpp_server:
+        say("llama_cpp.server baseline")
+        foreign.start()
+        port = free_port()
+        pserver = Server(
             "llama_cpp.server",
             [py, str(BENCH_DIR / "_llama_server.py"), "--model", str(model_path),
              "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads),
@@ -640,17 +843,15 @@ def main(argv: list[str] | None = None) -> int:
              "--host", "127.0.0.1", "--port", str(port)],
             "/v1/models", port, log_dir / "llama_cpp_server.log",
         )
-        with lserver:
-            _, llama4 = asyncio.run(_measure_server(
-                lserver.base, "local", args.max_tokens, runs, conc_runs, usage=False,
-                single=False))
+        with pserver:
+            pyserver = asyncio.run(measure_server(
+                pserver.base, "local", **{**measure, "widths": (4,), "burst_runs": 0,
+                                          "usage": False}))
         foreign.stop("llama_cpp.server")
-    else:
-        say("3/3 llama_cpp.server baseline skipped")
 
     cfg["loadavg_at_start"] = load1
     cfg["foreign_cpu_cores"] = foreign.phases
-    report = build_report(cfg, direct, ours1, ours4, llama4, ceiling)
+    report = build_report(cfg, direct, ours, peer, pyserver, ceiling)
     print_table(report)
     if args.json:
         text = json.dumps(report, indent=2, default=float)

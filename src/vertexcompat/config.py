@@ -261,6 +261,12 @@ class Settings(BaseSettings):
     # llama.cpp flash attention: ~5-10% faster per token here, but then a sequence's
     # numbers (and sampled answers) depend on what else the batch holds.
     flash_attn: bool = False
+    # Speculative decoding on the local engine: "ngram" drafts the next tokens from
+    # n-grams of the prompt and the answer so far and verifies them in one batch
+    # (docs/speculative.md); "off" decodes one token per step.
+    speculative: Literal["off", "ngram"] = "off"
+    # The longest draft verified per step.
+    draft_max: int = Field(default=6, ge=1, le=32)
     max_queue: int = Field(default=16, ge=0, description="waiting requests before 429")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     # How a local model reads function results (backends/local_prompt.py): "answer" writes

@@ -284,6 +284,8 @@ def build_container(settings: Settings) -> Container:
             prefix_cache=settings.prefix_cache,
             cache_ram_mib=settings.cache_ram_mib,
             flash_attn=settings.flash_attn,
+            speculative=settings.speculative,
+            draft_max=settings.draft_max,
         ),
         on_admit=metrics.queue_time(backend_model) if metrics is not None else None,
     )

@@ -74,6 +74,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="llama.cpp flash attention: a little faster, but answers then depend on what "
         "else the batch holds (default: off, answers are exact)",
     )
+    parser.add_argument(
+        "--speculative",
+        choices=("off", "ngram"),
+        help="speculative decoding: ngram verifies drafts taken from the prompt and the "
+        "answer so far, several tokens per step (default: off)",
+    )
+    parser.add_argument(
+        "--draft-max",
+        dest="draft_max",
+        type=int,
+        metavar="N",
+        help="the longest draft verified per step (default 6)",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -98,6 +111,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "prefix_cache",
             "cache_ram_mib",
             "flash_attn",
+            "speculative",
+            "draft_max",
         )
     }
     return load_settings(args.config, **overrides)

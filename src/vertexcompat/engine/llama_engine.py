@@ -69,6 +69,10 @@ class EngineConfig:
     # answers are the same alone, under load and with a prefix reused. On is about 5-10%
     # faster per token on the 2-core test machine.
     flash_attn: bool = False
+    # Speculative decoding (engine/speculation.py): "ngram" verifies prompt-lookup drafts
+    # of up to `draft_max` tokens per step; "off" decodes one token per step.
+    speculative: str = "off"
+    draft_max: int = 6
     grammar_cache_size: int = 64
     # `maxLength` given to schema strings that set none, so constrained answers can end.
     json_string_max_length: int = 256
@@ -213,6 +217,7 @@ class LlamaEngine:
             exact_rows=EXACT_ROWS_FLASH if cfg.flash_attn else EXACT_ROWS,
             saved=SavedStates(cfg.cache_ram_mib * 2**20),
             on_admit=self._on_admit,
+            draft_max=cfg.draft_max if cfg.speculative == "ngram" else 0,
         )
         scheduler.start()
         self._scheduler = scheduler

@@ -64,6 +64,7 @@ from vertexcompat.domain.events import FinishReason, StreamEvent, Usage
 from vertexcompat.engine.candidate import ANSWER, NEXT, CandidateDecoder
 from vertexcompat.engine.saved_states import SavedState, SavedStates, common_prefix
 from vertexcompat.engine.sampling import Sampler, SamplingParams
+from vertexcompat.engine.speculation import NgramDrafter
 from vertexcompat.engine.thinking import ThinkingPlan
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class Sequence:
     # close of the thoughts, engine/thinking.py).
     forced: tuple[int, ...] = ()
     finished: bool = False
+    # Prompt-lookup drafts (engine/speculation.py); None: this sequence does not speculate.
+    drafter: NgramDrafter | None = None
 
 
 @dataclass(eq=False)
@@ -131,6 +134,8 @@ class Job:
     candidates: list[Sequence] = field(default_factory=list)
     # When it was submitted (`time.monotonic()`), for its queue time.
     submitted: float = field(default_factory=time.monotonic)
+    # Whether its candidates may verify prompt-lookup drafts (when the engine drafts).
+    speculate: bool = True
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -161,8 +166,11 @@ class Scheduler:
         exact_rows: int = EXACT_ROWS,
         saved: SavedStates | None = None,
         on_admit: QueueTimeReport | None = None,
+        draft_max: int = 0,
     ) -> None:
-        """`on_admit`: told each job's queue time as it gets its slots (metrics)."""
+        """`on_admit`: told each job's queue time as it gets its slots (metrics).
+        `draft_max`: longest prompt-lookup draft a decoding sequence verifies per step
+        (speculative decoding, `_verify`); 0: none."""
         if parallel > batch_size:
             raise ValueError("parallel must not exceed batch_size")
         self._ctx = ctx
@@ -191,6 +199,11 @@ class Scheduler:
         self._cv = threading.Condition()
         self._stopping = False
         self._batch = llama_cpp.llama_batch_init(batch_size, 0, 1)
+        # Every sequence's draft fits in one batch beside the others' rows, so whether a
+        # sequence speculates never depends on its neighbours.
+        self._draft_max = max(0, min(draft_max, batch_size // parallel - 1))
+        self._drafted = 0  # draft tokens fed for verification, and those kept
+        self._accepted = 0
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
 
     # -- called from other threads ---------------------------------------------------------
@@ -242,6 +255,8 @@ class Scheduler:
                 "kv_cells_used": sum(map(_cells_held, list(self._active))),
                 "kv_cells": self._parallel * self._ctx_per_seq,
                 "kept_prefix_tokens": sum(len(k.tokens) for k in self._kept.values()),
+                "draft_tokens": self._drafted,
+                "accepted_draft_tokens": self._accepted,
                 **(self._saved.stats() if self._saved is not None else {}),
             }
 
@@ -319,7 +334,9 @@ class Scheduler:
                     i, job.sink, stop=job.stop, max_tokens=job.max_tokens,
                     context_room=context_room, thinking=job.thinking,
                 )
-                job.candidates.append(Sequence(i, seq_id, sampler, decoder))
+                drafter = NgramDrafter(job.prompt, max_draft=self._draft_max) \
+                    if self._draft_max and job.speculate else None
+                job.candidates.append(Sequence(i, seq_id, sampler, decoder, drafter=drafter))
             self._prefill_from(job, reuse)
         self._pending.extendleft(reversed(waiting))
 
@@ -468,6 +485,7 @@ class Scheduler:
         depend on them too. One call per shape keeps every sequence's rows together."""
         single: list[Sequence] = []  # one row each: the last sampled token
         forced: list[Sequence] = []  # the last sampled token and a forced marker
+        drafted: list[tuple[Sequence, list[int]]] = []  # the last token and a draft
         room = self._batch_size
         for job in self._active:
             if job.phase is not Phase.DECODE:
@@ -477,9 +495,19 @@ class Scheduler:
                 if ended and not cand.finished and cand.index in ended:
                     cand.decoder.finish(FinishReason.STOP)
                     cand.finished = True
-                if not cand.finished:
-                    (forced if cand.forced else single).append(cand)
+                if cand.finished:
+                    continue
+                if cand.forced:
+                    forced.append(cand)
                     room -= 1 + len(cand.forced)
+                    continue
+                draft = self._draft(cand)
+                if draft:
+                    drafted.append((cand, draft))
+                    room -= 1 + len(draft)
+                else:
+                    single.append(cand)
+                    room -= 1
         chunks: list[tuple[Job, int]] = []
         for job in self._active:
             if job.phase is not Phase.PREFILL or room <= 0:
@@ -493,6 +521,8 @@ class Scheduler:
             self._decode_rows(single)
         for cand in forced:
             self._decode_rows([cand])
+        for cand, draft in drafted:
+            self._verify(cand, draft)
         for job, take in chunks:
             self._decode_chunk(job, take)
         self._release_finished()
@@ -529,6 +559,48 @@ class Scheduler:
             cand.forced = ()
             banned = self._opening_ban() if cand.decoder.answer_opening else None
             self._advance(cand, cand.sampler.sample(self._ctx, idx, banned=banned))
+
+    def _draft(self, cand: Sequence) -> list[int]:
+        """The candidate's draft for this step, cut to its context; [] for none."""
+        if cand.drafter is None:
+            return []
+        draft = cand.drafter.draft()
+        room = self._ctx_per_seq - cand.n_past - 1  # positions after the last token's
+        return draft[:room] if room > 0 else []
+
+    def _verify(self, cand: Sequence, draft: list[int]) -> None:
+        """Speculative decoding: feed the last sampled token and a draft of the tokens
+        expected after it in one call (the rows of one sequence), then sample each
+        position in turn with the candidate's sampler. A drafted token is kept while it is
+        the token the sampler drew at the position before it; the first draw that differs
+        from the draft (or follows the whole draft) is the candidate's next token, fed
+        with the next step. So every emitted token was drawn by the candidate's own
+        sampler from the logits of the tokens before it: the output follows the same
+        distribution, and with a seed the same draws, as without a draft. The KV of the
+        rejected rows is dropped.
+
+        These rows are computed by llama.cpp's kernels for several rows of one sequence,
+        a single token by its one-row kernels; the two differ in the last digits of the
+        logits (docs/speculative.md), so a greedy answer may differ from a plain decode's
+        where two tokens are nearly tied."""
+        base = cand.n_past
+        feed = [cand.last_token, *draft]
+        self._decode([(token, base + k, cand.seq_id, True) for k, token in enumerate(feed)])
+        kept = 0
+        for k in range(len(feed)):
+            banned = self._opening_ban() if cand.decoder.answer_opening else None
+            token = cand.sampler.sample(self._ctx, k, banned=banned)
+            cand.n_past = base + k + 1  # the rows up to k hold fed tokens' KV
+            self._advance(cand, token)
+            if (cand.finished or cand.forced or cand.last_token != token
+                    or k == len(draft) or token != draft[k]):
+                break
+            kept += 1  # row k + 1 fed exactly this token: its logits are the next ones
+        self._drafted += len(draft)
+        self._accepted += kept
+        assert cand.drafter is not None
+        cand.drafter.judged(len(draft), kept)
+        llama_cpp.llama_memory_seq_rm(self._mem, cand.seq_id, cand.n_past, -1)
 
     def _decode_chunk(self, job: Job, take: int) -> None:
         """Decode the next `take` prompt tokens into the first candidate's slot; at the end
@@ -579,6 +651,8 @@ class Scheduler:
         """Hand a sampled token to the candidate's decoder and do what it says."""
         decoder = cand.decoder
         eog = llama_cpp.llama_vocab_is_eog(self._vocab, token)
+        if cand.drafter is not None:
+            cand.drafter.append(token)
         if eog:
             step = decoder.on_end_of_turn()
         elif cand.sampler.malformed:  # the token opened a call the grammar cannot continue
@@ -598,6 +672,8 @@ class Scheduler:
                 cand.last_token, cand.forced = token, forced
             cand.sampler.accept_forced(forced)
             cand.sampler.begin_answer()
+            if cand.drafter is not None:
+                cand.drafter.extend(forced)
         else:
             cand.finished = True
 
