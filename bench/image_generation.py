@@ -5,8 +5,12 @@ the server's own counters (`render_ms_total`, `images_rendered` under `/readyz` 
 
 Starts the real server (--no-auth) on loopback; needs nothing else.
 
-    .venv/bin/python bench/image_generation.py [--model NAME] [--images N] [--data-dir DIR]
+    .venv/bin/python bench/image_generation.py [--model NAME] [--images N] [--data-dir DIR] [--shapes]
     .venv/bin/python bench/image_generation.py --quick   # smoke: tiny model, one 64x64 image, no warm-up
+
+The server draws in its default mode, scenes from the illustration library (issue 23);
+`--shapes` sets VERTEXCOMPAT_IMAGE_ILLUSTRATIONS=false (the model draws the SVG itself,
+the issue-7 path). bench/image_panel.py times both modes in one run.
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -51,6 +55,8 @@ def main() -> None:
         default=os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR")
         or str(Path.home() / ".cache" / "vertexcompat-tests"),
     )
+    parser.add_argument("--shapes", action="store_true",
+                        help="illustration library off: the model draws the SVG itself")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: smollm2-135m-instruct, one 64x64 image")
     args = parser.parse_args()
@@ -62,7 +68,9 @@ def main() -> None:
     argv = [str(REPO / ".venv/bin/vertexcompat"), "serve", "--no-auth", "--port", str(port),
             "--model", args.model, "--threads", str(args.threads), "--parallel", "1",
             "--data-dir", args.data_dir]
-    with Server("vertexcompat", argv, "/readyz", port, log, env={"PATH": "/usr/bin:/bin"}) as server:
+    env = {"PATH": "/usr/bin:/bin",
+           "VERTEXCOMPAT_IMAGE_ILLUSTRATIONS": "false" if args.shapes else "true"}
+    with Server("vertexcompat", argv, "/readyz", port, log, env=env) as server:
         url = f"{server.base}/v1/images/generations"
         with httpx.Client(timeout=900, headers={"Authorization": "Bearer bench"}) as client:
             # Warm-up: the renderer's worker process starts on the first image (a smoke run
@@ -83,7 +91,8 @@ def main() -> None:
     total = sum(seconds)
     rendering = (after[1] - before[1]) / 1000
     generating = total - rendering
-    print(f"model {args.model}, threads {args.threads}, {args.images} images of {size}")
+    mode = "shapes (library off)" if args.shapes else "scenes (library on)"
+    print(f"model {args.model}, threads {args.threads}, {args.images} images of {size}, {mode}")
     print("| measure | value |\n|---|---|")
     print(f"| seconds per image, end to end (median) | {statistics.median(seconds):.2f} |")
     print(f"| seconds per image, end to end (mean) | {total / len(seconds):.2f} |")

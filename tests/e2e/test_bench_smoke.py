@@ -33,6 +33,7 @@ SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
     "hardening.py": ((*ONE, "--model", "smollm2-135m-instruct"),
                      r"^\| 4 x 1 MB prompt \| \d{3} \| [\d.]+ s \|"),
     "image_generation.py": (ONE, r"^\| seconds per image, end to end \(median\) \| [\d.]+ \|"),
+    "image_panel.py": (ONE, r"^image panel: \d+/\d+ prompts show every named object \(target 24/30\), seconds per image [\d.]+ vs [\d.]+ shapes-only \([\d.]+x\)"),
     "logprobs.py": (ONE, r"^logprobs bench done: \(a\) [\d.]+ ms/token, \(b\) [\d.]+x \(c\) [\d.]+x \(d\) [\d.]+x \(e\) [\d.]+x"),
     "media_load.py": (ONE, r"^text-only median latency ratio: [\d.]+x"),
     "prefix_cache.py": (ONE, r"^prefix cache bench done: \(a\) [\d.]+x \(b\) [\d.]+x \(c\) [\d.]+x \(e\) [\d.]+x"),

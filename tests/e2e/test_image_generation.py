@@ -2,7 +2,12 @@
 raw REST and through the `openai` SDK (chat and `images.generate`), `modalities` on a
 normal model, `n` images, the streaming order, 400s for bad sizes, the colour-match
 acceptance score over ten simple prompts (pixels, not SVG text), and malicious prompts
-that still yield only a sanitized, bounded drawing."""
+that still yield only a sanitized, bounded drawing.
+
+Scenes from the illustration library (issue 23, the servers' default): the same wire
+format on the tiny model (`n`, sizes, both endpoints), the licence in the PNG's metadata,
+and on the default model a sample of bench/image_panel.py's prompts whose pictures must
+hold every named object."""
 
 from __future__ import annotations
 
@@ -16,7 +21,10 @@ import openai
 import pytest
 from PIL import Image
 
+from vertexcompat.backends.local_drawing import SCENE_LIMITS
+from vertexcompat.media.illustrations.library import IllustrationLibrary
 from vertexcompat.media.perception.colors import dominant_colors
+from vertexcompat.media.svg.png_text import text_chunks
 
 from .helpers import AUTH, GEMINI_FLASH, collect
 from .server import ServerProcess
@@ -247,7 +255,85 @@ def test_malicious_prompts_still_give_only_a_sanitized_bounded_drawing(
     assert "<svg" not in r.text
     log = default_server.log_text()
     assert "evil.example" not in log and "<script" not in log
-    # The log names only sizes of sanitized drawings, and the grammar bounds them.
+    # The log names only sizes of sanitized drawings, and the sanitizer bounds them (a
+    # scene's illustrations are bounded as a whole, SCENE_LIMITS).
     counts = [int(line.split("(")[1].split(" elements")[0])
               for line in log.splitlines() if "elements after sanitizing" in line]
-    assert counts and max(counts) <= 200
+    assert counts and max(counts) <= SCENE_LIMITS.max_elements
+
+
+def licence_of(png_b64: str) -> dict[str, str]:
+    return text_chunks(base64.b64decode(png_b64))
+
+
+def test_tiny_model_scenes_keep_the_wire_format_and_carry_the_licence(
+    client: openai.OpenAI,
+) -> None:
+    response = client.chat.completions.create(
+        model=IMAGE_MODEL, n=2, temperature=0, max_tokens=200,
+        messages=[{"role": "user", "content": "Generate an image of a cat under a tree."}],
+        extra_body={"size": "128x96"},
+    )
+    assert [c.index for c in response.choices] == [0, 1]
+    for choice in response.choices:
+        extra = choice.message.model_extra or {}
+        assert extra["image"]["extra_content"] == {"google": {"mime_type": "image/png"}}
+        assert decode_png(extra["image"]["data"]).size == (128, 96)
+        chunks = licence_of(extra["image"]["data"])
+        # The request names a cat: whatever the tiny model laid out, the cat is drawn.
+        assert "U+1F408 cat" in chunks["Comment"], chunks
+        assert chunks["License"].startswith("CC BY-SA 4.0")
+        assert "OpenMoji" in chunks["Source"]
+        assert "{" not in (choice.message.content or "")  # the scene JSON never shows
+
+
+def test_tiny_model_images_generate_answers_with_a_scene(client: openai.OpenAI) -> None:
+    result = client.images.generate(
+        model="google/gemini-2.5-flash-image", prompt="a bicycle next to a house",
+        response_format="b64_json", size="256x256",
+    )
+    assert len(result.data) == 1
+    image = decode_png(result.data[0].b64_json)
+    assert image.size == (256, 256)
+    assert_not_blank(image)
+    assert "U+1F6B2 bicycle" in licence_of(result.data[0].b64_json)["Comment"]
+
+
+# A sample of bench/image_panel.py's thirty prompts (the bench runs them all): the named
+# things and the emoji that show each.
+PANEL_SAMPLE: list[tuple[str, dict[str, str]]] = [
+    ("a cat under a tree", {"cat": "🐈🐱", "tree": "🌳🌲🌴🎄"}),
+    ("a cup of coffee next to a laptop", {"coffee": "☕🍵", "laptop": "💻"}),
+    ("a dog playing with a ball", {"dog": "🐕🐶", "ball": "⚽🏀🏈⚾🎾🏐"}),
+    ("a banana and a pineapple", {"banana": "🍌", "pineapple": "🍍"}),
+    ("a teddy bear on a chair", {"teddy bear": "🧸", "chair": "🪑"}),
+]
+
+
+def test_default_model_pictures_hold_every_named_object(default_client: openai.OpenAI) -> None:
+    """Issue 23's panel in small: at temperature 0, at least 4 of 5 pictures are composed
+    from an illustration of every thing the prompt names (read from the PNG's credits)."""
+    library = IllustrationLibrary()
+
+    def credited(prompt: str) -> set[str]:
+        response = default_client.chat.completions.create(
+            model="google/gemini-2.5-flash-image", temperature=0,
+            messages=[{"role": "user", "content": f"Generate an image of {prompt}."}],
+            extra_body={"size": "256x256"},
+        )
+        image = (response.choices[0].message.model_extra or {}).get("image")
+        comment = licence_of(image["data"]).get("Comment", "") if image else ""
+        return {key for key in library.illustrations() if f"U+{key} " in comment}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the default server's two slots
+        founds = list(pool.map(credited, [prompt for prompt, _ in PANEL_SAMPLE]))
+    shown, report = 0, []
+    for (prompt, things), found in zip(PANEL_SAMPLE, founds):
+        missing = [thing for thing, emoji in things.items()
+                   if not any((i := library.by_char(c)) is not None and i.key in found
+                              for c in emoji)]
+        shown += not missing
+        report.append(f"{'OK  ' if not missing else 'MISS'} {prompt}: {sorted(found)} "
+                      f"missing {missing}")
+    print(f"panel sample {shown}/{len(PANEL_SAMPLE)}\n" + "\n".join(report))
+    assert shown >= 4, "\n".join(report)

@@ -166,3 +166,11 @@ def test_request_text_is_the_last_user_turn():
         Content("user", (TextPart("a cat"), TextPart("and a tree"))),
     ))
     assert request_text(request) == "a cat and a tree"
+
+
+def test_the_library_is_on_by_default_and_an_env_setting_turns_it_off(monkeypatch):
+    from vertexcompat.config import Settings
+
+    assert Settings().image_illustrations is True
+    monkeypatch.setenv("VERTEXCOMPAT_IMAGE_ILLUSTRATIONS", "false")
+    assert Settings().image_illustrations is False

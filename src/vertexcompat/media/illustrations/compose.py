@@ -42,9 +42,12 @@ CELLS = {
 GROUND_TOP = 0.7
 # Nouns that are geometry, not things: drawn as shapes whatever the library holds.
 SHAPE_WORDS = frozenset({
-    "circle", "square", "rectangle", "triangle", "star", "line", "dot", "oval", "ellipse",
+    "circle", "square", "rectangle", "triangle", "line", "dot", "oval", "ellipse",
     "disc", "disk", "box", "shape", "stripe",
 })
+# Geometry when a colour is named ("a white star on blue"), a thing when not ("a tent
+# under the stars").
+COLOURED_SHAPE_WORDS = frozenset({"star"})
 _HEX_PAINT = re.compile(r'(fill|stop-color)="#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})"')
 _INNER = re.compile(r"\A<svg[^>]*>(.*)</svg>\Z", re.DOTALL)
 # Hue distance (degrees) under which an illustration already "has" a named colour.
@@ -121,7 +124,7 @@ class SceneComposer:
 
     def _draw(self, obj: SceneObject, boxes: list[_Box]) -> tuple[Drawn, list[str]]:
         head = head_noun(obj.name)
-        if head in SHAPE_WORDS:
+        if head in SHAPE_WORDS or (head in COLOURED_SHAPE_WORDS and obj.colour is not None):
             shape = [_shape(head, box, obj.colour) for box in boxes]
             return Drawn(obj.name, obj.count, None, "shape", from_prompt=obj.from_prompt), shape
         match = self._matcher.match(obj.name)
@@ -207,7 +210,16 @@ def _shape(head: str, box: _Box, colour: str | None) -> str:
     if head in ("line", "stripe"):
         return (f'<line x1="{x - r:.2f}" y1="{y:.2f}" x2="{x + r:.2f}" y2="{y:.2f}" '
                 f'stroke="{fill}" stroke-width="{max(1.0, r / 8):.2f}"/>')
-    if head in ("rectangle", "table", "desk", "bench", "wall", "road"):
+    if head in ("table", "desk", "bench"):
+        # A top and two legs: furniture the library lacks, still recognisable.
+        fill = COLOURS[colour] if colour is not None else "#a0522d"
+        top, leg = r * 0.16, r * 0.14
+        return (f'<g fill="{fill}"><rect x="{x - r:.2f}" y="{y - r * 0.3:.2f}" '
+                f'width="{2 * r:.2f}" height="{top:.2f}"/>'
+                f'<rect x="{x - r * 0.85:.2f}" y="{y - r * 0.3:.2f}" width="{leg:.2f}" '
+                f'height="{r * 1.1:.2f}"/><rect x="{x + r * 0.85 - leg:.2f}" '
+                f'y="{y - r * 0.3:.2f}" width="{leg:.2f}" height="{r * 1.1:.2f}"/></g>')
+    if head in ("rectangle", "wall", "road"):
         return (f'<rect x="{x - r:.2f}" y="{y - r * 0.5:.2f}" width="{2 * r:.2f}" '
                 f'height="{r:.2f}" fill="{fill}"/>')
     return (f'<rect x="{x - r:.2f}" y="{y - r:.2f}" width="{2 * r:.2f}" height="{2 * r:.2f}" '

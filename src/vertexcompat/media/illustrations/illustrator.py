@@ -17,7 +17,7 @@ from vertexcompat.media.illustrations.library import (
     SOURCE_URL,
     IllustrationLibrary,
 )
-from vertexcompat.media.illustrations.matcher import Embed, IllustrationMatcher
+from vertexcompat.media.illustrations.matcher import Embed, IllustrationMatcher, Mention
 from vertexcompat.media.illustrations.scene import (
     COLOURS,
     MAX_COUNT,
@@ -59,6 +59,8 @@ class Illustrator:
         holding an umbrella in the rain" laid out as an umbrella); it is the request, not
         the model, that says what must be in the picture. Added objects take cells no
         object uses, so they hide nothing."""
+        mentions = self.matcher.named_in(prompt)
+        scene = self._specific(scene, mentions)
         shown_keys, shown_heads = set(), set()
         for obj in scene.objects:
             shown_heads.add(head_noun(obj.name))
@@ -68,7 +70,7 @@ class Illustrator:
         used = {obj.position for obj in scene.objects}
         free = [cell for cell in _FREE_CELLS if cell not in used]
         added: list[SceneObject] = []
-        for mention in self.matcher.named_in(prompt):
+        for mention in mentions:
             key = mention.illustration.key
             if key in shown_keys or head_noun(mention.name) in shown_heads:
                 continue
@@ -83,6 +85,20 @@ class Illustrator:
         if not added:
             return scene
         return replace(scene, objects=(*scene.objects, *added))
+
+    @staticmethod
+    def _specific(scene: Scene, mentions: list[Mention]) -> Scene:
+        """An object named by its last word alone takes the request's longer name for the
+        same thing: "tree" in a scene asked for "a christmas tree" is the christmas tree."""
+        names = {obj.name for obj in scene.objects}
+        # Not when the scene holds the longer one already ("a dog eating a hot dog").
+        longer = {head_noun(m.name): m.name for m in mentions
+                  if " " in m.name and m.name not in names}
+        objects = tuple(
+            replace(obj, name=longer[obj.name]) if obj.name in longer else obj
+            for obj in scene.objects
+        )
+        return scene if objects == scene.objects else replace(scene, objects=objects)
 
     def warm(self) -> None:
         """Build the index now (the embeddings of names still load on first need)."""

@@ -101,3 +101,27 @@ def test_the_added_objects_respect_the_scene_bound(illustrator):
         SceneObject("car", 2, "red", "bottom left", "medium", from_prompt=True),
         SceneObject("fox", 1, None, "bottom right", "medium", from_prompt=True),
     )
+
+
+def test_a_coloured_star_is_geometry_and_a_plain_one_an_illustration(illustrator):
+    white = illustrator.compose(scene(obj("star", color="white")), width=100, height=100)
+    plain = illustrator.compose(scene(obj("stars", count=3)), width=100, height=100)
+    assert white.drawn[0].how == "shape" and 'fill="#ffffff"' in white.svg
+    assert plain.drawn[0].illustration.name == "white medium star"
+
+
+def test_two_word_things_in_the_prompt_are_one_thing(illustrator):
+    laid_out = parse_scene(scene(obj("snowman")))
+    grown = illustrator.completed(laid_out, "a snowman next to a christmas tree")
+    assert [o.name for o in grown.objects] == ["snowman", "christmas tree"]
+
+
+def test_a_thing_named_by_its_last_word_takes_the_longer_name_the_prompt_gives(illustrator):
+    laid_out = parse_scene(scene(obj("snowman"), obj("tree")))
+    grown = illustrator.completed(laid_out, "a snowman next to a christmas tree")
+    assert [o.name for o in grown.objects] == ["snowman", "christmas tree"]
+    composed = illustrator.compose(scene(obj("tree")), width=100, height=100,
+                                   prompt="a christmas tree")
+    assert [d.illustration.name for d in composed.drawn] == ["christmas tree"]
+    both = parse_scene(scene(obj("dog"), obj("hot dog")))
+    assert illustrator.completed(both, "a dog eating a hot dog") == both
