@@ -15,7 +15,10 @@ No second model: a draft costs a dictionary lookup per step. The index maps each
 (n from `min_ngram` to `max_ngram`) to the latest position where it occurred with a token
 after it; longer n-grams are tried first. The draft length adapts to how drafts fare: a
 draft of which nothing was accepted halves the next one, a draft accepted whole doubles it
-(up to `max_draft`), so free prose, where n-grams rarely predict, pays for few rejected rows.
+(up to `max_draft`); a one-token draft rejected pauses drafting for a few steps, twice as
+many after each such miss in a row (up to `MAX_PAUSE`). Verifying even one drafted token
+costs a second row (about 1.5x a one-row step here), so free prose, where n-grams rarely
+predict, pays for few rejected rows.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from collections.abc import Iterable, Sequence
 MAX_NGRAM = 3
 MIN_NGRAM = 2
 MAX_DRAFT = 6
+FIRST_PAUSE = 4  # steps without drafts after a rejected one-token draft; doubles per miss
+MAX_PAUSE = 64
 
 
 class NgramDrafter:
     """Drafts for one sequence from its own tokens. Used by the scheduler thread only."""
 
-    __slots__ = ("_tokens", "_index", "_min", "_max", "_max_draft", "_budget")
+    __slots__ = ("_tokens", "_index", "_min", "_max", "_max_draft", "_budget", "_pause",
+                 "_paused")
 
     def __init__(
         self,
@@ -48,6 +54,8 @@ class NgramDrafter:
         self._tokens: list[int] = []
         self._min, self._max, self._max_draft = min_ngram, max_ngram, max_draft
         self._budget = max_draft  # the next draft's length at most
+        self._pause = 0  # how many steps the last miss paused drafting for
+        self._paused = 0  # steps left without drafts
         # n -> n-gram -> start of its latest occurrence that has a token after it
         self._index: list[dict[tuple[int, ...], int]] = [{} for _ in range(max_ngram + 1)]
         self.extend(tokens)
@@ -70,6 +78,9 @@ class NgramDrafter:
     def draft(self) -> list[int]:
         """Up to the current budget of tokens that followed the latest earlier occurrence
         of the longest n-gram the sequence now ends with; [] when none occurred."""
+        if self._paused:
+            self._paused -= 1
+            return []
         toks = self._tokens
         length = len(toks)
         for n in range(self._max, self._min - 1, -1):
@@ -84,8 +95,13 @@ class NgramDrafter:
     def judged(self, drafted: int, accepted: int) -> None:
         """How the last draft fared: `accepted` of its `drafted` tokens were kept."""
         if accepted == 0:
+            if self._budget == 1:
+                self._pause = min(MAX_PAUSE, self._pause * 2 or FIRST_PAUSE)
+                self._paused = self._pause
             self._budget = max(1, self._budget // 2)
-        elif accepted == drafted:
+            return
+        self._pause = 0
+        if accepted == drafted:
             self._budget = min(self._max_draft, self._budget * 2)
 
     @property

@@ -40,7 +40,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from vertexcompat.services.metering import GenerationReport
@@ -281,10 +281,11 @@ class _BackendGauges(Collector):
         self._replicas = replicas
 
     def describe(self) -> Iterable[Metric]:
-        return self._families()
+        return (*self._families(), *self._speculation())
 
     def collect(self) -> Iterator[Metric]:
         running, waiting, kv, up = self._families()
+        drafted, accepted = self._speculation()
         for backend in self._backends.values():
             # A backend serving several models (a Gemini endpoint) reports its load once.
             model = ",".join(backend.model_names())
@@ -296,10 +297,26 @@ class _BackendGauges(Collector):
             usage = kv_usage(stats)
             if usage is not None:
                 kv.add_metric([model], usage)
+            if "draft_tokens" in stats:  # the local engine (speculative decoding)
+                drafted.add_metric([model], stats["draft_tokens"])
+                accepted.add_metric([model], stats.get("accepted_draft_tokens", 0))
         for endpoint, states in self._replicas.items():
             for replica, in_service in states().items():
                 up.add_metric([endpoint, replica_label(replica)], 1.0 if in_service else 0.0)
-        yield from (running, waiting, kv, up)
+        yield from (running, waiting, kv, up, drafted, accepted)
+
+    @staticmethod
+    def _speculation() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        model = ["model_name"]
+        return (
+            CounterMetricFamily(
+                "vllm:spec_decode_num_draft_tokens",
+                "Drafted tokens fed for verification (speculative decoding).", labels=model),
+            CounterMetricFamily(
+                "vllm:spec_decode_num_accepted_tokens",
+                "Drafted tokens the sampler drew too, kept (speculative decoding).",
+                labels=model),
+        )
 
     @staticmethod
     def _families() -> tuple[

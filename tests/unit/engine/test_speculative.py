@@ -71,12 +71,26 @@ def test_the_budget_halves_on_a_miss_and_doubles_on_a_full_accept():
     assert len(d.draft()) == 4
     d.judged(4, 0)
     d.judged(2, 0)
-    d.judged(1, 0)
     assert len(d.draft()) == 1  # never below one
     d.judged(1, 1)
     assert len(d.draft()) == 2
     d.judged(2, 1)  # partly accepted: unchanged
     assert len(d.draft()) == 2
+
+
+def test_rejected_one_token_drafts_pause_drafting_longer_each_time():
+    d = NgramDrafter(list(range(20)) * 2 + list(range(5)), max_draft=1)
+
+    def pause_after_a_miss() -> int:
+        d.judged(1, 0)
+        steps = 0
+        while not d.draft():
+            steps += 1
+        return steps
+
+    assert [pause_after_a_miss() for _ in range(6)] == [4, 8, 16, 32, 64, 64]
+    d.judged(1, 1)  # a kept token ends the streak
+    assert pause_after_a_miss() == 4
 
 
 def test_bad_settings_are_refused():

@@ -104,7 +104,8 @@ def test_each_app_has_its_own_registry() -> None:
 
 def test_load_gauges_and_replicas_are_read_at_scrape_time() -> None:
     metrics = PrometheusMetrics()
-    stats = {"active_requests": 2, "queued_requests": 3, "kv_cells": 200, "kv_cells_used": 50}
+    stats = {"active_requests": 2, "queued_requests": 3, "kv_cells": 200, "kv_cells_used": 50,
+             "draft_tokens": 40, "accepted_draft_tokens": 25}
     local = LoadedBackend(["local-model"], stats)
     upstream = LoadedBackend(["up-model"], {"outstanding_requests": 4})
     states = {"http://user:secret@gpu-a:8000/v1": True, "http://gpu-b:8000/v1": False}
@@ -116,6 +117,12 @@ def test_load_gauges_and_replicas_are_read_at_scrape_time() -> None:
     assert value(text, "vllm:num_requests_running", model_name="up-model") == 4
     # An upstream cannot tell its KV usage: no series rather than a made-up 0.
     assert ("vllm:kv_cache_usage_perc", (("model_name", "up-model"),)) not in samples(text)
+    # Speculative decoding's counters (the local engine's drafts), as vLLM names them.
+    assert value(text, "vllm:spec_decode_num_draft_tokens_total", model_name="local-model") == 40
+    assert value(text, "vllm:spec_decode_num_accepted_tokens_total",
+                 model_name="local-model") == 25
+    assert ("vllm:spec_decode_num_draft_tokens_total", (("model_name", "up-model"),)) \
+        not in samples(text)
     assert value(text, "vertexcompat_upstream_replica_up", endpoint="up",
                  replica="http://gpu-a:8000/v1") == 1
     assert value(text, "vertexcompat_upstream_replica_up", endpoint="up",

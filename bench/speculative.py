@@ -1,0 +1,217 @@
+"""Speculative decoding benchmark: one stream through our server with `--speculative off` and
+with `--speculative ngram` (prompt-lookup drafts), same model, threads and prompts, one run.
+
+  (a) a code edit: rewrite a given 60-line function with one change (the answer copies most
+      of the prompt, so drafts are often right)                        target >= 1.5x
+  (b) free prose (drafts rarely right: what speculation costs there)    target >= 0.95x
+
+Decode tok/s = (completion tokens - 1) / (last content - first content), greedy, median of
+the runs; acceptance = drafted tokens kept / drafted (the server's /readyz counters); and
+whether the two modes wrote the same text (they may part at a near tie: llama.cpp's kernels
+for several rows of a sequence differ from its one-row kernels in the last digits).
+
+    .venv/bin/python bench/speculative.py [--model NAME|PATH] [--threads N] [--runs N]
+                                          [--max-tokens N] [--draft-max N] [--json FILE|-]
+    .venv/bin/python bench/speculative.py --quick   # smoke: tiny model, 1 run, 48 tokens
+
+The issue's model is Qwen2.5-Coder-1.5B (`pip install '.[large]'`); `--quick` proves the
+script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serving import (  # noqa: E402
+    OUR_MODEL_ID, ForeignCpu, Server, Stream, free_port, print_rows, stream_chat,
+)
+
+FUNCTION = '''def summarize_orders(orders, tax_rate=0.2, currency="EUR"):
+    """Summarize a list of order dicts into totals per customer and per product."""
+    per_customer = {}
+    per_product = {}
+    total = 0.0
+    skipped = []
+    for order in orders:
+        customer = order.get("customer")
+        if not customer:
+            skipped.append(order)
+            continue
+        lines = order.get("lines", [])
+        if not lines:
+            skipped.append(order)
+            continue
+        order_total = 0.0
+        for line in lines:
+            product = line["product"]
+            quantity = int(line.get("quantity", 1))
+            price = float(line["price"])
+            discount = float(line.get("discount", 0.0))
+            if quantity <= 0 or price < 0:
+                skipped.append(line)
+                continue
+            amount = quantity * price * (1.0 - discount)
+            order_total += amount
+            entry = per_product.setdefault(product, {"quantity": 0, "amount": 0.0})
+            entry["quantity"] += quantity
+            entry["amount"] += amount
+        if order.get("express"):
+            order_total += 9.5
+        taxed = order_total * (1.0 + tax_rate)
+        customer_entry = per_customer.setdefault(customer, {"orders": 0, "amount": 0.0})
+        customer_entry["orders"] += 1
+        customer_entry["amount"] += taxed
+        total += taxed
+    best_customer = None
+    best_amount = -1.0
+    for customer, entry in per_customer.items():
+        if entry["amount"] > best_amount:
+            best_customer = customer
+            best_amount = entry["amount"]
+    best_product = None
+    best_quantity = -1
+    for product, entry in per_product.items():
+        if entry["quantity"] > best_quantity:
+            best_product = product
+            best_quantity = entry["quantity"]
+    report = {
+        "currency": currency,
+        "total": round(total, 2),
+        "customers": len(per_customer),
+        "products": len(per_product),
+        "best_customer": best_customer,
+        "best_product": best_product,
+        "skipped": len(skipped),
+        "per_customer": per_customer,
+        "per_product": per_product,
+    }
+    return report
+'''
+PROMPTS = {
+    "(a) code edit": (
+        "Rewrite the following Python function with exactly one change: the express "
+        "delivery fee becomes 12.0 instead of 9.5. Output the whole function, unchanged "
+        "otherwise, in one code block, and nothing else.\n\n```python\n" + FUNCTION + "```"
+    ),
+    "(b) prose": (
+        "Write a long, flowing essay about the history of lighthouses, their keepers and "
+        "the ships they guided. Use full paragraphs and no lists."
+    ),
+}
+TARGETS = {"(a) code edit": (">=", 1.5), "(b) prose": (">=", 0.95)}
+
+
+def decode_tps(s: Stream) -> float:
+    span = s.t_last - s.ttft
+    return (s.tokens - 1) / span if s.tokens > 1 and span > 0 else float("nan")
+
+
+async def counters(client: httpx.AsyncClient, base: str) -> tuple[int, int]:
+    load = (await client.get(f"{base}/readyz")).json()["load"]
+    drafted = sum(b.get("draft_tokens", 0) for b in load.values())
+    kept = sum(b.get("accepted_draft_tokens", 0) for b in load.values())
+    return drafted, kept
+
+
+async def measure(base: str, runs: int, max_tokens: int) -> dict[str, Any]:
+    url = f"{base}/v1/chat/completions"
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(1200.0)) as client:
+        await stream_chat(client, url, OUR_MODEL_ID, "Say hello.", 8)  # warm-up
+        for name, prompt in PROMPTS.items():
+            streams: list[Stream] = []
+            d0, k0 = await counters(client, base)
+            for _ in range(runs):
+                streams.append(await stream_chat(client, url, OUR_MODEL_ID, prompt, max_tokens))
+            d1, k1 = await counters(client, base)
+            out[name] = {
+                "tps": statistics.median(decode_tps(s) for s in streams),
+                "tokens": [s.tokens for s in streams],
+                "drafted": d1 - d0, "kept": k1 - k0,
+                "text": streams[0].text,
+            }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--draft-max", type=int, help="our --draft-max (default: the server's)")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: smollm2-135m-instruct, 1 run, 48 tokens")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 48
+    log_dir = Path(tempfile.mkdtemp(prefix="vertexcompat-spec-bench-"))
+    foreign = ForeignCpu()
+    results: dict[str, dict[str, Any]] = {}
+    for mode in ("off", "ngram"):
+        print(f"[speculative bench] --speculative {mode} ({args.model}, {args.threads} threads)",
+              file=sys.stderr, flush=True)
+        port = free_port()
+        server = Server(
+            f"vertexcompat --speculative {mode}",
+            [sys.executable, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1",
+             "--port", str(port), "--model", args.model, "--threads", str(args.threads),
+             "--parallel", "1", "--speculative", mode,
+             *(["--draft-max", str(args.draft_max)] if args.draft_max else []),
+             "--log-level", "warning"],
+            "/readyz", port, log_dir / f"vertexcompat-{mode}.log",
+        )
+        foreign.start()
+        with server:
+            results[mode] = asyncio.run(measure(server.base, max(1, args.runs),
+                                                args.max_tokens))
+        foreign.stop(mode)
+
+    rows = []
+    summary = []
+    for name in PROMPTS:
+        off, on = results["off"][name], results["ngram"][name]
+        ratio = on["tps"] / off["tps"]
+        op, target = TARGETS[name]
+        rate = on["kept"] / on["drafted"] if on["drafted"] else 0.0
+        rows.append((name, f"{off['tps']:.1f}", f"{on['tps']:.1f}", f"{ratio:.2f}x",
+                     f"{op} {target}x", "PASS" if ratio >= target else "MISS",
+                     f"{rate:.0%} ({on['kept']}/{on['drafted']})",
+                     str(on["text"] == off["text"])))
+        summary.append(f"{name.split()[0]} {ratio:.2f}x")
+    print()
+    print(f"speculative decoding, {args.model}, {args.threads} threads, one stream, greedy, "
+          f"max_tokens {args.max_tokens}, median of {args.runs}")
+    print("other processes' CPU use (cores): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in foreign.phases.items())
+          + ("   <-- NOT A QUIET MACHINE" if any(v > 0.1 for v in foreign.phases.values())
+             else "   (quiet)"))
+    print()
+    print_rows(("prompt", "off tok/s", "ngram tok/s", "ratio", "target", "result",
+                "drafts kept", "same text"), rows)
+    print("speculative bench done: " + ", ".join(summary))
+    if args.json:
+        text = json.dumps({"config": vars(args) | {"json": None}, "results": results},
+                          indent=2, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
