@@ -153,16 +153,32 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def serve_postgres() -> Iterator[PostgresServer]:
-    """The body of a session fixture: a started server, stopped at the end."""
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+class _Shared:
+    """The one server of this pytest process. Every module that imports `postgres_server`
+    gets a session fixture of its own (pytest keys fixtures by where they are found), so
+    without this a session running tests/unit/store and tests/e2e/test_replicas.py would
+    start one server per importing module."""
+
+    server: PostgresServer | None = None
+    users = 0
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    yield from serve_postgres()
+    server = _Shared.server
+    if server is None:
+        server = PostgresServer()
+        try:
+            server.start()
+        except BaseException:
+            server.stop()
+            raise
+        _Shared.server = server
+    _Shared.users += 1
+    try:
+        yield server
+    finally:
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            _Shared.server = None
+            server.stop()
