@@ -7,6 +7,10 @@ data dir and settings as `serve`.
     vertexcompat auth revoke-token [--token T]        (default: the token on stdin)
     vertexcompat auth roles grant|revoke --project P --member EMAIL --role roles/aiplatform.user
     vertexcompat auth print-access-token --key demo-key.json [--server URL]
+    vertexcompat auth rotate-thought-key | retire-thought-key --key-id ID
+
+Every command works on the configured state database (`[store] url` /
+VERTEXCOMPAT_DATABASE_URL, else `<data_dir>/state.db`), the one `serve` uses.
 """
 
 from __future__ import annotations
@@ -175,12 +179,15 @@ def run_roles(args: argparse.Namespace) -> int:
 
 
 def _thought_sealer(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The sealer over the configured state database (`[store] url` or
+    VERTEXCOMPAT_DATABASE_URL, else the data dir's SQLite): the one `serve` uses."""
     from vertexcompat.auth.thought_signatures import ThoughtSealer
-    from vertexcompat.store.sqlite import open_database
-    from vertexcompat.store.thought_keys import SqliteThoughtKeys
+    from vertexcompat.store.database import open_state_database
+    from vertexcompat.store.thought_keys import SqlThoughtKeys
 
-    database = open_database(settings_from_args(args).data_dir)
-    return database, ThoughtSealer(SqliteThoughtKeys(database))
+    settings = settings_from_args(args)
+    database = open_state_database(settings.store_url, settings.data_dir, pool_size=1)
+    return database, ThoughtSealer(SqlThoughtKeys(database))
 
 
 def run_rotate_thought_key(args: argparse.Namespace) -> int:
@@ -201,7 +208,8 @@ def run_retire_thought_key(args: argparse.Namespace) -> int:
         database.close()
     if not retired:
         return _fail(f"no usable thought-signature key {args.key_id!r}")
-    print(f"thought-signature key {args.key_id} retired; its signatures are refused now")
+    print(f"thought-signature key {args.key_id} retired; its signatures are refused now "
+          "(by running servers within a second)")
     return 0
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from vertexcompat.cli.main import main
 
+from ...postgres import postgres_server  # noqa: F401 - a fixture
+
 
 @pytest.fixture(autouse=True)
 def data_dir(monkeypatch, tmp_path):
@@ -79,26 +81,60 @@ def test_serve_no_auth_flag_turns_auth_off(monkeypatch) -> None:
     assert seen["settings"].auth_enabled is True
 
 
-def test_thought_keys_rotate_and_retire(tmp_path, capsys) -> None:
-    from vertexcompat.auth.thought_signatures import BadThoughtSignature, ThoughtSealer
-    from vertexcompat.store.sqlite import open_database
-    from vertexcompat.store.thought_keys import SqliteThoughtKeys
+@pytest.fixture(params=("data-dir", "sqlite-url", "postgresql"))
+def store_url(request, monkeypatch, tmp_path):
+    """Where the commands should keep state: the data dir's SQLite (no URL), a SQLite
+    file a URL names, or a real PostgreSQL (tests/postgres.py); None for the first."""
+    if request.param == "data-dir":
+        return None
+    if request.param == "sqlite-url":
+        url = f"sqlite:///{tmp_path / 'elsewhere' / 'state.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_schema("cli")
+    monkeypatch.setenv("VERTEXCOMPAT_DATABASE_URL", url)
+    return url
 
-    assert main(["auth", "rotate-thought-key", "--data-dir", str(tmp_path)]) == 0
+
+def test_thought_keys_rotate_and_retire_in_the_configured_store(
+    tmp_path, capsys, store_url
+) -> None:
+    from vertexcompat.auth.thought_signatures import BadThoughtSignature, ThoughtSealer
+    from vertexcompat.store.database import open_state_database
+    from vertexcompat.store.thought_keys import SqlThoughtKeys
+
+    def sealer_on_the_store():  # what `serve` opens with the same settings
+        database = open_state_database(store_url, tmp_path, pool_size=1)
+        return database, ThoughtSealer(SqlThoughtKeys(database))
+
+    data_dir = ["--data-dir", str(tmp_path)]
+    assert main(["auth", "rotate-thought-key", *data_dir]) == 0
     first = capsys.readouterr().out.split()[3].rstrip(";")
-    database = open_database(tmp_path)
+    database, sealer = sealer_on_the_store()
     try:
-        sealed = ThoughtSealer(SqliteThoughtKeys(database)).seal("t", binding="text")
+        sealed = sealer.seal("t", binding="text")
     finally:
         database.close()
     raw = __import__("base64").b64decode(sealed)  # magic(4) ‖ len(key id) ‖ key id ‖ …
     assert raw[5:5 + raw[4]].decode() == first
-    assert main(["auth", "rotate-thought-key", "--data-dir", str(tmp_path)]) == 0
-    assert main(["auth", "retire-thought-key", "--data-dir", str(tmp_path), "--key-id", first]) == 0
-    assert main(["auth", "retire-thought-key", "--data-dir", str(tmp_path), "--key-id", first]) == 1
-    database = open_database(tmp_path)
+    assert main(["auth", "rotate-thought-key", *data_dir]) == 0
+    assert main(["auth", "retire-thought-key", *data_dir, "--key-id", first]) == 0
+    assert main(["auth", "retire-thought-key", *data_dir, "--key-id", first]) == 1
+    database, sealer = sealer_on_the_store()
     try:
         with pytest.raises(BadThoughtSignature):
-            ThoughtSealer(SqliteThoughtKeys(database)).open(sealed, binding="text")
+            sealer.open(sealed, binding="text")
+        assert len(SqlThoughtKeys(database).usable()) == 1  # the second rotation's
     finally:
         database.close()
+    if store_url is not None:  # nothing went to the data dir's own database
+        assert not (tmp_path / "state.db").exists()
+
+
+def test_thought_key_commands_on_an_unreachable_store_fail_in_one_line(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("VERTEXCOMPAT_DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:1/db")
+    assert main(["auth", "rotate-thought-key", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1" in err and "hunter2" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "state.db").exists()
