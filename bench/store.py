@@ -9,9 +9,12 @@ SQLite, measured in one run on a real PostgreSQL server on loopback (tests/postg
     concurrent clients: one live server on SQLite (the baseline) vs two replicas on one
     PostgreSQL behind client-side round robin. Rate limits off; servers run the tiny model
     (loaded, unused), one thread each; the clients share the machine.
+(c) thought signatures: seal and open p50 with the sealer's key cache (at most 1 s stale,
+    docs/replicas.md), and one read of the usable keys: what each seal or open would add
+    without the cache.
 
     .venv/bin/python bench/store.py [--checks 3000] [--seconds 10] [--concurrency 8]
-    .venv/bin/python bench/store.py --quick    # smoke: 200 checks, 1 s of issuance
+    .venv/bin/python bench/store.py --quick    # smoke: 100 checks, 0.5 s of issuance
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -41,10 +44,12 @@ from tests.postgres import PostgresServer  # noqa: E402
 from vertexcompat.auth.admin import ServiceAccountAdmin  # noqa: E402
 from vertexcompat.auth.authenticator import TokenAuthenticator  # noqa: E402
 from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, sign_assertion  # noqa: E402
+from vertexcompat.auth.thought_signatures import TEXT_BINDING, ThoughtSealer  # noqa: E402
 from vertexcompat.auth.tokens import AccessTokens  # noqa: E402
 from vertexcompat.store.database import StateDatabase, open_state_database  # noqa: E402
 from vertexcompat.store.roles import SqlRoles  # noqa: E402
 from vertexcompat.store.service_accounts import SqlServiceAccounts  # noqa: E402
+from vertexcompat.store.thought_keys import SqlThoughtKeys  # noqa: E402
 from vertexcompat.store.tokens import SqlTokens  # noqa: E402
 
 TARGET_CHECK_P50_MS = 2.0
@@ -81,6 +86,28 @@ def token_checks(db: StateDatabase, count: int) -> list[float]:
         authenticator.authenticate(header, "demo")
         times.append((time.perf_counter() - start) * 1000)
     return times
+
+
+def thought_ops(db: StateDatabase, count: int) -> tuple[float, float, float]:
+    """p50 ms of (seal, open, one read of the usable keys), after a warm-up."""
+    keys = SqlThoughtKeys(db)
+    sealer = ThoughtSealer(keys)
+    thoughts = "The user wants the weather; call get_weather first. " * 4
+    for _ in range(20):
+        sealer.open(sealer.seal(thoughts, binding=TEXT_BINDING), binding=TEXT_BINDING)
+    seal, opened, read = [], [], []
+    for _ in range(count):
+        start = time.perf_counter()
+        signature = sealer.seal(thoughts, binding=TEXT_BINDING)
+        seal.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        sealer.open(signature, binding=TEXT_BINDING)
+        opened.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        keys.usable()
+        read.append(time.perf_counter() - start)
+    seal_ms, open_ms, read_ms = (statistics.median(t) * 1000 for t in (seal, opened, read))
+    return seal_ms, open_ms, read_ms
 
 
 def assertions(key: dict[str, Any]) -> list[str]:
@@ -143,8 +170,8 @@ class ServingServer(ServerProcess):
 
 def start_servers(names: list[str], url: str, work: Path, threads: int, *,
                   quick: bool) -> list[ServerProcess]:
-    """Live servers on `url` (started together by `run_all`; no requests go to one while
-    another setup is measured)."""
+    """Servers on `url`, not started yet (`Booting` starts them together; no requests go to
+    one while another setup is measured)."""
     data_dir = Path(os.environ.get("VERTEXCOMPAT_DATA_DIR")
                     or platformdirs.user_cache_dir("vertexcompat"))
     env = {"VERTEXCOMPAT_DATABASE_URL": url, "VERTEXCOMPAT_TOKEN_RATE_PER_KEY": "0",
@@ -157,22 +184,39 @@ def start_servers(names: list[str], url: str, work: Path, threads: int, *,
             for name in names]
 
 
-def run_all(servers: list[ServerProcess]) -> None:
-    errors: list[BaseException] = []
+class Booting:
+    """`servers` starting together in the background; `wait()` until all are up."""
 
-    def start(server: ServerProcess) -> None:
+    def __init__(self, servers: list[ServerProcess]) -> None:
+        self._errors: list[BaseException] = []
+        self._threads = [threading.Thread(target=self._start, args=(s,)) for s in servers]
+        for t in self._threads:
+            t.start()
+
+    def _start(self, server: ServerProcess) -> None:
         try:
             server.start(ready_timeout=300)
-        except BaseException as exc:  # noqa: BLE001 - raised below
-            errors.append(exc)
+        except BaseException as exc:  # noqa: BLE001 - raised by wait()
+            self._errors.append(exc)
 
-    threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+    def wait(self) -> None:
+        self.join()
+        if self._errors:
+            raise self._errors[0]
+
+    def join(self) -> None:
+        """Until every start has ended, well or not (so a stop cannot precede a start)."""
+        for t in self._threads:
+            t.join()
+
+
+def stop_all(servers: list[ServerProcess]) -> None:
+    """Stopped together (each waits for its process to exit)."""
+    threads = [threading.Thread(target=s.stop) for s in servers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        raise errors[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,21 +226,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="issuance time per setup")
     p.add_argument("--concurrency", type=int, default=8, help="issuing clients")
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
-    p.add_argument("--quick", action="store_true", help="smoke: 200 checks, 1 s, 4 clients")
+    p.add_argument("--quick", action="store_true", help="smoke: 100 checks, 0.5 s, 4 clients")
     args = p.parse_args(argv)
     if args.quick:
-        args.checks, args.seconds, args.concurrency = 200, 1.0, 4
+        args.checks, args.seconds, args.concurrency = 100, 0.5, 4
 
     work = Path(tempfile.mkdtemp(prefix="vertexcompat-store-bench-"))
     pg = PostgresServer()
     pg.start()
+    servers: dict[str, list[ServerProcess]] = {}
+    booting: Booting | None = None
     try:
+        # The servers for (b) first: they boot while the assertions are signed and, in
+        # --quick (whose numbers do not matter), while (a) and (c) run. A full run waits
+        # for them to be up (and idle) before measuring anything.
+        setups = {"sqlite, 1 replica": (f"sqlite:///{work / 'issue.db'}", ["sqlite-1"]),
+                  "postgresql, 2 replicas": (pg.create_database("issue"), ["pg-a", "pg-b"])}
+        keys = {}
+        for label, (url, names) in setups.items():
+            db = open_state_database(url, work)
+            try:
+                keys[label] = make_account(db, "http://127.0.0.1:9/token")
+            finally:
+                db.close()
+            servers[label] = start_servers(names, url, work, args.threads, quick=args.quick)
+        booting = Booting([s for group in servers.values() for s in group])
+        signed = {label: assertions(key) for label, key in keys.items()}
+        if not args.quick:
+            booting.wait()
+
         sqlite_url = f"sqlite:///{work / 'checks.db'}"
         checks: dict[str, list[float]] = {}
+        thoughts: dict[str, tuple[float, float, float]] = {}
         for name, url in (("sqlite", sqlite_url), ("postgresql", pg.create_database("checks"))):
             db = open_state_database(url, work)
             try:
                 checks[name] = token_checks(db, args.checks)
+                thoughts[name] = thought_ops(db, args.checks)
             finally:
                 db.close()
         print("(a) token check per request (ms)")
@@ -209,37 +275,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"postgresql/sqlite: p50 {p50 / s50:.2f}x, p99 {p99 / s99:.2f}x; "
               f"postgresql p50 {p50:.3f} ms vs target < {TARGET_CHECK_P50_MS} ms: {verdict}")
 
+        booting.wait()
         rates: dict[str, float] = {}
-        setups = {"sqlite, 1 replica": (f"sqlite:///{work / 'issue.db'}", ["sqlite-1"]),
-                  "postgresql, 2 replicas": (pg.create_database("issue"), ["pg-a", "pg-b"])}
-        keys, servers = {}, {}
-        for label, (url, names) in setups.items():
-            db = open_state_database(url, work)
-            try:
-                keys[label] = make_account(db, "http://127.0.0.1:9/token")
-            finally:
-                db.close()
-            servers[label] = start_servers(names, url, work, args.threads, quick=args.quick)
-        try:
-            run_all([s for group in servers.values() for s in group])
-            for label in setups:
-                rates[label] = issuance_rate(servers[label], assertions(keys[label]),
-                                             seconds=args.seconds,
-                                             concurrency=args.concurrency)
-        finally:
-            for group in servers.values():
-                for server in group:
-                    server.stop()
+        for label in setups:
+            rates[label] = issuance_rate(servers[label], signed[label], seconds=args.seconds,
+                                         concurrency=args.concurrency)
+        stop_all([s for group in servers.values() for s in group])
         print(f"(b) token issuance/s, {args.concurrency} clients, {args.seconds:g} s each")
         for label, rate in rates.items():
             print(f"{label:<24} {rate:8.1f}")
         ratio = rates["postgresql, 2 replicas"] / rates["sqlite, 1 replica"]
+        print("(c) thought signatures, p50 ms (cached keys; a key read is what each would "
+              "add uncached)")
+        print(f"{'backend':<12} {'seal':>8} {'open':>8} {'key read':>9}")
+        for name, (seal, opened, read) in thoughts.items():
+            print(f"{name:<12} {seal:8.3f} {opened:8.3f} {read:9.3f}")
         print(f"store bench done: token check p50 sqlite {s50:.3f} ms, postgresql {p50:.3f} ms "
               f"({p50 / s50:.2f}x), p99 sqlite {s99:.3f} ms, postgresql {p99:.3f} ms "
               f"({p99 / s99:.2f}x); issuance/s sqlite 1 replica "
               f"{rates['sqlite, 1 replica']:.1f}, postgresql 2 replicas "
-              f"{rates['postgresql, 2 replicas']:.1f} ({ratio:.2f}x)")
+              f"{rates['postgresql, 2 replicas']:.1f} ({ratio:.2f}x); thought open p50 "
+              f"sqlite {thoughts['sqlite'][1]:.3f} ms, postgresql "
+              f"{thoughts['postgresql'][1]:.3f} ms (uncached +{thoughts['postgresql'][2]:.3f})")
     finally:
+        if booting is not None:
+            booting.join()
+        stop_all([s for group in servers.values() for s in group])
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
