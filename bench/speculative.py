@@ -125,23 +125,34 @@ async def counters(client: httpx.AsyncClient, base: str) -> tuple[int, int]:
     return drafted, kept
 
 
-async def measure(base: str, runs: int, max_tokens: int) -> dict[str, Any]:
-    url = f"{base}/v1/chat/completions"
-    out: dict[str, Any] = {}
+async def measure(bases: dict[str, str], runs: int, max_tokens: int
+                  ) -> dict[str, dict[str, Any]]:
+    """Each prompt `runs` times on each server, the modes taking turns run by run, so a
+    change in the machine's load falls on both alike."""
+    out: dict[str, dict[str, Any]] = {mode: {} for mode in bases}
     async with httpx.AsyncClient(timeout=httpx.Timeout(1200.0)) as client:
-        await stream_chat(client, url, OUR_MODEL_ID, "Say hello.", 8)  # warm-up
+        for base in bases.values():  # warm-up
+            await stream_chat(client, f"{base}/v1/chat/completions", OUR_MODEL_ID,
+                              "Say hello.", 8)
         for name, prompt in PROMPTS.items():
-            streams: list[Stream] = []
-            d0, k0 = await counters(client, base)
+            streams: dict[str, list[Stream]] = {mode: [] for mode in bases}
+            drafted: dict[str, list[int]] = {mode: [0, 0] for mode in bases}
             for _ in range(runs):
-                streams.append(await stream_chat(client, url, OUR_MODEL_ID, prompt, max_tokens))
-            d1, k1 = await counters(client, base)
-            out[name] = {
-                "tps": statistics.median(decode_tps(s) for s in streams),
-                "tokens": [s.tokens for s in streams],
-                "drafted": d1 - d0, "kept": k1 - k0,
-                "text": streams[0].text,
-            }
+                for mode, base in bases.items():
+                    d0, k0 = await counters(client, base)
+                    streams[mode].append(await stream_chat(
+                        client, f"{base}/v1/chat/completions", OUR_MODEL_ID, prompt,
+                        max_tokens))
+                    d1, k1 = await counters(client, base)
+                    drafted[mode][0] += d1 - d0
+                    drafted[mode][1] += k1 - k0
+            for mode in bases:
+                out[mode][name] = {
+                    "tps": statistics.median(decode_tps(s) for s in streams[mode]),
+                    "tokens": [s.tokens for s in streams[mode]],
+                    "drafted": drafted[mode][0], "kept": drafted[mode][1],
+                    "text": streams[mode][0].text,
+                }
     return out
 
 
@@ -160,12 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 48
     log_dir = Path(tempfile.mkdtemp(prefix="vertexcompat-spec-bench-"))
     foreign = ForeignCpu()
-    results: dict[str, dict[str, Any]] = {}
-    for mode in ("off", "ngram"):
-        print(f"[speculative bench] --speculative {mode} ({args.model}, {args.threads} threads)",
-              file=sys.stderr, flush=True)
-        port = free_port()
-        server = Server(
+    print(f"[speculative bench] two servers, --speculative off and ngram ({args.model}, "
+          f"{args.threads} threads each, taking turns); logs in {log_dir}",
+          file=sys.stderr, flush=True)
+    servers = {
+        mode: Server(
             f"vertexcompat --speculative {mode}",
             [sys.executable, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1",
              "--port", str(port), "--model", args.model, "--threads", str(args.threads),
@@ -174,11 +184,13 @@ def main(argv: list[str] | None = None) -> int:
              "--log-level", "warning"],
             "/readyz", port, log_dir / f"vertexcompat-{mode}.log",
         )
-        foreign.start()
-        with server:
-            results[mode] = asyncio.run(measure(server.base, max(1, args.runs),
-                                                args.max_tokens))
-        foreign.stop(mode)
+        for mode, port in (("off", free_port()), ("ngram", free_port()))
+    }
+    foreign.start()  # the servers are our children: their CPU time is not foreign
+    with servers["off"], servers["ngram"]:
+        results = asyncio.run(measure({m: s.base for m, s in servers.items()},
+                                      max(1, args.runs), args.max_tokens))
+    foreign.stop("both")
 
     rows = []
     summary = []

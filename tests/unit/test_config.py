@@ -121,3 +121,18 @@ def test_safety_defaults_are_off_and_read_from_the_config_file_or_env(tmp_path, 
 def test_bad_safety_settings_are_refused_at_start(safety):
     with pytest.raises(ValueError):
         Settings(safety=safety)
+
+
+def test_speculative_decoding_is_off_by_default_and_read_from_the_file_or_env(tmp_path,
+                                                                              monkeypatch):
+    from pydantic import ValidationError
+
+    assert (Settings().speculative, Settings().draft_max) == ("off", 6)
+    config = tmp_path / "c.toml"
+    config.write_text('speculative = "ngram"\ndraft_max = 4\n')
+    assert (load_settings(config).speculative, load_settings(config).draft_max) == ("ngram", 4)
+    monkeypatch.setenv("VERTEXCOMPAT_DRAFT_MAX", "2")
+    assert load_settings(config).draft_max == 2
+    for bad in ({"speculative": "draft"}, {"draft_max": 0}, {"draft_max": 33}):
+        with pytest.raises(ValidationError):
+            Settings(**bad)
