@@ -69,17 +69,22 @@ def scene_instructions() -> str:
 def scene_example() -> tuple[str, str]:
     """(user turn, model turn): one small scene, so the model sees the caption line and
     the JSON after it."""
+    # Measured on the default model: with "two black dogs" here, cats, horses and buses
+    # came out black; a colour named for one thing only, and "none" for the rest, is
+    # copied as "the colour asked for, else none".
     scene = {
         "background": "skyblue",
         "ground": "green",
         "objects": [
             {"name": "tree", "count": 1, "color": "none", "position": "left", "size": "large"},
-            {"name": "dog", "count": 2, "color": "black", "position": "bottom right",
+            {"name": "dog", "count": 2, "color": "none", "position": "bottom right",
              "size": "medium"},
+            {"name": "ball", "count": 1, "color": "red", "position": "bottom",
+             "size": "small"},
             {"name": "sun", "count": 1, "color": "none", "position": "top right",
              "size": "small"},
         ],
     }
-    return ("Two black dogs next to a tree in the sun.",
-            "Two black dogs playing next to a tree on a sunny day.\n"
+    return ("Two dogs with a red ball next to a tree in the sun.",
+            "Two dogs playing with a red ball next to a tree on a sunny day.\n"
             + json.dumps(scene, separators=(", ", ": ")))

@@ -17,7 +17,12 @@ from vertexcompat.media.illustrations.library import (
     SOURCE_URL,
     IllustrationLibrary,
 )
-from vertexcompat.media.illustrations.matcher import Embed, IllustrationMatcher, Mention
+from vertexcompat.media.illustrations.matcher import (
+    Embed,
+    IllustrationMatcher,
+    Mention,
+    nouns,
+)
 from vertexcompat.media.illustrations.scene import (
     COLOURS,
     MAX_COUNT,
@@ -61,12 +66,22 @@ class Illustrator:
         object uses, so they hide nothing."""
         mentions = self.matcher.named_in(prompt)
         scene = self._specific(scene, mentions)
-        shown_keys, shown_heads = set(), set()
+        shown_keys: dict[str, str] = {}  # illustration key → the object's name
+        shown_heads: set[str] = set()
+        kept: list[SceneObject] = []
         for obj in scene.objects:
-            shown_heads.add(head_noun(obj.name))
             match = self.matcher.match(obj.name)
-            if match is not None:
-                shown_keys.add(match.illustration.key)
+            key = match.illustration.key if match is not None else None
+            # "cup" and "coffee" laid out for "a cup of coffee" are one thing, not two
+            # (the same name twice is two places for it, and is kept).
+            if key is not None and shown_keys.get(key, obj.name) != obj.name:
+                continue
+            kept.append(obj)
+            shown_heads.add(head_noun(obj.name))
+            if key is not None:
+                shown_keys[key] = obj.name
+        if len(kept) < len(scene.objects):
+            scene = replace(scene, objects=tuple(kept))
         used = {obj.position for obj in scene.objects}
         free = [cell for cell in _FREE_CELLS if cell not in used]
         added: list[SceneObject] = []
@@ -76,7 +91,7 @@ class Illustrator:
                 continue
             if len(scene.objects) + len(added) >= MAX_OBJECTS:
                 break
-            shown_keys.add(key)
+            shown_keys[key] = mention.name
             added.append(SceneObject(
                 name=mention.name, count=min(mention.count, MAX_COUNT),
                 colour=mention.colour if mention.colour in COLOURS else None,
@@ -95,7 +110,8 @@ class Illustrator:
         longer = {head_noun(m.name): m.name for m in mentions
                   if " " in m.name and m.name not in names}
         objects = tuple(
-            replace(obj, name=longer[obj.name]) if obj.name in longer else obj
+            replace(obj, name=longer[head_noun(obj.name)])
+            if len(nouns(obj.name)[1]) == 1 and head_noun(obj.name) in longer else obj
             for obj in scene.objects
         )
         return scene if objects == scene.objects else replace(scene, objects=objects)

@@ -125,3 +125,15 @@ def test_a_thing_named_by_its_last_word_takes_the_longer_name_the_prompt_gives(i
     assert [d.illustration.name for d in composed.drawn] == ["christmas tree"]
     both = parse_scene(scene(obj("dog"), obj("hot dog")))
     assert illustrator.completed(both, "a dog eating a hot dog") == both
+
+
+def test_two_names_for_one_thing_are_drawn_once_and_one_name_twice_is_kept(illustrator):
+    twice = parse_scene(scene(obj("cup"), obj("laptop"), obj("coffee")))
+    assert [o.name for o in illustrator.completed(twice, "").objects] == ["cup", "laptop"]
+    two_places = parse_scene(scene(obj("tree", position="left"), obj("tree", position="right")))
+    assert illustrator.completed(two_places, "") == two_places
+
+
+def test_a_plural_last_word_takes_the_longer_name_too(illustrator):
+    laid_out = parse_scene(scene(obj("trees")))
+    assert illustrator.completed(laid_out, "christmas trees").objects[0].name == "christmas tree"
