@@ -149,6 +149,14 @@ class Sampler:
             self._presence = np.float32(params.presence_penalty)
             if (params.presence_penalty or params.frequency_penalty) and params.penalty_window > 0:
                 self._history = collections.deque(maxlen=params.penalty_window)
+        # Plain greedy decoding (no penalties, bans or log probabilities): the chain holds no
+        # state and picks the first highest logit, so `sample` takes numpy's argmax of the
+        # row instead (the chain copies the whole vocabulary into a candidate array first:
+        # ~1 ms a token on Qwen's 152k vocabulary, 2-3% of a decode step here).
+        self._plain_greedy = (
+            params.temperature <= 0.0 and not params.banned_tokens
+            and not (params.presence_penalty or params.frequency_penalty)
+        )
         chain_params = llama_cpp.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama_cpp.llama_sampler_chain_init(chain_params)
@@ -217,6 +225,13 @@ class Sampler:
         a thought)."""
         if self._top is not None:
             return self._sample_reporting(ctx, batch_index, banned)
+        if self._plain_greedy and self._grammar is None and not self._lazy:
+            row = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
+            )
+            if banned is not None:
+                row[banned] = -np.inf
+            return int(row.argmax())  # the first highest, as the greedy sampler picks
         if banned is not None:
             row = np.ctypeslib.as_array(
                 llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)

@@ -348,9 +348,11 @@ def test_thoughts_get_no_events(backend):
     assert text_of(events).strip() in joined
 
 
-def test_a_request_that_does_not_ask_gets_none_and_the_same_answer(backend):
+@pytest.mark.parametrize("temperature", [1.0, 0.0])  # 0: plain greedy's own argmax path
+def test_a_request_that_does_not_ask_gets_none_and_the_same_answer(backend, temperature):
     for extra in ({}, {"response_mime_type": JSON_MIME_TYPE, "response_schema": SCHEMA}):
-        cfg = dict(temperature=1.0, seed=5, max_output_tokens=40, candidate_count=2, **extra)
+        cfg = dict(temperature=temperature, seed=5, max_output_tokens=40, candidate_count=2,
+                   **extra)
         plain = stream(backend, request("The weather in Oslo.", **cfg))
         assert not [e for e in plain if isinstance(e, TokenLogprobs)]
         asked = stream(backend, request("The weather in Oslo.", response_logprobs=True,
