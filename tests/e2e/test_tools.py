@@ -1,8 +1,9 @@
 """Function calling end to end: `tools` / `tool_choice` / `functions` through the real openai
 SDK against the live servers — the seed's weather sample, a multi-turn call → result →
 answer (also accumulated from a stream by the SDK's own `ChatCompletionStreamState`),
-20 generated tool sets whose calls must all name a declared function with arguments that
-validate (stream and not, n=2), each tool_choice mode, the deprecated shape, and the 400s."""
+generated tool sets whose calls must all name a declared function with arguments that
+validate (stream and not, n=2: the first 8 sets here, all 20 in the `panel` run), each
+tool_choice mode, the deprecated shape, and the 400s."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ WEATHER_TOOLS = [
 ]
 WEATHER_QUESTION = [{"role": "user", "content": "What's the weather like in Chicago today?"}]
 TOOL_SETS = generate_tool_sets(20)
+# The sets every run decodes: between them 1-3 functions, no parameters, empty parameters,
+# enums, arrays, anyOf and $ref. All twenty are the quality panel (`pytest -m panel`).
+SAMPLED_SETS = 8
 TOOL_PROMPT = [{"role": "user", "content": "Use a function with example arguments."}]
 
 
@@ -189,13 +193,18 @@ def _calls(
     return out
 
 
+@pytest.mark.parametrize(
+    "count",
+    [SAMPLED_SETS, pytest.param(len(TOOL_SETS), marks=pytest.mark.panel, id="all")],
+    ids=lambda count: f"{count}-sets",
+)
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
-def test_twenty_tool_sets_give_declared_calls_with_valid_arguments(
-    client: openai.OpenAI, stream: bool
+def test_generated_tool_sets_give_declared_calls_with_valid_arguments(
+    client: openai.OpenAI, stream: bool, count: int
 ) -> None:
-    # The two modes share the twenty sets (even ones without streaming, odd ones streamed):
-    # every set and both paths are covered, at half the decoding.
-    sets = range(int(stream), len(TOOL_SETS), 2)
+    # The two modes share the sets (even ones without streaming, odd ones streamed): every
+    # set and both paths are covered, at half the decoding.
+    sets = range(int(stream), count, 2)
     with ThreadPoolExecutor(max_workers=2 if stream else 4) as pool:  # four slots busy
         results = list(pool.map(lambda i: (i, _calls(client, i, stream, "required")), sets))
     failures = []
@@ -217,7 +226,7 @@ def test_twenty_tool_sets_give_declared_calls_with_valid_arguments(
 def test_auto_answers_are_text_or_valid_calls(client: openai.OpenAI) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         # A text answer may run to the limit ("length" is accepted); a call is short.
-        results = list(pool.map(lambda i: _calls(client, i, False, "auto", 240), range(6)))
+        results = list(pool.map(lambda i: _calls(client, i, False, "auto", 240), range(4)))
     for i, choices in enumerate(results):
         for finish, calls in choices:
             assert finish in ("stop", "tool_calls", "length")

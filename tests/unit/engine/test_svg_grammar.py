@@ -145,9 +145,10 @@ def _element_count(svg: str) -> int:
     return len(re.findall(r"<(?![/!?])", svg))
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.panel)])
 def test_tiny_model_under_the_grammar_writes_a_bounded_sanitizable_svg(seed):
-    """Two candidates per seed, sampled (not greedy), so the grammar is what holds them."""
+    """Two candidates per seed, sampled (not greedy), so the grammar is what holds them.
+    Seed 2 is in the `panel` run (`pytest -m panel`)."""
     from tests.unit.engine.tiny import tiny_backend
 
     async def run() -> list[str]:

@@ -53,7 +53,10 @@ def by_candidate(events, kind):
     return out
 
 
-@pytest.mark.parametrize("seed", range(6))
+# Three seeds in every run, three more in the `panel` run (`pytest -m panel`).
+@pytest.mark.parametrize(
+    "seed", [0, 1, 2, *(pytest.param(seed, marks=pytest.mark.panel) for seed in (3, 4, 5))]
+)
 def test_sampled_thoughts_never_exceed_the_budget(backend, seed):
     events = run(backend, request(12, seed=seed))
     usage = events[-1]
