@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_c:
         args.skip_llama_server = True
     if args.quick:
-        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 8, 2
+        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 4, 2
         args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 8, 1, 8, 1024
         args.parallel = 2
         args.skip_llama_server = True
