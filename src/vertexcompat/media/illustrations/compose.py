@@ -40,6 +40,12 @@ CELLS = {
     "bottom left": (0.22, 0.76), "bottom": (0.5, 0.76), "bottom right": (0.78, 0.76),
 }
 GROUND_TOP = 0.7
+# A scene of one or two objects has room: they are drawn larger, and a lone object fills
+# most of the picture whatever its size word (measured: a banana at "medium" alone covered
+# under 5% of the canvas, too little to read as its colour).
+FEW_OBJECTS_BOOST = {1: 2.2, 2: 1.4}
+LONE_SIDE_FRACTION = 0.8
+MAX_SIDE_FRACTION = 0.9
 # Nouns that are geometry, not things: drawn as shapes whatever the library holds.
 SHAPE_WORDS = frozenset({
     "circle", "square", "rectangle", "triangle", "line", "dot", "oval", "ellipse",
@@ -146,6 +152,7 @@ def _layout(objects: tuple[SceneObject, ...], width: int, height: int) -> list[l
     """Each object's copies' boxes. Objects in the same cell (and the copies of one object)
     stand side by side, centred on the cell, shrunk to fit the canvas's width."""
     short = min(width, height)
+    boost = FEW_OBJECTS_BOOST.get(len(objects), 1.0)
     by_cell: dict[str, list[int]] = {}
     for i, obj in enumerate(objects):
         by_cell.setdefault(obj.position, []).append(i)
@@ -155,7 +162,10 @@ def _layout(objects: tuple[SceneObject, ...], width: int, height: int) -> list[l
         sides = []
         for i in members:
             obj = objects[i]
-            side = SIZE_FRACTION[obj.size] * short
+            fraction = min(SIZE_FRACTION[obj.size] * boost, MAX_SIDE_FRACTION)
+            if len(objects) == 1 and obj.count == 1:
+                fraction = max(fraction, LONE_SIDE_FRACTION)
+            side = fraction * short
             if obj.count > 1:
                 side *= max(0.55, 1 / math.sqrt(obj.count))
             sides.append(side)

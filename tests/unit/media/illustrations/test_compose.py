@@ -137,3 +137,15 @@ def test_two_names_for_one_thing_are_drawn_once_and_one_name_twice_is_kept(illus
 def test_a_plural_last_word_takes_the_longer_name_too(illustrator):
     laid_out = parse_scene(scene(obj("trees")))
     assert illustrator.completed(laid_out, "christmas trees").objects[0].name == "christmas tree"
+
+
+def test_a_lone_object_is_drawn_larger_than_one_of_three(illustrator):
+    def side(composed) -> float:
+        return float(re.search(r"scale\(([\d.]+)\)", composed.svg).group(1))
+
+    alone = illustrator.compose(scene(obj("banana")), width=100, height=100)
+    crowded = illustrator.compose(
+        scene(obj("banana"), obj("cat", position="left"), obj("dog", position="right")),
+        width=100, height=100)
+    assert side(alone) > 1.5 * side(crowded)
+    assert side(alone) * 72 <= 90
