@@ -373,9 +373,11 @@ class Scheduler:
         """
         free = self._free_slots
         reuse, best, copy_from, restore = self._reuse_source(job)
+        # Empty slots lowest id first: running sequences then tend to hold consecutive ids,
+        # which llama.cpp decodes in one micro-batch (`_step`).
         order = sorted(
             (s for s in free if s != best),
-            key=lambda s: -1 if s not in self._kept else self._kept[s].last_used,
+            key=lambda s: (-1, s) if s not in self._kept else (self._kept[s].last_used, s),
         )
         slots = ([best] if best is not None else []) + order[: job.n - (best is not None)]
         for slot in slots:
@@ -543,22 +545,29 @@ class Scheduler:
 
     def _decode_rows(self, cands: list[Sequence]) -> None:
         """Feed each candidate's last sampled token (and forced marker: only the last
-        position's logits are needed), then sample each one's next token."""
+        position's logits are needed), then sample each one's next token, in `cands`'
+        order (the order their events go out in).
+
+        The rows go in ascending sequence ids: llama.cpp puts consecutive, ascending
+        sequences (one KV stream each) into one micro-batch and splits the others into one
+        micro-batch per sequence, one pass over the weights per row (measured: 4 streams
+        146 ms a step in the order they came, 86 ms sorted, on the default model)."""
         rows: list[tuple[int, int, int, bool]] = []
-        ends: list[int] = []
-        for cand in cands:
+        ends: dict[int, int] = {}
+        for cand in sorted(cands, key=lambda c: c.seq_id):
             feed = (cand.last_token, *cand.forced)
             rows.extend(
                 (token, cand.n_past + k, cand.seq_id, k == len(feed) - 1)
                 for k, token in enumerate(feed)
             )
-            ends.append(len(rows) - 1)
+            ends[cand.seq_id] = len(rows) - 1
         self._decode(rows)
-        for idx, cand in zip(ends, cands):
+        for cand in cands:
             cand.n_past += 1 + len(cand.forced)
             cand.forced = ()
             banned = self._opening_ban() if cand.decoder.answer_opening else None
-            self._advance(cand, cand.sampler.sample(self._ctx, idx, banned=banned))
+            self._advance(cand, cand.sampler.sample(self._ctx, ends[cand.seq_id],
+                                                    banned=banned))
 
     def _draft(self, cand: Sequence) -> list[int]:
         """The candidate's draft for this step, cut to its context; [] for none."""
