@@ -73,7 +73,6 @@ PROMPTS = [
     "with Jest. Explain every step in depth and include complete code examples.",
 ]
 OUR_MODEL_ID = "google/gemini-2.0-flash-001"
-CONCURRENCY = 4
 WIDTHS = (4, 8)  # concurrent long streams per load
 PARALLEL = 8  # KV slots of both servers (memory is compared at this)
 BURST = 4  # fresh requests arriving at once
@@ -115,7 +114,7 @@ class Stream:
 
 @dataclass
 class Load:
-    """CONCURRENCY streams issued at once."""
+    """Concurrent streams issued at once."""
 
     streams: list[Stream]
     wall: float  # s: first request issued -> last stream closed

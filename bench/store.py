@@ -38,12 +38,12 @@ import platformdirs
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from tests.e2e.helpers import sign_assertions  # noqa: E402
 from tests.e2e.server import ServerProcess  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 
 from vertexcompat.auth.admin import ServiceAccountAdmin  # noqa: E402
 from vertexcompat.auth.authenticator import TokenAuthenticator  # noqa: E402
-from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, sign_assertion  # noqa: E402
 from vertexcompat.auth.thought_signatures import TEXT_BINDING, ThoughtSealer  # noqa: E402
 from vertexcompat.auth.tokens import AccessTokens  # noqa: E402
 from vertexcompat.store.database import StateDatabase, open_state_database  # noqa: E402
@@ -108,15 +108,6 @@ def thought_ops(db: StateDatabase, count: int) -> tuple[float, float, float]:
         read.append(time.perf_counter() - start)
     seal_ms, open_ms, read_ms = (statistics.median(t) * 1000 for t in (seal, opened, read))
     return seal_ms, open_ms, read_ms
-
-
-def assertions(key: dict[str, Any]) -> list[str]:
-    now = int(time.time())
-    return [sign_assertion({"iat": now + i, "exp": now + 3600, "iss": key["client_email"],
-                            "aud": GOOGLE_TOKEN_URI,
-                            "scope": "https://www.googleapis.com/auth/cloud-platform"},
-                           private_key_pem=key["private_key"], key_id=key["private_key_id"])
-            for i in range(ASSERTIONS)]
 
 
 def issuance_rate(servers: list[ServerProcess], signed: list[str], *, seconds: float,
@@ -251,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 db.close()
             servers[label] = start_servers(names, url, work, args.threads, quick=args.quick)
         booting = Booting([s for group in servers.values() for s in group])
-        signed = {label: assertions(key) for label, key in keys.items()}
+        signed = {label: sign_assertions(key, ASSERTIONS) for label, key in keys.items()}
         if not args.quick:
             booting.wait()
 

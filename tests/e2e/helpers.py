@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from typing import Any
 
 import httpx
 from openai.types.chat import ChatCompletionChunk
+
+from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, sign_assertion
 
 GEMINI_FLASH_001 = "google/gemini-2.0-flash-001"
 GEMINI_FLASH = "google/gemini-2.0-flash"
@@ -111,3 +114,14 @@ def post_stream_frames(
         assert response.status_code == 200, response.read()
         frames = raw_frames(response)
     return response, frames
+
+
+def sign_assertions(key: dict[str, Any], count: int = 3) -> list[str]:
+    """`count` JWT-bearer assertions for a service-account key file (distinct `iat`s, so
+    each is a new grant), as google-auth signs them."""
+    now = int(time.time())
+    return [sign_assertion({"iat": now + i, "exp": now + 3600, "iss": key["client_email"],
+                            "aud": GOOGLE_TOKEN_URI,
+                            "scope": "https://www.googleapis.com/auth/cloud-platform"},
+                           private_key_pem=key["private_key"], key_id=key["private_key_id"])
+            for i in range(count)]

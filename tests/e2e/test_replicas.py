@@ -29,7 +29,6 @@ import httpx
 import pytest
 
 from vertexcompat.auth.admin import ServiceAccountAdmin
-from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, sign_assertion
 from vertexcompat.cli.main import main as vertexcompat_cli
 from vertexcompat.store.database import open_state_database
 from vertexcompat.store.roles import SqlRoles
@@ -37,7 +36,7 @@ from vertexcompat.store.service_accounts import SqlServiceAccounts
 
 from ..postgres import PostgresServer, postgres_server  # noqa: F401 - a fixture
 from .conftest import TINY_MODEL
-from .helpers import GEMINI_FLASH
+from .helpers import GEMINI_FLASH, sign_assertions
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -79,15 +78,6 @@ class Replicas:
 
     def assertion(self) -> str:
         return self.signed[next(self._turn) % len(self.signed)]
-
-
-def sign_assertions(key: dict[str, Any], count: int = 3) -> list[str]:
-    now = int(time.time())
-    return [sign_assertion({"iat": now + i, "exp": now + 3600, "iss": key["client_email"],
-                            "aud": GOOGLE_TOKEN_URI,
-                            "scope": "https://www.googleapis.com/auth/cloud-platform"},
-                           private_key_pem=key["private_key"], key_id=key["private_key_id"])
-            for i in range(count)]
 
 
 def _env(url: str) -> dict[str, str]:

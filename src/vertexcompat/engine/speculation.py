@@ -23,7 +23,7 @@ predict, pays for few rejected rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 # Defaults, measured on the 2-core test machine (bench/speculative.py).
 MAX_NGRAM = 3
@@ -103,7 +103,3 @@ class NgramDrafter:
         self._pause = 0
         if accepted == drafted:
             self._budget = min(self._max_draft, self._budget * 2)
-
-    @property
-    def tokens(self) -> Sequence[int]:
-        return self._tokens

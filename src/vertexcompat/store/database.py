@@ -9,19 +9,36 @@ SQL both databases speak.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from vertexcompat.store import migrations
 from vertexcompat.store.migrations import Dialect
 
 
 class StoreError(Exception):
     """The state database cannot be used as configured (a bad URL, an unreachable or too
     new database). Its message is for the operator, and names no password."""
+
+
+def upgrade_schema(execute: Callable[[str], object], version: int, dialect: Dialect,
+                   where: str, reached: Callable[[int], None]) -> None:
+    """Run the migrations from schema `version` to `migrations.LATEST` through `execute`,
+    telling `reached` each version done (the caller records it, in its transaction); a
+    schema newer than this code's is refused."""
+    if version > migrations.LATEST:
+        raise StoreError(
+            f"{where} has schema version {version}, newer than this vertexcompat's "
+            f"{migrations.LATEST}: upgrade vertexcompat"
+        )
+    for number in range(version, migrations.LATEST):
+        for statement in migrations.statements(number, dialect):
+            execute(statement)
+        reached(number + 1)
 
 
 class Cursor(Protocol):

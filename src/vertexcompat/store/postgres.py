@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from vertexcompat.domain.errors import Unavailable
 from vertexcompat.store import migrations
-from vertexcompat.store.database import StoreError, StoreUrl
+from vertexcompat.store.database import StoreError, StoreUrl, upgrade_schema
 
 logger = logging.getLogger(__name__)
 
@@ -171,17 +171,12 @@ def migrate(conn: psycopg.Connection[Any], where: str) -> None:
         row = conn.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchone()
         if row is None:
             conn.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (0)")
-        version = int(row[0]) if row else 0
-        if version > migrations.LATEST:
-            raise StoreError(
-                f"{where} has schema version {version}, newer than this vertexcompat's "
-                f"{migrations.LATEST}: upgrade vertexcompat"
-            )
-        for number in range(version, migrations.LATEST):
-            for statement in migrations.statements(number, "postgresql"):
-                conn.execute(statement)
-            logger.info("state database %s migrated to version %d", where, number + 1)
-        conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s", (migrations.LATEST,))
+
+        def reached(version: int) -> None:
+            conn.execute(f"UPDATE {SCHEMA_TABLE} SET version = %s", (version,))
+            logger.info("state database %s migrated to version %d", where, version)
+
+        upgrade_schema(conn.execute, int(row[0]) if row else 0, "postgresql", where, reached)
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from vertexcompat.store import migrations
-from vertexcompat.store.database import StoreError
+from vertexcompat.store.database import StoreError, upgrade_schema
 
 
 class Database:
@@ -44,15 +43,8 @@ class Database:
     def _migrate(self) -> None:
         with self.transaction() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > migrations.LATEST:
-                raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this "
-                    f"vertexcompat's {migrations.LATEST}: upgrade vertexcompat"
-                )
-            for number in range(version, migrations.LATEST):
-                for statement in migrations.statements(number, "sqlite"):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number + 1}")
+            upgrade_schema(conn.execute, version, "sqlite", str(self.path),
+                           lambda reached: conn.execute(f"PRAGMA user_version={reached}"))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.engine.tiny import tiny_backend
+from tests.unit.engine.tiny import said_and_usage, tiny_backend
 from vertexcompat.domain.content import (
     JSON_MIME_TYPE,
     Content,
@@ -18,7 +18,7 @@ from vertexcompat.domain.content import (
     GenerationConfig,
     TextPart,
 )
-from vertexcompat.domain.events import Finished, FunctionCall, TextDelta, ThoughtDelta, Usage
+from vertexcompat.domain.events import Finished, FunctionCall, TextDelta, Usage
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
 from vertexcompat.engine.scheduler import EXACT_ROWS, common_prefix
@@ -64,19 +64,7 @@ CASES = {
 
 def run(backend, req):
     """(what each candidate said, in order, as comparable tuples; the usage)."""
-    async def go():
-        said, usage = [], None
-        async for ev in backend.stream(req):
-            match ev:
-                case TextDelta() | ThoughtDelta() | Finished():
-                    said.append(ev)
-                case FunctionCall(candidate=c, name=name, args=args):
-                    said.append((c, name, json.dumps(args, sort_keys=True)))
-                case Usage():
-                    usage = ev
-        return said, usage
-
-    return asyncio.run(go())
+    return asyncio.run(said_and_usage(backend, req))
 
 
 def run_all(backend, reqs):

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.engine.tiny import tiny_backend
+from tests.unit.engine.tiny import said_and_usage, tiny_backend
 from vertexcompat.domain.content import (
     JSON_MIME_TYPE,
     Content,
@@ -20,14 +20,7 @@ from vertexcompat.domain.content import (
     GenerationConfig,
     TextPart,
 )
-from vertexcompat.domain.events import (
-    Finished,
-    FunctionCall,
-    TextDelta,
-    ThoughtDelta,
-    TokenLogprobs,
-    Usage,
-)
+from vertexcompat.domain.events import TextDelta, ThoughtDelta, TokenLogprobs
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.engine.speculation import NgramDrafter
 
@@ -154,19 +147,6 @@ SAMPLED = {
 }
 
 
-async def collect(backend, req):
-    said, usage = [], None
-    async for ev in backend.stream(req):
-        match ev:
-            case TextDelta() | ThoughtDelta() | Finished():
-                said.append(ev)
-            case FunctionCall(candidate=c, name=name, args=args):
-                said.append((c, name, json.dumps(args, sort_keys=True)))
-            case Usage():
-                usage = ev
-    return said, usage
-
-
 def text_of(said, candidate=0):
     return "".join(ev.text for ev in said
                    if isinstance(ev, TextDelta) and ev.candidate == candidate)
@@ -239,8 +219,8 @@ def test_greedy_answers_leave_the_plain_ones_only_at_a_near_tie(plain, speculati
 def test_sampled_answers_are_seeded_and_valid(speculative):
     said = {}
     for name, req in SAMPLED.items():
-        first, usage = asyncio.run(collect(speculative, req))
-        again, usage_again = asyncio.run(collect(speculative, req))
+        first, usage = asyncio.run(said_and_usage(speculative, req))
+        again, usage_again = asyncio.run(said_and_usage(speculative, req))
         assert first == again and usage == usage_again, name
         assert usage.completion_tokens > 0, name
         said[name] = first
@@ -253,7 +233,7 @@ def test_sampled_answers_are_seeded_and_valid(speculative):
 
 def test_speculation_pays_off_where_the_answer_copies_the_prompt(speculative):
     before = accepted(speculative)
-    said, usage = asyncio.run(collect(speculative, GREEDY["stop sequence"]))
+    said, usage = asyncio.run(said_and_usage(speculative, GREEDY["stop sequence"]))
     drafted, kept = (a - b for a, b in zip(accepted(speculative), before))
     # Most emitted tokens came as accepted drafts: fewer decode steps than tokens.
     assert kept >= usage.completion_tokens // 2, (kept, drafted, usage)
@@ -263,13 +243,13 @@ def test_speculation_pays_off_where_the_answer_copies_the_prompt(speculative):
 
 def test_a_seeded_request_answers_the_same_alone_and_beside_neighbours(speculative):
     req = SAMPLED["seeded"]
-    alone = asyncio.run(collect(speculative, req))
+    alone = asyncio.run(said_and_usage(speculative, req))
 
     async def crowd():
         return await asyncio.gather(
-            collect(speculative, req),
-            collect(speculative, GREEDY["prose"]),
-            collect(speculative, GREEDY["code edit"]),
+            said_and_usage(speculative, req),
+            said_and_usage(speculative, GREEDY["prose"]),
+            said_and_usage(speculative, GREEDY["code edit"]),
         )
 
     beside = asyncio.run(crowd())[0]
@@ -298,5 +278,5 @@ def test_a_cancelled_speculating_request_leaves_no_slot_busy(speculative):
             break
         asyncio.run(asyncio.sleep(0.05))
     assert stats["busy_slots"] == 0 and stats["active_requests"] == 0, stats
-    said, _ = asyncio.run(collect(speculative, GREEDY["repeat"]))
+    said, _ = asyncio.run(said_and_usage(speculative, GREEDY["repeat"]))
     assert text_of(said)

@@ -1,5 +1,6 @@
 """Shared set-up for engine tests that run the real tiny model (SmolLM2-135M)."""
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -8,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from vertexcompat.backends.local import LocalBackend
+from vertexcompat.domain.events import Finished, FunctionCall, TextDelta, ThoughtDelta, Usage
 from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
 from vertexcompat.engine.model_files import ModelCatalog
 
@@ -38,3 +40,18 @@ def tiny_backend(
         yield LocalBackend(engine, resolved.name)
     finally:
         engine.close()
+
+
+async def said_and_usage(backend, req):
+    """What each candidate said, in order, as comparable values (text, thoughts, finishes,
+    calls as (candidate, name, sorted JSON)), and the request's usage."""
+    said, usage = [], None
+    async for ev in backend.stream(req):
+        match ev:
+            case TextDelta() | ThoughtDelta() | Finished():
+                said.append(ev)
+            case FunctionCall(candidate=c, name=name, args=args):
+                said.append((c, name, json.dumps(args, sort_keys=True)))
+            case Usage():
+                usage = ev
+    return said, usage
