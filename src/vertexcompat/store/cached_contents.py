@@ -97,9 +97,5 @@ class SqlCachedContents:
         return [(row[0], row[1]) for row in rows]
 
 
-# The name it had while SQLite was the only store.
-SqliteCachedContents = SqlCachedContents
-
-
 def _record(row: object) -> CachedContentRecord:
     return CachedContentRecord(**dict(row))  # type: ignore[call-overload]

@@ -52,7 +52,3 @@ class SqlRoles:
                     "SELECT * FROM role_bindings WHERE project = ? ORDER BY 1, 2, 3", (project,)
                 ).fetchall()
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
-
-
-# The name it had while SQLite was the only store.
-SqliteRoles = SqlRoles

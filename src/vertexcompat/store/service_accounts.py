@@ -96,7 +96,3 @@ class SqlServiceAccounts:
                 (now, key_id),
             )
             return cursor.rowcount == 1
-
-
-# The name it had while SQLite was the only store.
-SqliteServiceAccounts = SqlServiceAccounts

@@ -57,7 +57,3 @@ class SqlThoughtKeys:
                 (now, key_id),
             )
             return cur.rowcount == 1
-
-
-# The name it had while SQLite was the only store.
-SqliteThoughtKeys = SqlThoughtKeys

@@ -73,7 +73,3 @@ class SqlTokens:
             deleted += count
             if count < batch:
                 return deleted
-
-
-# The name it had while SQLite was the only store.
-SqliteTokens = SqlTokens

@@ -14,10 +14,10 @@ from vertexcompat.auth.authenticator import TokenAuthenticator
 from vertexcompat.auth.grant import JwtBearerGrant
 from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
 from vertexcompat.auth.tokens import AccessTokens
-from vertexcompat.store.roles import SqliteRoles
-from vertexcompat.store.service_accounts import SqliteServiceAccounts
+from vertexcompat.store.roles import SqlRoles
+from vertexcompat.store.service_accounts import SqlServiceAccounts
 from vertexcompat.store.sqlite import Database, open_database
-from vertexcompat.store.tokens import SqliteTokens
+from vertexcompat.store.tokens import SqlTokens
 
 TOKEN_URI = "http://127.0.0.1:9/token"
 LIFETIME_S = 3600
@@ -35,8 +35,8 @@ class Clock:
 class Stack:
     db: Database
     clock: Clock
-    accounts: SqliteServiceAccounts
-    roles: SqliteRoles
+    accounts: SqlServiceAccounts
+    roles: SqlRoles
     tokens: AccessTokens
     admin: ServiceAccountAdmin
     grant: JwtBearerGrant
@@ -45,8 +45,8 @@ class Stack:
 
 def build_stack(data_dir: Path, clock: Clock) -> Stack:
     db = open_database(data_dir)
-    accounts, roles = SqliteServiceAccounts(db), SqliteRoles(db)
-    tokens = AccessTokens(SqliteTokens(db), lifetime_s=LIFETIME_S, clock=clock)
+    accounts, roles = SqlServiceAccounts(db), SqlRoles(db)
+    tokens = AccessTokens(SqlTokens(db), lifetime_s=LIFETIME_S, clock=clock)
     return Stack(
         db, clock, accounts, roles, tokens,
         ServiceAccountAdmin(accounts, roles, clock=clock),

@@ -31,7 +31,7 @@ from vertexcompat.auth.thought_signatures import (
 )
 from vertexcompat.store.database import StateDatabase, open_state_database
 from vertexcompat.store.sqlite import Database, open_database
-from vertexcompat.store.thought_keys import SqliteThoughtKeys, ThoughtKey
+from vertexcompat.store.thought_keys import SqlThoughtKeys, ThoughtKey
 
 from ...postgres import PostgresServer, postgres_server  # noqa: F401 - a fixture
 from .conftest import Clock
@@ -64,12 +64,12 @@ def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateD
 
 
 @pytest.fixture
-def keys(db: Database) -> SqliteThoughtKeys:
-    return SqliteThoughtKeys(db)
+def keys(db: Database) -> SqlThoughtKeys:
+    return SqlThoughtKeys(db)
 
 
 @pytest.fixture
-def sealer(keys: SqliteThoughtKeys, clock: Clock) -> ThoughtSealer:
+def sealer(keys: SqlThoughtKeys, clock: Clock) -> ThoughtSealer:
     return ThoughtSealer(keys, clock=clock)
 
 
@@ -519,13 +519,13 @@ def test_a_signature_from_another_servers_key_is_refused(tmp_path, clock):
     here_db = open_database(tmp_path / "here")
     there_db = open_database(tmp_path / "there")
     try:
-        here = ThoughtSealer(SqliteThoughtKeys(here_db), clock=clock)
-        there = ThoughtSealer(SqliteThoughtKeys(there_db), clock=clock)
+        here = ThoughtSealer(SqlThoughtKeys(here_db), clock=clock)
+        there = ThoughtSealer(SqlThoughtKeys(there_db), clock=clock)
         here.seal("warm up", binding=TEXT_BINDING)  # `here` has a key of its own
         foreign = there.seal("thoughts", binding=TEXT_BINDING)
         assert refused(here, foreign)
         # Even under the same key id, another secret does not open it.
-        [mine] = SqliteThoughtKeys(here_db).usable()
+        [mine] = SqlThoughtKeys(here_db).usable()
         relabelled = relabel(foreign, mine.key_id)
         assert refused(here, relabelled)
     finally:
@@ -596,8 +596,8 @@ def test_retiring_the_only_key_makes_the_next_seal_create_a_fresh_one(sealer, ke
 
 
 def test_two_sealers_over_one_database_open_each_others_signatures(shared_db, clock):
-    first = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
-    second = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
+    first = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
+    second = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
     from_first = first.seal("one", binding=TEXT_BINDING)
     from_second = second.seal("two", binding=call_binding("f"))
     assert key_id_of(from_first) == key_id_of(from_second)  # one key, not two
@@ -610,8 +610,8 @@ def test_a_key_rotated_by_one_sealer_opens_in_another_over_the_same_database(
 ):
     """Both sealers have already loaded the keys; the rotation happens in one of them
     (another replica or an admin command over the same state database)."""
-    first = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
-    second = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
+    first = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
+    second = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
     second.open(first.seal("warm", binding=TEXT_BINDING), binding=TEXT_BINDING)
     clock.now += 60
     first.rotate()
@@ -625,8 +625,8 @@ def test_a_key_retired_by_one_sealer_stops_opening_in_another_within_a_second(
     """Issue 21: a revocation on one replica holds on every replica; the sealers' key
     cache may be at most 1 s stale. `second` reads the keys at the very moment `first`
     retires one, then serves for just over a second."""
-    first = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
-    second = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
+    first = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
+    second = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
     old = first.seal("old", binding=TEXT_BINDING)
     clock.now += 60
     first.rotate()
@@ -637,8 +637,8 @@ def test_a_key_retired_by_one_sealer_stops_opening_in_another_within_a_second(
 
 
 def test_a_clock_stepped_back_does_not_keep_a_retired_key_opening(shared_db, clock):
-    first = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
-    second = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
+    first = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
+    second = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
     old = first.seal("old", binding=TEXT_BINDING)
     assert second.open(old, binding=TEXT_BINDING) == "old"
     assert first.retire(key_id_of(old))
@@ -647,8 +647,8 @@ def test_a_clock_stepped_back_does_not_keep_a_retired_key_opening(shared_db, clo
 
 
 def test_a_key_rotated_by_one_sealer_seals_in_another_within_a_second(shared_db, clock):
-    first = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
-    second = ThoughtSealer(SqliteThoughtKeys(shared_db), clock=clock)
+    first = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
+    second = ThoughtSealer(SqlThoughtKeys(shared_db), clock=clock)
     first.seal("first key", binding=TEXT_BINDING)
     clock.now += 60
     second.seal("warm", binding=TEXT_BINDING)  # `second` reads the keys as `first` rotates
@@ -659,13 +659,13 @@ def test_a_key_rotated_by_one_sealer_seals_in_another_within_a_second(shared_db,
 
 def test_signatures_survive_a_restart(tmp_path, clock):
     db = open_database(tmp_path)
-    signature = ThoughtSealer(SqliteThoughtKeys(db), clock=clock).seal(
+    signature = ThoughtSealer(SqlThoughtKeys(db), clock=clock).seal(
         "kept across restarts", binding=call_binding("f")
     )
     db.close()
     reopened = open_database(tmp_path)
     try:
-        after = ThoughtSealer(SqliteThoughtKeys(reopened), clock=clock)
+        after = ThoughtSealer(SqlThoughtKeys(reopened), clock=clock)
         assert after.open(signature, binding=call_binding("f")) == "kept across restarts"
         assert key_id_of(after.seal("x", binding=TEXT_BINDING)) == key_id_of(signature)
     finally:
@@ -674,13 +674,13 @@ def test_signatures_survive_a_restart(tmp_path, clock):
 
 def test_a_retirement_survives_a_restart(tmp_path, clock):
     db = open_database(tmp_path)
-    sealer = ThoughtSealer(SqliteThoughtKeys(db), clock=clock)
+    sealer = ThoughtSealer(SqlThoughtKeys(db), clock=clock)
     old = sealer.seal("x", binding=TEXT_BINDING)
     sealer.retire(key_id_of(old))
     db.close()
     reopened = open_database(tmp_path)
     try:
-        assert refused(ThoughtSealer(SqliteThoughtKeys(reopened), clock=clock), old)
+        assert refused(ThoughtSealer(SqlThoughtKeys(reopened), clock=clock), old)
     finally:
         reopened.close()
 

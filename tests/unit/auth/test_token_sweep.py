@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.fakes import make_container
 from vertexcompat.auth.token_sweep import TokenSweeper
-from vertexcompat.store.tokens import SqliteTokens
+from vertexcompat.store.tokens import SqlTokens
 
 from .conftest import LIFETIME_S, Clock, Stack
 
@@ -30,7 +30,7 @@ def test_sweep_deletes_only_expired_tokens(stack: Stack, key, clock: Clock) -> N
     stack.tokens.issue(email=key["client_email"], key_id=key["private_key_id"])
     clock.now += LIFETIME_S - 1
     stack.tokens.issue(email=key["client_email"], key_id=key["private_key_id"])
-    sweeper = TokenSweeper(SqliteTokens(stack.db), interval_s=600, clock=clock)
+    sweeper = TokenSweeper(SqlTokens(stack.db), interval_s=600, clock=clock)
     assert sweeper.sweep() == 0
     clock.now += 1
     assert sweeper.sweep() == 1
@@ -38,7 +38,7 @@ def test_sweep_deletes_only_expired_tokens(stack: Stack, key, clock: Clock) -> N
 
 
 def test_the_sweeper_runs_periodically_until_closed(stack: Stack, key, clock: Clock) -> None:
-    sweeper = TokenSweeper(SqliteTokens(stack.db), interval_s=0.01, clock=clock)
+    sweeper = TokenSweeper(SqlTokens(stack.db), interval_s=0.01, clock=clock)
 
     async def scenario() -> None:
         await sweeper.start()
@@ -147,7 +147,7 @@ def test_build_auth_sweeps_at_the_configured_interval(tmp_path) -> None:
     from vertexcompat.store.tokens import TokenRecord
 
     auth = build_auth(make_settings(data_dir=str(tmp_path), token_sweep_interval_s=0.01))
-    repo = SqliteTokens(auth.database)
+    repo = SqlTokens(auth.database)
     repo.add(TokenRecord("d" * 64, "sa@demo.iam.gserviceaccount.com", "k", 1, 2, None))
 
     def count() -> int:

@@ -11,7 +11,7 @@ from vertexcompat.domain.content import Content, GenerateContentRequest, TextPar
 from vertexcompat.models.registry import ModelRegistry, default_aliases
 from vertexcompat.services.context_cache import ContextCaches
 from vertexcompat.services.generation import GenerationService
-from vertexcompat.store.cached_contents import SqliteCachedContents
+from vertexcompat.store.cached_contents import SqlCachedContents
 from vertexcompat.store.sqlite import open_database
 from vertexcompat.translate.cached_contents import WireCodec
 
@@ -31,7 +31,7 @@ def setup(tmp_path):
     )
     clock = Clock()
     db = open_database(tmp_path)
-    caches = ContextCaches(SqliteCachedContents(db), generation, WireCodec(),
+    caches = ContextCaches(SqlCachedContents(db), generation, WireCodec(),
                            min_tokens=10, clock=clock)
     yield caches, backend, clock
     db.close()

@@ -38,7 +38,7 @@ from vertexcompat.services.policies.media import MediaPerception
 from vertexcompat.services.policies.thoughts import ThoughtSealing
 from vertexcompat.services.thoughts import ThoughtSignatures
 from vertexcompat.store.sqlite import open_database
-from vertexcompat.store.thought_keys import SqliteThoughtKeys
+from vertexcompat.store.thought_keys import SqlThoughtKeys
 
 REGISTRY = ModelRegistry(
     default_aliases(FAKE_MODEL, ["my-drawer"]), image_models=["gemini-2.5-flash-image", "my-drawer"]
@@ -159,7 +159,7 @@ def test_a_request_without_media_passes_straight_through():
 @pytest.fixture
 def signatures(tmp_path: Path):
     db = open_database(tmp_path)
-    yield ThoughtSignatures(ThoughtSealer(SqliteThoughtKeys(db), clock=Clock()))
+    yield ThoughtSignatures(ThoughtSealer(SqlThoughtKeys(db), clock=Clock()))
     db.close()
 
 

@@ -36,7 +36,7 @@ from vertexcompat.domain.events import (
 )
 from vertexcompat.services.thoughts import SKIP_SIGNATURE, ThoughtSignatures
 from vertexcompat.store.sqlite import open_database
-from vertexcompat.store.thought_keys import SqliteThoughtKeys
+from vertexcompat.store.thought_keys import SqlThoughtKeys
 
 STOP = FinishReason.STOP
 
@@ -44,7 +44,7 @@ STOP = FinishReason.STOP
 @pytest.fixture
 def sealer(tmp_path: Path) -> Iterator[ThoughtSealer]:
     db = open_database(tmp_path)
-    yield ThoughtSealer(SqliteThoughtKeys(db), clock=Clock())
+    yield ThoughtSealer(SqlThoughtKeys(db), clock=Clock())
     db.close()
 
 
