@@ -1,7 +1,8 @@
 """Image output end to end (issue 7) on the default model: the seed's image request through
 raw REST and through the `openai` SDK (chat and `images.generate`), `modalities` on a
 normal model, `n` images, the streaming order, 400s for bad sizes, the colour-match
-acceptance score over ten simple prompts (pixels, not SVG text), and malicious prompts
+acceptance score over simple prompts (pixels, not SVG text; five of the ten here, all ten
+in the `panel` run), and malicious prompts
 that still yield only a sanitized, bounded drawing.
 
 Scenes from the illustration library (issue 23, the servers' default): the same wire
@@ -48,7 +49,7 @@ COLOUR_PROMPTS: list[tuple[str, set[str]]] = [
     ("a yellow sun on a blue sky", {"yellow", "blue"}),
     ("a green circle", {"green"}),
 ]
-REQUIRED_COLOUR_MATCHES = 8
+REQUIRED_COLOUR_MATCHES = 8  # in 10: 4 of the 5 sampled in every run
 
 
 def decode_png(b64: str) -> Image.Image:
@@ -181,8 +182,17 @@ def test_url_response_format_is_400(default_server: ServerProcess) -> None:
     assert r.json()["error"]["param"] == "response_format"
 
 
-def test_colour_prompts_match_the_rendered_pixels(default_client: openai.OpenAI) -> None:
-    """Acceptance: at temperature 0, at least 8 of 10 images have every stated colour among
+@pytest.mark.parametrize(
+    "prompts",
+    # Every run: the five prompts the `images.generate` test below does not draw (both
+    # tests together draw all ten); all ten, 8 of 10, in the `panel` run.
+    [COLOUR_PROMPTS[5:], pytest.param(COLOUR_PROMPTS, marks=pytest.mark.panel, id="all")],
+    ids=lambda prompts: f"{len(prompts)}-prompts",
+)
+def test_colour_prompts_match_the_rendered_pixels(
+    default_client: openai.OpenAI, prompts: list[tuple[str, set[str]]]
+) -> None:
+    """Acceptance: at temperature 0, at least 8 in 10 images have every stated colour among
     their dominant colours (pixel analysis of the PNG)."""
     def colours(prompt: str) -> set[str]:
         response = default_client.chat.completions.create(
@@ -196,14 +206,14 @@ def test_colour_prompts_match_the_rendered_pixels(default_client: openai.OpenAI)
     # Two at a time: the default server's two slots (greedy output does not depend on the
     # neighbour: each sequence has its own KV stream).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        founds = list(pool.map(colours, [prompt for prompt, _ in COLOUR_PROMPTS]))
+        founds = list(pool.map(colours, [prompt for prompt, _ in prompts]))
     matches, report = 0, []
-    for (prompt, wanted), found in zip(COLOUR_PROMPTS, founds):
+    for (prompt, wanted), found in zip(prompts, founds):
         ok = wanted <= found
         matches += ok
         report.append(f"{'OK  ' if ok else 'MISS'} {prompt}: {sorted(found)}")
-    print(f"colour match {matches}/{len(COLOUR_PROMPTS)}\n" + "\n".join(report))
-    assert matches >= REQUIRED_COLOUR_MATCHES, "\n".join(report)
+    print(f"colour match {matches}/{len(prompts)}\n" + "\n".join(report))
+    assert matches * 10 >= REQUIRED_COLOUR_MATCHES * len(prompts), "\n".join(report)
 
 
 def test_images_generate_reads_a_bare_description_too(default_client: openai.OpenAI) -> None:
