@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from vertexcompat.media.perception.findings import AudioFindings
@@ -29,6 +28,8 @@ def decode_16k_mono(data: bytes) -> np.ndarray:
     Channels are averaged here rather than by FFmpeg's downmix, which gives each channel of a
     stereo pair a -3 dB (0.707) gain: in-phase stereo would come out up to 1.41, past full
     scale."""
+    import av  # noqa: PLC0415 - on first use: ~0.2 s of every process's start otherwise
+
     chunks: list[np.ndarray] = []
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
