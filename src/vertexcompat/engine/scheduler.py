@@ -31,8 +31,11 @@ prompt, in the same cache scope (the project: a prefix is never reused across sc
 when a running job's prompt shares a longer one, a free slot into which that job's KV is
 copied — and decodes only the rest, at least `EXACT_ROWS` tokens of it: the KV it reuses and the KV it
 computes are then bit-identical to a decode of the whole prompt, and so is the answer.
-Generated tokens are not kept (their KV was computed one row at a time). Slots without a
-useful prefix are taken least recently used first, so the freshest prefixes survive longest.
+Generated tokens are not kept (their KV was computed one row at a time). Running sequences
+are kept on consecutive ids, which llama.cpp decodes in one micro-batch: a prefix whose slot
+would open a gap is copied into a better placed one (`_take_slots`). Among equally placed
+slots, those without a useful prefix are taken least recently used first, so the freshest
+prefixes survive longest.
 The reused count is the job's `cached_tokens`. A job whose prompt shares a longer prefix
 with a job still decoding its prompt than with anything reusable now waits until that prefix
 is decoded and copies it (requests over one document arriving together decode it once).
@@ -64,7 +67,8 @@ from vertexcompat.domain.events import FinishReason, StreamEvent, Usage
 from vertexcompat.engine.candidate import ANSWER, NEXT, CandidateDecoder
 from vertexcompat.engine.saved_states import SavedState, SavedStates, common_prefix
 from vertexcompat.engine.sampling import Sampler, SamplingParams
-from vertexcompat.engine.speculation import NgramDrafter
+from vertexcompat.engine.draft_model import DraftModel, ModelDrafter
+from vertexcompat.engine.speculation import Drafter, NgramDrafter
 from vertexcompat.engine.thinking import ThinkingPlan
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,9 @@ EXACT_ROWS_FLASH = 64  # the same with flash attention on
 # A prefix is copied from a running job's slot (a whole KV stream) only when that saves
 # decoding at least this many more tokens than the best free slot does.
 MIN_COPY_GAIN = 64
+# A free slot's prefix shorter than this is not copied to a better placed slot (a copy
+# moves the whole KV stream, a few ms; decoding that many tokens costs about as much).
+MIN_MOVE = 32
 
 # What a job's sink receives: domain events, an exception (generation failed), or None (done).
 Sink = Callable[[StreamEvent | BaseException | None], None]
@@ -105,8 +112,8 @@ class Sequence:
     # close of the thoughts, engine/thinking.py).
     forced: tuple[int, ...] = ()
     finished: bool = False
-    # Prompt-lookup drafts (engine/speculation.py); None: this sequence does not speculate.
-    drafter: NgramDrafter | None = None
+    # Drafts (engine/speculation.py, engine/draft_model.py); None: it does not speculate.
+    drafter: Drafter | None = None
 
 
 @dataclass(eq=False)
@@ -167,10 +174,12 @@ class Scheduler:
         saved: SavedStates | None = None,
         on_admit: QueueTimeReport | None = None,
         draft_max: int = 0,
+        draft_model: DraftModel | None = None,
     ) -> None:
         """`on_admit`: told each job's queue time as it gets its slots (metrics).
-        `draft_max`: longest prompt-lookup draft a decoding sequence verifies per step
-        (speculative decoding, `_verify`); 0: none."""
+        `draft_max`: longest draft a decoding sequence verifies per step (speculative
+        decoding, `_verify`); 0: none. The drafts come from `draft_model` when given,
+        else from the sequence's own n-grams (prompt lookup)."""
         if parallel > batch_size:
             raise ValueError("parallel must not exceed batch_size")
         self._ctx = ctx
@@ -202,6 +211,7 @@ class Scheduler:
         # Every sequence's draft fits in one batch beside the others' rows, so whether a
         # sequence speculates never depends on its neighbours.
         self._draft_max = max(0, min(draft_max, batch_size // parallel - 1))
+        self._draft_model = draft_model
         self._drafted = 0  # draft tokens fed for verification, and those kept
         self._accepted = 0
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
@@ -334,11 +344,18 @@ class Scheduler:
                     i, job.sink, stop=job.stop, max_tokens=job.max_tokens,
                     context_room=context_room, thinking=job.thinking,
                 )
-                drafter = NgramDrafter(job.prompt, max_draft=self._draft_max) \
-                    if self._draft_max and job.speculate else None
+                drafter = self._drafter(job, seq_id)
                 job.candidates.append(Sequence(i, seq_id, sampler, decoder, drafter=drafter))
             self._prefill_from(job, reuse)
         self._pending.extendleft(reversed(waiting))
+
+    def _drafter(self, job: Job, seq_id: int) -> Drafter | None:
+        """What drafts for a new sequence of the job on slot `seq_id`; None: no drafts."""
+        if not self._draft_max or not job.speculate:
+            return None
+        if self._draft_model is not None:
+            return ModelDrafter(self._draft_model, seq_id, job.prompt, max_draft=self._draft_max)
+        return NgramDrafter(job.prompt, max_draft=self._draft_max)
 
     def _prefix_in_progress(self, job: Job) -> bool:
         """Whether a job being prefilled will soon hold a longer prefix of this job's prompt
@@ -363,23 +380,44 @@ class Scheduler:
         """The KV slots (sequence ids) of the job's candidates, first candidate first, and
         how many prompt tokens the first one already holds. Called with enough free slots.
 
-        The first candidate's slot is the one the prompt is decoded into (`_prefill_from`),
-        then copied to the others. It is the free slot whose kept tokens (same scope) share
-        the longest prefix with the prompt; the others, and the first when nothing matches,
-        are the least recently used free slots (empty ones before any), so the prefixes most
-        recently used stay longest. What a taken slot kept is forgotten: `_prefill_from`
-        drops the first slot's KV past the reused prefix and empties the others (the prompt
-        is copied into them once it is decoded).
+        Which prefix the first candidate reuses is `_reuse_source`'s choice; where the job
+        runs is chosen here to keep the running sequences on consecutive ids (`_placement`):
+        llama.cpp decodes consecutive, ascending sequences in one micro-batch and splits
+        every gap into another pass over the weights (`_decode_rows`). When the slot that
+        kept the best prefix would open a gap, that prefix is copied into the chosen slot
+        instead (a KV stream copy, a few ms; the source slot keeps it too). Among equally
+        placed slots, empty ones go first, then the least recently used, so the prefixes
+        most recently used stay longest. What a taken slot kept is forgotten (copied to
+        host memory first when worth it, `_save`): `_prefill_from` drops the first slot's
+        KV past the reused prefix and empties the others (the prompt is copied into them
+        once it is decoded).
         """
         free = self._free_slots
         reuse, best, copy_from, restore = self._reuse_source(job)
-        # Empty slots lowest id first: running sequences then tend to hold consecutive ids,
-        # which llama.cpp decodes in one micro-batch (`_step`).
-        order = sorted(
-            (s for s in free if s != best),
-            key=lambda s: (-1, s) if s not in self._kept else (self._kept[s].last_used, s),
-        )
-        slots = ([best] if best is not None else []) + order[: job.n - (best is not None)]
+        busy = set(range(self._parallel)).difference(free)
+        slots: list[int] = []
+        if best is not None:
+            place = self._placement(busy, [s for s in free if s != best])
+            lost = len(self._kept[best].tokens) - reuse
+            if place is None or (_gaps_added(busy, best) <= _gaps_added(busy, place)
+                                 and lost < MIN_COPY_GAIN):
+                slots.append(best)  # placed as well as any, and little of it is lost
+                busy.add(best)
+            elif reuse >= MIN_MOVE:
+                copy_from, best = best, None  # the prefix is copied to a better slot
+            else:  # too short to be worth a copy: whatever the placed slot holds
+                best, reuse = None, 0
+        while len(slots) < job.n:
+            place = self._placement(busy, [s for s in free if s not in slots and s != copy_from])
+            if place is None:  # only the copy source is left: run there, no copy needed
+                best, copy_from, place = copy_from, None, copy_from
+                slots.insert(0, place)
+            else:
+                slots.append(place)
+            busy.add(place)
+        if best is None and copy_from is None and restore is None:
+            reuse = self._kept_prefix(slots[0], job)
+            best = slots[0] if reuse else None
         for slot in slots:
             free.remove(slot)
             kept = self._kept.pop(slot, None)
@@ -395,6 +433,21 @@ class Scheduler:
         job.cached = reuse
         return slots, reuse
 
+    def _placement(self, busy: set[int], options: list[int]) -> int | None:
+        """The best of `options` (free slots) for a new sequence beside the `busy` ones:
+        fewest gaps added (a slot filling a hole between running ids first, then one next to
+        them), then an empty slot, then the least recently used kept prefix, then the lowest
+        id. None when there are no options."""
+        if not options:
+            return None
+        kept = self._kept
+
+        def key(slot: int) -> tuple[int, int, int]:
+            held = kept.get(slot)
+            return (_gaps_added(busy, slot), -1 if held is None else held.last_used, slot)
+
+        return min(options, key=key)
+
     def _reuse_source(self, job: Job) -> tuple[int, int | None, int | None, SavedState | None]:
         """Where the job's first slot gets the longest reusable prefix of its prompt, and
         its length: a free slot that kept it, a running job's slot to copy it from, or a
@@ -406,12 +459,9 @@ class Scheduler:
             # whose logits each candidate's first sample reads.
             cap = len(job.prompt) - self._exact
             for slot in free:
-                kept = self._kept.get(slot)
-                if kept is None or kept.scope != job.cache_scope:
-                    continue
-                length = min(common_prefix(kept.tokens, job.prompt), cap)
+                length = self._kept_prefix(slot, job)
                 if length > reuse or (length == reuse and length and best is not None
-                                      and kept.last_used > self._kept[best].last_used):
+                                      and self._kept[slot].last_used > self._kept[best].last_used):
                     reuse, best = length, slot
             for other in self._active:  # a running job's prompt, copied when worth it
                 if other is job or other.cache_scope != job.cache_scope or not other.candidates:
@@ -428,6 +478,15 @@ class Scheduler:
             if copy_from is not None or restore is not None:
                 best = None
         return reuse, best, copy_from, restore
+
+    def _kept_prefix(self, slot: int, job: Job) -> int:
+        """How many of the job's prompt tokens the free slot's kept KV can give it: the
+        shared prefix, in the job's scope, leaving at least one exact chunk to decode (it
+        ends with the last prompt token, whose logits each candidate's first sample reads)."""
+        kept = self._kept.get(slot)
+        if kept is None or kept.scope != job.cache_scope or not self._prefix_cache:
+            return 0
+        return max(0, min(common_prefix(kept.tokens, job.prompt), len(job.prompt) - self._exact))
 
     def _save(self, slot: int, kept: _Kept, reused: int) -> None:
         """Copy the state of the prefix a taken slot kept to host memory, unless the job
@@ -638,6 +697,10 @@ class Scheduler:
         for cand in job.candidates[1:]:
             # Copied into the candidate's own KV stream before the next decode runs.
             llama_cpp.llama_memory_seq_cp(self._mem, seq0, cand.seq_id, -1, -1)
+        if self._draft_model is not None and job.candidates[0].drafter is not None:
+            # The draft model reads the prompt now too (once, copied to the other
+            # candidates), so its cost falls in the time to the first token.
+            self._draft_model.prefill(seq0, job.prompt, [c.seq_id for c in job.candidates[1:]])
         job.phase = Phase.DECODE
         for cand in job.candidates:
             cand.n_past = len(job.prompt)
@@ -740,6 +803,12 @@ class Scheduler:
         if job.phase is Phase.PREFILL:
             return job.prompt[: job.prefilled] if cand.index == 0 else []
         return job.prompt if job.phase is Phase.DECODE else []
+
+
+def _gaps_added(busy: set[int], slot: int) -> int:
+    """How many more runs of consecutive ids the busy slots form once `slot` joins them:
+    1 apart from them, 0 next to one run, -1 joining two (each run is one micro-batch)."""
+    return 1 - ((slot - 1) in busy) - ((slot + 1) in busy)
 
 
 def _cells_held(job: Job) -> int:

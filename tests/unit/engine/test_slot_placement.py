@@ -1,0 +1,75 @@
+"""Where running sequences sit: on consecutive KV slot ids, which llama.cpp decodes in one
+micro-batch (a gap between running ids costs another pass over the weights). A reused
+prefix whose slot would open a gap is copied next to the running sequences instead, and
+the answer stays the same. Real tiny model (SmolLM2-135M)."""
+
+import asyncio
+
+import pytest
+
+from tests.unit.engine.tiny import said_and_usage, tiny_backend
+from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
+from vertexcompat.domain.events import TextDelta
+from vertexcompat.engine.scheduler import _gaps_added
+
+MODEL = "smollm2-135m-instruct"
+
+
+def request(k: int, question: str, max_tokens: int) -> GenerateContentRequest:
+    document = " ".join(f"Entry {i}: item {k * 100 + i} is stored in box {i + k}." for i in range(20))
+    return GenerateContentRequest(
+        model=MODEL,
+        system_instruction=Content("user", (TextPart(f"Answer from this list.\n{document}"),)),
+        contents=(Content("user", (TextPart(question),)),),
+        generation_config=GenerationConfig(temperature=0, max_output_tokens=max_tokens),
+        project="p",
+    )
+
+
+def test_gaps_added_counts_runs_of_consecutive_ids():
+    assert _gaps_added(set(), 3) == 1
+    assert _gaps_added({0, 1}, 2) == 0
+    assert _gaps_added({0, 1}, 5) == 1
+    assert _gaps_added({0, 2}, 1) == -1
+    assert _gaps_added({4}, 3) == 0
+
+
+@pytest.mark.parametrize("kept_slot", [2, 3])
+def test_a_reused_prefix_moves_next_to_the_running_sequence(kept_slot):
+    with tiny_backend(parallel=4, max_queue=8) as backend:
+        scheduler = backend._engine._scheduler
+        calls: list[list[int]] = []  # the sequence ids of each decode call's rows
+        plain = scheduler._decode
+
+        def recording(rows):
+            calls.append([row[2] for row in rows])
+            plain(rows)
+
+        scheduler._decode = recording
+        question = "Which box holds entry 5?"
+        # One request at a time over four lists: they are kept on slots 0, 1, 2, 3.
+        first = [asyncio.run(said_and_usage(backend, request(k, question, 6))) for k in range(4)]
+        prefilled_on = list(dict.fromkeys(ids[0] for ids in calls if len(ids) >= 8))
+        assert prefilled_on == [0, 1, 2, 3]  # (a prompt longer than a batch takes two)
+        # A long answer takes the least recently used slot (0); a repeat of the question over
+        # list `kept_slot` then arrives: its prefix is on slot `kept_slot`, which would leave
+        # a gap beside slot 0, so the prefix is copied to slot 1.
+        story = request(9, "Tell a long story about the boxes and the items inside them.", 64)
+
+        async def overlap():
+            stream = backend.stream(story)
+            async for ev in stream:
+                if isinstance(ev, TextDelta):
+                    break
+            again = await said_and_usage(backend, request(kept_slot, question, 6))
+            async for _ in stream:
+                pass
+            return again
+
+        calls.clear()
+        said, usage = asyncio.run(overlap())
+        assert said == first[kept_slot][0]
+        assert usage.cached_tokens > 200, usage
+        together = [sorted(set(ids)) for ids in calls if len(set(ids)) > 1]
+        assert together, "the two requests never decoded in one call"
+        assert all(ids == [0, 1] for ids in together), together
