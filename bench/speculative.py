@@ -1,5 +1,6 @@
-"""Speculative decoding benchmark: one stream through our server with `--speculative off` and
-with `--speculative ngram` (prompt-lookup drafts), same model, threads and prompts, one run.
+"""Speculative decoding benchmark: one stream through our server with `--speculative off`,
+`ngram` (prompt-lookup drafts) and `draft` (a draft model's drafts: Qwen2.5-Coder-0.5B for
+the 1.5B), same model, threads and prompts, one run, each mode against `off`.
 
   (a) a code edit: rewrite a given 60-line function with one change (the answer copies most
       of the prompt, so drafts are often right)                        target >= 1.5x
@@ -12,7 +13,9 @@ for several rows of a sequence differ from its one-row kernels in the last digit
 
     .venv/bin/python bench/speculative.py [--model NAME|PATH] [--threads N] [--runs N]
                                           [--max-tokens N] [--draft-max N] [--json FILE|-]
-    .venv/bin/python bench/speculative.py --quick   # smoke: tiny model, 1 run, 48 tokens
+                                          [--modes ngram,draft] [--draft-model NAME|PATH]
+    .venv/bin/python bench/speculative.py --quick   # smoke: tiny model (drafting for
+                                                    # itself), 1 run, 48 tokens
 
 The issue's model is Qwen2.5-Coder-1.5B (`pip install '.[large]'`); `--quick` proves the
 script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -149,6 +153,7 @@ async def measure(bases: dict[str, str], runs: int, max_tokens: int
             for mode in bases:
                 out[mode][name] = {
                     "tps": statistics.median(decode_tps(s) for s in streams[mode]),
+                    "ttft": statistics.median(s.ttft for s in streams[mode]),
                     "tokens": [s.tokens for s in streams[mode]],
                     "drafted": drafted[mode][0], "kept": drafted[mode][1],
                     "text": streams[mode][0].text,
@@ -164,46 +169,63 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--draft-max", type=int, help="our --draft-max (default: the server's)")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE")
+    p.add_argument("--modes", default="ngram,draft",
+                   help="the modes measured against off (default: ngram,draft)")
+    p.add_argument("--draft-model", help="the draft model of the draft mode (default: the "
+                   "server's, Qwen2.5-Coder-0.5B for the 1.5B)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: smollm2-135m-instruct, 1 run, 48 tokens")
+                   help="smoke run: smollm2-135m-instruct (drafting for itself), 1 run, "
+                   "48 tokens")
     args = p.parse_args(argv)
     if args.quick:
         args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 48
+        args.draft_model = args.draft_model or "smollm2-135m-instruct"
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or any(m not in ("ngram", "draft") for m in modes):
+        p.error("--modes takes ngram and/or draft")
     log_dir = Path(tempfile.mkdtemp(prefix="vertexcompat-spec-bench-"))
     foreign = ForeignCpu()
-    print(f"[speculative bench] two servers, --speculative off and ngram ({args.model}, "
-          f"{args.threads} threads each, taking turns); logs in {log_dir}",
-          file=sys.stderr, flush=True)
+    print(f"[speculative bench] {1 + len(modes)} servers, --speculative off and "
+          f"{' and '.join(modes)} ({args.model}, {args.threads} threads each, taking turns); "
+          f"logs in {log_dir}", file=sys.stderr, flush=True)
     servers = {
         mode: Server(
             f"vertexcompat --speculative {mode}",
             [sys.executable, "-m", "vertexcompat", "serve", "--no-auth", "--host", "127.0.0.1",
              "--port", str(port), "--model", args.model, "--threads", str(args.threads),
              "--parallel", "1", "--speculative", mode,
-             *(["--draft-max", str(args.draft_max)] if args.draft_max else []),
+             *(["--draft-max", str(args.draft_max)] if args.draft_max and mode != "off"
+               else []),
+             *(["--draft-model", args.draft_model] if args.draft_model and mode == "draft"
+               else []),
              "--log-level", "warning"],
             "/readyz", port, log_dir / f"vertexcompat-{mode}.log",
         )
-        for mode, port in (("off", free_port()), ("ngram", free_port()))
+        for mode, port in ((m, free_port()) for m in ["off", *modes])
     }
     foreign.start()  # the servers are our children: their CPU time is not foreign
-    with servers["off"], servers["ngram"]:
+    with contextlib.ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(server)
         results = asyncio.run(measure({m: s.base for m, s in servers.items()},
                                       max(1, args.runs), args.max_tokens))
-    foreign.stop("both")
+    foreign.stop("all")
 
     rows = []
     summary = []
     for name in PROMPTS:
-        off, on = results["off"][name], results["ngram"][name]
-        ratio = on["tps"] / off["tps"]
+        off = results["off"][name]
         op, target = TARGETS[name]
-        rate = on["kept"] / on["drafted"] if on["drafted"] else 0.0
-        rows.append((name, f"{off['tps']:.1f}", f"{on['tps']:.1f}", f"{ratio:.2f}x",
-                     f"{op} {target}x", "PASS" if ratio >= target else "MISS",
-                     f"{rate:.0%} ({on['kept']}/{on['drafted']})",
-                     str(on["text"] == off["text"])))
-        summary.append(f"{name.split()[0]} {ratio:.2f}x")
+        for mode in modes:
+            on = results[mode][name]
+            ratio = on["tps"] / off["tps"]
+            rate = on["kept"] / on["drafted"] if on["drafted"] else 0.0
+            rows.append((name, mode, f"{off['ttft']:.2f} / {on['ttft']:.2f}",
+                         f"{off['tps']:.1f}", f"{on['tps']:.1f}", f"{ratio:.2f}x",
+                         f"{op} {target}x", "PASS" if ratio >= target else "MISS",
+                         f"{rate:.0%} ({on['kept']}/{on['drafted']})",
+                         str(on["text"] == off["text"])))
+            summary.append(f"{name.split()[0]} {mode} {ratio:.2f}x")
     print()
     print(f"speculative decoding, {args.model}, {args.threads} threads, one stream, greedy, "
           f"max_tokens {args.max_tokens}, median of {args.runs}")
@@ -212,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
           + ("   <-- NOT A QUIET MACHINE" if any(v > 0.1 for v in foreign.phases.values())
              else "   (quiet)"))
     print()
-    print_rows(("prompt", "off tok/s", "ngram tok/s", "ratio", "target", "result",
+    print_rows(("prompt", "mode", "TTFT s off / mode", "off tok/s", "mode tok/s", "ratio", "target", "result",
                 "drafts kept", "same text"), rows)
     print("speculative bench done: " + ", ".join(summary))
     if args.json:

@@ -262,11 +262,15 @@ class Settings(BaseSettings):
     # numbers (and sampled answers) depend on what else the batch holds.
     flash_attn: bool = False
     # Speculative decoding on the local engine: "ngram" drafts the next tokens from
-    # n-grams of the prompt and the answer so far and verifies them in one batch
-    # (docs/speculative.md); "off" decodes one token per step.
-    speculative: Literal["off", "ngram"] = "off"
+    # n-grams of the prompt and the answer so far, "draft" from a smaller model of the
+    # same tokenizer (`draft_model`), and verifies them in one batch (docs/speculative.md);
+    # "off" decodes one token per step.
+    speculative: Literal["off", "ngram", "draft"] = "off"
     # The longest draft verified per step.
     draft_max: int = Field(default=6, ge=1, le=32)
+    # The draft model of `speculative = "draft"`: a catalog name or a .gguf path; unset,
+    # the catalog's smaller model of the served one's family (DEFAULT_DRAFT_MODELS).
+    draft_model: str | None = None
     max_queue: int = Field(default=16, ge=0, description="waiting requests before 429")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     # How a local model reads function results (backends/local_prompt.py): "answer" writes

@@ -171,11 +171,16 @@ class LocalModelLoader:
     A failure is logged and kept as the reason `/readyz` reports."""
 
     def __init__(
-        self, *, engine: LlamaEngine, catalog: Any, model: str, backend_model: str
+        self, *, engine: LlamaEngine, catalog: Any, model: str, backend_model: str,
+        draft_model: str | None = None, needs_draft: bool = False,
     ) -> None:
+        """`draft_model`: the draft model of speculative decoding (a catalog name or a
+        .gguf path), loaded beside the served one; `needs_draft` with none is a failure."""
         self._engine = engine
         self._catalog = catalog
         self._model = model
+        self._draft_model = draft_model
+        self._needs_draft = needs_draft
         self._backend_model = backend_model
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -193,8 +198,15 @@ class LocalModelLoader:
     def _load(self) -> None:
         try:
             resolved = self._catalog.resolve(self._model)
+            draft_path = None
+            if self._draft_model is not None:
+                draft_path = Path(self._catalog.resolve(self._draft_model).path)
+            elif self._needs_draft:
+                raise ValueError(
+                    f"speculative decoding with a draft model needs one for {self._model}: "
+                    "name it with --draft-model NAME|PATH (VERTEXCOMPAT_DRAFT_MODEL)")
             logger.info("loading model %s from %s", self._backend_model, resolved.path)
-            self._engine.load(Path(resolved.path), self._backend_model)
+            self._engine.load(Path(resolved.path), self._backend_model, draft_path=draft_path)
             logger.info("model %s loaded; ready", self._backend_model)
         except Exception as exc:
             self._problem = f"{type(exc).__name__}: {exc}"
@@ -267,7 +279,7 @@ def build_container(settings: Settings) -> Container:
     from vertexcompat.media.illustrations import Illustrator
     from vertexcompat.media.svg.render import SvgRenderer
     from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
-    from vertexcompat.engine.model_files import ModelCatalog
+    from vertexcompat.engine.model_files import DEFAULT_DRAFT_MODELS, ModelCatalog
     from vertexcompat.embeddings.minilm import TextEmbedder
 
     backend_model = settings.model_name
@@ -315,6 +327,9 @@ def build_container(settings: Settings) -> Container:
         catalog=ModelCatalog(settings.data_dir),
         model=settings.model,
         backend_model=backend_model,
+        draft_model=(settings.draft_model or DEFAULT_DRAFT_MODELS.get(settings.model))
+        if settings.speculative == "draft" else None,
+        needs_draft=settings.speculative == "draft",
     )
     auth = build_auth(settings)
     authenticator: Authenticator = auth.authenticator

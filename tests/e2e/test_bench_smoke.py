@@ -25,7 +25,8 @@ TIMEOUT_S = 280  # per script, inside pytest-timeout's 300 s: a slow machine is 
 ONE = ("--threads", "1")
 # script → (extra arguments, a line its output must have)
 SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
-    "speculative.py": (ONE, r"^speculative bench done: \(a\) [\d.]+x, \(b\) [\d.]+x"),
+    "speculative.py": (ONE, r"^speculative bench done: \(a\) ngram [\d.]+x, \(a\) draft [\d.]+x, "
+                      r"\(b\) ngram [\d.]+x, \(b\) draft [\d.]+x"),
     "safety.py": (ONE, r"^safety bench done: prompt check [+-]\d+ ms, answer check [+-]\d+ ms per 100 tokens, added [+-][\d.]+% of the request"),
     "serving.py": (ONE, r"^\(a\) decode tok/s, 1 stream +[\d.]+ +direct [\d.]+ +[\d.]+x"),
     "extra_bufts.py": (ONE, r"^off +[\d.]+ +[\d.]+ +1\.00x decode"),

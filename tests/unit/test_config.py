@@ -133,6 +133,10 @@ def test_speculative_decoding_is_off_by_default_and_read_from_the_file_or_env(tm
     assert (load_settings(config).speculative, load_settings(config).draft_max) == ("ngram", 4)
     monkeypatch.setenv("VERTEXCOMPAT_DRAFT_MAX", "2")
     assert load_settings(config).draft_max == 2
-    for bad in ({"speculative": "draft"}, {"draft_max": 0}, {"draft_max": 33}):
+    config.write_text('speculative = "draft"\ndraft_model = "qwen2.5-coder-0.5b-instruct"\n')
+    assert (load_settings(config).speculative, load_settings(config).draft_model) == (
+        "draft", "qwen2.5-coder-0.5b-instruct")
+    assert Settings().draft_model is None  # the catalog's default pairing, at load
+    for bad in ({"speculative": "eagle"}, {"draft_max": 0}, {"draft_max": 33}):
         with pytest.raises(ValidationError):
             Settings(**bad)

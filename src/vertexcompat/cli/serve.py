@@ -76,9 +76,17 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     parser.add_argument(
         "--speculative",
-        choices=("off", "ngram"),
+        choices=("off", "ngram", "draft"),
         help="speculative decoding: ngram verifies drafts taken from the prompt and the "
-        "answer so far, several tokens per step (default: off)",
+        "answer so far, draft those of a smaller model (--draft-model), several tokens "
+        "per step (default: off)",
+    )
+    parser.add_argument(
+        "--draft-model",
+        dest="draft_model",
+        metavar="NAME|PATH",
+        help="the draft model of --speculative draft: a catalog name or a .gguf file of "
+        "the served model's tokenizer (default: the catalog's smaller model of its family)",
     )
     parser.add_argument(
         "--draft-max",
@@ -113,6 +121,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "flash_attn",
             "speculative",
             "draft_max",
+            "draft_model",
         )
     }
     return load_settings(args.config, **overrides)

@@ -44,6 +44,7 @@ from vertexcompat.engine.thinking import (
     THOUGHT_CLOSE,
     THOUGHT_OPEN,
 )
+from vertexcompat.engine.draft_model import DraftModel
 from vertexcompat.engine.tokens import tokenize
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,9 @@ class EngineConfig:
     # answers are the same alone, under load and with a prefix reused. On is about 5-10%
     # faster per token on the 2-core test machine.
     flash_attn: bool = False
-    # Speculative decoding (engine/speculation.py): "ngram" verifies prompt-lookup drafts
-    # of up to `draft_max` tokens per step; "off" decodes one token per step.
+    # Speculative decoding: "ngram" verifies prompt-lookup drafts (engine/speculation.py),
+    # "draft" a draft model's (engine/draft_model.py; `load` gets its file), of up to
+    # `draft_max` tokens per step; "off" decodes one token per step.
     speculative: str = "off"
     draft_max: int = 6
     grammar_cache_size: int = 64
@@ -143,6 +145,7 @@ class LlamaEngine:
         self._shield = PromptShield((), ())
         self._thoughts_inline: bool | None = None
         self._scheduler: Scheduler | None = None
+        self._draft: DraftModel | None = None  # speculative="draft": the draft model
         self._pieces: dict[int, bytes] = {}
         self._add_bos = False
         self.ctx_per_seq = config.ctx_per_seq
@@ -159,8 +162,11 @@ class LlamaEngine:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def load(self, path: Path, name: str) -> None:
-        """Blocking: load weights, create the context, start the scheduler thread."""
+    def load(self, path: Path, name: str, *, draft_path: Path | None = None) -> None:
+        """Blocking: load weights, create the context, start the scheduler thread.
+        `draft_path`: the draft model's file, needed with `speculative="draft"`."""
+        if self.config.speculative == "draft" and draft_path is None:
+            raise ValueError('speculative="draft" needs a draft model file')
         route_llama_logs()
         # Process-wide llama.cpp init; idempotent, so each engine may call it.
         llama_cpp.llama_backend_init()
@@ -205,6 +211,17 @@ class LlamaEngine:
         self._shield = self._prompt_shield()
         self.ctx_per_seq = ctx_per_seq
         self.name = name
+        if cfg.speculative == "draft":
+            assert draft_path is not None
+            try:
+                self._draft = DraftModel(
+                    draft_path, parallel=cfg.parallel, ctx_per_seq=ctx_per_seq,
+                    batch_size=cfg.batch_size, threads=cfg.threads,
+                    use_extra_bufts=cfg.use_extra_bufts, target_vocab=self._vocab,
+                )
+            except BaseException:
+                self.close()
+                raise
         scheduler = Scheduler(
             ctx,
             self._vocab,
@@ -217,7 +234,8 @@ class LlamaEngine:
             exact_rows=EXACT_ROWS_FLASH if cfg.flash_attn else EXACT_ROWS,
             saved=SavedStates(cfg.cache_ram_mib * 2**20),
             on_admit=self._on_admit,
-            draft_max=cfg.draft_max if cfg.speculative == "ngram" else 0,
+            draft_max=cfg.draft_max if cfg.speculative != "off" else 0,
+            draft_model=self._draft,
         )
         scheduler.start()
         self._scheduler = scheduler
@@ -230,6 +248,9 @@ class LlamaEngine:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.stop()
+        draft, self._draft = self._draft, None
+        if draft is not None:
+            draft.close()
         if self._ctx is not None:
             llama_cpp.llama_free(self._ctx)
             self._ctx = None

@@ -79,6 +79,12 @@ KNOWN_MODELS: dict[str, ModelSource] = {
     ),
 }
 
+# The draft model `--speculative draft` uses when none is named: the catalog's smaller model
+# of the served model's family (the same tokenizer).
+DEFAULT_DRAFT_MODELS: dict[str, str] = {
+    "qwen2.5-coder-1.5b-instruct": "qwen2.5-coder-0.5b-instruct",
+}
+
 
 def _package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)

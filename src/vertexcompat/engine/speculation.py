@@ -24,6 +24,7 @@ predict, pays for few rejected rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 # Defaults, measured on the 2-core test machine (bench/speculative.py).
 MAX_NGRAM = 3
@@ -33,11 +34,58 @@ FIRST_PAUSE = 4  # steps without drafts after a rejected one-token draft; double
 MAX_PAUSE = 64
 
 
+class Drafter(Protocol):
+    """What drafts for one sequence: told every token the sequence holds, asked for a
+    draft each step, told how it fared. NgramDrafter here; ModelDrafter in
+    engine/draft_model.py."""
+
+    def append(self, token: int) -> None: ...
+
+    def extend(self, tokens: Iterable[int]) -> None: ...
+
+    def draft(self) -> list[int]: ...
+
+    def judged(self, drafted: int, accepted: int) -> None: ...
+
+
+class DraftBudget:
+    """How long the next draft may be, adapting to how drafts fare (module docstring); one
+    per drafting sequence, whatever drafts for it."""
+
+    __slots__ = ("_max", "length", "_pause", "_paused")
+
+    def __init__(self, max_draft: int) -> None:
+        if max_draft < 1:
+            raise ValueError("max_draft must be at least 1")
+        self._max = max_draft
+        self.length = max_draft  # the next draft's length at most
+        self._pause = 0  # how many steps the last miss paused drafting for
+        self._paused = 0  # steps left without drafts
+
+    def drafting(self) -> bool:
+        """Whether this step may draft (False while a miss pauses drafting)."""
+        if self._paused:
+            self._paused -= 1
+            return False
+        return True
+
+    def judged(self, drafted: int, accepted: int) -> None:
+        """How the last draft fared: `accepted` of its `drafted` tokens were kept."""
+        if accepted == 0:
+            if self.length == 1:
+                self._pause = min(MAX_PAUSE, self._pause * 2 or FIRST_PAUSE)
+                self._paused = self._pause
+            self.length = max(1, self.length // 2)
+            return
+        self._pause = 0
+        if accepted == drafted:
+            self.length = min(self._max, self.length * 2)
+
+
 class NgramDrafter:
     """Drafts for one sequence from its own tokens. Used by the scheduler thread only."""
 
-    __slots__ = ("_tokens", "_index", "_min", "_max", "_max_draft", "_budget", "_pause",
-                 "_paused")
+    __slots__ = ("_tokens", "_index", "_min", "_max", "_budget")
 
     def __init__(
         self,
@@ -49,13 +97,9 @@ class NgramDrafter:
     ) -> None:
         if not 1 <= min_ngram <= max_ngram:
             raise ValueError("need 1 <= min_ngram <= max_ngram")
-        if max_draft < 1:
-            raise ValueError("max_draft must be at least 1")
+        self._budget = DraftBudget(max_draft)
         self._tokens: list[int] = []
-        self._min, self._max, self._max_draft = min_ngram, max_ngram, max_draft
-        self._budget = max_draft  # the next draft's length at most
-        self._pause = 0  # how many steps the last miss paused drafting for
-        self._paused = 0  # steps left without drafts
+        self._min, self._max = min_ngram, max_ngram
         # n -> n-gram -> start of its latest occurrence that has a token after it
         self._index: list[dict[tuple[int, ...], int]] = [{} for _ in range(max_ngram + 1)]
         self.extend(tokens)
@@ -78,8 +122,7 @@ class NgramDrafter:
     def draft(self) -> list[int]:
         """Up to the current budget of tokens that followed the latest earlier occurrence
         of the longest n-gram the sequence now ends with; [] when none occurred."""
-        if self._paused:
-            self._paused -= 1
+        if not self._budget.drafting():
             return []
         toks = self._tokens
         length = len(toks)
@@ -89,17 +132,9 @@ class NgramDrafter:
             start = self._index[n].get(tuple(toks[length - n:]))
             if start is not None:
                 follow = start + n
-                return toks[follow:follow + self._budget]
+                return toks[follow:follow + self._budget.length]
         return []
 
     def judged(self, drafted: int, accepted: int) -> None:
         """How the last draft fared: `accepted` of its `drafted` tokens were kept."""
-        if accepted == 0:
-            if self._budget == 1:
-                self._pause = min(MAX_PAUSE, self._pause * 2 or FIRST_PAUSE)
-                self._paused = self._pause
-            self._budget = max(1, self._budget // 2)
-            return
-        self._pause = 0
-        if accepted == drafted:
-            self._budget = min(self._max_draft, self._budget * 2)
+        self._budget.judged(drafted, accepted)

@@ -158,10 +158,11 @@ def plain():
         yield backend
 
 
-@pytest.fixture(scope="module")
-def speculative():
+@pytest.fixture(scope="module", params=["ngram", "draft"])
+def speculative(request):
+    """Prompt-lookup drafts, and a draft model's (the tiny model drafting for itself)."""
     with tiny_backend(parallel=4, max_queue=8, prefix_cache=False,
-                      speculative="ngram") as backend:
+                      speculative=request.param) as backend:
         yield backend
 
 
@@ -280,3 +281,27 @@ def test_a_cancelled_speculating_request_leaves_no_slot_busy(speculative):
     assert stats["busy_slots"] == 0 and stats["active_requests"] == 0, stats
     said, _ = asyncio.run(said_and_usage(speculative, GREEDY["repeat"]))
     assert text_of(said)
+
+
+def test_a_draft_model_of_another_tokenizer_is_refused():
+    """Qwen2.5-Coder-0.5B cannot draft for SmolLM2: the engine does not start, and says why."""
+    import os
+    from pathlib import Path
+
+    import platformdirs
+
+    from vertexcompat.engine.draft_model import DraftModelError
+    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+    from vertexcompat.engine.model_files import ModelCatalog
+
+    data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
+        "vertexcompat-tests")
+    catalog = ModelCatalog(Path(data_dir), progress=False)
+    tiny, qwen = catalog.resolve(MODEL), catalog.resolve("qwen2.5-coder-0.5b-instruct")
+    engine = LlamaEngine(EngineConfig(threads=1, parallel=2, ctx_per_seq=256, batch_size=64,
+                                      speculative="draft"))
+    with pytest.raises(DraftModelError, match="does not share the served model's tokenizer"):
+        engine.load(tiny.path, tiny.name, draft_path=qwen.path)
+    assert not engine.ready
+    with pytest.raises(ValueError, match="needs a draft model"):
+        engine.load(tiny.path, tiny.name)

@@ -35,7 +35,9 @@ def tiny_backend(
         ),
         on_admit=on_admit,
     )
-    engine.load(resolved.path, resolved.name)
+    # speculative="draft": the tiny model drafts for itself (the same tokenizer).
+    engine.load(resolved.path, resolved.name,
+                draft_path=resolved.path if speculative == "draft" else None)
     try:
         yield LocalBackend(engine, resolved.name)
     finally:
