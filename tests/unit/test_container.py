@@ -14,12 +14,13 @@ class FakeEngine:
         self.fail = fail
         self.gate = gate
 
-    def load(self, path, name):
+    def load(self, path, name, draft_path=None):
         if self.gate:
             self.gate.wait(5)
         if self.fail:
             raise RuntimeError("bad gguf")
         self.loaded = (path, name)
+        self.draft_path = draft_path
 
     def close(self):
         self.closed = True
@@ -62,6 +63,25 @@ def test_failed_load_is_reported_as_the_readiness_reason():
     asyncio.run(container.start())
     wait_for(lambda: loader.problem() is not None)
     assert container.readiness() == {"local": "failed: RuntimeError: bad gguf"}
+
+
+def test_the_draft_model_is_resolved_and_loaded_beside_the_served_one():
+    engine = FakeEngine()
+    loader = LocalModelLoader(engine=engine, catalog=FakeCatalog(), model="big",
+                              backend_model="big", draft_model="small", needs_draft=True)
+    asyncio.run(loader.start())
+    wait_for(lambda: engine.loaded is not None)
+    assert engine.draft_path == Path("/models/small.gguf")
+
+
+def test_speculation_with_a_draft_model_but_none_named_is_the_readiness_reason():
+    engine = FakeEngine()
+    loader = LocalModelLoader(engine=engine, catalog=FakeCatalog(), model="m",
+                              backend_model="m", draft_model=None, needs_draft=True)
+    asyncio.run(loader.start())
+    wait_for(lambda: loader.problem() is not None)
+    assert "--draft-model" in loader.problem()
+    assert engine.loaded is None
 
 
 def policy_types(capabilities, **kwargs):
