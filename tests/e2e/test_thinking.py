@@ -89,8 +89,10 @@ def test_seed_reasoning_sample_with_none_does_not_think(default_client):
 @pytest.mark.parametrize("effort,budget", [("minimal", 1024), ("low", 1024), ("medium", 8192),
                                            ("high", 24576)])
 def test_each_reasoning_effort_thinks_within_its_budget(client, effort, budget):
+    # Every budget here is above max_tokens: the model thinks and the cap ends it (the seed
+    # sample above runs "low" past its 1024-token budget).
     r = client.chat.completions.create(
-        model=FLASH, reasoning_effort=effort, messages=QUESTION, max_tokens=150, seed=1,
+        model=FLASH, reasoning_effort=effort, messages=QUESTION, max_tokens=40, seed=1,
     )
     assert 0 < r.usage.completion_tokens_details.reasoning_tokens <= budget
 
@@ -103,7 +105,7 @@ def test_reasoning_effort_none_and_budget_zero_do_not_think(client):
 
 def test_thinking_level_maps_like_reasoning_effort(client):
     r = client.chat.completions.create(
-        model=FLASH, messages=QUESTION, max_tokens=150, seed=2,
+        model=FLASH, messages=QUESTION, max_tokens=40, seed=2,
         extra_body={"google": {"thinking_config": {"thinking_level": "low"}}},
     )
     assert 0 < r.usage.completion_tokens_details.reasoning_tokens <= 1024
