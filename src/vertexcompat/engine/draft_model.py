@@ -88,6 +88,13 @@ class DraftModel:
             self._ctx = None
             llama_cpp.llama_model_free(self._model)
 
+    def move(self, src: int, dst: int) -> None:
+        """Move a slot's KV (and what it holds) to another, free slot."""
+        llama_cpp.llama_memory_seq_rm(self._mem, dst, -1, -1)
+        llama_cpp.llama_memory_seq_cp(self._mem, src, dst, -1, -1)
+        llama_cpp.llama_memory_seq_rm(self._mem, src, -1, -1)
+        self._held[dst] = self._held.pop(src, [])
+
     def forget(self, slot: int) -> None:
         """A new sequence takes the slot: its drafts start from nothing (so they depend
         only on that sequence's tokens)."""
@@ -196,6 +203,12 @@ class ModelDrafter:
 
     def judged(self, drafted: int, accepted: int) -> None:
         self._budget.judged(drafted, accepted)
+
+    def moved(self, src: int, dst: int) -> None:
+        """The served model's KV moved: the draft model's moves along (the slot left is
+        free, so no other sequence drafts there)."""
+        self.model.move(src, dst)
+        self.slot = dst
 
 
 def _check_same_tokenizer(draft: llama_cpp.llama_vocab_p, target: llama_cpp.llama_vocab_p,

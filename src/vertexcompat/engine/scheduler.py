@@ -33,7 +33,8 @@ copied — and decodes only the rest, at least `EXACT_ROWS` tokens of it: the KV
 computes are then bit-identical to a decode of the whole prompt, and so is the answer.
 Generated tokens are not kept (their KV was computed one row at a time). Running sequences
 are kept on consecutive ids, which llama.cpp decodes in one micro-batch: a prefix whose slot
-would open a gap is copied into a better placed one (`_take_slots`). Among equally placed
+would open a gap is copied into a better placed one (`_take_slots`), and a decoding sequence
+moves into the gap a finished job left (`_compact`). Among equally placed
 slots, those without a useful prefix are taken least recently used first, so the freshest
 prefixes survive longest.
 The reused count is the job's `cached_tokens`. A job whose prompt shares a longer prefix
@@ -56,7 +57,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import llama_cpp
@@ -544,6 +545,7 @@ class Scheduler:
         the rows of one sequence: llama.cpp splits a batch whose sequences have unequal row
         counts into pieces that depend on the neighbours, and a sequence's numbers then
         depend on them too. One call per shape keeps every sequence's rows together."""
+        self._compact()
         single: list[Sequence] = []  # one row each: the last sampled token
         forced: list[Sequence] = []  # the last sampled token and a forced marker
         drafted: list[tuple[Sequence, list[int]]] = []  # the last token and a draft
@@ -587,6 +589,44 @@ class Scheduler:
         for job, take in chunks:
             self._decode_chunk(job, take)
         self._release_finished()
+
+    def _compact(self) -> None:
+        """Close gaps between the decoding sequences' slot ids (a job that ended left one,
+        and no new job filled it): move a sequence's KV into a free slot where the ids
+        then form fewer runs — each run is one micro-batch, one pass over the weights per
+        step (`_decode_rows`). A move is a KV stream copy (a few ms, bit-exact: the answer
+        does not change); the slot left keeps the sequence's prompt for reuse, like a
+        released one. What the free slot kept is saved to host memory first when worth it."""
+        decoding = {c.seq_id: (job, c) for job in self._active if job.phase is Phase.DECODE
+                    for c in job.candidates if not c.finished}
+        free = self._free_slots
+        while free and _runs(decoding.keys()) > 1:
+            ids = set(decoding)
+            runs = _runs(ids)
+            moves = [(_runs(ids - {src} | {dst}), decoding[src][1].n_past, src, dst)
+                     for src in ids for dst in free]
+            after, _, src, dst = min(moves)
+            if after >= runs:
+                return
+            job, cand = decoding.pop(src)
+            free.remove(dst)
+            kept = self._kept.pop(dst, None)
+            if kept is not None:
+                self._save(dst, kept, 0)
+            llama_cpp.llama_memory_seq_rm(self._mem, dst, -1, -1)
+            llama_cpp.llama_memory_seq_cp(self._mem, src, dst, -1, -1)
+            held = self._held(job, cand) if self._prefix_cache else []
+            if held:
+                self._clock += 1
+                self._kept[src] = _Kept(job.cache_scope, held, self._clock)
+                llama_cpp.llama_memory_seq_rm(self._mem, src, len(held), -1)
+            else:
+                llama_cpp.llama_memory_seq_rm(self._mem, src, -1, -1)
+            free.append(src)
+            cand.seq_id = dst
+            if cand.drafter is not None:
+                cand.drafter.moved(src, dst)
+            decoding[dst] = (job, cand)
 
     def _decode(self, rows: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of (token, position, sequence, wants logits) rows."""
@@ -803,6 +843,12 @@ class Scheduler:
         if job.phase is Phase.PREFILL:
             return job.prompt[: job.prefilled] if cand.index == 0 else []
         return job.prompt if job.phase is Phase.DECODE else []
+
+
+def _runs(ids: Iterable[int]) -> int:
+    """How many runs of consecutive ids `ids` form."""
+    ids = set(ids)
+    return sum(1 for i in ids if i - 1 not in ids)
 
 
 def _gaps_added(busy: set[int], slot: int) -> int:

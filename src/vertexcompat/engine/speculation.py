@@ -47,6 +47,9 @@ class Drafter(Protocol):
 
     def judged(self, drafted: int, accepted: int) -> None: ...
 
+    def moved(self, src: int, dst: int) -> None:
+        """The sequence's KV moved from slot `src` to slot `dst`."""
+
 
 class DraftBudget:
     """How long the next draft may be, adapting to how drafts fare (module docstring); one
@@ -138,3 +141,6 @@ class NgramDrafter:
     def judged(self, drafted: int, accepted: int) -> None:
         """How the last draft fared: `accepted` of its `drafted` tokens were kept."""
         self._budget.judged(drafted, accepted)
+
+    def moved(self, src: int, dst: int) -> None:
+        """Drafts from the sequence's own tokens do not care where its KV is."""

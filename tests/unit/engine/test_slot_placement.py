@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.engine.tiny import said_and_usage, tiny_backend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
-from vertexcompat.domain.events import TextDelta
+from vertexcompat.domain.events import TextDelta, Usage
 from vertexcompat.engine.scheduler import _gaps_added
 
 MODEL = "smollm2-135m-instruct"
@@ -73,3 +73,65 @@ def test_a_reused_prefix_moves_next_to_the_running_sequence(kept_slot):
         together = [sorted(set(ids)) for ids in calls if len(set(ids)) > 1]
         assert together, "the two requests never decoded in one call"
         assert all(ids == [0, 1] for ids in together), together
+
+
+@pytest.mark.parametrize("speculative", ["off", "draft"])
+def test_a_gap_left_by_a_finished_request_is_closed_and_answers_do_not_change(speculative):
+    """Three requests start one after another on slots 0, 1, 2; the middle one is the
+    shortest. Once it ends, the others go on in one micro-batch (one of them moved next to
+    the other), and every answer is the one it gives alone. With a draft model, the draft
+    model's KV moves along."""
+    story = "Tell a long story about the boxes and the items inside them."
+    reqs = [request(0, story, 60), request(1, story, 20), request(2, story, 60)]
+    with tiny_backend(parallel=4, max_queue=8, prefix_cache=False,
+                      speculative=speculative) as backend:
+        alone = [asyncio.run(said_and_usage(backend, req)) for req in reqs]
+        scheduler = backend._engine._scheduler
+        calls: list[list[int]] = []
+        plain = scheduler._decode
+
+        def recording(rows):
+            calls.append(sorted({row[2] for row in rows}))
+            plain(rows)
+
+        scheduler._decode = recording
+        moves = []
+        draft_model = backend._engine._draft
+        if draft_model is not None:
+            move = draft_model.move
+            draft_model.move = lambda src, dst: (moves.append((src, dst)), move(src, dst))
+
+        async def staggered():
+            async def started(req):  # runs the request; returns once it has said something
+                first = asyncio.Event()
+
+                async def run():
+                    said, usage = [], None
+                    async for ev in backend.stream(req):
+                        first.set()
+                        if isinstance(ev, Usage):
+                            usage = ev
+                        else:
+                            said.append(ev)
+                    first.set()
+                    return said, usage
+
+                task = asyncio.create_task(run())
+                await first.wait()
+                return task
+
+            tasks = [await started(req) for req in reqs]
+            return [await task for task in tasks]
+
+        results = asyncio.run(staggered())
+    assert [said for said, _ in results] == [said for said, _ in alone]
+    assert [usage.completion_tokens for _, usage in results] == [60, 20, 60]
+    if speculative == "draft":
+        # Nearly every step verifies a draft, one sequence per call: the move is what shows.
+        assert len(moves) == 1, moves
+        return
+    assert [3] in [[len(ids)] for ids in calls], "the three never decoded together"
+    together_calls = [ids for ids in calls if len(ids) > 1]
+    # Without the move, the long answers would decode as [0, 2] once the short one ended.
+    assert all(ids == list(range(ids[0], ids[0] + len(ids))) for ids in together_calls), \
+        together_calls
