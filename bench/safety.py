@@ -103,22 +103,21 @@ def rate_offline(items: list[dict[str, Any]]) -> dict[str, list[Scores]]:
     it applies: services/safety.py), built as `serve` builds it."""
     from vertexcompat.config import Settings
     from vertexcompat.container import build_safety_judge
-    from vertexcompat.embeddings.minilm import TextEmbedder
-    from vertexcompat.safety.lexical import LexicalClassifier
-    from vertexcompat.safety.prototypes import EmbeddingClassifier
 
-    classifiers = {"lexical": LexicalClassifier(),
-                   "embedding": EmbeddingClassifier(TextEmbedder(threads=1))}
-    out: dict[str, list[Scores]] = {}
-    for name, classifier in classifiers.items():
-        classifier.warm()
-        out[name] = [classifier.score([item["text"]])[0] for item in items]
     judge = build_safety_judge(Settings(), None)
 
     async def judged() -> list[Scores]:
         return [await judge.rate_text(item["text"], RATED_CATEGORIES) for item in items]
 
     try:
+        # The judge's own classifiers, each alone (loaded once: the embedding one trains
+        # for ~4 s).
+        classifiers = {c.name: c for c in judge.classifiers}
+        assert set(classifiers) == {"lexical", "embedding"}, sorted(classifiers)
+        out: dict[str, list[Scores]] = {}
+        for name in ("lexical", "embedding"):
+            classifiers[name].warm()
+            out[name] = [classifiers[name].score([item["text"]])[0] for item in items]
         out["server (embedding, lexical corroborating)"] = asyncio.run(judged())
     finally:
         judge.close()

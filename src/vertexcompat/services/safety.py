@@ -81,6 +81,12 @@ class SafetyJudge:
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def classifiers(self) -> tuple[TextClassifier, ...]:
+        """Every CPU text classifier it asks, the corroborating ones last (bench/safety.py
+        scores with each alone)."""
+        return (*self._classifiers, *self._corroborating)
+
     def warm(self) -> None:
         """Load the CPU classifiers now (blocking), so the first request does not wait."""
         for classifier in (*self._classifiers, *self._corroborating):
