@@ -648,6 +648,14 @@ def print_table(r: dict[str, Any]) -> None:
     else:
         rows.append(("(d) vs llama-server", "-", "not run (make llama-server)", "-", "report",
                      "-"))
+    if "llama_server_no_repack" in m:
+        nr = m["llama_server_no_repack"]
+        pairs = [("decode tok/s, 1 stream", "decode_tps", True)] + [
+            (f"aggregate tok/s, {w} streams", f"aggregate_tps_{w}", True) for w in c["widths"]
+        ] + [(f"burst of {BURST} new, p95 TTFT ms", "burst_ttft_p95_ms", False)]
+        for label, key, _ in pairs:
+            rows.append((f"(f) {label}", f"{o[key]:.1f}", f"llama-server -nr {nr[key]:.1f}",
+                         f"{o[key] / nr[key]:.2f}x", "report", "-"))
     if "llama_cpp_server" in m:
         rows.append(("(e) aggregate tok/s, 4 streams", f"{o['aggregate_tps_4']:.1f}",
                      f"llama_cpp.server {m['llama_cpp_server']['aggregate_tps_4']:.1f}",
@@ -661,6 +669,9 @@ def print_table(r: dict[str, Any]) -> None:
           "once; p50/p95 of their TTFTs over all bursts.")
     print("  kernel ceiling = llama_decode of one row in each of 4 sequences vs one row, in "
           "process: the most 4 streams can gain over 1 here, whatever the server does.")
+    if "llama_server_no_repack" in m:
+        print("  (f) = llama-server with --no-repack: without llama.cpp's repacked weights, "
+              "the kernels our engine runs (it loads models without extra buffers).")
     print()
 
 
@@ -713,6 +724,10 @@ def main(argv: list[str] | None = None) -> int:
                         "the one `make llama-server` builds)")
     p.add_argument("--skip-llama-server", action="store_true",
                    help="do not run llama.cpp's server")
+    p.add_argument("--peer-no-repack", action="store_true",
+                   help="also run llama-server with --no-repack: the kernels our engine uses "
+                        "(it loads models without llama.cpp's extra buffers, whose AMX path "
+                        "crashes here), to tell kernel differences from serving differences")
     p.add_argument("--with-llama-cpp-server", action="store_true",
                    help="also run llama-cpp-python's server (python -m llama_cpp.server)")
     p.add_argument("--speculative", choices=("off", "ngram"),
@@ -723,11 +738,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server logs (default: a temp dir)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 run, 1 load of each "
-                        "width, 1 burst; llama-server only when already built")
+                   help="smoke run: smollm2-135m-instruct, 8 tokens, 1 run, 1 load of 4 "
+                        "streams, 1 burst; llama-server only when already built")
     args = p.parse_args(argv)
     if args.quick:
-        args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 16, 1, 1
+        args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 8, 1, 1
         args.burst_runs, args.ctx = 1, 1024
     # SIGTERM -> SystemExit, so the `with Server(...)` blocks still stop their servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -735,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     conc_runs = max(1, args.conc_runs)
     burst_runs = max(1, args.burst_runs)
     widths = tuple(w for w in WIDTHS if w <= args.parallel) or (args.parallel,)
+    if args.quick:
+        widths = widths[:1]
 
     import llama_cpp
     from _build_llama_server import find_binary
@@ -780,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     direct, _ = run_direct(model_path, args.threads, args.max_tokens, runs,
                            args.flash_attn == "on", args.ctx)
     ceiling = kernel_ceiling(model_path, args.threads, args.flash_attn == "on",
-                             steps=8 if args.quick else 24)
+                             steps=4 if args.quick else 24)
     foreign.stop("direct")
 
     say("vertexcompat server")
@@ -826,6 +843,22 @@ def main(argv: list[str] | None = None) -> int:
         say("llama-server baseline skipped" + (" (not built)" if not args.skip_llama_server
                                                else ""))
 
+    no_repack: ServerRun | None = None
+    if peer_binary is not None and args.peer_no_repack:
+        say("llama-server --no-repack baseline")
+        foreign.start()
+        port = free_port()
+        nr_server = Server(
+            "llama-server --no-repack",
+            [*llama_server_argv(peer_binary, model_path, threads=args.threads, ctx=args.ctx,
+                                parallel=args.parallel, flash_attn=args.flash_attn == "on",
+                                port=port), "--no-repack"],
+            "/health", port, log_dir / "llama-server-no-repack.log",
+        )
+        with nr_server:
+            no_repack = asyncio.run(measure_server(nr_server.base, "local", **measure))
+        foreign.stop("llama-server --no-repack")
+
     pyserver: ServerRun | None = None
     if args.with_llama_cpp_server:
         say("llama_cpp.server baseline")
@@ -851,6 +884,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg["loadavg_at_start"] = load1
     cfg["foreign_cpu_cores"] = foreign.phases
     report = build_report(cfg, direct, ours, peer, pyserver, ceiling)
+    if no_repack is not None:
+        report["measured"]["llama_server_no_repack"] = summarize(no_repack)
+        report["raw"]["llama_server_no_repack"] = _raw_run(no_repack)
     print_table(report)
     if args.json:
         text = json.dumps(report, indent=2, default=float)

@@ -15,7 +15,7 @@ for several rows of a sequence differ from its one-row kernels in the last digit
                                           [--max-tokens N] [--draft-max N] [--json FILE|-]
                                           [--modes ngram,draft] [--draft-model NAME|PATH]
     .venv/bin/python bench/speculative.py --quick   # smoke: tiny model (drafting for
-                                                    # itself), 1 run, 48 tokens
+                                                    # itself), 1 run, 24 tokens
 
 The issue's model is Qwen2.5-Coder-1.5B (`pip install '.[large]'`); `--quick` proves the
 script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
@@ -175,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                    "server's, Qwen2.5-Coder-0.5B for the 1.5B)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: smollm2-135m-instruct (drafting for itself), 1 run, "
-                   "48 tokens")
+                   "24 tokens")
     args = p.parse_args(argv)
     if args.quick:
-        args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 48
+        args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 24
         args.draft_model = args.draft_model or "smollm2-135m-instruct"
     modes = [m for m in args.modes.split(",") if m]
     if not modes or any(m not in ("ngram", "draft") for m in modes):
