@@ -106,6 +106,8 @@ class DraftModel:
         with the first sampled one) into `slot` and copy it to `copies` (the job's other
         candidates), when the served model has decoded it: the cost falls in the time to
         the first token, not between tokens."""
+        if len(prompt) > self.ctx_per_seq:  # longer than the draft model reads: no drafts
+            return
         try:
             self._catch_up(slot, prompt[:-1])
         except RuntimeError:  # the first draft tries again (and gives up on a failure)

@@ -75,7 +75,8 @@ def test_a_reused_prefix_moves_next_to_the_running_sequence():
         assert all(ids == [0, 1] for ids in together), together
 
 
-@pytest.mark.parametrize("speculative", ["off", "draft"])
+# The draft-model case (its KV moves along; 40 s) runs with the panels (-m panel).
+@pytest.mark.parametrize("speculative", ["off", pytest.param("draft", marks=pytest.mark.panel)])
 def test_a_gap_left_by_a_finished_request_is_closed_and_answers_do_not_change(speculative):
     """Three requests start one after another on slots 0, 1, 2; the middle one is the
     shortest. Once it ends, the others go on in one micro-batch (one of them moved next to
