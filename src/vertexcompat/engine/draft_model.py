@@ -26,6 +26,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from vertexcompat.engine.batch import decode_rows
 from vertexcompat.engine.saved_states import common_prefix
 from vertexcompat.engine.speculation import DraftBudget
 
@@ -79,7 +80,6 @@ class DraftModel:
         self._batch_size = batch_size
         self._batch = llama_cpp.llama_batch_init(batch_size, 0, 1)
         self._held: dict[int, list[int]] = {}  # slot -> tokens whose KV it holds
-        self._n_rows = 0  # rows of the last decode (its last one has logits)
 
     def close(self) -> None:
         if self._ctx is not None:
@@ -144,9 +144,8 @@ class DraftModel:
             del held[len(tokens) - 1:]
         self._catch_up(slot, tokens)
         out: list[int] = []
-        last = self._n_rows - 1
-        while True:
-            row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, last),
+        while True:  # -1: the last decode's last row (the only one with logits)
+            row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1),
                                         shape=(self._n_vocab,))
             token = int(row.argmax())
             if token >= self._max_token or llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -156,21 +155,12 @@ class DraftModel:
                 return out
             self._decode(slot, [token], len(held))
             held.append(token)
-            last = 0
 
     def _decode(self, slot: int, tokens: list[int], start: int) -> None:
-        batch = self._batch
-        for i, token in enumerate(tokens):
-            batch.token[i] = token
-            batch.pos[i] = start + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = slot
-            batch.logits[i] = i == len(tokens) - 1
-        batch.n_tokens = len(tokens)
-        self._n_rows = len(tokens)
-        rc = llama_cpp.llama_decode(self._ctx, batch)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode (draft model) returned {rc}")
+        """Decode `tokens` at positions `start`.. of the slot, logits for the last one."""
+        last = len(tokens) - 1
+        decode_rows(self._ctx, self._batch,
+                    [(token, start + i, slot, i == last) for i, token in enumerate(tokens)])
 
 
 class ModelDrafter:

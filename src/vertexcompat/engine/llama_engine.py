@@ -211,8 +211,7 @@ class LlamaEngine:
         self._shield = self._prompt_shield()
         self.ctx_per_seq = ctx_per_seq
         self.name = name
-        if cfg.speculative == "draft":
-            assert draft_path is not None
+        if cfg.speculative == "draft" and draft_path is not None:  # (checked above)
             try:
                 self._draft = DraftModel(
                     draft_path, parallel=cfg.parallel, ctx_per_seq=ctx_per_seq,

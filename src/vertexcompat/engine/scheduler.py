@@ -65,6 +65,7 @@ import numpy as np
 
 from vertexcompat.domain.errors import Internal, ResourceExhausted
 from vertexcompat.domain.events import FinishReason, StreamEvent, Usage
+from vertexcompat.engine.batch import decode_rows
 from vertexcompat.engine.candidate import ANSWER, NEXT, CandidateDecoder
 from vertexcompat.engine.saved_states import SavedState, SavedStates, common_prefix
 from vertexcompat.engine.sampling import Sampler, SamplingParams
@@ -213,6 +214,8 @@ class Scheduler:
         # sequence speculates never depends on its neighbours.
         self._draft_max = max(0, min(draft_max, batch_size // parallel - 1))
         self._draft_model = draft_model
+        # Whether the set of decoding sequences changed since `_compact` last looked.
+        self._reshaped = False
         self._drafted = 0  # draft tokens fed for verification, and those kept
         self._accepted = 0
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
@@ -420,10 +423,7 @@ class Scheduler:
             reuse = self._kept_prefix(slots[0], job)
             best = slots[0] if reuse else None
         for slot in slots:
-            free.remove(slot)
-            kept = self._kept.pop(slot, None)
-            if kept is not None:
-                self._save(slot, kept, reuse if slot == best else 0)
+            self._claim(slot, reuse if slot == best else 0)
         if copy_from is not None:
             # The whole KV stream is copied (llama.cpp copies streams whole);
             # `_prefill_from` then drops what lies past the shared prefix.
@@ -545,7 +545,9 @@ class Scheduler:
         the rows of one sequence: llama.cpp splits a batch whose sequences have unequal row
         counts into pieces that depend on the neighbours, and a sequence's numbers then
         depend on them too. One call per shape keeps every sequence's rows together."""
-        self._compact()
+        if self._reshaped:  # a job ended or began decoding since the last step
+            self._reshaped = False
+            self._compact()
         single: list[Sequence] = []  # one row each: the last sampled token
         forced: list[Sequence] = []  # the last sampled token and a forced marker
         drafted: list[tuple[Sequence, list[int]]] = []  # the last token and a draft
@@ -609,20 +611,10 @@ class Scheduler:
             if after >= runs:
                 return
             job, cand = decoding.pop(src)
-            free.remove(dst)
-            kept = self._kept.pop(dst, None)
-            if kept is not None:
-                self._save(dst, kept, 0)
+            self._claim(dst, 0)
             llama_cpp.llama_memory_seq_rm(self._mem, dst, -1, -1)
             llama_cpp.llama_memory_seq_cp(self._mem, src, dst, -1, -1)
-            held = self._held(job, cand) if self._prefix_cache else []
-            if held:
-                self._clock += 1
-                self._kept[src] = _Kept(job.cache_scope, held, self._clock)
-                llama_cpp.llama_memory_seq_rm(self._mem, src, len(held), -1)
-            else:
-                llama_cpp.llama_memory_seq_rm(self._mem, src, -1, -1)
-            free.append(src)
+            self._vacate(src, job, cand, keep=True)
             cand.seq_id = dst
             if cand.drafter is not None:
                 cand.drafter.moved(src, dst)
@@ -630,17 +622,7 @@ class Scheduler:
 
     def _decode(self, rows: list[tuple[int, int, int, bool]]) -> None:
         """One llama_decode of (token, position, sequence, wants logits) rows."""
-        batch = self._batch
-        for i, (token, pos, seq_id, logits) in enumerate(rows):
-            batch.token[i] = token
-            batch.pos[i] = pos
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq_id
-            batch.logits[i] = logits
-        batch.n_tokens = len(rows)
-        rc = llama_cpp.llama_decode(self._ctx, batch)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode returned {rc}")
+        decode_rows(self._ctx, self._batch, rows)
 
     def _decode_rows(self, cands: list[Sequence]) -> None:
         """Feed each candidate's last sampled token (and forced marker: only the last
@@ -742,6 +724,7 @@ class Scheduler:
             # candidates), so its cost falls in the time to the first token.
             self._draft_model.prefill(seq0, job.prompt, [c.seq_id for c in job.candidates[1:]])
         job.phase = Phase.DECODE
+        self._reshaped = True
         for cand in job.candidates:
             cand.n_past = len(job.prompt)
             self._advance(cand, cand.sampler.sample(self._ctx, idx))
@@ -807,19 +790,34 @@ class Scheduler:
         if keep and job.pin is not None and job.phase is Phase.DECODE and job.candidates:
             self._pin(job)
         for cand in job.candidates:
-            held = self._held(job, cand) if keep and self._prefix_cache else []
-            if held:
-                self._clock += 1
-                self._kept[cand.seq_id] = _Kept(job.cache_scope, held, self._clock)
-            else:
-                llama_cpp.llama_memory_seq_rm(self._mem, cand.seq_id, -1, -1)
+            self._vacate(cand.seq_id, job, cand, keep=keep)
             cand.sampler.close()
-            self._free_slots.append(cand.seq_id)
         job.candidates.clear()
+        self._reshaped = True
         job.phase = Phase.DONE
         if job in self._active:
             self._active.remove(job)
         job.sink(None)
+
+    def _vacate(self, slot: int, job: Job, cand: Sequence, *, keep: bool) -> None:
+        """The candidate no longer runs on `slot`: the slot is free again, and with the
+        prefix cache on (and `keep`) it keeps the KV of the prompt tokens it holds, and
+        remembers them."""
+        held = self._held(job, cand) if keep and self._prefix_cache else []
+        if held:
+            self._clock += 1
+            self._kept[slot] = _Kept(job.cache_scope, held, self._clock)
+        else:
+            llama_cpp.llama_memory_seq_rm(self._mem, slot, -1, -1)
+        self._free_slots.append(slot)
+
+    def _claim(self, slot: int, reused: int) -> None:
+        """Take a free slot: what it kept is forgotten, copied to host memory first when
+        worth it (`_save`; `reused` of its tokens the new sequence reuses in place)."""
+        self._free_slots.remove(slot)
+        kept = self._kept.pop(slot, None)
+        if kept is not None:
+            self._save(slot, kept, reused)
 
     def _pin(self, job: Job) -> None:
         """Save the finished job's prompt state under its pin, unless the pin holds one."""

@@ -89,7 +89,7 @@ class SafetyJudge:
 
     def warm(self) -> None:
         """Load the CPU classifiers now (blocking), so the first request does not wait."""
-        for classifier in (*self._classifiers, *self._corroborating):
+        for classifier in self.classifiers:
             classifier.warm()
 
     def warm_soon(self) -> None:
