@@ -76,7 +76,9 @@ class AuthEnv:
         self.generation += 1
         self.server = ServerProcess(
             f"auth-{self.generation}", model=TINY_MODEL, data_dir=self.data_dir,
-            log_dir=self.log_dir, threads=1, parallel=2, ctx_per_seq=1024, port=self.port,
+            # A small context: the seed sample (verbatim, so no max_tokens) answers until
+            # the context is full, ~220 tokens here instead of ~1000.
+            log_dir=self.log_dir, threads=1, parallel=2, ctx_per_seq=256, port=self.port,
             env={"VERTEXCOMPAT_TOKEN_LIFETIME_S": str(self.lifetime_s)},
         )
         self.server.start(ready_timeout=120)
