@@ -144,12 +144,14 @@ async def stream_once(client: httpx.AsyncClient, url: str, prompt: str, max_toke
 
 
 async def measure(base: str, max_tokens: int, runs: int,
-                  say: Any) -> dict[str, list[Run]]:
+                  say: Any, warm: bool = True) -> dict[str, list[Run]]:
     url = f"{base}/v1/chat/completions"
     keys = list(VARIANTS)
     out: dict[str, list[Run]] = {k: [] for k in keys}
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as client:
-        for k in keys:  # warm-up: one of each (compiles the grammar, opens the connection)
+        # Warm-up: one of each (compiles the grammar, opens the connection); not in --quick,
+        # whose times prove nothing (its one round does the same work and is checked).
+        for k in keys if warm else ():
             await stream_once(client, url, PROMPTS[0], max_tokens, VARIANTS[k][1])
         for r in range(runs):
             order = keys[r % len(keys):] + keys[:r % len(keys)]
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server log (default: a temp dir)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 round")
+                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 round, no warm-up")
     args = p.parse_args(argv)
     if args.quick:
         args.model, args.max_tokens, args.runs, args.ctx = "smollm2-135m-instruct", 16, 1, 1024
@@ -227,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         "/readyz", port, log_dir / "vertexcompat.log",
     )
     with server:
-        results = asyncio.run(measure(server.base, args.max_tokens, runs, say))
+        results = asyncio.run(measure(server.base, args.max_tokens, runs, say,
+                                      warm=not args.quick))
     foreign.stop("server")
     fc = foreign.phases["server"]
     noisy = fc > 0.1
