@@ -34,6 +34,9 @@ def test_gaps_added_counts_runs_of_consecutive_ids():
     assert _gaps_added({4}, 3) == 0
 
 
+ENTRIES = 10
+
+
 def test_a_reused_prefix_moves_next_to_the_running_sequence():
     kept_slot = 3
     with tiny_backend(parallel=4, max_queue=8) as backend:
@@ -47,21 +50,24 @@ def test_a_reused_prefix_moves_next_to_the_running_sequence():
 
         scheduler._decode = recording
         question = "Which box holds entry 5?"
-        # One request at a time over four lists: they are kept on slots 0, 1, 2, 3.
-        first = [asyncio.run(said_and_usage(backend, request(k, question, 6))) for k in range(4)]
+        # One request at a time over four lists: they are kept on slots 0, 1, 2, 3. (Ten
+        # entries: ~190-token prompts, far more than MIN_MOVE, at half the prefill of 20.)
+        first = [asyncio.run(said_and_usage(backend, request(k, question, 6, ENTRIES)))
+                 for k in range(4)]
         prefilled_on = list(dict.fromkeys(ids[0] for ids in calls if len(ids) >= 8))
         assert prefilled_on == [0, 1, 2, 3]  # (a prompt longer than a batch takes two)
         # A long answer takes the least recently used slot (0); a repeat of the question over
         # list `kept_slot` then arrives: its prefix is on slot `kept_slot`, which would leave
         # a gap beside slot 0, so the prefix is copied to slot 1.
-        story = request(9, "Tell a long story about the boxes and the items inside them.", 40)
+        story = request(9, "Tell a long story about the boxes and the items inside them.", 40,
+                        ENTRIES)
 
         async def overlap():
             stream = backend.stream(story)
             async for ev in stream:
                 if isinstance(ev, TextDelta):
                     break
-            again = await said_and_usage(backend, request(kept_slot, question, 6))
+            again = await said_and_usage(backend, request(kept_slot, question, 6, ENTRIES))
             async for _ in stream:
                 pass
             return again
@@ -69,7 +75,7 @@ def test_a_reused_prefix_moves_next_to_the_running_sequence():
         calls.clear()
         said, usage = asyncio.run(overlap())
         assert said == first[kept_slot][0]
-        assert usage.cached_tokens > 200, usage
+        assert usage.cached_tokens > 150, usage  # most of the list (the template alone: < 64)
         together = [sorted(set(ids)) for ids in calls if len(set(ids)) > 1]
         assert together, "the two requests never decoded in one call"
         assert all(ids == [0, 1] for ids in together), together
