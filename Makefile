@@ -56,7 +56,7 @@ chromium:
 
 test: $(VENV)/.installed-test chromium
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(ARGS)
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
 	$(PIP) install -e '.[test,bench]'
