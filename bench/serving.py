@@ -163,10 +163,12 @@ def med(xs: list[float]) -> float:
 # the kernel ceiling for row (c): what batching can give at all on this machine
 
 
-def kernel_ceiling(model_path: Path, threads: int, flash_attn: bool, steps: int = 24) -> dict[str, float]:
+def kernel_ceiling(model_path: Path, threads: int, flash_attn: bool, steps: int = 24,
+                   prompt: int = 100) -> dict[str, float]:
     """ms per llama_decode call of one row, and of one row in each of 4 sequences, after a
-    100-token prompt per sequence: 4 streams can be at most (4 / t4) / (1 / t1) times one
-    stream's throughput, whatever the server does around the kernel."""
+    100-token prompt per sequence (`prompt`: --quick's is shorter): 4 streams can be at most
+    (4 / t4) / (1 / t1) times one stream's throughput, whatever the server does around the
+    kernel."""
     _patch_extra_bufts()
     import llama_cpp
 
@@ -190,15 +192,15 @@ def kernel_ceiling(model_path: Path, threads: int, flash_attn: bool, steps: int 
                 raise RuntimeError("llama_decode failed")
 
         for seq in range(4):
-            decode([(100 + i % 50, i, seq) for i in range(100)])
+            decode([(100 + i % 50, i, seq) for i in range(prompt)])
         out = {}
         for width in (1, 4):
             t0 = time.perf_counter()
             for k in range(steps):
-                decode([(300, 100 + k, seq) for seq in range(width)])
+                decode([(300, prompt + k, seq) for seq in range(width)])
             out[f"ms_{width}"] = (time.perf_counter() - t0) / steps * 1000
             for seq in range(4):
-                llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, 100, -1)
+                llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, prompt, -1)
         out["speedup"] = (4 / out["ms_4"]) / (1 / out["ms_1"])
         return out
     finally:
@@ -212,7 +214,7 @@ def kernel_ceiling(model_path: Path, threads: int, flash_attn: bool, steps: int 
 
 
 def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash_attn: bool,
-               ctx: int) -> tuple[list[Stream], dict[str, Any]]:
+               ctx: int, warm: bool = True) -> tuple[list[Stream], dict[str, Any]]:
     _patch_extra_bufts()
     import llama_cpp
 
@@ -236,7 +238,7 @@ def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash
     llm.sample = counting_sample  # type: ignore[method-assign]
     out: list[Stream] = []
     try:
-        for i in range(runs + 1):  # first run = warm-up
+        for i in range(0 if warm else 1, runs + 1):  # first run = warm-up (not in --quick)
             # No prefix-cache reuse between runs: our server evaluates every prompt in full.
             llm.reset()
             sampled[0] = 0
@@ -350,7 +352,7 @@ class ServerRun:
 
 async def measure_server(base: str, model: str, *, max_tokens: int, runs: int,
                          conc_runs: int, widths: tuple[int, ...], burst_runs: int,
-                         usage: bool) -> ServerRun:
+                         usage: bool, warm: bool = True) -> ServerRun:
     url = f"{base}/v1/chat/completions"
     top = max(widths + (BURST,))
     limits = httpx.Limits(max_connections=top * 2, max_keepalive_connections=top)
@@ -358,10 +360,11 @@ async def measure_server(base: str, model: str, *, max_tokens: int, runs: int,
     fresh = itertools.count()  # the same fresh prompts, in the same order, on every server
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
         # warm-up: one stream, then one burst as wide as the widest load (opens the
-        # pooled connections, touches every slot)
-        await stream_chat(client, url, model, fresh_prompt(next(fresh)), max_tokens, usage)
-        await asyncio.gather(*(stream_chat(client, url, model, fresh_prompt(next(fresh)), 4,
-                                           usage) for _ in range(top)))
+        # pooled connections, touches every slot); not in --quick, whose times prove nothing
+        if warm:
+            await stream_chat(client, url, model, fresh_prompt(next(fresh)), max_tokens, usage)
+            await asyncio.gather(*(stream_chat(client, url, model, fresh_prompt(next(fresh)),
+                                               4, usage) for _ in range(top)))
         for i in range(runs):
             run.singles.append(await stream_chat(client, url, model, single_prompt(i),
                                                  max_tokens, usage))
@@ -739,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-dir", type=Path, help="server logs (default: a temp dir)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: smollm2-135m-instruct, 8 tokens, 1 run, 1 load of 4 "
-                        "streams, 1 burst; llama-server only when already built")
+                        "streams, 1 burst, no warm-ups; llama-server only when already built")
     args = p.parse_args(argv)
     if args.quick:
         args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 8, 1, 1
@@ -782,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
                             file=sys.stderr, flush=True)
     say(f"model {model_path}, threads {args.threads}, logs in {log_dir}")
     measure = dict(max_tokens=args.max_tokens, runs=runs, conc_runs=conc_runs, widths=widths,
-                   burst_runs=burst_runs, usage=True)
+                   burst_runs=burst_runs, usage=True, warm=not args.quick)
 
     load1 = os.getloadavg()[0]
     foreign = ForeignCpu()
@@ -795,9 +798,9 @@ def main(argv: list[str] | None = None) -> int:
     foreign.start()
     say("direct llama_cpp.Llama baseline (in-process)")
     direct, _ = run_direct(model_path, args.threads, args.max_tokens, runs,
-                           args.flash_attn == "on", args.ctx)
+                           args.flash_attn == "on", args.ctx, warm=not args.quick)
     ceiling = kernel_ceiling(model_path, args.threads, args.flash_attn == "on",
-                             steps=4 if args.quick else 24)
+                             steps=4 if args.quick else 24, prompt=16 if args.quick else 100)
     foreign.stop("direct")
 
     say("vertexcompat server")

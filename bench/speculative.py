@@ -15,7 +15,8 @@ for several rows of a sequence differ from its one-row kernels in the last digit
                                           [--max-tokens N] [--draft-max N] [--json FILE|-]
                                           [--modes ngram,draft] [--draft-model NAME|PATH]
     .venv/bin/python bench/speculative.py --quick   # smoke: tiny model (drafting for
-                                                    # itself), 1 run, 24 tokens
+                                                    # itself), 1 run, 24 tokens, a 12-line
+                                                    # function, no warm-up
 
 The issue's model is Qwen2.5-Coder-1.5B (`pip install '.[large]'`); `--quick` proves the
 script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
@@ -115,6 +116,12 @@ PROMPTS = {
     ),
 }
 TARGETS = {"(a) code edit": (">=", 1.5), "(b) prose": (">=", 0.95)}
+# --quick: the same two kinds of prompt, the function cut to its first 12 lines (a smoke
+# run reads the prompt four times: once per server and once more with the draft model; the
+# fee line is cut too: the smoke run proves the path, not the answer).
+QUICK_FUNCTION = "".join(FUNCTION.splitlines(keepends=True)[:12])
+QUICK_PROMPTS = {**PROMPTS, "(a) code edit": PROMPTS["(a) code edit"].replace(FUNCTION,
+                                                                             QUICK_FUNCTION)}
 
 
 def decode_tps(s: Stream) -> float:
@@ -129,16 +136,17 @@ async def counters(client: httpx.AsyncClient, base: str) -> tuple[int, int]:
     return drafted, kept
 
 
-async def measure(bases: dict[str, str], runs: int, max_tokens: int
+async def measure(bases: dict[str, str], runs: int, max_tokens: int,
+                  prompts: dict[str, str] = PROMPTS, warm: bool = True
                   ) -> dict[str, dict[str, Any]]:
     """Each prompt `runs` times on each server, the modes taking turns run by run, so a
     change in the machine's load falls on both alike."""
     out: dict[str, dict[str, Any]] = {mode: {} for mode in bases}
     async with httpx.AsyncClient(timeout=httpx.Timeout(1200.0)) as client:
-        for base in bases.values():  # warm-up
+        for base in bases.values() if warm else ():  # warm-up (not in --quick)
             await stream_chat(client, f"{base}/v1/chat/completions", OUR_MODEL_ID,
                               "Say hello.", 8)
-        for name, prompt in PROMPTS.items():
+        for name, prompt in prompts.items():
             streams: dict[str, list[Stream]] = {mode: [] for mode in bases}
             drafted: dict[str, list[int]] = {mode: [0, 0] for mode in bases}
             for _ in range(runs):
@@ -208,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers.values():
             stack.enter_context(server)
         results = asyncio.run(measure({m: s.base for m, s in servers.items()},
-                                      max(1, args.runs), args.max_tokens))
+                                      max(1, args.runs), args.max_tokens,
+                                      QUICK_PROMPTS if args.quick else PROMPTS,
+                                      warm=not args.quick))
     foreign.stop("all")
 
     rows = []
