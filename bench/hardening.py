@@ -184,9 +184,11 @@ def serve_and_probe(args: argparse.Namespace) -> None:
     with Server("vertexcompat", argv, "/readyz", port, log, env=env) as server:
         assert server.proc is not None
         url = f"{server.base}/v1/chat/completions"
-        # Warm-up: load the perception models, so the probes measure work, not loading.
-        warm = image_body([sign((640, 480))])
-        httpx.post(url, json=warm, headers={"Authorization": "Bearer bench"}, timeout=600)
+        # Warm-up: load the perception models, so the probes measure work, not loading
+        # (not in --quick: its times prove nothing, and its first image loads them).
+        if not args.quick:
+            warm = image_body([sign((640, 480))])
+            httpx.post(url, json=warm, headers={"Authorization": "Bearer bench"}, timeout=600)
         lines = asyncio.run(probes(url, server.proc.pid, args.quick))
     source = args.baseline or "this tree"
     print(f"source: {source}; model {args.model}, threads {args.threads}; log {log}")

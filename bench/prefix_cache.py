@@ -16,7 +16,7 @@ as ratios on / off with PASS/MISS against the targets.
     the previous prompt's KV and reuses its longest common prefix: reported.
 
     .venv/bin/python bench/prefix_cache.py [--model NAME] [--threads N] [--reps 3]
-    .venv/bin/python bench/prefix_cache.py --quick   # smoke: tiny model, short document
+    .venv/bin/python bench/prefix_cache.py --quick   # smoke: tiny model, short document, no warm-ups
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 A quiet machine is required (see bench/README.md).
@@ -102,7 +102,8 @@ async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = Fa
     model = "local" if openai_path else MODEL_ID
     out: dict[str, Any] = {"a_ttft": [], "a_cached": [], "a_prompt": [], "texts": []}
     async with httpx.AsyncClient(timeout=httpx.Timeout(900.0)) as client:
-        await chat(client, url, [{"role": "user", "content": "Hi"}], 4, model)  # warm-up
+        if not args.quick:  # warm-up (a smoke run's times prove nothing)
+            await chat(client, url, [{"role": "user", "content": "Hi"}], 4, model)
         for rep in range(args.reps):
             doc = [{"role": "system", "content": "Answer from this document.\n" +
                     document(1000 + rep, args.lines)}]

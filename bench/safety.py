@@ -27,7 +27,7 @@ also waits for the answer's first window (64 characters) to be judged.
 
     .venv/bin/python bench/safety.py [--model NAME] [--threads N] [--max-tokens N] [--runs N]
                                      [--guard] [--json FILE|-]
-    .venv/bin/python bench/safety.py --quick   # smoke: 24 prompts, tiny model, 1 round
+    .venv/bin/python bench/safety.py --quick   # smoke: 24 prompts, tiny model, 1 round, no warm-up
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -228,12 +228,15 @@ async def stream_once(client: httpx.AsyncClient, url: str, max_tokens: int,
     return Run(first if first is not None else total, total, tokens, finish)
 
 
-async def measure_cost(base: str, max_tokens: int, runs: int, say: Any) -> dict[str, list[Run]]:
+async def measure_cost(base: str, max_tokens: int, runs: int, say: Any,
+                       warm: bool = True) -> dict[str, list[Run]]:
     url = f"{base}/v1/chat/completions"
     keys = list(VARIANTS)
     out: dict[str, list[Run]] = {k: [] for k in keys}
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), headers=AUTH) as client:
-        for k in keys:  # warm-up: loads the classifiers, opens the connection
+        # Warm-up: loads the classifiers, opens the connection (not in --quick: its one
+        # round runs every variant the same way, and its times prove nothing).
+        for k in keys if warm else ():
             await stream_once(client, url, max_tokens, VARIANTS[k][1])
         for r in range(runs):
             order = keys[r % len(keys):] + keys[:r % len(keys)]
@@ -286,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             rated[f"guard ({args.model})"] = asyncio.run(
                 rate_with_guard(server.base, items, args.model))
             say(f"guard rated {len(items)} prompts in {time.perf_counter() - started:.1f}s")
-        results = asyncio.run(measure_cost(server.base, args.max_tokens, args.runs, say))
+        results = asyncio.run(measure_cost(server.base, args.max_tokens, args.runs, say,
+                                            warm=not args.quick))
 
     summary: dict[str, Any] = {"quality": report_quality(items, rated)}
     ttft = {k: med([r.ttft for r in results[k]]) for k in VARIANTS}
