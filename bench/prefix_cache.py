@@ -107,9 +107,10 @@ async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = Fa
         for rep in range(args.reps):
             doc = [{"role": "system", "content": "Answer from this document.\n" +
                     document(1000 + rep, args.lines)}]
-            await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[0]}], 8, model)
+            await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[0]}],
+                       args.first_tokens, model)
             second = await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[1]}],
-                                16, model)
+                                args.second_tokens, model)
             out["a_ttft"].append(second["ttft"])
             out["a_cached"].append(cached_tokens(second))
             out["a_prompt"].append(second["usage"].get("prompt_tokens", 0))
@@ -119,12 +120,15 @@ async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = Fa
         # (e) a document whose slot was taken by as many others as there are slots
         doc = [{"role": "system", "content": "Answer from this document.\n" +
                 document(3000, args.lines)}]
-        await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[0]}], 8, model)
+        await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[0]}],
+                   args.first_tokens, model)
         for k in range(args.parallel):
             await chat(client, url, [{"role": "system", "content": "Answer from this document.\n"
                                       + document(3100 + k, args.lines)},
-                                     {"role": "user", "content": QUESTIONS[0]}], 4, model)
-        back = await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[1]}], 16, model)
+                                     {"role": "user", "content": QUESTIONS[0]}],
+                       args.filler_tokens, model)
+        back = await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[1]}],
+                          args.second_tokens, model)
         out["e_ttft"], out["e_cached"] = back["ttft"], cached_tokens(back)
         out["texts"].append(back["text"])
         # (b) an 8-turn conversation over a new document
@@ -198,14 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-llama-server", action="store_true")
     p.add_argument("--only-c", action="store_true", help="only the no-hit bursts (c)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: tiny model, short document, 1 rep, 2 turns, 1 burst")
+                   help="smoke run: tiny model, 3-line document, 1 rep, 2 turns, 1 burst, "
+                   "answers of 1-4 tokens")
     args = p.parse_args(argv)
+    # max_tokens of the first question over a document, of the measured second one, and of
+    # the other documents that take its slot in (e)
+    args.first_tokens, args.second_tokens, args.filler_tokens = 8, 16, 4
     if args.only_c:
         args.skip_llama_server = True
     if args.quick:
-        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 4, 2
-        args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 8, 1, 8, 1024
+        args.model, args.reps, args.lines, args.turns = "smollm2-135m-instruct", 1, 3, 2
+        args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 4, 1, 4, 1024
         args.parallel = 2
+        args.first_tokens, args.second_tokens, args.filler_tokens = 2, 4, 1
         args.skip_llama_server = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     model_path = resolve_model(args.model)
