@@ -15,7 +15,7 @@ for several rows of a sequence differ from its one-row kernels in the last digit
                                           [--max-tokens N] [--draft-max N] [--json FILE|-]
                                           [--modes ngram,draft] [--draft-model NAME|PATH]
     .venv/bin/python bench/speculative.py --quick   # smoke: tiny model (drafting for
-                                                    # itself), 1 run, 24 tokens, a 12-line
+                                                    # itself), 1 run, 12 tokens, a 7-line
                                                     # function, no warm-up
 
 The issue's model is Qwen2.5-Coder-1.5B (`pip install '.[large]'`); `--quick` proves the
@@ -116,10 +116,10 @@ PROMPTS = {
     ),
 }
 TARGETS = {"(a) code edit": (">=", 1.5), "(b) prose": (">=", 0.95)}
-# --quick: the same two kinds of prompt, the function cut to its first 12 lines (a smoke
+# --quick: the same two kinds of prompt, the function cut to its first 7 lines (a smoke
 # run reads the prompt four times: once per server and once more with the draft model; the
 # fee line is cut too: the smoke run proves the path, not the answer).
-QUICK_FUNCTION = "".join(FUNCTION.splitlines(keepends=True)[:12])
+QUICK_FUNCTION = "".join(FUNCTION.splitlines(keepends=True)[:7])
 QUICK_PROMPTS = {**PROMPTS, "(a) code edit": PROMPTS["(a) code edit"].replace(FUNCTION,
                                                                              QUICK_FUNCTION)}
 
@@ -183,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                    "server's, Qwen2.5-Coder-0.5B for the 1.5B)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: smollm2-135m-instruct (drafting for itself), 1 run, "
-                   "24 tokens")
+                   "12 tokens")
     args = p.parse_args(argv)
     if args.quick:
-        args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 24
+        args.model, args.runs, args.max_tokens = "smollm2-135m-instruct", 1, 12
         args.draft_model = args.draft_model or "smollm2-135m-instruct"
     modes = [m for m in args.modes.split(",") if m]
     if not modes or any(m not in ("ngram", "draft") for m in modes):
