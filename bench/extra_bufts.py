@@ -17,7 +17,7 @@ keeps the flag off: answers that do not depend on other requests are worth more 
 few percent llama-server gains from repacking at 4-8 streams (bench/README.md, serving).
 
     .venv/bin/python bench/extra_bufts.py [--model NAME|PATH.gguf] [--threads N]
-    .venv/bin/python bench/extra_bufts.py --quick   # smoke: tiny model, short runs
+    .venv/bin/python bench/extra_bufts.py --quick   # smoke: tiny model, short runs, no warm-up
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -85,8 +85,9 @@ def measure(model: str, threads: int, extra_bufts: bool, quick: bool = False) ->
                                           for q in questions))
         return [t[3] for t in together] == alone
 
-    words, tokens, repeats = (100, 16, 1) if quick else (1000, 128, 3)
-    asyncio.run(run(10, 8))  # warm-up
+    words, tokens, repeats = (30, 6, 1) if quick else (1000, 128, 3)
+    if not quick:  # warm-up (a smoke run's times prove nothing)
+        asyncio.run(run(10, 8))
     long_prompt = [asyncio.run(run(words, 2)) for _ in range(repeats)]
     decode = [asyncio.run(run(10, tokens)) for _ in range(repeats)]
     same = asyncio.run(beside_neighbours(tokens))
@@ -104,7 +105,8 @@ def main() -> int:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: smollm2-135m-instruct, one short run per setting")
+                        help="smoke run: smollm2-135m-instruct, one short run per setting "
+                        "(30-word prompt, 6 tokens), no warm-up")
     parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
