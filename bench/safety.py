@@ -27,7 +27,7 @@ also waits for the answer's first window (64 characters) to be judged.
 
     .venv/bin/python bench/safety.py [--model NAME] [--threads N] [--max-tokens N] [--runs N]
                                      [--guard] [--json FILE|-]
-    .venv/bin/python bench/safety.py --quick   # smoke: 24 prompts, tiny model, 1 round, no warm-up
+    .venv/bin/python bench/safety.py --quick   # smoke: 10 prompts, tiny model, 1 round, no warm-up
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -258,11 +258,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="also rate the set with the served model as a yes/no guard (slow)")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 24 prompts, smollm2-135m-instruct, 24 tokens, 1 round")
+                   help="smoke run: 10 prompts (two of each label), smollm2-135m-instruct, "
+                   "16 tokens, 1 round")
     args = p.parse_args(argv)
     limit = None
     if args.quick:
-        args.model, args.max_tokens, args.runs, limit = "smollm2-135m-instruct", 24, 1, 24
+        args.model, args.max_tokens, args.runs, limit = "smollm2-135m-instruct", 16, 1, 10
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.monotonic()
     say = lambda msg: print(f"[bench {time.monotonic() - t_start:6.1f}s] {msg}",  # noqa: E731
