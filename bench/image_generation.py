@@ -6,7 +6,7 @@ the server's own counters (`render_ms_total`, `images_rendered` under `/readyz` 
 Starts the real server (--no-auth) on loopback; needs nothing else.
 
     .venv/bin/python bench/image_generation.py [--model NAME] [--images N] [--data-dir DIR] [--shapes]
-    .venv/bin/python bench/image_generation.py --quick   # smoke: tiny model, one 64x64 image, no warm-up
+    .venv/bin/python bench/image_generation.py --quick   # smoke: tiny model, one 64x64 "a dot"
 
 The server draws in its default mode, scenes from the illustration library (issue 23);
 `--shapes` sets VERTEXCOMPAT_IMAGE_ILLUSTRATIONS=false (the model draws the SVG itself,
@@ -36,6 +36,8 @@ PROMPTS = [
     "a white star on a black background",
     "an orange sun above a blue sea",
 ]
+# --quick: a prompt of few objects (a scene of 3 instead of 6: ~110 tokens written, not ~210)
+QUICK_PROMPTS = ["a dot"]
 
 
 def render_counters(base: str) -> tuple[int, int]:
@@ -58,11 +60,12 @@ def main() -> None:
     parser.add_argument("--shapes", action="store_true",
                         help="illustration library off: the model draws the SVG itself")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: smollm2-135m-instruct, one 64x64 image")
+                        help="smoke run: smollm2-135m-instruct, one 64x64 image of 'a dot'")
     args = parser.parse_args()
-    size = "512x512"
+    size, prompts = "512x512", PROMPTS
     if args.quick:
         args.model, args.images, size = "smollm2-135m-instruct", 1, "64x64"
+        prompts = QUICK_PROMPTS
     port = free_port()
     log = Path(tempfile.gettempdir()) / "vertexcompat-image-bench.log"
     argv = [str(REPO / ".venv/bin/vertexcompat"), "serve", "--no-auth", "--port", str(port),
@@ -81,7 +84,7 @@ def main() -> None:
             seconds: list[float] = []
             for i in range(args.images):
                 start = time.perf_counter()
-                r = client.post(url, json={"prompt": PROMPTS[i % len(PROMPTS)],
+                r = client.post(url, json={"prompt": prompts[i % len(prompts)],
                                            "size": size, "response_format": "b64_json"})
                 r.raise_for_status()
                 seconds.append(time.perf_counter() - start)
