@@ -77,11 +77,12 @@ def flat_sign_png(side: int) -> bytes:
     return out.getvalue()
 
 
-def image_body(images: list[bytes], mime: str = "image/jpeg") -> dict[str, Any]:
+def image_body(images: list[bytes], mime: str = "image/jpeg", max_tokens: int = 16
+               ) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [{"type": "text", "text": "What is in these images?"}]
     parts += [{"type": "image_url", "image_url": {
         "url": f"data:{mime};base64,{base64.b64encode(i).decode()}"}} for i in images]
-    return {"model": MODEL, "max_tokens": 16, "temperature": 0,
+    return {"model": MODEL, "max_tokens": max_tokens, "temperature": 0,
             "messages": [{"role": "user", "content": parts}]}
 
 
@@ -140,7 +141,9 @@ async def probes(url: str, pid: int, quick: bool) -> list[str]:
     watcher = asyncio.create_task(watch.run())
     start_rss = rss_mb(pid)
     prompt_mb = 1 if quick else 20
-    big_side, many_side, count = (800, 400, 2) if quick else (7000, 2000, 16)
+    big_side, many_side, count = (400, 300, 2) if quick else (7000, 2000, 16)
+    small_size = (320, 240) if quick else (640, 480)
+    tokens = 2 if quick else 16  # the answers' length (a smoke run's time is perception's)
     async with httpx.AsyncClient(headers={"Authorization": "Bearer bench"}) as client:
         # 1. four huge prompts at once
         text = ("The quick brown fox jumps over the lazy dog. " * (prompt_mb * 23_000))[
@@ -152,14 +155,16 @@ async def probes(url: str, pid: int, quick: bool) -> list[str]:
             lines.append(f"| 4 x {prompt_mb} MB prompt | {status} | {elapsed:.1f} s | {detail} |")
         # 2. sixteen 49 MP images in one request
         huge = flat_sign_png(big_side)
-        status, elapsed, detail = await post(client, url, image_body([huge] * count, "image/png"))
+        status, elapsed, detail = await post(client, url, image_body([huge] * count, "image/png",
+                                                                     tokens))
         lines.append(f"| {count} x {big_side * big_side / 1e6:.0f} MP images, one request "
                      f"({len(huge) * count / 1e6:.1f} MB) | {status} | {elapsed:.1f} s | {detail} |")
         # 3. a request at the pixel budget, and a small image from another client
         many = sign((many_side, many_side))
-        big = asyncio.create_task(post(client, url, image_body([many] * count)))
+        big = asyncio.create_task(post(client, url, image_body([many] * count,
+                                                               max_tokens=tokens)))
         await asyncio.sleep(0.5)
-        small = await post(client, url, image_body([sign((640, 480))]))
+        small = await post(client, url, image_body([sign(small_size)], max_tokens=tokens))
         big_result = await big
         lines.append(f"| {count} x {many_side * many_side / 1e6:.0f} MP images, one request "
                      f"| {big_result[0]} | {big_result[1]:.1f} s | {big_result[2]} |")
