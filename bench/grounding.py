@@ -37,7 +37,7 @@ must lie inside `content` (the script exits 1 otherwise).
 
     .venv/bin/python bench/grounding.py [--model NAME] [--threads N] [--questions N]
                                         [--docs N] [--queries N] [--json FILE|-]
-    .venv/bin/python bench/grounding.py --quick   # smoke: 30 docs, 10 queries, tiny model,
+    .venv/bin/python bench/grounding.py --quick   # smoke: 8 docs, 4 queries, tiny model,
                                                   # 1 question, no warm-up, prefix cache on
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
@@ -380,10 +380,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server log (default: a temp dir)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 30 docs, 10 queries, smollm2-135m-instruct, 1 question")
+                   help="smoke run: 8 docs, 4 queries, smollm2-135m-instruct, 1 question")
     args = p.parse_args(argv)
     if args.quick:
-        args.model, args.docs, args.queries, args.questions = "smollm2-135m-instruct", 30, 10, 1
+        args.model, args.docs, args.queries, args.questions = "smollm2-135m-instruct", 8, 4, 1
         args.ctx = 2048
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `with Server` still stops it
     t_start = time.monotonic()
