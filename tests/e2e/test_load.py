@@ -23,6 +23,10 @@ from .server import ServerProcess
 
 LIVENESS_S = 60
 LONG_MAX_TOKENS = BUSY_CTX_PER_SEQ - 200  # ≈8000 tokens: minutes of decoding
+# How long a client that gives up waits first (its read timeout): long enough for its
+# request to reach the server and take the slot or a queue place; the one slot decodes
+# `ENDLESS` all that time, so not longer (8 s cost twice the CPU and proved no more).
+ABANDON_AFTER_S = 4
 
 
 @pytest.fixture(autouse=True)
@@ -143,7 +147,7 @@ def test_abandoning_a_non_streaming_request_frees_its_slot(
         # The client gives up waiting (read timeout) and closes its connection.
         httpx.post(
             f"{busy_server.vertex_base()}/chat/completions", json=body, headers=AUTH,
-            timeout=httpx.Timeout(10, read=8),
+            timeout=httpx.Timeout(10, read=ABANDON_AFTER_S),
         )
 
     busy_server.wait_until_idle(
@@ -162,7 +166,7 @@ def test_a_queued_request_whose_client_leaves_gives_up_its_place(
     pool = ThreadPoolExecutor(max_workers=1)
 
     def queued_then_abandoned() -> Any:
-        with httpx.Client(timeout=httpx.Timeout(10, read=8)) as c:
+        with httpx.Client(timeout=httpx.Timeout(10, read=ABANDON_AFTER_S)) as c:
             return c.post(
                 f"{busy_server.vertex_base()}/chat/completions",
                 json={"model": GEMINI_FLASH_001, "messages": HELLO, "max_tokens": 5},
