@@ -20,7 +20,7 @@ from vertexcompat.domain.content import (
     GenerationConfig,
     TextPart,
 )
-from vertexcompat.domain.events import TextDelta, ThoughtDelta, TokenLogprobs
+from vertexcompat.domain.events import TextDelta, ThoughtDelta, TokenLogprobs, Usage
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.engine.speculation import NgramDrafter
 
@@ -128,7 +128,8 @@ GREEDY = {
     "repeat": request(
         "Repeat this sentence three times: the quick brown fox jumps over the lazy dog.",
         temperature=0),
-    "prose": request("Write a short story about a lighthouse keeper.", temperature=0),
+    "prose": request("Write a short story about a lighthouse keeper.", temperature=0,
+                     max_output_tokens=24),
     "stop sequence": request(f"Copy this code exactly:\n{CODE}", temperature=0,
                              stop_sequences=("quantity",)),
     "json schema": request("Describe the function below as JSON.\n" + CODE, temperature=0,
@@ -137,7 +138,8 @@ GREEDY = {
 }
 # Sampled: deterministic with their seeds, valid under their constraints.
 SAMPLED = {
-    "seeded": request(f"Rewrite this code with comments:\n{CODE}", temperature=0.8, seed=11),
+    "seeded": request(f"Rewrite this code with comments:\n{CODE}", temperature=0.8, seed=11,
+                      max_output_tokens=24),
     "n=2 json schema": request(
         "Describe the function below as JSON.\n" + CODE, temperature=0.7, seed=4,
         candidate_count=2, response_mime_type=JSON_MIME_TYPE, response_schema=SCHEMA,
@@ -194,12 +196,32 @@ def plain_greedy(plain):
     return {name: asyncio.run(collect_logprobs(plain, req)) for name, req in GREEDY.items()}
 
 
-def test_greedy_answers_leave_the_plain_ones_only_at_a_near_tie(plain_greedy, speculative):
-    before = accepted(speculative)
+@pytest.fixture(scope="module")
+def speculative_greedy(speculative):
+    """The answers to GREEDY with drafts, with logprobs, and the drafts each one made and
+    kept: computed once per mode, read by the near-tie test and the pay-off test."""
+    answers = {}
+    for name, req in GREEDY.items():
+        before = accepted(speculative)
+        got = asyncio.run(collect_logprobs(speculative, req))
+        answers[name] = got, tuple(a - b for a, b in zip(accepted(speculative), before))
+    return answers
+
+
+@pytest.fixture(scope="module")
+def sampled_first(speculative):
+    """The first answer (and usage) to each SAMPLED request with drafts, per mode: the
+    seeded tests ask again and compare."""
+    return {name: asyncio.run(said_and_usage(speculative, req)) for name, req in SAMPLED.items()}
+
+
+def test_greedy_answers_leave_the_plain_ones_only_at_a_near_tie(plain_greedy, speculative_greedy):
     identical = []
+    drafted = kept = 0
     for name, req in GREEDY.items():
         ref = plain_greedy[name]
-        got = asyncio.run(collect_logprobs(speculative, req))
+        got, (d, k) = speculative_greedy[name]
+        drafted, kept = drafted + d, kept + k
         ref_ids, got_ids = chosen_ids(ref), chosen_ids(got)
         assert ref_ids and got_ids, name
         if got_ids == ref_ids:
@@ -215,7 +237,6 @@ def test_greedy_answers_leave_the_plain_ones_only_at_a_near_tie(plain_greedy, sp
         margin = top[0].logprob - top[1].logprob
         assert margin < NEAR_TIE, (name, at, margin)
         assert got_ids[at] in {t.token_id for t in top}, (name, at)
-    drafted, kept = (a - b for a, b in zip(accepted(speculative), before))
     print(f"greedy answers identical with drafts: {len(identical)}/{len(GREEDY)} "
           f"{identical}; drafted {drafted}, kept {kept}")
     # The drafts really ran, and the code-copying prompts kept many of them.
@@ -223,10 +244,10 @@ def test_greedy_answers_leave_the_plain_ones_only_at_a_near_tie(plain_greedy, sp
     assert "code edit" in identical and "stop sequence" in identical
 
 
-def test_sampled_answers_are_seeded_and_valid(speculative):
+def test_sampled_answers_are_seeded_and_valid(speculative, sampled_first):
     said = {}
     for name, req in SAMPLED.items():
-        first, usage = asyncio.run(said_and_usage(speculative, req))
+        first, usage = sampled_first[name]
         again, usage_again = asyncio.run(said_and_usage(speculative, req))
         assert first == again and usage == usage_again, name
         assert usage.completion_tokens > 0, name
@@ -238,19 +259,20 @@ def test_sampled_answers_are_seeded_and_valid(speculative):
     assert text_of(said["thinking"])
 
 
-def test_speculation_pays_off_where_the_answer_copies_the_prompt(speculative):
-    before = accepted(speculative)
-    said, usage = asyncio.run(said_and_usage(speculative, GREEDY["stop sequence"]))
-    drafted, kept = (a - b for a, b in zip(accepted(speculative), before))
+def test_speculation_pays_off_where_the_answer_copies_the_prompt(speculative_greedy):
+    # The stop-sequence request as the near-tie test sent it (logprobs asked for: they
+    # change nothing drafted or drawn), with the drafts it made and kept.
+    said, (drafted, kept) = speculative_greedy["stop sequence"]
+    usage = next(ev for ev in said if isinstance(ev, Usage))
     # Most emitted tokens came as accepted drafts: fewer decode steps than tokens.
     assert kept >= usage.completion_tokens // 2, (kept, drafted, usage)
     assert "def total(items):" in text_of(said)
     assert "quantity" not in text_of(said)
 
 
-def test_a_seeded_request_answers_the_same_alone_and_beside_neighbours(speculative):
+def test_a_seeded_request_answers_the_same_alone_and_beside_neighbours(speculative, sampled_first):
     req = SAMPLED["seeded"]
-    alone = asyncio.run(said_and_usage(speculative, req))
+    alone = sampled_first["seeded"]  # sent alone, on an idle engine
 
     async def crowd():
         return await asyncio.gather(
@@ -285,7 +307,11 @@ def test_a_cancelled_speculating_request_leaves_no_slot_busy(speculative):
             break
         asyncio.run(asyncio.sleep(0.05))
     assert stats["busy_slots"] == 0 and stats["active_requests"] == 0, stats
-    said, _ = asyncio.run(said_and_usage(speculative, GREEDY["repeat"]))
+    # The engine still answers (a few tokens are enough to show it).
+    short = GREEDY["repeat"]
+    short = replace(short, generation_config=replace(short.generation_config,
+                                                     max_output_tokens=4))
+    said, _ = asyncio.run(said_and_usage(speculative, short))
     assert text_of(said)
 
 
