@@ -16,6 +16,24 @@ from vertexcompat.domain.errors import InvalidGrant, UnsupportedGrantType
 
 from .conftest import TOKEN_URI, Clock, Stack, claims_for
 
+# RSA key pairs made once for the module: the service-account keys the tests create take
+# the next one of these, in order, instead of generating a new 2048-bit pair each time
+# (~35 ms of CPU, in every test's set-up). Within a test every key is still another key.
+_KEY_PAIRS: list[tuple[str, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _premade_key_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = iter(range(1_000))
+
+    def next_pair() -> tuple[str, str]:
+        i = next(taken)
+        while len(_KEY_PAIRS) <= i:
+            _KEY_PAIRS.append(generate_key_pair())
+        return _KEY_PAIRS[i]
+
+    monkeypatch.setattr("vertexcompat.auth.admin.generate_key_pair", next_pair)
+
 
 def _sign(key: dict[str, Any], claims: dict[str, Any], **kw: Any) -> str:
     return sign_assertion(
