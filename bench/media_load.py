@@ -7,9 +7,9 @@ Starts the real server (default model, --no-auth) on loopback; needs nothing els
 
     .venv/bin/python bench/media_load.py [--model NAME] [--threads N] [--parallel N] [--quick]
 
-`--quick` is a smoke run (the tiny model, 2 text-only requests beside 2 media requests, 8
-tokens each, no warm-up): it proves the script works (tests/e2e/test_bench_smoke.py runs
-it), not the ratio.
+`--quick` is a smoke run (the tiny model, 2 text-only requests beside 2 media requests, 4
+tokens each, a 320x240 image and 1 s of audio, no warm-up): it proves the script works
+(tests/e2e/test_bench_smoke.py runs it), not the ratio.
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ def tone_wav(seconds: float = 4.0, rate: int = 16000) -> bytes:
     return out.getvalue()
 
 
-def bodies(max_tokens: int = 32) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    image = base64.b64encode(sign((640, 480))).decode()
-    audio = base64.b64encode(tone_wav()).decode()
+def bodies(max_tokens: int = 32, image_size: tuple[int, int] = (640, 480),
+           audio_seconds: float = 4.0) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    image = base64.b64encode(sign(image_size)).decode()
+    audio = base64.b64encode(tone_wav(audio_seconds)).decode()
     common = {"model": "google/gemini-2.0-flash", "max_tokens": max_tokens, "temperature": 0}
     text = {**common, "messages": [TEXT]}
     with_image = {**common, "messages": [{"role": "user", "content": [
@@ -93,13 +94,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: tiny model, 2 + 2 requests of 8 tokens, no warm-up")
+                        help="smoke run: tiny model, 2 + 2 requests of 4 tokens, a 320x240 "
+                        "image and 1 s of audio, no warm-up")
     args = parser.parse_args()
     if args.quick:
         args.model = "smollm2-135m-instruct"
     texts, each = (2, 1) if args.quick else (20, 10)
-    max_tokens = 8 if args.quick else 32
-    text, with_image, with_audio = bodies(max_tokens)
+    max_tokens = 4 if args.quick else 32
+    text, with_image, with_audio = (bodies(max_tokens, (320, 240), 1.0) if args.quick
+                                    else bodies(max_tokens))
     port = free_port()
     log = Path(tempfile.gettempdir()) / "vertexcompat-media-load.log"
     argv = [str(REPO / ".venv/bin/vertexcompat"), "serve", "--no-auth", "--port", str(port),
