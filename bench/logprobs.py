@@ -21,7 +21,7 @@ text with and without logprobs (which token is drawn must not depend on asking).
 
     .venv/bin/python bench/logprobs.py [--model NAME|PATH.gguf] [--threads N] [--max-tokens N]
                                        [--runs N] [--json FILE|-]
-    .venv/bin/python bench/logprobs.py --quick   # smoke: tiny model, 16 tokens, 1 round
+    .venv/bin/python bench/logprobs.py --quick   # smoke: tiny model, 8 tokens, 1 round
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -47,8 +47,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from serving import (  # noqa: E402
-    OUR_MODEL_ID, PROMPTS, ForeignCpu, Server, free_port, med, print_rows, resolve_model,
-    sse_events,
+    OUR_MODEL_ID, PROMPTS, QUICK_PROMPTS, ForeignCpu, Server, free_port, med, print_rows,
+    resolve_model, sse_events,
 )
 
 TOP = 20
@@ -144,7 +144,8 @@ async def stream_once(client: httpx.AsyncClient, url: str, prompt: str, max_toke
 
 
 async def measure(base: str, max_tokens: int, runs: int,
-                  say: Any, warm: bool = True) -> dict[str, list[Run]]:
+                  say: Any, warm: bool = True, prompt: str = PROMPTS[0]
+                  ) -> dict[str, list[Run]]:
     url = f"{base}/v1/chat/completions"
     keys = list(VARIANTS)
     out: dict[str, list[Run]] = {k: [] for k in keys}
@@ -152,11 +153,11 @@ async def measure(base: str, max_tokens: int, runs: int,
         # Warm-up: one of each (compiles the grammar, opens the connection); not in --quick,
         # whose times prove nothing (its one round does the same work and is checked).
         for k in keys if warm else ():
-            await stream_once(client, url, PROMPTS[0], max_tokens, VARIANTS[k][1])
+            await stream_once(client, url, prompt, max_tokens, VARIANTS[k][1])
         for r in range(runs):
             order = keys[r % len(keys):] + keys[:r % len(keys)]
             for k in order:
-                out[k].append(await stream_once(client, url, PROMPTS[0], max_tokens,
+                out[k].append(await stream_once(client, url, prompt, max_tokens,
                                                 VARIANTS[k][1]))
             say(f"round {r + 1}/{runs}: " + ", ".join(
                 f"({k}) {out[k][-1].ms_per_token:.2f}" for k in keys) + " ms/token")
@@ -198,10 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also dump results as JSON to FILE (or stdout with no FILE)")
     p.add_argument("--log-dir", type=Path, help="server log (default: a temp dir)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: smollm2-135m-instruct, 16 tokens, 1 round, no warm-up")
+                   help="smoke run: smollm2-135m-instruct, 8 tokens, 1 round, a one-sentence "
+                   "prompt, no warm-up")
     args = p.parse_args(argv)
     if args.quick:
-        args.model, args.max_tokens, args.runs, args.ctx = "smollm2-135m-instruct", 16, 1, 1024
+        args.model, args.max_tokens, args.runs, args.ctx = "smollm2-135m-instruct", 8, 1, 1024
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `with Server` still stops it
     runs = max(1, args.runs)
 
@@ -229,8 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         "/readyz", port, log_dir / "vertexcompat.log",
     )
     with server:
+        # --quick: the prompt's first sentence (serving.py's smoke prompts)
         results = asyncio.run(measure(server.base, args.max_tokens, runs, say,
-                                      warm=not args.quick))
+                                      warm=not args.quick,
+                                      prompt=(QUICK_PROMPTS if args.quick else PROMPTS)[0]))
     foreign.stop("server")
     fc = foreign.phases["server"]
     noisy = fc > 0.1
