@@ -14,7 +14,7 @@ SQLite, measured in one run on a real PostgreSQL server on loopback (tests/postg
     without the cache.
 
     .venv/bin/python bench/store.py [--checks 3000] [--seconds 10] [--concurrency 8]
-    .venv/bin/python bench/store.py --quick    # smoke: 100 checks, 0.5 s of issuance
+    .venv/bin/python bench/store.py --quick    # smoke: 100 checks, 0.25 s of issuance
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -217,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="issuance time per setup")
     p.add_argument("--concurrency", type=int, default=8, help="issuing clients")
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
-    p.add_argument("--quick", action="store_true", help="smoke: 100 checks, 0.5 s, 4 clients")
+    p.add_argument("--quick", action="store_true", help="smoke: 100 checks, 0.25 s, 4 clients")
     args = p.parse_args(argv)
     if args.quick:
-        args.checks, args.seconds, args.concurrency = 100, 0.5, 4
+        args.checks, args.seconds, args.concurrency = 100, 0.25, 4
 
     work = Path(tempfile.mkdtemp(prefix="vertexcompat-store-bench-"))
     pg = PostgresServer()
