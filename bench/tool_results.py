@@ -17,7 +17,7 @@ answer:
 `git archive HEAD~1 | tar -x -C /tmp/before`, for a before/after in one harness.
 
     .venv/bin/python bench/tool_results.py [--model NAME] [--baseline DIR] [--temperature T]
-    .venv/bin/python bench/tool_results.py --quick     # smoke: the tiny model, 4 loops
+    .venv/bin/python bench/tool_results.py --quick     # smoke: the tiny model, 4 loops, 24 tokens
 
 `--quick` proves the script works, not the numbers.
 """
@@ -186,11 +186,13 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=60)
     parser.add_argument("--baseline", help="another source tree to run (its src/ is used)")
     parser.add_argument("--data-dir", default=os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR"))
-    parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, 4 loops")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: tiny model, 4 loops, 24 tokens")
     args = parser.parse_args()
     loops = LOOPS
     if args.quick:
-        args.model, loops = "smollm2-135m-instruct", QUICK_LOOPS
+        # 24 tokens: enough for an answer that states the result or parrots the history
+        args.model, loops, args.max_tokens = "smollm2-135m-instruct", QUICK_LOOPS, 24
     port = free_port()
     log = Path(tempfile.gettempdir()) / f"vertexcompat-tool-results-{port}.log"
     env = {"PATH": "/usr/bin:/bin"}
