@@ -8,7 +8,7 @@ not stop early (the table shows both counts). Decode tokens/s counts from the fi
 generated token to the last, so prompt evaluation is excluded. Target ratio >= 0.95.
 
     .venv/bin/python bench/thinking.py [--model NAME ...] [--threads N] [--repeats R]
-    .venv/bin/python bench/thinking.py --quick   # smoke: tiny model, 1 repeat, budget 16
+    .venv/bin/python bench/thinking.py --quick   # smoke: tiny model, 1 repeat, budget 8 of 24
 
 `--quick` proves the script works (tests/e2e/test_bench_smoke.py runs it), not the numbers.
 """
@@ -62,7 +62,7 @@ async def decode(
 
 
 def bench_model(model: str, threads: int, repeats: int, budget: int = BUDGET,
-                max_tokens: int = MAX_TOKENS) -> tuple[str, ...]:
+                max_tokens: int = MAX_TOKENS, warm: bool = True) -> tuple[str, ...]:
     resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
     engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=2048))
     engine.load(resolved.path, resolved.name)
@@ -76,7 +76,8 @@ def bench_model(model: str, threads: int, repeats: int, budget: int = BUDGET,
         assert rendered.thinking is not None
         plan = engine.thinking_plan(rendered.thinking, budget)
         greedy = SamplingParams(temperature=0)
-        asyncio.run(decode(engine, free_prompt, greedy, 32, None))  # warm-up
+        if warm:  # warm-up (not in --quick: its times prove nothing)
+            asyncio.run(decode(engine, free_prompt, greedy, 32, None))
         think_rates, free_rates, counts = [], [], []
         for r in range(repeats):
             params = SamplingParams(temperature=0.7, seed=r)
@@ -100,13 +101,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: smollm2-135m-instruct, 1 repeat, budget 16 of 48 tokens")
+                        help="smoke run: smollm2-135m-instruct, 1 repeat, budget 8 of 24 tokens, "
+                             "no warm-up")
     args = parser.parse_args()
     models = args.model or ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
     budget, max_tokens = BUDGET, MAX_TOKENS
     if args.quick:
-        models, args.repeats, budget, max_tokens = ["smollm2-135m-instruct"], 1, 16, 48
-    rows = [bench_model(model, args.threads, args.repeats, budget, max_tokens) for model in models]
+        models, args.repeats, budget, max_tokens = ["smollm2-135m-instruct"], 1, 8, 24
+    rows = [bench_model(model, args.threads, args.repeats, budget, max_tokens,
+                        warm=not args.quick) for model in models]
     header = ("model", "free tok/s (baseline)", f"budget {budget} tok/s", "ratio (target >= 0.95)",
               "tokens: thinking(reasoning)/free")
     print(f"Decode tokens/s, median of {args.repeats}, T=0.7, threads={args.threads}")
