@@ -120,7 +120,8 @@ def bench_model(model: str, threads: int, repeats: int, max_tokens: int,
         for label, temperature in samplings:
             rates: dict[bool, list[float]] = {False: [], True: []}
             counts: dict[bool, list[int]] = {False: [], True: []}
-            asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0), max_tokens))  # warm-up
+            if not quick:  # warm-up (a smoke run's times prove nothing)
+                asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0), max_tokens))
             for r in range(repeats):
                 for constrained in (False, True):
                     params = SamplingParams(
@@ -139,7 +140,8 @@ def bench_model(model: str, threads: int, repeats: int, max_tokens: int,
         engine.close()
 
 
-def bench_calls(model: str, threads: int, repeats: int, max_tokens: int) -> list[tuple[str, ...]]:
+def bench_calls(model: str, threads: int, repeats: int, max_tokens: int,
+                quick: bool = False) -> list[tuple[str, ...]]:
     """Calls grammar (tool_choice required, up to 5 calls) vs free decoding of the same prompt."""
     resolved = ModelCatalog(data_dir(), progress=False).resolve(model)
     engine = LlamaEngine(EngineConfig(threads=threads, parallel=1, ctx_per_seq=2048))
@@ -162,7 +164,8 @@ def bench_calls(model: str, threads: int, repeats: int, max_tokens: int) -> list
             ])
         rates: dict[bool, list[float]] = {False: [], True: []}
         counts: dict[bool, list[int]] = {False: [], True: []}
-        asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0), max_tokens))  # warm-up
+        if not quick:  # warm-up (a smoke run's times prove nothing)
+            asyncio.run(decode_rate(engine, prompt, SamplingParams(temperature=0), max_tokens))
         for r in range(repeats):
             for constrained in (False, True):
                 params = SamplingParams(temperature=1.0, seed=r, grammar=grammar if constrained else None)
@@ -220,7 +223,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: smollm2-135m-instruct, greedy only, 1 repeat, 16 tokens")
+                        help="smoke run: smollm2-135m-instruct, greedy only, 1 repeat, 16 tokens, "
+                             "no warm-ups")
     args = parser.parse_args()
     models = args.model or ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
     max_tokens, compiles = MAX_TOKENS, 5
@@ -233,7 +237,8 @@ def main() -> None:
                  "ratio (target >= 0.85)", "tokens generated (unc/json)"), rows))
     print()
     call_rows = [row for model in models
-                 for row in bench_calls(model, args.threads, args.repeats, max_tokens)]
+                 for row in bench_calls(model, args.threads, args.repeats, max_tokens,
+                                        args.quick)]
     print(f"Function calls (tool_choice required, 2 tools, up to 5 calls), decode tokens/s, median of {args.repeats}")
     print(table(("model", "sampling", "unconstrained tok/s (baseline)", "calls grammar tok/s",
                  "ratio (target >= 0.85)", "tokens generated (unc/calls)"), call_rows))
