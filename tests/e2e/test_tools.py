@@ -48,6 +48,8 @@ TOOL_SETS = generate_tool_sets(20)
 # schema). All twenty are the quality panel (`pytest -m panel`).
 SAMPLED_SETS = 6
 TOOL_PROMPT = [{"role": "user", "content": "Use a function with example arguments."}]
+# The shortest set with three functions: for naming one of several, and parallel calls.
+MULTI_FUNCTION_SET = 18
 
 
 def _schema_of(tools: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -162,9 +164,10 @@ def _calls(
     client: openai.OpenAI, i: int, stream: bool, choice: Any, max_tokens: int = 800
 ) -> list[tuple[str, list[tuple[str, str, str]]]]:
     """(finish_reason, [(id, name, arguments)]) per choice of one request for tool set i."""
-    # The first streamed requests ask for two choices (per-choice framing is part of what is
-    # checked); the rest for one, as the non-streamed ones do.
-    n = 2 if stream and i < 4 else 1
+    # The first streamed request (set 1) asks for two choices (per-choice framing is part of
+    # what is checked); the rest for one, as the non-streamed ones do (set 3's second choice
+    # decoded ~140 tokens more and framed nothing new).
+    n = 2 if stream and i < 2 else 1
     kwargs: dict[str, Any] = dict(
         model=GEMINI_FLASH, messages=TOOL_PROMPT, tools=TOOL_SETS[i], tool_choice=choice,
         n=n, temperature=0.8, seed=i, max_tokens=max_tokens,
@@ -227,8 +230,9 @@ def test_generated_tool_sets_give_declared_calls_with_valid_arguments(
 def test_auto_answers_are_text_or_valid_calls(client: openai.OpenAI) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         # A text answer may run to the limit ("length" is accepted); a call is short.
-        # (Measured with 240: all four seeded answers were text that ran to the limit.)
-        results = list(pool.map(lambda i: _calls(client, i, False, "auto", 120), range(4)))
+        # (Measured with 240 and 120: all four seeded answers were text that ran to the
+        # limit; 60 tokens decide text or call as well, at half the decoding.)
+        results = list(pool.map(lambda i: _calls(client, i, False, "auto", 60), range(4)))
     for i, choices in enumerate(results):
         for finish, calls in choices:
             assert finish in ("stop", "tool_calls", "length")
@@ -238,7 +242,9 @@ def test_auto_answers_are_text_or_valid_calls(client: openai.OpenAI) -> None:
 
 
 def test_named_tool_choice_calls_exactly_that_function(client: openai.OpenAI) -> None:
-    tools = TOOL_SETS[14]  # four functions
+    # Three functions (one without parameters), declared in ~230 prompt tokens: set 14's
+    # four took ~610 to read before the first token.
+    tools = TOOL_SETS[MULTI_FUNCTION_SET]
     target = tools[2]["function"]["name"]
     completion = client.chat.completions.create(
         model=GEMINI_FLASH, messages=TOOL_PROMPT, tools=tools, n=2, temperature=1, seed=1,
@@ -262,7 +268,8 @@ def test_tool_choice_none_never_calls(default_client: openai.OpenAI) -> None:
 
 def test_parallel_tool_calls_false_allows_one_call(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
-        model=GEMINI_FLASH, messages=TOOL_PROMPT, tools=TOOL_SETS[14], tool_choice="required",
+        model=GEMINI_FLASH, messages=TOOL_PROMPT, tools=TOOL_SETS[MULTI_FUNCTION_SET],
+        tool_choice="required",
         parallel_tool_calls=False, n=4, temperature=1, seed=3, max_tokens=400,
     )
     for choice in completion.choices:
