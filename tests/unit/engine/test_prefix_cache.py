@@ -48,7 +48,7 @@ WEATHER = FunctionDeclaration(
 
 def request(question: str, *, project: str | None = "p", **cfg) -> GenerateContentRequest:
     extra = {k: cfg.pop(k) for k in ("tools", "tool_config") if k in cfg}
-    cfg.setdefault("max_output_tokens", 24)
+    cfg.setdefault("max_output_tokens", 16)
     return GenerateContentRequest(
         model=MODEL,
         system_instruction=Content("user", (TextPart(f"Answer from this document.\n{DOCUMENT}"),)),
@@ -79,6 +79,16 @@ CASES = {
 def run(backend, req):
     """(what each candidate said, in order, as comparable tuples; the usage)."""
     return asyncio.run(said_and_usage(backend, req))
+
+
+def brief(req: GenerateContentRequest) -> GenerateContentRequest:
+    """`req` answered in two tokens: for a request whose prompt is what matters (what it
+    leaves in a slot, what it reuses), not its answer. (An answer's KV is decoded a row at a
+    time and is never kept as a prefix, so the length of the answer changes nothing here.)"""
+    return replace(req, generation_config=replace(req.generation_config, max_output_tokens=2))
+
+
+WARM_UP = brief(request("A warm-up question about line 7?", temperature=0))
 
 
 def run_all(backend, reqs):
@@ -113,7 +123,7 @@ def test_common_prefix():
 
 
 def test_a_repeated_request_reuses_its_prompt_and_answers_the_same(reference, cached):
-    run(cached, request("A warm-up question about line 7?", temperature=0))
+    run(cached, WARM_UP)
     for name, req in CASES.items():
         # Another question over the same document came first: the document is reused.
         first, first_usage = run(cached, req)
@@ -129,7 +139,7 @@ def test_a_repeated_request_reuses_its_prompt_and_answers_the_same(reference, ca
 
 def test_concurrent_neighbours_do_not_change_an_answer(reference, cached):
     names = list(CASES)
-    run(cached, request("A warm-up question about line 7?", temperature=0))
+    run(cached, WARM_UP)
     results = run_all(cached, [CASES[name] for name in names])
     for name, (said, usage) in zip(names, results):
         assert said == reference[name][0], name
@@ -184,14 +194,14 @@ def test_a_follow_up_turn_reuses_the_previous_turn(cached):
         Content("model", (TextPart(answer),)),
         Content("user", (TextPart("And on line 4?"),)),
     ))
-    _, again = run(cached, follow_up)
+    _, again = run(cached, brief(follow_up))
     # The first turn's prompt is kept (its answer's KV was decoded a row at a time, so not).
     assert again.cached_tokens == min(usage.prompt_tokens, again.prompt_tokens - EXACT_ROWS)
     assert again.cached_tokens > DOCUMENT_REUSED
 
 
 def test_a_prefix_is_never_reused_across_projects(cached):
-    req = CASES["greedy"]
+    req = brief(CASES["greedy"])
     run(cached, req)
     _, usage = run(cached, replace(req, project="other"))
     assert usage.cached_tokens == 0
@@ -201,7 +211,7 @@ def test_a_prefix_is_never_reused_across_projects(cached):
     assert same.cached_tokens == same.prompt_tokens - EXACT_ROWS
 
 
-def test_cancelled_prefill_keeps_only_what_was_decoded(cached):
+def test_cancelled_prefill_keeps_only_what_was_decoded(reference, cached):
     """A request dropped mid-stream leaves a slot that a later request may still reuse, with
     the same answer as a fresh decode."""
     req = CASES["greedy"]
@@ -217,9 +227,7 @@ def test_cancelled_prefill_keeps_only_what_was_decoded(cached):
     asyncio.run(abandon())
     said, usage = run(cached, req)
     assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
-    said_fresh, fresh = run(cached, replace(req, project="fresh"))
-    assert fresh.cached_tokens == 0
-    assert said == said_fresh
+    assert said == reference["greedy"][0]  # what a fresh decode (no cache) says
 
 
 def test_slots_holding_prefixes_are_still_free(cached):
@@ -254,7 +262,7 @@ def test_a_prefix_whose_slot_was_taken_is_restored_from_host_memory(reference):
     saved state (not decoded again), with the same answer. Without host memory it is gone."""
     req = CASES["greedy"]
     with tiny_backend(parallel=1, cache_ram_mib=256) as backend:
-        run(backend, req)
+        run(backend, brief(req))
         run(backend, other(0))
         assert backend.stats()["saved_states"] == 1
         said, usage = run(backend, req)
@@ -264,9 +272,9 @@ def test_a_prefix_whose_slot_was_taken_is_restored_from_host_memory(reference):
         _, back = run(backend, other(0))
         assert back.cached_tokens == back.prompt_tokens - EXACT_ROWS
     with tiny_backend(parallel=1, cache_ram_mib=0) as backend:
-        run(backend, req)
+        run(backend, brief(req))
         run(backend, other(0))
-        _, usage = run(backend, req)
+        _, usage = run(backend, brief(req))
         assert usage.cached_tokens < 64  # the template's opening only
         assert "saved_states" not in backend.stats()
 
