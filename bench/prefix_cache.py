@@ -124,7 +124,7 @@ async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = Fa
                    args.first_tokens, model)
         for k in range(args.parallel):
             await chat(client, url, [{"role": "system", "content": "Answer from this document.\n"
-                                      + document(3100 + k, args.lines)},
+                                      + document(3100 + k, args.filler_lines)},
                                      {"role": "user", "content": QUESTIONS[0]}],
                        args.filler_tokens, model)
         back = await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[1]}],
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     # max_tokens of the first question over a document, of the measured second one, and of
     # the other documents that take its slot in (e)
     args.first_tokens, args.second_tokens, args.filler_tokens = 8, 16, 4
+    args.filler_lines = args.lines  # of the documents that take its slot in (e)
     if args.only_c:
         args.skip_llama_server = True
     if args.quick:
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         args.turn_tokens, args.bursts, args.stream_tokens, args.ctx = 4, 1, 4, 1024
         args.parallel = 2
         args.first_tokens, args.second_tokens, args.filler_tokens = 2, 4, 1
+        args.filler_lines = 1  # taking a slot needs no length
         args.skip_llama_server = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     model_path = resolve_model(args.model)
