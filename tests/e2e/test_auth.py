@@ -66,6 +66,11 @@ class AuthEnv:
     secrets: set[str] = field(default_factory=set)
     generation: int = 0
     lifetime_s: int = TOKEN_LIFETIME_S
+    # The expiry test's credentials, refreshed (and their token used) when the module's
+    # server started: their lifetime runs out while the tests before that one run, rather
+    # than in its sleep.
+    early_credentials: Any = None
+    early_refreshed_at: float = 0.0
 
     @property
     def key(self) -> dict[str, Any]:
@@ -146,6 +151,13 @@ def auth(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> I
     env.remember_key(env.key_path)
     env.start()
     try:
+        creds = env.credentials()
+        creds.refresh(google.auth.transport.requests.Request())
+        # The server stamped the token no later than now: it is dead after this + lifetime.
+        env.early_refreshed_at = time.time()
+        env.secrets.add(creds.token)
+        env.client(creds.token).models.list()  # live before it expires
+        env.early_credentials = creds
         yield env
     finally:
         if env.server is not None:
@@ -239,31 +251,6 @@ def test_health_endpoints_need_no_token(auth: AuthEnv) -> None:
     assert httpx.get(f"{auth.live.base_url}/readyz", timeout=30).status_code == 200
 
 
-def test_expired_token_is_401_and_the_documented_refresh_pattern_recovers(
-    auth: AuthEnv,
-) -> None:
-    creds = auth.credentials()
-    creds.refresh(google.auth.transport.requests.Request())
-    # The server stamped the token no later than now, so it is dead after this + lifetime.
-    refreshed_at = time.time()
-    auth.secrets.add(creds.token)
-    client = auth.client(creds.token)
-    client.models.list()
-
-    time.sleep(max(0.0, refreshed_at + TOKEN_LIFETIME_S + 0.5 - time.time()))
-    with pytest.raises(openai.AuthenticationError) as info:
-        client.models.list()
-    assert info.value.status_code == 401
-
-    # Google's docs: refresh when no longer valid, then hand the new token to the client.
-    assert not creds.valid
-    creds.refresh(google.auth.transport.requests.Request())
-    auth.secrets.add(creds.token)
-    client.api_key = creds.token
-    response = client.chat.completions.create(model=GEMINI_FLASH_001, messages=HI, max_tokens=5)
-    assert response.choices[0].message.role == "assistant"
-
-
 def _flip_payload(assertion: str) -> str:
     header, payload, signature = assertion.split(".")
     claims = json.loads(b64url_decode(payload))
@@ -348,6 +335,28 @@ def test_cli_print_access_token_works_offline_and_over_http(auth: AuthEnv) -> No
                          *extra).stdout.strip()
         auth.secrets.add(token)
         auth.client(token).models.list()
+
+
+def test_expired_token_is_401_and_the_documented_refresh_pattern_recovers(
+    auth: AuthEnv,
+) -> None:
+    # Refreshed, and the token used, when the server started (see `auth`); this test comes
+    # late in the module, so most of the token's life has passed by now.
+    creds, refreshed_at = auth.early_credentials, auth.early_refreshed_at
+    client = auth.client(creds.token)
+
+    time.sleep(max(0.0, refreshed_at + TOKEN_LIFETIME_S + 0.5 - time.time()))
+    with pytest.raises(openai.AuthenticationError) as info:
+        client.models.list()
+    assert info.value.status_code == 401
+
+    # Google's docs: refresh when no longer valid, then hand the new token to the client.
+    assert not creds.valid
+    creds.refresh(google.auth.transport.requests.Request())
+    auth.secrets.add(creds.token)
+    client.api_key = creds.token
+    response = client.chat.completions.create(model=GEMINI_FLASH_001, messages=HI, max_tokens=5)
+    assert response.choices[0].message.role == "assistant"
 
 
 def _restart_with_hour_long_tokens(auth: AuthEnv) -> None:
