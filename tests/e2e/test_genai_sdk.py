@@ -8,6 +8,8 @@ parts, thought marks, parsed JSON, counts, errors), not how clever the answers a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from google.genai import errors, types
 from google.oauth2 import service_account
 
 from tests.unit.media.perception.image_samples import stop_sign_jpeg
+from vertexcompat.cli.main import main as cli_main
 
 from .conftest import TINY_MODEL
 from .server import ServerProcess, free_port
@@ -32,13 +35,14 @@ SHORT = types.GenerateContentConfig(max_output_tokens=12, temperature=0)
 
 
 def _create_key(root: Path, project: str, port: int) -> Path:
+    """The CLI's own `create-service-account`, run in this process (a `python -m
+    vertexcompat` costs ~0.8 s of CPU; tests/e2e/test_auth.py runs it as a user would)."""
     key = root / f"{project}-key.json"
-    cli = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", "create-service-account", "--project",
-         project, "--out", str(key), "--port", str(port), "--data-dir", str(root / "data")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = cli_main(["auth", "create-service-account", "--project", project, "--out",
+                         str(key), "--port", str(port), "--data-dir", str(root / "data")])
+    assert code == 0, printed.getvalue()
     return key
 
 
