@@ -9,7 +9,8 @@ By default it starts its own server (tiny model, auth ON, a service-account key 
 the CLI and kept in the data dir) on loopback. `--url` fuzzes a running server instead
 (`--pid` for its RSS, `--key FILE` to sign claims and get a bearer token, `--log FILE` for
 tracebacks). `--findings FILE` writes every distinct failure with a reproducer and the
-server's traceback. `--quick` is the test suite's smoke run (100 cases).
+server's traceback. `--quick` is the test suite's smoke run (100 cases, drawn before the
+warm-up, which then loads only the models they can reach).
 
     .venv/bin/python bench/fuzz.py [--cases 10000] [--quick] [--seed N] [--findings FILE]
                                    [--model NAME] [--data-dir DIR] [--ctx-per-seq N]
@@ -141,16 +142,18 @@ def get_token(base: str, signer: fr.Signer | None) -> str:
     return token
 
 
-def warm_up(client: httpx.Client, base: str, window: int) -> None:
+def warm_up(client: httpx.Client, base: str, window: int, *, images: bool = True,
+            audio: bool = True) -> None:
     """One valid request per expensive path, so the RSS 'before' already holds everything
     the cases can load: grammars, OCR/face/NSFW, Whisper. Like the cases, the text ones
     ask for `window - 1` tokens and end at admission; the media ones decode one token
     (`window - 1` would be refused before perception). Nothing is drawn: no case draws
-    either (the SVG worker never starts)."""
+    either (the SVG worker never starts). `images`/`audio` False: no case carries a valid
+    image/audio part (perception/Whisper never loads), so neither is loaded here."""
     url = f"{base}{fr.CHAT_PATHS[0]}"
     common = {"model": "google/gemini-2.0-flash-001", "max_tokens": window - 1}
     image = f"data:image/png;base64,{fr._b64(fr.TINY_PNG)}"
-    audio = fr._b64(fr.TINY_WAV)
+    sound = fr._b64(fr.TINY_WAV)
     bodies: list[dict[str, Any]] = [
         {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4},
         {"messages": [{"role": "user", "content": "Hi"}], "stream": True},
@@ -160,14 +163,16 @@ def warm_up(client: httpx.Client, base: str, window: int) -> None:
         {"messages": [{"role": "user", "content": "Weather?"}], "tools": [fr.WEATHER_TOOL],
          "tool_choice": "required"},
         {"messages": [{"role": "user", "content": "Hi"}], "modalities": ["image", "text"]},
-        {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "What is this?"},
-            {"type": "image_url", "image_url": {"url": image}}]}], "max_tokens": 1},
-        {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "Transcribe."},
-            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}]}],
-         "max_tokens": 1},
     ]
+    if images:
+        bodies.append({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": image}}]}], "max_tokens": 1})
+    if audio:
+        bodies.append({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Transcribe."},
+            {"type": "input_audio", "input_audio": {"data": sound, "format": "wav"}}]}],
+            "max_tokens": 1})
     for body in bodies:
         start = time.perf_counter()
         r = client.post(url, json={**common, **body}, timeout=600)
@@ -187,35 +192,63 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-def fuzz(base: str, counts: dict[str, int], *, token: str, signer: fr.Signer | None,
-         window: int, prompt_guard_words: int, seed_value: int | None, timeout: float,
-         alive: Callable[[], bool]) -> list[fr.Outcome]:
-    outcomes: list[fr.Outcome] = []
-    bearer = {"Authorization": f"Bearer {token}"}
-    strategies = {
+def strategies_for(token: str, signer: fr.Signer | None, window: int,
+                   prompt_guard_words: int) -> dict[str, Any]:
+    return {
         "chat": fr.chat_cases(window),
         "image": fr.image_cases(prompt_guard_words),
         "token": fr.token_cases(signer),
         "auth": fr.auth_cases(token, window),
     }
+
+
+def draw_all(counts: dict[str, int], strategies: dict[str, Any],
+             seed_value: int | None) -> list[tuple[str, fr.FuzzCase]]:
+    """(surface, case) of every case `fuzz` would draw, in its order, drawn before any is
+    sent (--quick: so the warm-up loads only what they can reach)."""
+    cases: list[tuple[str, fr.FuzzCase]] = []
+    shortfall = 0
+    for surface in sorted(counts, key=lambda s: s == "chat"):
+        n = counts[surface] + (shortfall if surface == "chat" else 0)
+        if n:
+            shortfall += n - fr.run_examples(
+                strategies[surface], n,
+                lambda case, surface=surface: cases.append((surface, case)),
+                seed_value=seed_value)
+    return cases
+
+
+def fuzz(base: str, counts: dict[str, int], *, token: str, signer: fr.Signer | None,
+         window: int, prompt_guard_words: int, seed_value: int | None, timeout: float,
+         alive: Callable[[], bool], drawn: list[tuple[str, fr.FuzzCase]] | None = None
+         ) -> list[fr.Outcome]:
+    """Draws the cases and sends each as it is drawn (`drawn`: these, drawn already)."""
+    outcomes: list[fr.Outcome] = []
+    bearer = {"Authorization": f"Bearer {token}"}
+    strategies = strategies_for(token, signer, window, prompt_guard_words)
     started = time.perf_counter()
     shortfall = 0
     with httpx.Client(headers=bearer) as with_bearer, httpx.Client() as bare:
+        def send(surface: str, case: fr.FuzzCase) -> None:
+            if not alive():
+                return
+            client = with_bearer if surface in ("chat", "image") else bare
+            outcomes.append(fr.send_case(client, base, case, timeout=timeout))
+            if len(outcomes) % 1000 == 0:
+                print(f"  {len(outcomes)} cases, {time.perf_counter() - started:.0f} s",
+                      file=sys.stderr)
+
+        if drawn is not None:
+            for surface, case in drawn:
+                send(surface, case)
+            return outcomes
         # Chat last: it takes up what the smaller spaces (auth) could not fill.
         for surface in sorted(counts, key=lambda s: s == "chat"):
             n = counts[surface] + (shortfall if surface == "chat" else 0)
-            client = with_bearer if surface in ("chat", "image") else bare
-
-            def on_case(case: fr.FuzzCase, client: httpx.Client = client) -> None:
-                if not alive():
-                    return
-                outcomes.append(fr.send_case(client, base, case, timeout=timeout))
-                if len(outcomes) % 1000 == 0:
-                    print(f"  {len(outcomes)} cases, {time.perf_counter() - started:.0f} s",
-                          file=sys.stderr)
-
             if n:
-                handed = fr.run_examples(strategies[surface], n, on_case, seed_value=seed_value)
+                handed = fr.run_examples(
+                    strategies[surface], n,
+                    lambda case, surface=surface: send(surface, case), seed_value=seed_value)
                 shortfall += n - handed
     return outcomes
 
@@ -349,13 +382,23 @@ def main() -> None:
         if signer is None:
             counts["chat"] += counts.pop("token") + counts.pop("auth")
             print("no key: /token and bearer-token cases skipped", file=sys.stderr)
+        # --quick draws its cases first and warms up only what they can load (no Whisper
+        # when no case carries valid audio); a full run's 10,000 reach everything.
+        drawn = (draw_all(counts, strategies_for(token, signer, args.ctx_per_seq, guard_words),
+                          args.seed) if args.quick else None)
+        reach = {"images": True, "audio": True} if drawn is None else {
+            "images": any(fr._TINY_PNG_B64 in case.body for _, case in drawn),
+            "audio": any(fr._TINY_WAV_B64 in case.body for _, case in drawn)}
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
-            warm_up(client, base, args.ctx_per_seq)
+            warm_up(client, base, args.ctx_per_seq, **reach)
+        if not all(reach.values()):
+            print("warm-up without " + " and ".join(k for k, v in reach.items() if not v)
+                  + ": no case carries them", file=sys.stderr)
         before = settled_rss(pid) if pid else None
         start = time.perf_counter()
         outcomes = fuzz(base, counts, token=token, signer=signer, window=args.ctx_per_seq,
                         prompt_guard_words=guard_words, seed_value=args.seed,
-                        timeout=args.timeout, alive=alive)
+                        timeout=args.timeout, alive=alive, drawn=drawn)
         wall = time.perf_counter() - start
         after = settled_rss(pid) if pid else None
         log_text = log.read_text(errors="replace") if log and log.exists() else ""
