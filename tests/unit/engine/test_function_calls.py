@@ -53,6 +53,10 @@ def request(config: ToolConfig, *, tools=TOOLS, n=2, temperature=1.0, seed=11, m
         ),
         tools=tools,
         tool_config=config,
+        # A project, so a request may reuse the ~290-token prompt (the declarations) that an
+        # earlier one left in a slot instead of decoding it again: the same answers, since a
+        # reused prefix answers exactly as a fresh one (test_prefix_cache.py).
+        project="p",
     )
 
 
