@@ -15,7 +15,7 @@ for several rows of a sequence differ from its one-row kernels in the last digit
                                           [--max-tokens N] [--draft-max N] [--json FILE|-]
                                           [--modes ngram,draft] [--draft-model NAME|PATH]
     .venv/bin/python bench/speculative.py --quick   # smoke: tiny model (drafting for
-                                                    # itself), 1 run, 12 tokens, a 7-line
+                                                    # itself), 1 run, 12 tokens, a 3-line
                                                     # function, no warm-up
 
 The issue's model is Qwen2.5-Coder-1.5B (`pip install '.[large]'`); `--quick` proves the
@@ -116,10 +116,10 @@ PROMPTS = {
     ),
 }
 TARGETS = {"(a) code edit": (">=", 1.5), "(b) prose": (">=", 0.95)}
-# --quick: the same two kinds of prompt, the function cut to its first 7 lines (a smoke
+# --quick: the same two kinds of prompt, the function cut to its first 3 lines (a smoke
 # run reads the prompt four times: once per server and once more with the draft model; the
 # fee line is cut too: the smoke run proves the path, not the answer).
-QUICK_FUNCTION = "".join(FUNCTION.splitlines(keepends=True)[:7])
+QUICK_FUNCTION = "".join(FUNCTION.splitlines(keepends=True)[:3])
 QUICK_PROMPTS = {**PROMPTS, "(a) code edit": PROMPTS["(a) code edit"].replace(FUNCTION,
                                                                              QUICK_FUNCTION)}
 
