@@ -242,8 +242,10 @@ def test_slots_holding_prefixes_are_still_free(cached):
     assert {ev.candidate for ev in said if isinstance(ev, Finished)} == {0, 1, 2, 3}
 
 
+# Seven entries: a ~113-token prompt, ~85 of them past the template's opening (more than the
+# MIN_COPY_GAIN, 64, that a state must hold to be saved), a ~2.6 MB state.
 OTHER_DOCUMENTS = [
-    " ".join(f"Entry {i}: {word} number {i * k} is listed here." for i in range(12))
+    " ".join(f"Entry {i}: {word} number {i * k} is listed here." for i in range(7))
     for k, word in enumerate(["apple", "river", "stone", "cloud"], start=2)
 ]
 
@@ -284,7 +286,8 @@ def test_saved_states_stay_within_the_budget_and_a_pinned_one_outlives_traffic(r
     other traffic (the other documents' states are evicted instead) until it is released,
     and then goes like any other."""
     req = replace(CASES["greedy"], cached_content="projects/p/locations/l/cachedContents/1")
-    with tiny_backend(parallel=1, cache_ram_mib=6) as backend:  # a state: ~4.5 MB
+    # The greedy case's state: ~4.5 MB, another document's: ~2.6 MB; both do not fit.
+    with tiny_backend(parallel=1, cache_ram_mib=6) as backend:
         said, _ = run(backend, req)
         assert said == reference["greedy"][0]
         pinned = backend.stats()
