@@ -336,7 +336,7 @@ def test_each_candidate_gets_its_own_events(backend):
 
 def test_thoughts_get_no_events(backend):
     events = stream(backend, request(
-        "Why is the sky blue?", temperature=1.0, seed=1, max_output_tokens=80,
+        "Why is the sky blue?", temperature=1.0, seed=1, max_output_tokens=40,
         thinking_config=ThinkingConfig(budget=16), response_logprobs=True, logprobs=1,
     ))
     thoughts = [i for i, e in enumerate(events) if isinstance(e, ThoughtDelta)]
@@ -354,7 +354,7 @@ def test_thoughts_get_no_events(backend):
 @pytest.mark.parametrize("temperature", [1.0, 0.0])  # 0: plain greedy's own argmax path
 def test_a_request_that_does_not_ask_gets_none_and_the_same_answer(backend, temperature):
     for extra in ({}, {"response_mime_type": JSON_MIME_TYPE, "response_schema": SCHEMA}):
-        cfg = dict(temperature=temperature, seed=5, max_output_tokens=24, candidate_count=2,
+        cfg = dict(temperature=temperature, seed=5, max_output_tokens=16, candidate_count=2,
                    **extra)
         plain = stream(backend, request("The weather in Oslo.", **cfg))
         assert not [e for e in plain if isinstance(e, TokenLogprobs)]
