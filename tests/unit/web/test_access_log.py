@@ -111,6 +111,10 @@ def test_the_access_logger_writes_bare_json_lines_to_its_stream() -> None:
 
     sink = Sink()
     try:
+        # From a logger without our handler: a server started in-process by an earlier
+        # test in this process (the CLI tests' `serve`) left one on its own stderr.
+        logger.handlers[:] = [h for h in logger.handlers
+                              if not getattr(h, "_vertexcompat_access", False)]
         configure_access_log(sink)
         configure_access_log(sink)  # idempotent: one handler
         logger.info(AccessRecord(request_id="r", method="GET").line())
