@@ -266,8 +266,10 @@ class Settings(BaseSettings):
     # same tokenizer (`draft_model`), and verifies them in one batch (docs/speculative.md);
     # "off" decodes one token per step.
     speculative: Literal["off", "ngram", "draft"] = "off"
-    # The longest draft verified per step.
-    draft_max: int = Field(default=6, ge=1, le=32)
+    # The longest draft verified per step; unset, the mode's own: 63 for "ngram" (its
+    # drafts cost nothing and it picks each draft's length by what verifying it costs),
+    # 6 for "draft" (each drafted token costs a draft-model step).
+    draft_max: int | None = Field(default=None, ge=1, le=127)
     # The draft model of `speculative = "draft"`: a catalog name or a .gguf path; unset,
     # the catalog's smaller model of the served one's family (DEFAULT_DRAFT_MODELS).
     draft_model: str | None = None

@@ -127,7 +127,7 @@ def test_speculative_decoding_is_off_by_default_and_read_from_the_file_or_env(tm
                                                                               monkeypatch):
     from pydantic import ValidationError
 
-    assert (Settings().speculative, Settings().draft_max) == ("off", 6)
+    assert (Settings().speculative, Settings().draft_max) == ("off", None)  # the mode's own
     config = tmp_path / "c.toml"
     config.write_text('speculative = "ngram"\ndraft_max = 4\n')
     assert (load_settings(config).speculative, load_settings(config).draft_max) == ("ngram", 4)
@@ -137,6 +137,6 @@ def test_speculative_decoding_is_off_by_default_and_read_from_the_file_or_env(tm
     assert (load_settings(config).speculative, load_settings(config).draft_model) == (
         "draft", "qwen2.5-coder-0.5b-instruct")
     assert Settings().draft_model is None  # the catalog's default pairing, at load
-    for bad in ({"speculative": "eagle"}, {"draft_max": 0}, {"draft_max": 33}):
+    for bad in ({"speculative": "eagle"}, {"draft_max": 0}, {"draft_max": 128}):
         with pytest.raises(ValidationError):
             Settings(**bad)

@@ -93,7 +93,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         dest="draft_max",
         type=int,
         metavar="N",
-        help="the longest draft verified per step (default 6)",
+        help="the longest draft verified per step (default: 63 with --speculative ngram, "
+        "6 with a draft model)",
     )
     add_settings_arguments(parser)
     parser.set_defaults(handler=run)

@@ -109,6 +109,11 @@ class CandidateDecoder:
         self._released = 0
 
     @property
+    def room(self) -> int:
+        """How many more tokens the candidate may sample at most (`max_tokens`, context)."""
+        return self._limit - self.generated
+
+    @property
     def thinking(self) -> bool:
         """Whether the candidate is still writing its thoughts."""
         return self._thoughts is not None

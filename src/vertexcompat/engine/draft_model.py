@@ -32,6 +32,9 @@ from vertexcompat.engine.speculation import DraftBudget
 
 log = logging.getLogger(__name__)
 
+# The longest draft of a draft model unless `--draft-max` says otherwise: each drafted
+# token costs one of its steps (bench/speculative.py, docs/speculative.md).
+MODEL_MAX_DRAFT = 6
 # llama.cpp's own speculative example accepts a draft vocabulary this much larger or smaller.
 MAX_VOCAB_DIFFERENCE = 128
 

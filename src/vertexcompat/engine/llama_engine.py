@@ -34,6 +34,7 @@ from vertexcompat.engine.scheduler import (
     QueueTimeReport,
     Scheduler,
 )
+from vertexcompat.engine.speculation import MAX_DRAFT as NGRAM_MAX_DRAFT
 from vertexcompat.engine.svg_grammar import SvgGrammarSpec
 from vertexcompat.engine.thinking import (
     ThinkingFormat,
@@ -44,7 +45,7 @@ from vertexcompat.engine.thinking import (
     THOUGHT_CLOSE,
     THOUGHT_OPEN,
 )
-from vertexcompat.engine.draft_model import DraftModel
+from vertexcompat.engine.draft_model import MODEL_MAX_DRAFT, DraftModel
 from vertexcompat.engine.tokens import tokenize
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,25 @@ class EngineConfig:
     flash_attn: bool = False
     # Speculative decoding: "ngram" verifies prompt-lookup drafts (engine/speculation.py),
     # "draft" a draft model's (engine/draft_model.py; `load` gets its file), of up to
-    # `draft_max` tokens per step; "off" decodes one token per step.
+    # `draft_max` tokens per step (None: the mode's own, `NGRAM_MAX_DRAFT` or
+    # `MODEL_MAX_DRAFT`); "off" decodes one token per step.
     speculative: str = "off"
-    draft_max: int = 6
+    draft_max: int | None = None
     grammar_cache_size: int = 64
     # `maxLength` given to schema strings that set none, so constrained answers can end.
     json_string_max_length: int = 256
     # Levels a recursive `$ref` is unrolled to in a grammar (engine/constraints.py).
     json_recursion_depth: int = 3
+
+
+def _draft_max(cfg: EngineConfig) -> int:
+    """The longest draft per step: 0 without speculation, else the configured one or the
+    mode's own."""
+    if cfg.speculative == "off":
+        return 0
+    if cfg.draft_max is not None:
+        return cfg.draft_max
+    return MODEL_MAX_DRAFT if cfg.speculative == "draft" else NGRAM_MAX_DRAFT
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +245,7 @@ class LlamaEngine:
             exact_rows=EXACT_ROWS_FLASH if cfg.flash_attn else EXACT_ROWS,
             saved=SavedStates(cfg.cache_ram_mib * 2**20),
             on_admit=self._on_admit,
-            draft_max=cfg.draft_max if cfg.speculative != "off" else 0,
+            draft_max=_draft_max(cfg),
             draft_model=self._draft,
         )
         scheduler.start()

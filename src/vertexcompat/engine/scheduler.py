@@ -659,11 +659,13 @@ class Scheduler:
                                                     banned=banned))
 
     def _draft(self, cand: Sequence) -> list[int]:
-        """The candidate's draft for this step, cut to its context; [] for none."""
+        """The candidate's draft for this step, cut to its context and to the tokens it
+        may still sample (a draft kept whole is followed by one more); [] for none."""
         if cand.drafter is None:
             return []
         draft = cand.drafter.draft()
-        room = self._ctx_per_seq - cand.n_past - 1  # positions after the last token's
+        room = min(self._ctx_per_seq - cand.n_past - 1,  # positions after the last token's
+                   cand.decoder.room - 1)
         return draft[:room] if room > 0 else []
 
     def _verify(self, cand: Sequence, draft: list[int]) -> None:

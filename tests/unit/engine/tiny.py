@@ -20,7 +20,7 @@ TINY_MODEL = "smollm2-135m-instruct"
 def tiny_backend(
     *, parallel: int, max_queue: int = 2, prefix_cache: bool = True, cache_ram_mib: int = 0,
     on_admit: Callable[[float], None] | None = None, speculative: str = "off",
-    draft_max: int = 6, batch_size: int = 256,
+    draft_max: int | None = None, batch_size: int = 256,
 ) -> Iterator[LocalBackend]:
     """A LocalBackend on the tiny model, loaded from the shared test data dir."""
     data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
