@@ -17,8 +17,12 @@ Measures, each against a baseline measured in the same run:
       p50 and p95 TTFT (p95 <= 1.0x); peak RSS of the server's processes
   (e) with --with-llama-cpp-server: 4 streams against `python -m llama_cpp.server`
 
-Phases run strictly one after another (2 cores): direct baseline in this process, then our
-server, then llama-server. Servers log to files; every server is stopped in `finally`.
+The direct baseline runs first, in this process. Then our server and llama-server (and
+llama-server --no-repack with --peer-no-repack) start together and take turns: round r is
+every server's r-th single stream, loads and burst, in alternating order, one server busy at
+a time (2 cores), so a drift of the machine's speed over the minutes of a run falls on all
+alike (`--sequential`: each server's phases alone, one server after the other). Servers log
+to files; every server is stopped in `finally`.
 
     .venv/bin/python bench/serving.py [--model NAME|PATH.gguf] [--threads N] [--max-tokens N]
                                       [--runs N] [--llama-server BINARY] [--json FILE|-]
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import json
@@ -353,41 +358,64 @@ class ServerRun:
         return sorted(s.ttft for b in self.bursts for s in b)
 
 
-async def measure_server(base: str, model: str, *, max_tokens: int, runs: int,
-                         conc_runs: int, widths: tuple[int, ...], burst_runs: int,
-                         usage: bool, warm: bool = True) -> ServerRun:
-    url = f"{base}/v1/chat/completions"
+async def measure_server(base: str, model: str, **measure: Any) -> ServerRun:
+    """One server's phases, one after another."""
+    return (await measure_servers([(base, model)], **measure))[0]
+
+
+async def measure_servers(targets: list[tuple[str, str]], *, max_tokens: int, runs: int,
+                          conc_runs: int, widths: tuple[int, ...], burst_runs: int,
+                          usage: bool, warm: bool = True,
+                          burst_tokens: int = BURST_TOKENS) -> list[ServerRun]:
+    """The phases of each server (base URL, model id), taking turns: round r holds the
+    r-th single stream, the r-th load of each width and the r-th burst of every server,
+    the servers in one order in even rounds and the reverse in odd ones. A change in the
+    machine's speed during the run then falls on all of them alike (run one after the
+    other, the phases of two servers are minutes apart, and this machine drifts 10-25%
+    over that)."""
     top = max(widths + (BURST,))
     limits = httpx.Limits(max_connections=top * 2, max_keepalive_connections=top)
-    run = ServerRun()
-    fresh = itertools.count()  # the same fresh prompts, in the same order, on every server
-    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
+    results = [ServerRun() for _ in targets]
+    # the same fresh prompts, in the same order, on every server
+    fresh = [itertools.count() for _ in targets]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits)) for _ in targets]
+        urls = [f"{base}/v1/chat/completions" for base, _ in targets]
+        models = [model for _, model in targets]
         # warm-up: one stream, then one burst as wide as the widest load (opens the
         # pooled connections, touches every slot); not in --quick, whose times prove nothing
-        if warm:
-            await stream_chat(client, url, model, fresh_prompt(next(fresh)), max_tokens, usage)
-            await asyncio.gather(*(stream_chat(client, url, model, fresh_prompt(next(fresh)),
-                                               4, usage) for _ in range(top)))
-        for i in range(runs):
-            run.singles.append(await stream_chat(client, url, model, single_prompt(i),
-                                                 max_tokens, usage))
-        for width in widths:
-            for _ in range(conc_runs):
-                t0 = time.perf_counter()
-                streams = await asyncio.gather(*(
-                    stream_chat(client, url, model, PROMPTS[i % len(PROMPTS)], max_tokens,
-                                usage)
-                    for i in range(width)
-                ))
-                run.loads.setdefault(width, []).append(Load(list(streams),
-                                                            time.perf_counter() - t0))
-        for _ in range(burst_runs):
-            await asyncio.sleep(0.2)  # the previous burst's streams are over
-            run.bursts.append(list(await asyncio.gather(*(
-                stream_chat(client, url, model, fresh_prompt(next(fresh)), BURST_TOKENS, usage)
-                for _ in range(BURST)
-            ))))
-    return run
+        for k in range(len(targets)) if warm else ():
+            client, url, model = clients[k], urls[k], models[k]
+            await stream_chat(client, url, model, fresh_prompt(next(fresh[k])), max_tokens,
+                              usage)
+            await asyncio.gather(*(stream_chat(client, url, model,
+                                               fresh_prompt(next(fresh[k])), 4, usage)
+                                   for _ in range(top)))
+        for r in range(max(runs, conc_runs, burst_runs)):
+            order = list(range(len(targets)))
+            for k in order if r % 2 == 0 else order[::-1]:
+                client, url, model, run = clients[k], urls[k], models[k], results[k]
+                if r < runs:
+                    run.singles.append(await stream_chat(client, url, model, single_prompt(r),
+                                                         max_tokens, usage))
+                for width in widths if r < conc_runs else ():
+                    t0 = time.perf_counter()
+                    streams = await asyncio.gather(*(
+                        stream_chat(client, url, model, PROMPTS[i % len(PROMPTS)],
+                                    max_tokens, usage)
+                        for i in range(width)
+                    ))
+                    run.loads.setdefault(width, []).append(
+                        Load(list(streams), time.perf_counter() - t0))
+                if r < burst_runs:
+                    await asyncio.sleep(0.2)  # the previous burst's streams are over
+                    run.bursts.append(list(await asyncio.gather(*(
+                        stream_chat(client, url, model, fresh_prompt(next(fresh[k])),
+                                    burst_tokens, usage)
+                        for _ in range(BURST)
+                    ))))
+    return results
 
 
 def tree_peak_rss_mb(pid: int) -> float:
@@ -601,6 +629,8 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"  baselines   llama-cpp-python {c['llama_cpp_version']} in process; llama-server "
           f"{c.get('llama_server') or 'not run'}; flash_attn={c['flash_attn']}, "
           f"n_ctx/seq={c['ctx']}, prefix caches on (their defaults); medians reported")
+    print("  phases      " + ("the servers taking turns, round by round (alternating order)"
+                             if c.get("taking_turns") else "one server after the other"))
     print(f"  tokens      direct {m['direct_tokens']}  ours {o['tokens_1']}  ours x4 "
           f"{o.get('tokens_4')}" + (f"  llama-server x4 {m['llama_server'].get('tokens_4')}"
                                     if "llama_server" in m else ""))
@@ -730,6 +760,10 @@ def main(argv: list[str] | None = None) -> int:
                         "the one `make llama-server` builds)")
     p.add_argument("--skip-llama-server", action="store_true",
                    help="do not run llama.cpp's server")
+    p.add_argument("--sequential", action="store_true",
+                   help="run each server's phases alone, one server after the other (default: "
+                   "start them together and let their phases take turns, so the machine's "
+                   "drift falls on all alike)")
     p.add_argument("--peer-no-repack", action="store_true",
                    help="also run llama-server with --no-repack: the kernels our engine uses "
                         "(it loads models without llama.cpp's extra buffers, whose AMX path "
@@ -785,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(), "log_dir": str(log_dir),
         "metrics": not args.metrics_off, "speculative": args.speculative,
         "llama_server": str(peer_binary) if peer_binary else None,
+        "taking_turns": bool(peer_binary) and not args.sequential,
     }
     t_start = time.monotonic()
     say = lambda msg: print(f"[bench {time.monotonic() - t_start:6.1f}s] {msg}",  # noqa: E731
@@ -809,8 +844,6 @@ def main(argv: list[str] | None = None) -> int:
                              steps=4 if args.quick else 24, prompt=16 if args.quick else 100)
     foreign.stop("direct")
 
-    say("vertexcompat server")
-    foreign.start()
     port = free_port()
     ours_server = Server(
         "vertexcompat",
@@ -825,48 +858,59 @@ def main(argv: list[str] | None = None) -> int:
         env={**os.environ, "VERTEXCOMPAT_METRICS_ENABLED": "false",
              "VERTEXCOMPAT_ACCESS_LOG": "false"} if args.metrics_off else None,
     )
-    with ours_server:
-        ours = asyncio.run(measure_server(ours_server.base, OUR_MODEL_ID, **measure))
-        assert ours_server.proc is not None
-        ours.peak_rss_mb = tree_peak_rss_mb(ours_server.proc.pid)
-    foreign.stop("vertexcompat")
-
-    peer: ServerRun | None = None
+    peers: dict[str, Server] = {}
     if peer_binary is not None:
-        say(f"llama-server baseline ({peer_binary})")
-        foreign.start()
         port = free_port()
-        lserver = Server(
+        peers["llama-server"] = Server(
             "llama-server",
             llama_server_argv(peer_binary, model_path, threads=args.threads, ctx=args.ctx,
                               parallel=args.parallel, flash_attn=args.flash_attn == "on",
                               port=port),
             "/health", port, log_dir / "llama-server.log",
         )
-        with lserver:
-            peer = asyncio.run(measure_server(lserver.base, "local", **measure))
-            assert lserver.proc is not None
-            peer.peak_rss_mb = tree_peak_rss_mb(lserver.proc.pid)
-        foreign.stop("llama-server")
+        if args.peer_no_repack:
+            port = free_port()
+            peers["llama-server --no-repack"] = Server(
+                "llama-server --no-repack",
+                [*llama_server_argv(peer_binary, model_path, threads=args.threads,
+                                    ctx=args.ctx, parallel=args.parallel,
+                                    flash_attn=args.flash_attn == "on", port=port),
+                 "--no-repack"],
+                "/health", port, log_dir / "llama-server-no-repack.log",
+            )
     else:
         say("llama-server baseline skipped" + (" (not built)" if not args.skip_llama_server
                                                else ""))
-
-    no_repack: ServerRun | None = None
-    if peer_binary is not None and args.peer_no_repack:
-        say("llama-server --no-repack baseline")
-        foreign.start()
-        port = free_port()
-        nr_server = Server(
-            "llama-server --no-repack",
-            [*llama_server_argv(peer_binary, model_path, threads=args.threads, ctx=args.ctx,
-                                parallel=args.parallel, flash_attn=args.flash_attn == "on",
-                                port=port), "--no-repack"],
-            "/health", port, log_dir / "llama-server-no-repack.log",
-        )
-        with nr_server:
-            no_repack = asyncio.run(measure_server(nr_server.base, "local", **measure))
-        foreign.stop("llama-server --no-repack")
+    servers = {"vertexcompat": ours_server, **peers}
+    runs_by_name: dict[str, ServerRun] = {}
+    if args.sequential or not peers:
+        for name, server in servers.items():
+            say(f"{name} (its phases alone)")
+            foreign.start()
+            with server:
+                model_id = OUR_MODEL_ID if server is ours_server else "local"
+                runs_by_name[name] = asyncio.run(measure_server(server.base, model_id,
+                                                                **measure))
+                assert server.proc is not None
+                runs_by_name[name].peak_rss_mb = tree_peak_rss_mb(server.proc.pid)
+            foreign.stop(name)
+    else:
+        say(f"{', '.join(servers)}: started together, their phases taking turns")
+        with contextlib.ExitStack() as stack:
+            for server in servers.values():
+                stack.enter_context(server)
+            foreign.start()
+            measured = asyncio.run(measure_servers(
+                [(server.base, OUR_MODEL_ID if server is ours_server else "local")
+                 for server in servers.values()], **measure))
+            for (name, server), run in zip(servers.items(), measured):
+                assert server.proc is not None
+                run.peak_rss_mb = tree_peak_rss_mb(server.proc.pid)
+                runs_by_name[name] = run
+        foreign.stop("servers, taking turns")  # once they are stopped: their CPU is ours
+    ours = runs_by_name["vertexcompat"]
+    peer = runs_by_name.get("llama-server")
+    no_repack = runs_by_name.get("llama-server --no-repack")
 
     pyserver: ServerRun | None = None
     if args.with_llama_cpp_server:
