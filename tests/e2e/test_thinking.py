@@ -59,7 +59,10 @@ def test_seed_reasoning_sample_thinks_within_the_low_budget(client):
     # The seed's request, capped: uncapped, the model thinks its whole 1024-token budget
     # and then answers until its context is full (~2,000 tokens; 120 s on the default
     # model). The budget and the answer after it are what is checked, so the tiny model
-    # and 1024 + 64 tokens do (no quality is asserted here).
+    # and 1024 + 64 tokens do (no quality is asserted here). The answer's first sentence is
+    # enough: a stop sequence ends the answer only (thoughts have the end-of-thought marker
+    # alone), so the thoughts may still run past 1024 if the budget failed; without it the
+    # tiny model's answer ran on to max_tokens (~1,000 tokens, ~17 s of decoding).
     response = client.chat.completions.create(
         model="google/gemini-3.5-flash",
         reasoning_effort="low",
@@ -67,9 +70,9 @@ def test_seed_reasoning_sample_thinks_within_the_low_budget(client):
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "Explain to me how AI works"},
         ],
-        max_tokens=1024 + 64,
+        max_tokens=1024 + 64, stop=["."],
     )
-    print(response.choices[0].message)
+    print(response.choices[0].message, response.usage)
     details = response.usage.completion_tokens_details
     assert 0 < details.reasoning_tokens <= 1024
     assert response.choices[0].message.content.strip()
