@@ -25,8 +25,9 @@ LIVENESS_S = 60
 LONG_MAX_TOKENS = BUSY_CTX_PER_SEQ - 200  # ≈8000 tokens: minutes of decoding
 # How long a client that gives up waits first (its read timeout): long enough for its
 # request to reach the server and take the slot or a queue place; the one slot decodes
-# `ENDLESS` all that time, so not longer (8 s cost twice the CPU and proved no more).
-ABANDON_AFTER_S = 4
+# `ENDLESS` all that time, so not longer (8 s, then 4 s, cost more CPU and proved no more;
+# the request is queued or running within milliseconds).
+ABANDON_AFTER_S = 2.5
 
 
 @pytest.fixture(autouse=True)
