@@ -151,7 +151,7 @@ def test_a_deadline_is_503_and_the_part_still_running_holds_its_budget_until_it_
             _ask(client, big)
         except openai.RateLimitError:
             assert time.monotonic() < end, strict_server.log_tail()
-            time.sleep(1)
+            time.sleep(0.25)
             continue
         except openai.InternalServerError as again:
             assert again.status_code == 503 and "deadline" in again.message
