@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -253,12 +254,7 @@ def test_a_key_file_gets_a_token_from_an_auth_server(
     port = free_port()
     state = tmp_path / "state"
     key = tmp_path / "key.json"
-    created = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", "create-service-account", "--project",
-         "keyed", "--out", str(key), "--port", str(port), "--data-dir", str(state)],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
+    create_service_account_key(state, "keyed", key, port)  # the chat CLI is what is tested
     (state / "models").symlink_to(data_dir / "models")  # the tiny model, already assembled
     auth_server = ServerProcess("chat-auth", model=TINY_MODEL, data_dir=state, log_dir=tmp_path,
                                 threads=1, parallel=1, ctx_per_seq=512, port=port,

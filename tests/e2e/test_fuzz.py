@@ -36,7 +36,7 @@ from .fuzz_requests import (
     token_cases,
     valid_grant,
 )
-from .helpers import AUTH, GEMINI_FLASH_001
+from .helpers import AUTH, GEMINI_FLASH_001, create_service_account_key
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(900)
@@ -109,22 +109,13 @@ class AuthServer:
     token: str
 
 
-def _cli(data_dir: Path, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", *args, "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 0, f"auth {args}: {result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
     """An auth-enabled tiny server of its own, and a key it knows (so mutated claims can
     be signed for real) — tests/e2e/test_auth.py's server is module-scoped to that file."""
     root = tmp_path_factory.mktemp("fuzz-auth")
     data_dir, key_path, port = root / "data", root / "key.json", free_port()
-    _cli(data_dir, "create-service-account", "--project", "demo", "--out", str(key_path),
-         "--port", str(port))
+    create_service_account_key(data_dir, "demo", key_path, port)
     # Without /token's rate limits: most token cases would be 429s the verifier never sees.
     server = ServerProcess("fuzz-auth", model=TINY_MODEL, data_dir=data_dir, log_dir=root,
                            threads=1, parallel=1, ctx_per_seq=AUTH_WINDOW, port=port,

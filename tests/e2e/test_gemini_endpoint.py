@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ import pytest
 from google.oauth2 import service_account
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key
 from .gemini_wire import API_KEY, CALL_SIGNATURE, SIGNATURE, GeminiWireServer
 from .server import ServerProcess, free_port
 
@@ -67,14 +66,7 @@ class Setup:
 
 
 def _create_key(root: Path, project: str, port: int) -> Path:
-    key = root / f"{project}-key.json"
-    cli = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", "create-service-account", "--project",
-         project, "--out", str(key), "--port", str(port), "--data-dir", str(root / "data")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
-    return key
+    return create_service_account_key(root / "data", project, root / f"{project}-key.json", port)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ inside one test, between two scrapes, so the scrapes' own requests never count.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from google.oauth2 import service_account
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -58,12 +57,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("metrics")
     port = free_port()
     key = root / "key.json"
-    cli = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", "create-service-account", "--project",
-         PROJECT, "--out", str(key), "--port", str(port), "--data-dir", str(root / "data")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    create_service_account_key(root / "data", PROJECT, key, port)
     server = ServerProcess("metrics", model=TINY_MODEL, data_dir=root / "data", log_dir=root,
                            parallel=2, ctx_per_seq=1024, port=port)
     server.start(ready_timeout=120)

@@ -17,8 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,12 +84,7 @@ def authed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authed]:
     port = free_port()
     key = root / "demo-key.json"
     # The user flow: the key file first (its token_uri names the port), then serve.
-    cli = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", "create-service-account", "--project",
-         "demo", "--out", str(key), "--port", str(port), "--data-dir", str(root / "data")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    create_service_account_key(root / "data", "demo", key, port)
     server = ServerProcess("playground-authed", data_dir=root / "data", log_dir=root,
                            port=port, **SERVER_ARGS)
     server.start(ready_timeout=120)

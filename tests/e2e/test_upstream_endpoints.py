@@ -28,6 +28,7 @@ import pytest
 from google.oauth2 import service_account
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -144,12 +145,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterato
         f'model = "{UPSTREAM_MODEL}"\n'
     )
     key = root / "demo-key.json"
-    cli = subprocess.run(
-        [sys.executable, "-m", "vertexcompat", "auth", "create-service-account", "--project",
-         "demo", "--out", str(key), "--port", str(port), "--data-dir", str(root / "data")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    create_service_account_key(root / "data", "demo", key, port)
     server = ServerProcess("gateway", model=TINY_MODEL, data_dir=root / "data", log_dir=root,
                            parallel=1, ctx_per_seq=1024, port=port,
                            extra_args=("--config", str(config)))
