@@ -28,13 +28,14 @@ import numpy as np
 
 from vertexcompat.engine.batch import decode_rows
 from vertexcompat.engine.saved_states import common_prefix
-from vertexcompat.engine.speculation import DraftBudget
 
 log = logging.getLogger(__name__)
 
 # The longest draft of a draft model unless `--draft-max` says otherwise: each drafted
 # token costs one of its steps (bench/speculative.py, docs/speculative.md).
 MODEL_MAX_DRAFT = 6
+FIRST_PAUSE = 4  # steps without drafts after a rejected one-token draft; doubles per miss
+MAX_PAUSE = 64
 # llama.cpp's own speculative example accepts a draft vocabulary this much larger or smaller.
 MAX_VOCAB_DIFFERENCE = 128
 
@@ -164,6 +165,42 @@ class DraftModel:
         last = len(tokens) - 1
         decode_rows(self._ctx, self._batch,
                     [(token, start + i, slot, i == last) for i, token in enumerate(tokens)])
+
+
+class DraftBudget:
+    """How long a sequence's next draft-model draft may be: a draft of which nothing was
+    kept halves the next one, a draft kept whole doubles it (up to `max_draft`), and a
+    rejected one-token draft pauses drafting for `FIRST_PAUSE` steps, twice as many after
+    each such miss in a row (up to `MAX_PAUSE`). One per drafting sequence."""
+
+    __slots__ = ("_max", "length", "_pause", "_paused")
+
+    def __init__(self, max_draft: int) -> None:
+        if max_draft < 1:
+            raise ValueError("max_draft must be at least 1")
+        self._max = max_draft
+        self.length = max_draft  # the next draft's length at most
+        self._pause = 0  # how many steps the last miss paused drafting for
+        self._paused = 0  # steps left without drafts
+
+    def drafting(self) -> bool:
+        """Whether this step may draft (False while a miss pauses drafting)."""
+        if self._paused:
+            self._paused -= 1
+            return False
+        return True
+
+    def judged(self, drafted: int, accepted: int) -> None:
+        """How the last draft fared: `accepted` of its `drafted` tokens were kept."""
+        if accepted == 0:
+            if self.length == 1:
+                self._pause = min(MAX_PAUSE, self._pause * 2 or FIRST_PAUSE)
+                self._paused = self._pause
+            self.length = max(1, self.length // 2)
+            return
+        self._pause = 0
+        if accepted == drafted:
+            self.length = min(self._max, self.length * 2)
 
 
 class ModelDrafter:

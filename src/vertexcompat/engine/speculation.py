@@ -28,11 +28,12 @@ with the most expected tokens per unit of cost, or none when no length beats a p
 free prose, where short matches rarely predict, soon stops drafting. The choice depends
 only on the sequence's own tokens, never on timing or on other requests, so a seeded
 answer is the same alone and beside others. (A draft model's drafts, engine/draft_model.py,
-keep the simpler `DraftBudget`: each of its drafted tokens costs a draft-model step.)
+keep a simpler budget: each of its drafted tokens costs a draft-model step.)
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -60,8 +61,6 @@ MIN_GAIN = 1.05  # a draft must promise this many more tokens per unit cost than
 # max_draft), one that is not halves it (not below this): a long draft is only risked
 # once shorter ones of the sequence were kept.
 FIRST_CAP = 8
-FIRST_PAUSE = 4  # steps without drafts after a rejected one-token draft; doubles per miss
-MAX_PAUSE = 64
 
 
 class Drafter(Protocol):
@@ -79,40 +78,6 @@ class Drafter(Protocol):
 
     def moved(self, src: int, dst: int) -> None:
         """The sequence's KV moved from slot `src` to slot `dst`."""
-
-
-class DraftBudget:
-    """How long the next draft may be, adapting to how drafts fare (module docstring); one
-    per drafting sequence, whatever drafts for it."""
-
-    __slots__ = ("_max", "length", "_pause", "_paused")
-
-    def __init__(self, max_draft: int) -> None:
-        if max_draft < 1:
-            raise ValueError("max_draft must be at least 1")
-        self._max = max_draft
-        self.length = max_draft  # the next draft's length at most
-        self._pause = 0  # how many steps the last miss paused drafting for
-        self._paused = 0  # steps left without drafts
-
-    def drafting(self) -> bool:
-        """Whether this step may draft (False while a miss pauses drafting)."""
-        if self._paused:
-            self._paused -= 1
-            return False
-        return True
-
-    def judged(self, drafted: int, accepted: int) -> None:
-        """How the last draft fared: `accepted` of its `drafted` tokens were kept."""
-        if accepted == 0:
-            if self.length == 1:
-                self._pause = min(MAX_PAUSE, self._pause * 2 or FIRST_PAUSE)
-                self._paused = self._pause
-            self.length = max(1, self.length // 2)
-            return
-        self._pause = 0
-        if accepted == drafted:
-            self.length = min(self._max, self.length * 2)
 
 
 class NgramDrafter:
@@ -226,9 +191,11 @@ def _bucket(matched: int) -> int:
     return sum(1 for low in MATCH_BUCKETS[1:] if matched >= low)
 
 
+@functools.cache
 def row_cost(rows: int) -> float:
     """What a decode call of `rows` rows of one sequence costs, in one-row steps
-    (`ROW_COSTS`, linear between and past the measured points)."""
+    (`ROW_COSTS`, linear between and past the measured points). Cached: `draft_length`
+    asks for every length up to the draft's, each step of every drafting sequence."""
     points = ROW_COSTS
     if rows <= points[0][0]:
         return points[0][1]
