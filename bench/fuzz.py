@@ -202,32 +202,29 @@ def strategies_for(token: str, signer: fr.Signer | None, window: int,
     }
 
 
-def draw_all(counts: dict[str, int], strategies: dict[str, Any],
-             seed_value: int | None) -> list[tuple[str, fr.FuzzCase]]:
-    """(surface, case) of every case `fuzz` would draw, in its order, drawn before any is
-    sent (--quick: so the warm-up loads only what they can reach)."""
-    cases: list[tuple[str, fr.FuzzCase]] = []
+OnCase = Callable[[str, fr.FuzzCase], None]  # (surface, case)
+
+
+def draw(counts: dict[str, int], strategies: dict[str, Any], seed_value: int | None,
+         on_case: OnCase) -> None:
+    """Draws `counts[surface]` cases of each surface and hands each to `on_case` as it is
+    drawn. Chat last: it takes up what the smaller spaces (auth) could not fill."""
     shortfall = 0
     for surface in sorted(counts, key=lambda s: s == "chat"):
         n = counts[surface] + (shortfall if surface == "chat" else 0)
         if n:
             shortfall += n - fr.run_examples(
-                strategies[surface], n,
-                lambda case, surface=surface: cases.append((surface, case)),
+                strategies[surface], n, lambda case, surface=surface: on_case(surface, case),
                 seed_value=seed_value)
-    return cases
 
 
-def fuzz(base: str, counts: dict[str, int], *, token: str, signer: fr.Signer | None,
-         window: int, prompt_guard_words: int, seed_value: int | None, timeout: float,
-         alive: Callable[[], bool], drawn: list[tuple[str, fr.FuzzCase]] | None = None
-         ) -> list[fr.Outcome]:
-    """Draws the cases and sends each as it is drawn (`drawn`: these, drawn already)."""
+def fuzz(base: str, each_case: Callable[[OnCase], None], *, token: str, timeout: float,
+         alive: Callable[[], bool]) -> list[fr.Outcome]:
+    """Sends every case `each_case` hands out (`draw`, or cases drawn already) while the
+    server is alive, and what each got back."""
     outcomes: list[fr.Outcome] = []
     bearer = {"Authorization": f"Bearer {token}"}
-    strategies = strategies_for(token, signer, window, prompt_guard_words)
     started = time.perf_counter()
-    shortfall = 0
     with httpx.Client(headers=bearer) as with_bearer, httpx.Client() as bare:
         def send(surface: str, case: fr.FuzzCase) -> None:
             if not alive():
@@ -238,18 +235,7 @@ def fuzz(base: str, counts: dict[str, int], *, token: str, signer: fr.Signer | N
                 print(f"  {len(outcomes)} cases, {time.perf_counter() - started:.0f} s",
                       file=sys.stderr)
 
-        if drawn is not None:
-            for surface, case in drawn:
-                send(surface, case)
-            return outcomes
-        # Chat last: it takes up what the smaller spaces (auth) could not fill.
-        for surface in sorted(counts, key=lambda s: s == "chat"):
-            n = counts[surface] + (shortfall if surface == "chat" else 0)
-            if n:
-                handed = fr.run_examples(
-                    strategies[surface], n,
-                    lambda case, surface=surface: send(surface, case), seed_value=seed_value)
-                shortfall += n - handed
+        each_case(send)
     return outcomes
 
 
@@ -382,13 +368,25 @@ def main() -> None:
         if signer is None:
             counts["chat"] += counts.pop("token") + counts.pop("auth")
             print("no key: /token and bearer-token cases skipped", file=sys.stderr)
-        # --quick draws its cases first and warms up only what they can load (no Whisper
-        # when no case carries valid audio); a full run's 10,000 reach everything.
-        drawn = (draw_all(counts, strategies_for(token, signer, args.ctx_per_seq, guard_words),
-                          args.seed) if args.quick else None)
-        reach = {"images": True, "audio": True} if drawn is None else {
-            "images": any(fr._TINY_PNG_B64 in case.body for _, case in drawn),
-            "audio": any(fr._TINY_WAV_B64 in case.body for _, case in drawn)}
+        strategies = strategies_for(token, signer, args.ctx_per_seq, guard_words)
+        reach = {"images": True, "audio": True}
+        drawn: list[tuple[str, fr.FuzzCase]] | None = None
+        if args.quick:
+            # --quick draws its cases first and warms up only what they can load (no
+            # Whisper when no case carries valid audio); a full run's 10,000 reach all.
+            drawn = []
+            draw(counts, strategies, args.seed, lambda surface, case: drawn.append(
+                (surface, case)))
+            reach = {"images": any(fr.TINY_PNG_B64 in case.body for _, case in drawn),
+                     "audio": any(fr.TINY_WAV_B64 in case.body for _, case in drawn)}
+
+        def each_case(on_case: OnCase) -> None:
+            if drawn is None:  # a full run: each case sent as drawn (bodies up to 256 KiB)
+                draw(counts, strategies, args.seed, on_case)
+                return
+            for surface, case in drawn:
+                on_case(surface, case)
+
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
             warm_up(client, base, args.ctx_per_seq, **reach)
         if not all(reach.values()):
@@ -396,9 +394,7 @@ def main() -> None:
                   + ": no case carries them", file=sys.stderr)
         before = settled_rss(pid) if pid else None
         start = time.perf_counter()
-        outcomes = fuzz(base, counts, token=token, signer=signer, window=args.ctx_per_seq,
-                        prompt_guard_words=guard_words, seed_value=args.seed,
-                        timeout=args.timeout, alive=alive, drawn=drawn)
+        outcomes = fuzz(base, each_case, token=token, timeout=args.timeout, alive=alive)
         wall = time.perf_counter() - start
         after = settled_rss(pid) if pid else None
         log_text = log.read_text(errors="replace") if log and log.exists() else ""

@@ -54,7 +54,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -222,7 +222,8 @@ def kernel_ceiling(model_path: Path, threads: int, flash_attn: bool, steps: int 
 
 
 def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash_attn: bool,
-               ctx: int, warm: bool = True) -> tuple[list[Stream], dict[str, Any]]:
+               ctx: int, prompts: list[str], warm: bool = True
+               ) -> tuple[list[Stream], dict[str, Any]]:
     _patch_extra_bufts()
     import llama_cpp
 
@@ -253,7 +254,8 @@ def run_direct(model_path: Path, threads: int, max_tokens: int, runs: int, flash
             ttft = t_last = None
             parts: list[str] = []
             t0 = time.perf_counter()
-            prompt = single_prompt(i - 1) if i else fresh_prompt(SINGLES_BASE - 1)
+            prompt = (single_prompt(i - 1, prompts) if i
+                      else fresh_prompt(SINGLES_BASE - 1, prompts))
             for chunk in llm.create_chat_completion(
                 messages=[{"role": "user", "content": prompt}], stream=True, temperature=0.0, max_tokens=max_tokens, seed=0
             ):
@@ -330,17 +332,17 @@ async def stream_chat(client: httpx.AsyncClient, url: str, model: str, prompt: s
     return Stream(tokens, ttft, t_last, t_done, "".join(parts))
 
 
-def fresh_prompt(n: int) -> str:
+def fresh_prompt(n: int, prompts: list[str]) -> str:
     """A prompt no earlier request began with (only the chat template's opening is shared
     with them): its whole text is prefilled even by a server that reuses prefixes."""
-    topic = PROMPTS[n % len(PROMPTS)]
+    topic = prompts[n % len(prompts)]
     return f"Request {n}: {topic}"
 
 
-def single_prompt(i: int) -> str:
+def single_prompt(i: int, prompts: list[str]) -> str:
     """The i-th single-stream prompt: the same for every engine (their answers compare),
     fresh to each (no other request begins with it)."""
-    return fresh_prompt(SINGLES_BASE + i)
+    return fresh_prompt(SINGLES_BASE + i, prompts)
 
 
 @dataclass
@@ -358,64 +360,80 @@ class ServerRun:
         return sorted(s.ttft for b in self.bursts for s in b)
 
 
-async def measure_server(base: str, model: str, **measure: Any) -> ServerRun:
-    """One server's phases, one after another."""
-    return (await measure_servers([(base, model)], **measure))[0]
+@dataclass
+class _Seat:
+    """One server's place in `measure_servers`: its client, URL, model id, fresh-prompt
+    counter and what it measured."""
+
+    client: httpx.AsyncClient
+    url: str
+    model: str
+    fresh: Iterator[int] = field(default_factory=itertools.count)
+    run: ServerRun = field(default_factory=ServerRun)
+
+    def next_fresh(self, prompts: list[str]) -> str:
+        return fresh_prompt(next(self.fresh), prompts)
 
 
-async def measure_servers(targets: list[tuple[str, str]], *, max_tokens: int, runs: int,
-                          conc_runs: int, widths: tuple[int, ...], burst_runs: int,
-                          usage: bool, warm: bool = True,
-                          burst_tokens: int = BURST_TOKENS) -> list[ServerRun]:
+async def measure_servers(targets: list[tuple[str, str]], *, prompts: list[str],
+                          max_tokens: int, runs: int, conc_runs: int,
+                          widths: tuple[int, ...], burst_runs: int, usage: bool,
+                          warm: bool = True, burst_tokens: int = BURST_TOKENS
+                          ) -> list[ServerRun]:
     """The phases of each server (base URL, model id), taking turns: round r holds the
     r-th single stream, the r-th load of each width and the r-th burst of every server,
     the servers in one order in even rounds and the reverse in odd ones. A change in the
     machine's speed during the run then falls on all of them alike (run one after the
     other, the phases of two servers are minutes apart, and this machine drifts 10-25%
-    over that)."""
+    over that). Every server gets the same fresh prompts in the same order."""
     top = max(widths + (BURST,))
     limits = httpx.Limits(max_connections=top * 2, max_keepalive_connections=top)
-    results = [ServerRun() for _ in targets]
-    # the same fresh prompts, in the same order, on every server
-    fresh = [itertools.count() for _ in targets]
     async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits)) for _ in targets]
-        urls = [f"{base}/v1/chat/completions" for base, _ in targets]
-        models = [model for _, model in targets]
+        seats = [_Seat(await stack.enter_async_context(httpx.AsyncClient(
+                           timeout=httpx.Timeout(600.0), limits=limits)),
+                       f"{base}/v1/chat/completions", model)
+                 for base, model in targets]
+
+        async def ask(seat: _Seat, prompt: str, tokens: int) -> Stream:
+            return await stream_chat(seat.client, seat.url, seat.model, prompt, tokens, usage)
+
         # warm-up: one stream, then one burst as wide as the widest load (opens the
         # pooled connections, touches every slot); not in --quick, whose times prove nothing
-        for k in range(len(targets)) if warm else ():
-            client, url, model = clients[k], urls[k], models[k]
-            await stream_chat(client, url, model, fresh_prompt(next(fresh[k])), max_tokens,
-                              usage)
-            await asyncio.gather(*(stream_chat(client, url, model,
-                                               fresh_prompt(next(fresh[k])), 4, usage)
-                                   for _ in range(top)))
+        for seat in seats if warm else ():
+            await ask(seat, seat.next_fresh(prompts), max_tokens)
+            await asyncio.gather(*(ask(seat, seat.next_fresh(prompts), 4) for _ in range(top)))
         for r in range(max(runs, conc_runs, burst_runs)):
-            order = list(range(len(targets)))
-            for k in order if r % 2 == 0 else order[::-1]:
-                client, url, model, run = clients[k], urls[k], models[k], results[k]
+            for seat in seats if r % 2 == 0 else seats[::-1]:
                 if r < runs:
-                    run.singles.append(await stream_chat(client, url, model, single_prompt(r),
-                                                         max_tokens, usage))
+                    seat.run.singles.append(await ask(seat, single_prompt(r, prompts),
+                                                      max_tokens))
                 for width in widths if r < conc_runs else ():
                     t0 = time.perf_counter()
                     streams = await asyncio.gather(*(
-                        stream_chat(client, url, model, PROMPTS[i % len(PROMPTS)],
-                                    max_tokens, usage)
-                        for i in range(width)
-                    ))
-                    run.loads.setdefault(width, []).append(
+                        ask(seat, prompts[i % len(prompts)], max_tokens) for i in range(width)))
+                    seat.run.loads.setdefault(width, []).append(
                         Load(list(streams), time.perf_counter() - t0))
                 if r < burst_runs:
                     await asyncio.sleep(0.2)  # the previous burst's streams are over
-                    run.bursts.append(list(await asyncio.gather(*(
-                        stream_chat(client, url, model, fresh_prompt(next(fresh[k])),
-                                    burst_tokens, usage)
-                        for _ in range(BURST)
-                    ))))
-    return results
+                    seat.run.bursts.append(list(await asyncio.gather(*(
+                        ask(seat, seat.next_fresh(prompts), burst_tokens)
+                        for _ in range(BURST)))))
+    return [seat.run for seat in seats]
+
+
+def measure_together(group: dict[str, tuple[Server, str]], measure: dict[str, Any]
+                     ) -> dict[str, ServerRun]:
+    """Start the servers of `group` (name -> server, model id), measure them taking turns
+    (`measure_servers`), read each one's peak RSS, stop them."""
+    with contextlib.ExitStack() as stack:
+        for server, _ in group.values():
+            stack.enter_context(server)
+        runs = asyncio.run(measure_servers(
+            [(server.base, model) for server, model in group.values()], **measure))
+        for (server, _), run in zip(group.values(), runs):
+            assert server.proc is not None
+            run.peak_rss_mb = tree_peak_rss_mb(server.proc.pid)
+    return dict(zip(group, runs))
 
 
 def tree_peak_rss_mb(pid: int) -> float:
@@ -785,8 +803,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 4, 1, 1
         args.burst_runs, args.ctx = 1, 1024
-        global PROMPTS
-        PROMPTS = QUICK_PROMPTS
     # SIGTERM -> SystemExit, so the `with Server(...)` blocks still stop their servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runs = max(1, args.runs)
@@ -825,8 +841,9 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda msg: print(f"[bench {time.monotonic() - t_start:6.1f}s] {msg}",  # noqa: E731
                             file=sys.stderr, flush=True)
     say(f"model {model_path}, threads {args.threads}, logs in {log_dir}")
-    measure = dict(max_tokens=args.max_tokens, runs=runs, conc_runs=conc_runs, widths=widths,
-                   burst_runs=burst_runs, usage=True, warm=not args.quick)
+    prompts = QUICK_PROMPTS if args.quick else PROMPTS
+    measure = dict(prompts=prompts, max_tokens=args.max_tokens, runs=runs, conc_runs=conc_runs,
+                   widths=widths, burst_runs=burst_runs, usage=True, warm=not args.quick)
 
     load1 = os.getloadavg()[0]
     foreign = ForeignCpu()
@@ -839,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
     foreign.start()
     say("direct llama_cpp.Llama baseline (in-process)")
     direct, _ = run_direct(model_path, args.threads, args.max_tokens, runs,
-                           args.flash_attn == "on", args.ctx, warm=not args.quick)
+                           args.flash_attn == "on", args.ctx, prompts, warm=not args.quick)
     ceiling = kernel_ceiling(model_path, args.threads, args.flash_attn == "on",
                              steps=4 if args.quick else 24, prompt=16 if args.quick else 100)
     foreign.stop("direct")
@@ -881,33 +898,23 @@ def main(argv: list[str] | None = None) -> int:
     else:
         say("llama-server baseline skipped" + (" (not built)" if not args.skip_llama_server
                                                else ""))
-    servers = {"vertexcompat": ours_server, **peers}
+    servers = {"vertexcompat": (ours_server, OUR_MODEL_ID),
+               **{name: (server, "local") for name, server in peers.items()}}
     runs_by_name: dict[str, ServerRun] = {}
     if args.sequential or not peers:
-        for name, server in servers.items():
-            say(f"{name} (its phases alone)")
-            foreign.start()
-            with server:
-                model_id = OUR_MODEL_ID if server is ours_server else "local"
-                runs_by_name[name] = asyncio.run(measure_server(server.base, model_id,
-                                                                **measure))
-                assert server.proc is not None
-                runs_by_name[name].peak_rss_mb = tree_peak_rss_mb(server.proc.pid)
-            foreign.stop(name)
+        groups = [{name: seat} for name, seat in servers.items()]
     else:
-        say(f"{', '.join(servers)}: started together, their phases taking turns")
-        with contextlib.ExitStack() as stack:
-            for server in servers.values():
-                stack.enter_context(server)
-            foreign.start()
-            measured = asyncio.run(measure_servers(
-                [(server.base, OUR_MODEL_ID if server is ours_server else "local")
-                 for server in servers.values()], **measure))
-            for (name, server), run in zip(servers.items(), measured):
-                assert server.proc is not None
-                run.peak_rss_mb = tree_peak_rss_mb(server.proc.pid)
-                runs_by_name[name] = run
-        foreign.stop("servers, taking turns")  # once they are stopped: their CPU is ours
+        groups = [servers]
+    for group in groups:
+        if len(group) > 1:
+            phase = "servers, taking turns"
+            say(", ".join(group) + ": started together, their phases taking turns")
+        else:
+            phase = next(iter(group))
+            say(f"{phase} (its phases alone)")
+        foreign.start()
+        runs_by_name |= measure_together(group, measure)
+        foreign.stop(phase)  # after the servers stopped: their CPU is ours, not foreign
     ours = runs_by_name["vertexcompat"]
     peer = runs_by_name.get("llama-server")
     no_repack = runs_by_name.get("llama-server --no-repack")
@@ -928,10 +935,9 @@ def main(argv: list[str] | None = None) -> int:
              "--host", "127.0.0.1", "--port", str(port)],
             "/v1/models", port, log_dir / "llama_cpp_server.log",
         )
-        with pserver:
-            pyserver = asyncio.run(measure_server(
-                pserver.base, "local", **{**measure, "widths": (4,), "burst_runs": 0,
-                                          "usage": False}))
+        pyserver = measure_together({"llama_cpp.server": (pserver, "local")},
+                                    {**measure, "widths": (4,), "burst_runs": 0,
+                                     "usage": False})["llama_cpp.server"]
         foreign.stop("llama_cpp.server")
 
     cfg["loadavg_at_start"] = load1

@@ -135,8 +135,8 @@ def _b64(data: bytes) -> str:
 
 TINY_PNG = png()
 TINY_WAV = wav()
-_TINY_PNG_B64 = _b64(TINY_PNG).encode()
-_TINY_WAV_B64 = _b64(TINY_WAV).encode()
+TINY_PNG_B64 = _b64(TINY_PNG).encode()
+TINY_WAV_B64 = _b64(TINY_WAV).encode()
 BAD_IMAGES = {
     "truncated png": TINY_PNG[:30],
     "png claiming 60000x60000": png(60000, 60000, idat=zlib.compress(b"\x00" * 64)),
@@ -267,7 +267,7 @@ class FuzzCase:
     @property
     def perceives(self) -> bool:
         """Whether the body carries a valid image or audio part (perception runs on it)."""
-        return _TINY_PNG_B64 in self.body or _TINY_WAV_B64 in self.body
+        return TINY_PNG_B64 in self.body or TINY_WAV_B64 in self.body
 
     def __repr__(self) -> str:  # short: hypothesis prints it, bodies run to 256 KiB
         return (f"FuzzCase({self.surface}, {self.method} {self.path[:60]!r}, "
