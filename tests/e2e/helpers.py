@@ -130,15 +130,24 @@ def sign_assertions(key: dict[str, Any], count: int = 3) -> list[str]:
             for i in range(count)]
 
 
-def create_service_account_key(data_dir: Path, project: str, out: Path, port: int) -> Path:
-    """`vertexcompat auth create-service-account`, the CLI's own code run in this process:
-    a `python -m vertexcompat` costs ~0.8 s of CPU and ~1 s of wall in interpreter start and
-    imports. tests/e2e/test_auth.py and test_chat_cli.py run the command as a user would."""
+def run_cli(*args: str) -> str:
+    """`vertexcompat ARGS...`, the CLI's own code run in this process, and what it printed
+    (it must exit 0): a `python -m vertexcompat` costs ~0.8 s of CPU and ~1 s of wall in
+    interpreter start and imports. Tests about a command itself (tests/e2e/test_auth.py,
+    test_chat_cli.py) run it as a user would, in a subprocess."""
     from vertexcompat.cli.main import main as cli_main
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        code = cli_main(["auth", "create-service-account", "--project", project, "--out",
-                         str(out), "--port", str(port), "--data-dir", str(data_dir)])
+        code = cli_main(list(args))
     assert code == 0, printed.getvalue()
+    return printed.getvalue()
+
+
+def create_service_account_key(data_dir: Path, project: str, out: Path, port: int,
+                               *extra: str) -> Path:
+    """`vertexcompat auth create-service-account` in this process (`run_cli`): the key
+    file `out`, for the token endpoint on `port`."""
+    run_cli("auth", "create-service-account", "--project", project, "--out", str(out),
+            "--port", str(port), "--data-dir", str(data_dir), *extra)
     return out

@@ -8,8 +8,6 @@ parts, thought marks, parsed JSON, counts, errors), not how clever the answers a
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +18,9 @@ from google.genai import errors, types
 from google.oauth2 import service_account
 
 from tests.unit.media.perception.image_samples import stop_sign_jpeg
-from vertexcompat.cli.main import main as cli_main
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key, run_cli
 from .server import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,15 +31,8 @@ SHORT = types.GenerateContentConfig(max_output_tokens=12, temperature=0)
 
 
 def _create_key(root: Path, project: str, port: int) -> Path:
-    """The CLI's own `create-service-account`, run in this process (a `python -m
-    vertexcompat` costs ~0.8 s of CPU; tests/e2e/test_auth.py runs it as a user would)."""
-    key = root / f"{project}-key.json"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        code = cli_main(["auth", "create-service-account", "--project", project, "--out",
-                         str(key), "--port", str(port), "--data-dir", str(root / "data")])
-    assert code == 0, printed.getvalue()
-    return key
+    return create_service_account_key(root / "data", project, root / f"{project}-key.json",
+                                      port)
 
 
 @pytest.fixture(scope="module")
@@ -278,14 +269,8 @@ def test_google_search_grounding_metadata_reaches_the_sdk(
     segment is the UTF-8 bytes of the text it says."""
     corpus = Path(__file__).parents[1] / "data" / "grounding"
     data_dir = native[1].parent / "data"
-    # The CLI's own `index add`, run in this process (a `python -m vertexcompat` costs
-    # ~0.6 s of CPU in interpreter start and imports).
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        code = cli_main(["index", "add", "--no-embeddings", "--data-dir", str(data_dir),
-                         str(corpus / "cafe-melodie-espresso.md"),
-                         str(corpus / "aurora-x3-headlamp.md")])
-    assert code == 0, printed.getvalue()
+    run_cli("index", "add", "--no-embeddings", "--data-dir", str(data_dir),
+            str(corpus / "cafe-melodie-espresso.md"), str(corpus / "aurora-x3-headlamp.md"))
     question = "Who invented the Café Mélodie espresso machine?"
     response = client.models.generate_content(
         model=MODEL, contents=question,

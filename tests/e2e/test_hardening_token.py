@@ -10,8 +10,6 @@ keeps its defaults. Every test uses its own key, so their buckets do not interfe
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import select
 import socket
@@ -30,9 +28,9 @@ from google.oauth2 import service_account
 
 from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, b64url_encode, sign_assertion
 from vertexcompat.auth.tokens import token_digest
-from vertexcompat.cli.main import main as cli_main
 
 from .conftest import TINY_MODEL
+from .helpers import create_service_account_key
 from .server import ServerProcess, free_port
 from .test_auth import JWT_BEARER, SCOPES
 
@@ -66,17 +64,10 @@ class Env:
         return f"http://127.0.0.1:{self.port}/token"
 
     def new_key(self) -> dict[str, Any]:
-        """A fresh key from the CLI's own `create-service-account`, run in this process (a
-        `python -m vertexcompat` per key cost ~0.8 s of CPU, ~7 times; tests/e2e/test_auth.py
-        runs the command as a user would)."""
         self.keys += 1
-        path = self.root / f"key-{self.keys}.json"
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            code = cli_main(["auth", "create-service-account", "--project", "demo", "--name",
-                             f"sa-{self.keys}", "--out", str(path), "--port", str(self.port),
-                             "--data-dir", str(self.data_dir)])
-        assert code == 0, printed.getvalue()
+        path = create_service_account_key(self.data_dir, "demo",
+                                          self.root / f"key-{self.keys}.json", self.port,
+                                          "--name", f"sa-{self.keys}")
         key: dict[str, Any] = json.loads(path.read_text())
         return key
 
