@@ -68,10 +68,12 @@ from vertexcompat.store.tokens import SqlTokens
 from vertexcompat.web.metrics import PrometheusMetrics
 
 if TYPE_CHECKING:
+    from vertexcompat.embeddings.cache import EmbeddingCache
     from vertexcompat.embeddings.minilm import TextEmbedder
     from vertexcompat.backends.gemini_upstream import GeminiUpstream
     from vertexcompat.backends.openai_upstream import OpenAIUpstream
     from vertexcompat.engine.llama_engine import LlamaEngine
+    from vertexcompat.media.illustrations import Illustrator
     from vertexcompat.media.perception.pipeline import Perception
 
 logger = logging.getLogger(__name__)
@@ -276,7 +278,6 @@ def build_container(settings: Settings) -> Container:
     """The production container: one local llama.cpp backend serving `settings.model`."""
     from vertexcompat.backends.local import LocalBackend
     from vertexcompat.backends.local_drawing import SvgDrawing
-    from vertexcompat.media.illustrations import Illustrator
     from vertexcompat.media.svg.render import SvgRenderer
     from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
     from vertexcompat.engine.model_files import DEFAULT_DRAFT_MODELS, ModelCatalog
@@ -302,16 +303,14 @@ def build_container(settings: Settings) -> Container:
         on_admit=metrics.queue_time(backend_model) if metrics is not None else None,
     )
     # One MiniLM (loaded on first use) for the safety classifier, search, attribution and
-    # the illustration matcher.
+    # the illustration matcher; the fixed lists it embeds are kept under the data dir.
     embedder = TextEmbedder(threads=1)
     # The renderer's worker process starts on the first image, not here; the illustration
     # library's index on the first scene.
     drawing = SvgDrawing(
         SvgRenderer(timeout_s=settings.image_render_timeout_s),
         on_render=metrics.image_render_time if metrics is not None else None,
-        illustrator=(
-            Illustrator(embed=embedder.embed) if settings.image_illustrations else None
-        ),
+        illustrator=build_illustrator(settings, embedder),
     )
     backends: dict[str, Backend] = {"local": LocalBackend(
         engine,
@@ -448,11 +447,31 @@ def build_grounding(settings: Settings, embedder: TextEmbedder) -> Grounding:
     return Grounding(index, Attribution(embedder), passages=settings.grounding_passages)
 
 
+def embedding_cache(settings: Settings) -> EmbeddingCache:
+    """Where the embeddings of fixed text lists (the safety exemplars, the illustration
+    names) are kept across restarts: `<data_dir>/embeddings`."""
+    from vertexcompat.embeddings.cache import EmbeddingCache
+
+    return EmbeddingCache(settings.data_dir / "embeddings")
+
+
+def build_illustrator(settings: Settings, embedder: TextEmbedder) -> Illustrator | None:
+    """Scenes from the illustration library (`image_illustrations`), its matcher falling
+    back on `embedder`; the library's names' vectors are kept in the data dir's cache."""
+    from vertexcompat.media.illustrations import Illustrator
+
+    if not settings.image_illustrations:
+        return None
+    names = functools.partial(embedding_cache(settings).embed, embedder)
+    return Illustrator(embed=embedder.embed, embed_names=names)
+
+
 def build_safety_judge(
     settings: Settings, perception: Perception | None, embedder: TextEmbedder | None = None
 ) -> SafetyJudge:
     """The classifiers `[safety]` names (their models load on the first request that asks
-    for a rating); the guard model, if any, is added once the generation service exists."""
+    for a rating; the exemplars' embeddings come from the data dir's cache once kept); the
+    guard model, if any, is added once the generation service exists."""
     from vertexcompat.embeddings.minilm import TextEmbedder
     from vertexcompat.safety.lexical import LexicalClassifier
     from vertexcompat.safety.prototypes import EmbeddingClassifier
@@ -460,7 +479,8 @@ def build_safety_judge(
     names = set(settings.safety.classifiers)
     classifiers: list[TextClassifier] = []
     if "embedding" in names:
-        classifiers.append(EmbeddingClassifier(embedder or TextEmbedder(threads=1)))
+        classifiers.append(EmbeddingClassifier(
+            embedder or TextEmbedder(threads=1), cache=embedding_cache(settings)))
     lexical = [LexicalClassifier()] if "lexical" in names else []
     images = perception if settings.safety.images else None
     # The lexical score says "offensive", not which category: it corroborates the embedding

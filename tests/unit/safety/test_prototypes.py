@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from vertexcompat.domain.safety import RATED_CATEGORIES, HarmCategory
-from vertexcompat.embeddings import TextEmbedder
+from vertexcompat.embeddings import EmbeddingCache, TextEmbedder
 from vertexcompat.safety import EmbeddingClassifier, SafetyModelError, TextClassifier
 from vertexcompat.safety.exemplars import load_exemplars
 from vertexcompat.safety.prototypes import views, windows
+from tests.unit.embeddings.counting import CountingEmbedder
 from .threads import concurrently
 
 H = HarmCategory
@@ -91,6 +92,25 @@ def test_scores_are_the_same_from_four_threads_at_once(classifier: EmbeddingClas
     texts = [*BENIGN[:3], HARMFUL[H.HARASSMENT][0], "", HARMFUL[H.DANGEROUS_CONTENT][1]]
     expected = classifier.score(texts)
     assert concurrently(lambda: classifier.score(texts)) == [expected] * 4
+
+
+def test_with_a_cache_the_scores_are_the_same_and_a_second_load_embeds_no_exemplar(
+    classifier: EmbeddingClassifier, tmp_path: Path
+) -> None:
+    embedder = CountingEmbedder()
+    cache = EmbeddingCache(tmp_path)
+    exemplars = tuple(e.text for e in load_exemplars())
+    first = EmbeddingClassifier(embedder, cache=cache)
+    first.warm()
+    assert embedder.lists == [exemplars]
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    second = EmbeddingClassifier(embedder, cache=cache)
+    second.warm()
+    assert embedder.lists == [exemplars]  # read from the cache: not embedded again
+    texts = [*BENIGN, *(text for texts in HARMFUL.values() for text in texts), ""]
+    expected = classifier.score(texts)  # no cache
+    assert first.score(texts) == expected
+    assert second.score(texts) == expected
 
 
 def test_windows_cut_long_texts_at_sentence_ends() -> None:

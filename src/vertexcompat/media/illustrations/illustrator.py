@@ -44,9 +44,12 @@ class Illustrator:
     """Scene JSON → composed SVG, and the PNG text chunks that credit the library."""
 
     def __init__(self, library: IllustrationLibrary | None = None, *,
-                 embed: Embed | None = None) -> None:
+                 embed: Embed | None = None, embed_names: Embed | None = None) -> None:
+        """`embed`: texts → unit vectors, for the matcher's last resort; `embed_names`: the
+        same for the library's names, a fixed list (default `embed`; the server's keeps
+        them on disk)."""
         self.library = library or IllustrationLibrary()
-        self.matcher = IllustrationMatcher(self.library, embed=embed)
+        self.matcher = IllustrationMatcher(self.library, embed=embed, embed_names=embed_names)
         self._composer = SceneComposer(self.library, self.matcher)
 
     def compose(self, scene_json: str, *, width: int, height: int,

@@ -1,10 +1,15 @@
 """Names → illustrations (media/illustrations/matcher.py) on the real library: keywords
 first, then Unicode names (a stated colour wins), then a name's head word, then — only
-with an embedder, and only near enough — the nearest name in meaning."""
+with an embedder, and only near enough — the nearest name in meaning (the names' vectors
+from `embed_names` when given: the server's disk cache)."""
+
+import functools
 
 import numpy as np
 import pytest
 
+from tests.unit.embeddings.counting import CountingEmbedder
+from vertexcompat.embeddings import EmbeddingCache
 from vertexcompat.media.illustrations.library import IllustrationLibrary
 from vertexcompat.media.illustrations.matcher import IllustrationMatcher, nouns, singular
 
@@ -96,3 +101,34 @@ def test_named_in_finds_the_things_a_request_names(matcher):
 
 def test_named_in_skips_colours_and_the_scene_itself(matcher):
     assert matcher.named_in("an orange circle on a blue background under the sky") == []
+
+
+@pytest.fixture(scope="module")
+def sample_library(library, tmp_path_factory) -> IllustrationLibrary:
+    """Every sixth illustration of the real library (quick to embed)."""
+    directory = tmp_path_factory.mktemp("openmoji-sample")
+    for key in sorted(library.illustrations())[::6]:
+        (directory / f"{key}.svg").symlink_to(library.directory() / f"{key}.svg")
+    return IllustrationLibrary(directory)
+
+
+EMBEDDED_PHRASES = ["vessel", "canine", "skyscraper", "sedan", "blorp", "zzz"]
+
+
+def test_cached_name_vectors_give_the_same_matches_and_are_not_embedded_again(
+    sample_library, tmp_path
+):
+    embedder = CountingEmbedder()
+    plain = IllustrationMatcher(sample_library, embed=embedder.embed)
+    expected = [plain.match(p) for p in EMBEDDED_PHRASES]
+    assert sum(m is not None and m.how == "embedding" for m in expected) >= 3
+    names = tuple(i.name for i in sorted(sample_library.illustrations().values(),
+                                         key=lambda i: i.key))
+    cache = EmbeddingCache(tmp_path)
+    for run in range(2):
+        embedder.lists.clear()
+        matcher = IllustrationMatcher(sample_library, embed=embedder.embed,
+                                      embed_names=functools.partial(cache.embed, embedder))
+        assert [matcher.match(p) for p in EMBEDDED_PHRASES] == expected
+        asked = [texts for texts in embedder.lists if len(texts) > 1]
+        assert asked == ([names] if run == 0 else [])  # the second run reads the cache
