@@ -132,9 +132,9 @@ def sign_assertions(key: dict[str, Any], count: int = 3) -> list[str]:
 
 def run_cli(*args: str) -> str:
     """`vertexcompat ARGS...`, the CLI's own code run in this process, and what it printed
-    (it must exit 0): a `python -m vertexcompat` costs ~0.8 s of CPU and ~1 s of wall in
-    interpreter start and imports. Tests about a command itself (tests/e2e/test_auth.py,
-    test_chat_cli.py) run it as a user would, in a subprocess."""
+    (it must exit 0): a `python -m vertexcompat auth ...` still costs ~0.35 s of CPU in
+    interpreter start and imports (the settings). Tests about a command itself
+    (tests/e2e/test_auth.py, test_chat_cli.py) run it as a user would, in a subprocess."""
     from vertexcompat.cli.main import main as cli_main
 
     printed = io.StringIO()

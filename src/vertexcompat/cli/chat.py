@@ -10,9 +10,10 @@ one, renewed when the server says it expired), else `VERTEXCOMPAT_ACCESS_TOKEN`,
 placeholder (enough for a `--no-auth` server). Without `--server` it runs the engine in
 this process (`cli/chat_server.py`) and talks to that the same way.
 
-Commands and conversation state: `cli/chat_session.py`; rendering: `cli/chat_view.py`.
-When stdin or stdout is not a terminal, lines are read from stdin and answers printed as
-plain text (scriptable); the exit status is then 1 if any turn failed.
+Commands and conversation state: `cli/chat_session.py`; rendering: `cli/chat_view.py`;
+arguments: `cli/parsers/chat.py`. When stdin or stdout is not a terminal, lines are read
+from stdin and answers printed as plain text (scriptable); the exit status is then 1 if any
+turn failed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vertexcompat.cli.auth import AccessTokenError, access_token_over_http
+from vertexcompat.cli.access_tokens import AccessTokenError, access_token_over_http
 from vertexcompat.cli.chat_session import (
     Blank,
     Command,
@@ -36,57 +37,16 @@ from vertexcompat.cli.chat_session import (
     describe_api_error,
     parse_input,
 )
+from vertexcompat.cli.parsers.chat import ACCESS_TOKEN_ENV, DEFAULT_PROJECT, DEFAULT_SERVER_MODEL
 
 if TYPE_CHECKING:
     import openai
 
     from vertexcompat.cli.chat_view import View
 
-ACCESS_TOKEN_ENV = "VERTEXCOMPAT_ACCESS_TOKEN"
 # What a `--no-auth` server is sent when no token is at hand (it accepts any bearer).
 PLACEHOLDER_TOKEN = "no-token"
-# The model id asked for on a `--server` when `--model` is not given: a Gemini id, which
-# the server maps to its local model (or to the endpoint that serves it).
-DEFAULT_SERVER_MODEL = "google/gemini-2.5-flash"
-DEFAULT_PROJECT = "default"
 PROMPT = "› "
-
-_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subcommands.add_parser(
-        "chat", help="chat with a model in the terminal (a server's, or one run in-process)"
-    )
-    parser.add_argument(
-        "--server", metavar="URL",
-        help="a running server, e.g. http://127.0.0.1:8080 (default: run the model "
-        "in this process)",
-    )
-    parser.add_argument(
-        "--model", metavar="ID",
-        help=f"with --server: the model id to ask for (default {DEFAULT_SERVER_MODEL}); "
-        "without: the catalog name or .gguf path to load (as serve --model)",
-    )
-    parser.add_argument(
-        "--key", type=Path, metavar="FILE",
-        help=f"service-account key file the server issued (else ${ACCESS_TOKEN_ENV})",
-    )
-    parser.add_argument(
-        "--project", help="project in the URL (default: the key file's, else "
-        f"{DEFAULT_PROJECT!r})",
-    )
-    parser.add_argument("--location", default="us-central1")
-    parser.add_argument("--max-tokens", type=int, metavar="N", help="max_tokens per answer")
-    in_process = parser.add_argument_group("without --server (as for serve)")
-    in_process.add_argument("--threads", type=int, metavar="N")
-    in_process.add_argument("--ctx-per-seq", type=int, metavar="N", help="context length")
-    in_process.add_argument("--data-dir", metavar="DIR", help="where model files are assembled")
-    in_process.add_argument("--config", metavar="FILE", help="TOML config file")
-    in_process.add_argument(
-        "--log-level", choices=_LOG_LEVELS, help="the in-process server's logs (default error)"
-    )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -366,6 +326,3 @@ def _cause(exc: BaseException) -> str:
         cause = cause.__cause__ or cause.__context__
         seen += 1
     return said
-
-
-__all__ = ["register"]

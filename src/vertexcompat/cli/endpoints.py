@@ -8,20 +8,9 @@ from __future__ import annotations
 import argparse
 
 from vertexcompat.cli.models import format_table
-from vertexcompat.cli.serve import add_settings_arguments, settings_from_args
+from vertexcompat.cli.serve import settings_from_args
 
 PROBE_TIMEOUT_S = 3.0
-
-
-def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subcommands.add_parser("endpoints", help="configured upstream endpoints")
-    actions = parser.add_subparsers(dest="endpoints_command", required=True)
-    list_parser = actions.add_parser("list", help="print the endpoints and their replicas")
-    list_parser.add_argument(
-        "--probe", action="store_true", help="ask each replica for its models (GET …/models)"
-    )
-    add_settings_arguments(list_parser)
-    list_parser.set_defaults(handler=run_list)
 
 
 def run_list(args: argparse.Namespace) -> int:

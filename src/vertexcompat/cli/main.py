@@ -1,4 +1,9 @@
-"""Entry point of the `vertexcompat` command (`vertexcompat.cli.main:main`)."""
+"""Entry point of the `vertexcompat` command (`vertexcompat.cli.main:main`).
+
+The parser is built from `cli/parsers/` alone; the command that runs imports what it needs
+(the settings, pydantic, the container, ...) itself, so `--help`, a usage error or a
+light command never pays for `serve`'s imports.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from vertexcompat import __version__
-from vertexcompat.cli import auth, chat, endpoints, index, models, serve, store
-from vertexcompat.config import ConfigFileError
-from vertexcompat.store.database import StoreError
+from vertexcompat.cli.parsers import auth, chat, endpoints, index, models, serve, store
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +41,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`vertexcompat index list | head`): nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except ConfigFileError as exc:
-        print(f"vertexcompat: {exc}", file=sys.stderr)
+    except Exception as exc:
+        said = settings_error(exc)
+        if said is None:
+            raise
+        print(said, file=sys.stderr)
         return 2
-    except ValidationError as exc:
-        print(f"vertexcompat: invalid settings:\n{exc}", file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f"vertexcompat: state database: {exc}", file=sys.stderr)
-        return 2
+
+
+def settings_error(exc: Exception) -> str | None:
+    """What to tell the user when the settings or the state database they name cannot be
+    used (exit status 2); None for any other failure."""
+    # Imported here, not with the parser: only a command that read the settings raises these.
+    from pydantic import ValidationError
+
+    from vertexcompat.config import ConfigFileError
+    from vertexcompat.store.database import StoreError
+
+    if isinstance(exc, ConfigFileError):
+        return f"vertexcompat: {exc}"
+    if isinstance(exc, ValidationError):
+        return f"vertexcompat: invalid settings:\n{exc}"
+    if isinstance(exc, StoreError):
+        return f"vertexcompat: state database: {exc}"
+    return None

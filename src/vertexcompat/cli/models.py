@@ -1,18 +1,11 @@
-"""`vertexcompat models list`: the local model catalog and the Gemini alias table."""
+"""`vertexcompat models list`: the local model catalog and the Gemini alias table; and
+`format_table`, the tables every command prints. Its arguments: `cli/parsers/models.py`."""
 
 from __future__ import annotations
 
 import argparse
 
-from vertexcompat.cli.serve import add_settings_arguments, settings_from_args
-
-
-def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subcommands.add_parser("models", help="local models and aliases")
-    actions = parser.add_subparsers(dest="models_command", required=True)
-    list_parser = actions.add_parser("list", help="print the model catalog and aliases")
-    add_settings_arguments(list_parser)
-    list_parser.set_defaults(handler=run_list)
+from vertexcompat.cli.serve import settings_from_args
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -14,28 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vertexcompat.cli.serve import add_settings_arguments, settings_from_args
-
-
-def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subcommands.add_parser("store", help="the state database: migrate, check, copy")
-    actions = parser.add_subparsers(dest="store_command", required=True)
-
-    migrate = actions.add_parser("migrate", help="bring the schema to this version's")
-    migrate.add_argument("--url", help="database URL (default: the configured one)")
-    migrate.set_defaults(handler=run_migrate)
-
-    check = actions.add_parser("check", help="integrity check (exit 1 if it fails)")
-    check.add_argument("--url", help="database URL (default: the configured one)")
-    check.set_defaults(handler=run_check)
-
-    copy = actions.add_parser("copy", help="copy all state into an empty database")
-    copy.add_argument("--from", dest="source", required=True, metavar="URL")
-    copy.add_argument("--to", dest="target", required=True, metavar="URL")
-    copy.set_defaults(handler=run_copy)
-
-    for p in (migrate, check, copy):
-        add_settings_arguments(p)
+from vertexcompat.cli.serve import settings_from_args
 
 
 def _open(args: argparse.Namespace, url: str | None):  # type: ignore[no-untyped-def]

@@ -17,10 +17,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from vertexcompat.domain.errors import NotFound
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -204,6 +206,8 @@ class ModelCatalog:
                 f"({', '.join(m.replace('_', '-') for m in missing)}): {src.install_hint}",
                 param="model",
             )
+        from tqdm import tqdm  # only a file not verified before needs the bar
+
         bar = tqdm(
             total=src.size,
             unit="B",

@@ -2,10 +2,10 @@
 SSRF-safe fetcher, gs:// from a local object store) and checking them (real type from magic
 numbers, declared type, size, pixels, duration, decodability). Perception lives elsewhere.
 
-Imports only `vertexcompat.domain`; no web framework.
+Imports only `vertexcompat.domain`; no web framework. The fetcher (`media.fetcher`: httpx)
+is imported by the intake on the first URL it is given, not with the package.
 """
 
-from vertexcompat.media.fetcher import FetchedMedia, fetch
 from vertexcompat.media.intake import (
     AudioMedia,
     ImageMedia,
@@ -18,13 +18,11 @@ from vertexcompat.media.sniff import MediaFormat, MediaKind
 
 __all__ = [
     "AudioMedia",
-    "FetchedMedia",
     "ImageMedia",
     "MediaFormat",
     "MediaKind",
     "MediaLimits",
     "check_part_count",
-    "fetch",
     "load_audio",
     "load_image",
 ]

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.media.data_uri import decode_base64, parse_data_uri
-from vertexcompat.media.fetcher import fetch
 from vertexcompat.media.gcs import read_gcs_object
 from vertexcompat.media.inspect import (
     check_image_decodes,
@@ -166,6 +165,9 @@ async def _image_bytes(url: str, *, param: str, limits: MediaLimits,
             parsed = parse_data_uri(url, param=param, max_bytes=limits.max_image_bytes)
             return parsed.mime, parsed.data
         case "https" | "http":
+            # Imported on the first URL, not at start-up: httpx is most of the fetcher.
+            from vertexcompat.media.fetcher import fetch
+
             fetched = await fetch(url, param=param, limits=limits,
                                   max_bytes=limits.max_image_bytes, ssl_context=ssl_context)
             return None, fetched.data

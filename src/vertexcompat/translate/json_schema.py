@@ -15,9 +15,6 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, assert_never
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-
 from vertexcompat.domain.content import JSON_MIME_TYPE, TEXT_MIME_TYPE
 from vertexcompat.domain.errors import InvalidArgument
 from vertexcompat.openai_api.request import ResponseFormat
@@ -77,6 +74,8 @@ def check_schema(schema: Mapping[str, Any], *, param: str = SCHEMA_PARAM) -> Non
             f"got {type(dialect).__name__}.",
             param=param,
         )
+    import jsonschema  # here, not at start-up: a server never sent a schema never needs it
+
     try:
         with warnings.catch_warnings():
             # An unknown `$schema` URI falls back to the latest draft with a
@@ -84,7 +83,7 @@ def check_schema(schema: Mapping[str, Any], *, param: str = SCHEMA_PARAM) -> Non
             warnings.simplefilter("ignore", DeprecationWarning)
             validator = jsonschema.validators.validator_for(schema)
         validator.check_schema(schema)
-    except SchemaError as exc:
+    except jsonschema.exceptions.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         raise InvalidArgument(
             f"Invalid JSON schema in `{param}` at {where}: {_short(exc.message)}",
@@ -129,6 +128,8 @@ def output_violation(text: str, schema: Mapping[str, Any] | None) -> str | None:
         return "nested too deeply to be checked"
     if schema is None:
         return None if isinstance(value, dict) else "not a JSON object"
+    import jsonschema
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -143,7 +143,7 @@ def test_the_container_starts_the_sweeper_and_stops_it_before_the_database() -> 
 
 def test_build_auth_sweeps_at_the_configured_interval(tmp_path) -> None:
     from tests.fakes import make_settings
-    from vertexcompat.container import build_auth
+    from vertexcompat.auth_services import build_auth
     from vertexcompat.store.tokens import TokenRecord
 
     auth = build_auth(make_settings(data_dir=str(tmp_path), token_sweep_interval_s=0.01))

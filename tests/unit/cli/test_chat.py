@@ -257,7 +257,7 @@ def test_a_key_file_token_from_a_server_that_is_not_there_says_where(
 ) -> None:
     import socket
 
-    from vertexcompat.cli.auth import AccessTokenError, access_token_over_http
+    from vertexcompat.cli.access_tokens import AccessTokenError, access_token_over_http
 
     for name in list(os.environ):
         if name.startswith("VERTEXCOMPAT_"):

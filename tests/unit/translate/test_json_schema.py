@@ -159,12 +159,12 @@ def test_schemas_jsonschema_chokes_on_are_400_naming_the_param(schema, says):
 
 
 def test_anything_else_jsonschema_raises_is_a_400_too(monkeypatch):
-    from vertexcompat.translate import json_schema
+    import jsonschema
 
     def boom(schema):
         raise KeyError("internal")
 
-    monkeypatch.setattr(json_schema.jsonschema.validators, "validator_for", boom)
+    monkeypatch.setattr(jsonschema.validators, "validator_for", boom)
     with pytest.raises(InvalidArgument) as caught:
         lower(_json_schema({"type": "object"}))
     assert caught.value.param == "response_format.json_schema.schema"

@@ -8,7 +8,7 @@ import time
 
 from tests.fakes import make_container
 from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI, sign_assertion
-from vertexcompat.container import build_auth
+from vertexcompat.auth_services import build_auth
 
 from .helpers import client_for
 
