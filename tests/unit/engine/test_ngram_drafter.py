@@ -98,10 +98,34 @@ def test_the_length_with_the_most_tokens_per_unit_of_cost_is_chosen():
             assert max(rate(n) for n in range(1, 41)) <= speculation.MIN_GAIN
 
 
+
+def test_a_draft_that_would_barely_pay_alone_is_not_made():
+    # Beside other streams a draft is verified in a call of its own, so one that only just
+    # beats a plain step costs the server: the best length must beat it by MIN_GAIN.
+    assert speculation.MIN_GAIN >= 1.2
+
+    def best_rate(acceptance, available):
+        return max(sum(acceptance ** j for j in range(n + 1)) / row_cost(n + 1)
+                   for n in range(1, available + 1))
+
+    marginal = [a / 100 for a in range(50, 100)
+                if 1.0 < best_rate(a / 100, 7) < speculation.MIN_GAIN]
+    assert marginal  # acceptances whose drafts would pay alone, under the first cap
+    for acceptance in marginal:
+        assert draft_length(acceptance, 7) == 0
+
 def test_a_short_match_does_not_draft_at_first_and_a_long_one_does():
     d = NgramDrafter([1, 2, 3, 4, 5, 6, 1, 2])  # a two-token match: a guess, not a copy
     assert d.match() == (2, 2) and d.draft() == []
     assert copying(20).draft()
+
+
+def test_an_opening_that_quotes_the_prompt_is_not_drafted_until_it_is_a_copy():
+    # "Here is a tutorial on <the prompt's words>": a match of 8-15 tokens is where answers
+    # quote the prompt and leave it; a first draft there would mostly be thrown away.
+    for quoted in (8, 12, 15):
+        assert copying(quoted).match()[1] == quoted and copying(quoted).draft() == []
+    assert copying(16).draft()  # 16 tokens in: a copy, drafted
 
 
 def lengths_kept_whole(d: NgramDrafter, drafts: int) -> list[int]:
