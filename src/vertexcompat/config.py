@@ -265,7 +265,7 @@ class Settings(BaseSettings):
     # n-grams of the prompt and the answer so far, "draft" from a smaller model of the
     # same tokenizer (`draft_model`), and verifies them in one batch (docs/speculative.md);
     # "off" decodes one token per step.
-    speculative: Literal["off", "ngram", "draft"] = "off"
+    speculative: Literal["off", "ngram", "draft"] = "ngram"
     # The longest draft verified per step; unset, the mode's own: 63 for "ngram" (its
     # drafts cost nothing and it picks each draft's length by what verifying it costs),
     # 6 for "draft" (each drafted token costs a draft-model step).

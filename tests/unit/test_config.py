@@ -123,14 +123,14 @@ def test_bad_safety_settings_are_refused_at_start(safety):
         Settings(safety=safety)
 
 
-def test_speculative_decoding_is_off_by_default_and_read_from_the_file_or_env(tmp_path,
-                                                                              monkeypatch):
+def test_speculative_decoding_is_ngram_by_default_and_read_from_the_file_or_env(tmp_path,
+                                                                                monkeypatch):
     from pydantic import ValidationError
 
-    assert (Settings().speculative, Settings().draft_max) == ("off", None)  # the mode's own
+    assert (Settings().speculative, Settings().draft_max) == ("ngram", None)  # the mode's own
     config = tmp_path / "c.toml"
-    config.write_text('speculative = "ngram"\ndraft_max = 4\n')
-    assert (load_settings(config).speculative, load_settings(config).draft_max) == ("ngram", 4)
+    config.write_text('speculative = "off"\ndraft_max = 4\n')
+    assert (load_settings(config).speculative, load_settings(config).draft_max) == ("off", 4)
     monkeypatch.setenv("VERTEXCOMPAT_DRAFT_MAX", "2")
     assert load_settings(config).draft_max == 2
     config.write_text('speculative = "draft"\ndraft_model = "qwen2.5-coder-0.5b-instruct"\n')

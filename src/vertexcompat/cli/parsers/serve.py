@@ -79,7 +79,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         choices=("off", "ngram", "draft"),
         help="speculative decoding: ngram verifies drafts taken from the prompt and the "
         "answer so far, draft those of a smaller model (--draft-model), several tokens "
-        "per step (default: off)",
+        "per step (default: ngram)",
     )
     parser.add_argument(
         "--draft-model",
