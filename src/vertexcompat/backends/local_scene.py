@@ -6,6 +6,13 @@ schema, so the scene always parses. The composer draws each object from the libr
 
 Here: the grammar's spec and text (the caption line's rule, then the schema's rules), and
 the prompt — instructions and one worked example — the model reads.
+
+No space after a key's colon (the example shows it, the grammar holds it): in the default
+model's vocabulary `": "` is two tokens (`":` then ` "`) where `":"` is one, so a scene's
+JSON is ~17% fewer tokens (one object 38 instead of 46, each further object 25 instead of
+30): every image decodes that many fewer steps. The space after a comma stays: writing all
+of it compact saved more per object but made the default model add objects (a sun, a
+second shape) to simple prompts, so its scenes came out no shorter.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def scene_grammar(spec: SceneGrammarSpec) -> str:
     body = schema_to_grammar(SCENE_SCHEMA, default_max_length=_SCHEMA_STRING_BOUND)
     # The schema's root becomes `scene`; nothing else in the converter's output names it.
     body = re.sub(r"^root ::=", "scene ::=", body, count=1, flags=re.MULTILINE)
+    # A key's colon is written with no space either side (the example's style).
+    body = body.replace(' space ":" space ', ' ":" ')
     caption = (
         f"[A-Za-z0-9] [A-Za-z0-9 ,.:;!?'()-]{{0,{spec.max_caption_chars - 1}}}"
     )
@@ -87,4 +96,4 @@ def scene_example() -> tuple[str, str]:
     }
     return ("Two dogs with a red ball next to a tree in the sun.",
             "Two dogs playing with a red ball next to a tree on a sunny day.\n"
-            + json.dumps(scene, separators=(", ", ": ")))
+            + json.dumps(scene, separators=(", ", ":")))

@@ -66,12 +66,18 @@ class Illustrator:
         shows. A small model often lists one or two of three things asked for ("a girl
         holding an umbrella in the rain" laid out as an umbrella); it is the request, not
         the model, that says what must be in the picture. Added objects take cells no
-        object uses, so they hide nothing."""
+        object uses, so they hide nothing. In a full scene (MAX_OBJECTS) an added object
+        takes the place of the last one the request does not name: the tiny model fills
+        "a bicycle next to a house" with a house and five cars, and the bicycle asked for
+        must not be what is left out."""
         mentions = self.matcher.named_in(prompt)
         scene = self._specific(scene, mentions)
         shown_keys: dict[str, str] = {}  # illustration key → the object's name
         shown_heads: set[str] = set()
+        named_keys = {m.illustration.key for m in mentions}
+        named_heads = {head_noun(m.name) for m in mentions}
         kept: list[SceneObject] = []
+        unnamed: list[SceneObject] = []  # kept objects the request does not name
         for obj in scene.objects:
             match = self.matcher.match(obj.name)
             key = match.illustration.key if match is not None else None
@@ -83,26 +89,31 @@ class Illustrator:
             shown_heads.add(head_noun(obj.name))
             if key is not None:
                 shown_keys[key] = obj.name
-        if len(kept) < len(scene.objects):
-            scene = replace(scene, objects=tuple(kept))
-        used = {obj.position for obj in scene.objects}
+            if key not in named_keys and head_noun(obj.name) not in named_heads:
+                unnamed.append(obj)
+        used = {obj.position for obj in kept}
         free = [cell for cell in _FREE_CELLS if cell not in used]
         added: list[SceneObject] = []
         for mention in mentions:
             key = mention.illustration.key
             if key in shown_keys or head_noun(mention.name) in shown_heads:
                 continue
-            if len(scene.objects) + len(added) >= MAX_OBJECTS:
-                break
+            if len(kept) + len(added) >= MAX_OBJECTS:
+                if not unnamed:
+                    break
+                dropped = unnamed.pop()
+                kept = [obj for obj in kept if obj is not dropped]
+                if all(obj.position != dropped.position for obj in kept):
+                    free.insert(0, dropped.position)
             shown_keys[key] = mention.name
             added.append(SceneObject(
                 name=mention.name, count=min(mention.count, MAX_COUNT),
                 colour=mention.colour if mention.colour in COLOURS else None,
                 position=free.pop(0) if free else "center", size="medium", from_prompt=True,
             ))
-        if not added:
+        if not added and len(kept) == len(scene.objects):
             return scene
-        return replace(scene, objects=(*scene.objects, *added))
+        return replace(scene, objects=(*kept, *added))
 
     @staticmethod
     def _specific(scene: Scene, mentions: list[Mention]) -> Scene:

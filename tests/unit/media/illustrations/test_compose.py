@@ -93,8 +93,17 @@ def test_a_thing_already_shown_under_another_name_is_not_added_twice(illustrator
 
 
 def test_the_added_objects_respect_the_scene_bound(illustrator):
-    full = parse_scene(scene(*[obj(n) for n in ("cat", "dog", "cow", "pig", "hen", "owl")]))
-    assert illustrator.completed(full, "a fox and a bee") == full
+    # A full scene makes room by dropping the last objects the request does not name.
+    full = parse_scene(scene(*[obj(n, position=p) for n, p in (
+        ("cat", "center"), ("dog", "left"), ("cow", "right"), ("pig", "top"),
+        ("hen", "top left"), ("owl", "top right"))]))
+    grown = illustrator.completed(full, "a fox and a bee")
+    assert grown.objects[:4] == full.objects[:4]
+    assert [(o.name, o.position, o.from_prompt) for o in grown.objects[4:]] == [
+        ("fox", "top right", True), ("bee", "top left", True)]
+    named = parse_scene(scene(*[obj(n) for n in ("fox", "dog", "cow", "pig", "hen", "owl")]))
+    assert illustrator.completed(named, "a fox and a dog and a cow and a pig and a hen "
+                                        "and an owl and a bee") == named
     small = parse_scene(scene(obj("cat")))
     grown = illustrator.completed(small, "two red cars and a fox")
     assert grown.objects[1:] == (
