@@ -356,17 +356,21 @@ class Scheduler:
                     i, job.sink, stop=job.stop, max_tokens=job.max_tokens,
                     context_room=context_room, thinking=job.thinking,
                 )
-                drafter = self._drafter(job, seq_id)
+                drafter = self._drafter(job, seq_id, job.candidates[0].drafter
+                                        if job.candidates else None)
                 job.candidates.append(Sequence(i, seq_id, sampler, decoder, drafter=drafter))
             self._prefill_from(job, reuse)
         self._pending.extendleft(reversed(waiting))
 
-    def _drafter(self, job: Job, seq_id: int) -> Drafter | None:
-        """What drafts for a new sequence of the job on slot `seq_id`; None: no drafts."""
+    def _drafter(self, job: Job, seq_id: int, first: Drafter | None) -> Drafter | None:
+        """What drafts for a new sequence of the job on slot `seq_id` (`first`: the job's
+        first sequence's, whose prompt index the others copy); None: no drafts."""
         if not self._draft_max or not job.speculate:
             return None
         if self._draft_model is not None:
             return ModelDrafter(self._draft_model, seq_id, job.prompt, max_draft=self._draft_max)
+        if isinstance(first, NgramDrafter):
+            return first.fork()
         return NgramDrafter(job.prompt, max_draft=self._draft_max)
 
     def _prefix_in_progress(self, job: Job) -> bool:

