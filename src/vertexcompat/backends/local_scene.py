@@ -46,11 +46,11 @@ class SceneGrammarSpec:
 
 def scene_grammar(spec: SceneGrammarSpec) -> str:
     """GBNF whose root is: caption line, newline, one scene JSON object."""
-    body = schema_to_grammar(SCENE_SCHEMA, default_max_length=_SCHEMA_STRING_BOUND)
+    # A key's colon with no space either side, as the worked example writes it.
+    body = schema_to_grammar(SCENE_SCHEMA, default_max_length=_SCHEMA_STRING_BOUND,
+                             colon_space=False)
     # The schema's root becomes `scene`; nothing else in the converter's output names it.
     body = re.sub(r"^root ::=", "scene ::=", body, count=1, flags=re.MULTILINE)
-    # A key's colon is written with no space either side (the example's style).
-    body = body.replace(' space ":" space ', ' ":" ')
     caption = (
         f"[A-Za-z0-9] [A-Za-z0-9 ,.:;!?'()-]{{0,{spec.max_caption_chars - 1}}}"
     )

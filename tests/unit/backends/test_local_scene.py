@@ -125,6 +125,8 @@ def test_the_grammar_is_a_caption_line_then_the_scene_schema():
     assert grammar.startswith('root ::= caption "\\n" scene\n')
     assert "\nscene ::= " in grammar and grammar.count("root ::=") == 1
     assert '"\\"name\\""' in grammar
+    # Keys take a bare colon (`"name":"tree"`, a token fewer than `": "`), as the example.
+    assert 'space ":" space' not in grammar and '":"' in grammar
 
 
 def test_the_worked_example_is_a_caption_and_a_scene_under_the_schema():
@@ -132,6 +134,7 @@ def test_the_worked_example_is_a_caption_and_a_scene_under_the_schema():
     caption, _, body = answer.partition("\n")
     assert caption and "\n" not in body
     assert json.loads(body)["objects"][0]["name"] == "tree"
+    assert '"name":"tree"' in body and '": ' not in body
 
 
 def image_request(text="Draw a cat.") -> GenerateContentRequest:

@@ -376,3 +376,12 @@ def test_random_schemas_compile_to_a_safe_grammar_or_are_unsupported():
             check_grammar(schema_to_grammar(schema, default_max_length=8))
         except UnsupportedSchema:
             pass
+
+
+def test_keys_take_a_bare_colon_when_asked_and_any_space_by_default():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    loose = schema_to_grammar(schema, default_max_length=16)
+    tight = schema_to_grammar(schema, default_max_length=16, colon_space=False)
+    # The converter's spelling the option rewrites is still there (else it would do nothing).
+    assert 'space ":" space' in loose
+    assert 'space ":" space' not in tight and '":"' in tight
