@@ -125,6 +125,7 @@ class Sampler:
             for lazy in params.lazy_grammars
         ] if params.grammar is None else []
         self._piece = token_piece
+        self._cells: np.ndarray | None = None
         self._tail = b""  # the end of the output so far, while watching the triggers
         self.malformed = False
         if (params.grammar is not None or self._lazy) and vocab is None:
@@ -223,56 +224,69 @@ class Sampler:
         its own logits row, except at the shared prompt end, where nothing is banned).
         With log probabilities asked, `token_logprobs` then describes the token (None for
         a thought)."""
+        row = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
+        )
+        return self._sample(
+            row, banned, lambda: int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+        )
+
+    def sample_logits(self, logits: np.ndarray) -> int:
+        """`sample` from a logits row kept from an earlier decode (a prompt whose last
+        logits were saved, reused whole): the same draw the context's row would give, by
+        the same chain (applied to a candidate array built from the row, then the token
+        accepted: what llama_sampler_sample does), from a copy (the row is left as it is)."""
+        row = np.array(logits, dtype=np.float32, copy=True)
+
+        def chain_draw() -> int:
+            token = self._draw(row, with_grammar=False)
+            llama_cpp.llama_sampler_accept(self._chain, token)
+            return token
+
+        return self._sample(row, None, chain_draw)
+
+    def _sample(self, row: np.ndarray, banned: np.ndarray | None,
+                chain_draw: Callable[[], int]) -> int:
+        """`sample`'s work on `row` (modified in place: bans); `chain_draw` runs the chain
+        over the row and accepts the drawn token."""
         if self._top is not None:
-            return self._sample_reporting(ctx, batch_index, banned)
+            return self._sample_reporting(row, banned, chain_draw)
         if self._plain_greedy and self._grammar is None and not self._lazy:
-            row = np.ctypeslib.as_array(
-                llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
-            )
             if banned is not None:
                 row[banned] = -np.inf
             return int(row.argmax())  # the first highest, as the greedy sampler picks
         if banned is not None:
-            row = np.ctypeslib.as_array(
-                llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
-            )
             row[banned] = -np.inf
         if self._deferred:
-            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            return chain_draw()
         if self._grammar is None:
-            # llama_sampler_sample also accepts the token into the chain (penalty history).
-            token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            # The chain also accepts the token (penalty history).
+            token = chain_draw()
             if self._lazy:
                 self._watch(token)
             return token
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
-        )
-        token = self._draw(logits, with_grammar=False)
-        if not self._allowed(token, logits):
-            token = self._draw(logits, with_grammar=True)
+        token = self._draw(row, with_grammar=False)
+        if not self._allowed(token, row):
+            token = self._draw(row, with_grammar=True)
         llama_cpp.llama_sampler_accept(self._grammar, token)
         llama_cpp.llama_sampler_accept(self._chain, token)
         return token
 
     def _sample_reporting(
-        self, ctx: llama_cpp.llama_context_p, batch_index: int, banned: np.ndarray | None
+        self, logits: np.ndarray, banned: np.ndarray | None, chain_draw: Callable[[], int]
     ) -> int:
         """`sample` for a request that asked for log probabilities: the same draws (same
         chain calls, same randomness), plus the numbers of the class docstring. Kept apart
         so requests that do not ask pay nothing for it."""
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
-        )
         if banned is not None:
             logits[banned] = -np.inf
         self.token_logprobs = None
         if self._deferred:  # a thought: nothing reported
-            token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            token = chain_draw()
         elif self._grammar is None:
             # Read before the chain runs (it accepts the token into its penalty history).
             z = self._scaled(logits)
-            token = int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+            token = chain_draw()
             self.token_logprobs = self._report(z, token)
             if self._lazy:
                 self._watch(token)  # may start a grammar: for the next token on
@@ -363,6 +377,9 @@ class Sampler:
         counts[token] = counts.get(token, 0) + 1
 
     def _draw(self, logits: np.ndarray, *, with_grammar: bool) -> int:
+        if self._cells is None:  # a candidate array (made with a grammar, else on first use)
+            self._cells = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)
+            self._ids = np.arange(self._n_vocab, dtype=np.int32)
         cells = self._cells
         cells["id"] = self._ids
         cells["logit"] = logits

@@ -153,6 +153,10 @@ class Job:
     submitted: float = field(default_factory=time.monotonic)
     # Whether its candidates may verify prompt-lookup drafts (when the engine drafts).
     speculate: bool = True
+    # The logits of the prompt's last position once its KV is complete (decoded in exact
+    # chunks, or reused whole): a later job with the same prompt samples from a copy
+    # instead of decoding anything (`_Kept.logits`). None: not kept (no prefix cache).
+    last_logits: np.ndarray | None = None
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -166,6 +170,9 @@ class _Kept:
     scope: str | None
     tokens: list[int]
     last_used: int
+    # The logits of the last of `tokens` when they are a whole prompt (`Job.last_logits`):
+    # a job with exactly that prompt reuses all of it and decodes nothing.
+    logits: np.ndarray | None = None
 
 
 class Scheduler:
@@ -383,6 +390,15 @@ class Scheduler:
         for other in self._active:
             if other.phase is not Phase.PREFILL or other.cache_scope != job.cache_scope:
                 continue
+            if self._same_prompt(other, job):
+                # The same prompt: all of it is reusable once the other's is complete.
+                if other.last_logits is not None:
+                    continue  # complete already (reused whole): copied now
+                if reusable_now is None:
+                    reusable_now = self._reuse_source(job)[0]
+                if reusable_now < len(job.prompt):
+                    return True
+                continue
             shared = min(common_prefix(other.prompt, job.prompt), cap)
             if other.prefilled >= shared or shared < MIN_COPY_GAIN:
                 continue
@@ -391,6 +407,12 @@ class Scheduler:
             if shared >= reusable_now + MIN_COPY_GAIN:
                 return True
         return False
+
+    def _same_prompt(self, other: Job, job: Job) -> bool:
+        """Whether `other`'s prompt KV, once complete, can serve `job` whole (with its last
+        logits: prefix cache on, a prompt of at least one exact chunk)."""
+        return (self._prefix_cache and len(job.prompt) >= self._exact
+                and len(other.prompt) == len(job.prompt) and other.prompt == job.prompt)
 
     def _take_slots(self, job: Job) -> tuple[list[int], int]:
         """The KV slots (sequence ids) of the job's candidates, first candidate first, and
@@ -410,21 +432,35 @@ class Scheduler:
         """
         free = self._free_slots
         reuse, best, copy_from, restore = self._reuse_source(job)
+        whole = reuse == len(job.prompt)  # nothing to decode: a copy is always worth it
         busy = set(range(self._parallel)).difference(free)
+        wanted = self._wanted_slots(job)
         slots: list[int] = []
+        empty = [s for s in free if s != best and s not in self._kept]
+        if best is not None and empty and self._kept[best].logits is not None \
+                and reuse < len(self._kept[best].tokens) and reuse >= MIN_MOVE:
+            # The slot keeps a whole prompt, which a repeat reuses without decoding
+            # anything: its shared prefix is copied into an empty slot instead.
+            copy_from, best = best, None
+            place = self._placement(busy, empty, wanted)
+            assert place is not None
+            slots.append(place)
+            busy.add(place)
         if best is not None:
-            place = self._placement(busy, [s for s in free if s != best])
+            place = self._placement(busy, [s for s in free if s != best], wanted)
             lost = len(self._kept[best].tokens) - reuse
-            if place is None or (_gaps_added(busy, best) <= _gaps_added(busy, place)
-                                 and lost < MIN_COPY_GAIN):
+            if place is None or place in wanted or (
+                    _gaps_added(busy, best) <= _gaps_added(busy, place)
+                    and lost < MIN_COPY_GAIN):
                 slots.append(best)  # placed as well as any, and little of it is lost
                 busy.add(best)
-            elif reuse >= MIN_MOVE:
+            elif reuse >= MIN_MOVE or whole:
                 copy_from, best = best, None  # the prefix is copied to a better slot
             else:  # too short to be worth a copy: whatever the placed slot holds
                 best, reuse = None, 0
         while len(slots) < job.n:
-            place = self._placement(busy, [s for s in free if s not in slots and s != copy_from])
+            place = self._placement(
+                busy, [s for s in free if s not in slots and s != copy_from], wanted)
             if place is None:  # only the copy source is left: run there, no copy needed
                 best, copy_from, place = copy_from, None, copy_from
                 slots.insert(0, place)
@@ -434,6 +470,9 @@ class Scheduler:
         if best is None and copy_from is None and restore is None:
             reuse = self._kept_prefix(slots[0], job)
             best = slots[0] if reuse else None
+        if reuse == len(job.prompt):  # reused whole: its last logits come along
+            job.last_logits = self._whole_prompt_logits(
+                best if best is not None else copy_from)
         for slot in slots:
             self._claim(slot, reuse if slot == best else 0)
         if copy_from is not None:
@@ -446,20 +485,50 @@ class Scheduler:
         job.cached = reuse
         return slots, reuse
 
-    def _placement(self, busy: set[int], options: list[int]) -> int | None:
+    def _placement(self, busy: set[int], options: list[int], wanted: set[int]) -> int | None:
         """The best of `options` (free slots) for a new sequence beside the `busy` ones:
-        fewest gaps added (a slot filling a hole between running ids first, then one next to
-        them), then an empty slot, then the least recently used kept prefix, then the lowest
-        id. None when there are no options."""
+        not a slot whose kept prefix is the best one for another waiting job (`wanted`:
+        jobs arriving together over prompts seen before each find theirs), then fewest gaps
+        added (a slot filling a hole between running ids first, then one next to them),
+        then an empty slot, then the least recently used kept prefix, then the lowest id.
+        None when there are no options."""
         if not options:
             return None
         kept = self._kept
 
-        def key(slot: int) -> tuple[int, int, int]:
+        def key(slot: int) -> tuple[bool, int, int, int]:
             held = kept.get(slot)
-            return (_gaps_added(busy, slot), -1 if held is None else held.last_used, slot)
+            return (slot in wanted, _gaps_added(busy, slot),
+                    -1 if held is None else held.last_used, slot)
 
         return min(options, key=key)
+
+    def _wanted_slots(self, job: Job) -> set[int]:
+        """The free slots whose kept prefix is, for some other waiting job, longer than
+        any other free slot's: taking one for `job` would cost that job a decode."""
+        if not self._prefix_cache or not self._kept:
+            return set()
+        free = self._free_slots
+        wanted: set[int] = set()
+        for other in list(self._pending)[: 2 * self._parallel]:
+            if other is job or other.cancelled:
+                continue
+            lengths = sorted(((self._kept_prefix(slot, other), slot) for slot in free),
+                             reverse=True)
+            if lengths and lengths[0][0] > (lengths[1][0] if len(lengths) > 1 else 0):
+                wanted.add(lengths[0][1])
+        return wanted
+
+    def _whole_prompt_logits(self, slot: int | None) -> np.ndarray:
+        """The last logits of the whole prompt that `slot` holds: a free slot's kept ones or
+        those of the job running there."""
+        kept = self._kept.get(slot) if slot is not None else None
+        logits = kept.logits if kept is not None else next(
+            (job.last_logits for job in self._active for cand in job.candidates
+             if cand.seq_id == slot), None)
+        if logits is None:
+            raise Internal(f"no logits kept for the whole prompt in slot {slot}")
+        return logits
 
     def _reuse_source(self, job: Job) -> tuple[int, int | None, int | None, SavedState | None]:
         """Where the job's first slot gets the longest reusable prefix of its prompt, and
@@ -480,6 +549,11 @@ class Scheduler:
                 if other is job or other.cache_scope != job.cache_scope or not other.candidates:
                     continue
                 source = other.candidates[0]
+                if other.last_logits is not None and self._same_prompt(other, job):
+                    # All of it, with its last logits: nothing left to decode, worth a copy.
+                    if reuse < len(job.prompt):
+                        reuse, copy_from = len(job.prompt), source.seq_id
+                    continue
                 length = min(common_prefix(self._held(other, source), job.prompt), cap)
                 if length >= reuse + MIN_COPY_GAIN:
                     reuse, copy_from = length, source.seq_id
@@ -495,10 +569,13 @@ class Scheduler:
     def _kept_prefix(self, slot: int, job: Job) -> int:
         """How many of the job's prompt tokens the free slot's kept KV can give it: the
         shared prefix, in the job's scope, leaving at least one exact chunk to decode (it
-        ends with the last prompt token, whose logits each candidate's first sample reads)."""
+        ends with the last prompt token, whose logits each candidate's first sample reads)
+        — or all of them when the slot kept exactly this prompt with its last logits."""
         kept = self._kept.get(slot)
         if kept is None or kept.scope != job.cache_scope or not self._prefix_cache:
             return 0
+        if kept.logits is not None and kept.tokens == job.prompt:
+            return len(job.prompt)
         return max(0, min(common_prefix(kept.tokens, job.prompt), len(job.prompt) - self._exact))
 
     def _save(self, slot: int, kept: _Kept, reused: int) -> None:
@@ -541,8 +618,10 @@ class Scheduler:
         decoding sequences (`_step`). The first candidate's slot must already hold the
         prompt's KV for positions [0, position) (`_take_slots`); anything it holds past
         them is dropped here, and the other candidates' slots are emptied (the prompt is
-        copied into them whole once it is decoded)."""
-        if not 0 <= position < len(job.prompt):
+        copied into them whole once it is decoded). A prompt reused whole (`position` its
+        length, its last logits kept) starts decoding at the next step without a decode."""
+        whole = position == len(job.prompt) and job.last_logits is not None
+        if not 0 <= position < len(job.prompt) and not whole:
             raise ValueError(f"cannot prefill a {len(job.prompt)}-token prompt from {position}")
         llama_cpp.llama_memory_seq_rm(self._mem, job.candidates[0].seq_id, position, -1)
         for cand in job.candidates[1:]:
@@ -557,6 +636,9 @@ class Scheduler:
         the rows of one sequence: llama.cpp splits a batch whose sequences have unequal row
         counts into pieces that depend on the neighbours, and a sequence's numbers then
         depend on them too. One call per shape keeps every sequence's rows together."""
+        for job in self._active:  # prompts reused whole: their first tokens, fed now
+            if job.phase is Phase.PREFILL and job.prefilled == len(job.prompt):
+                self._start_decoding(job, None)
         if self._reshaped:  # a job ended or began decoding since the last step
             self._reshaped = False
             self._compact()
@@ -787,9 +869,15 @@ class Scheduler:
         take = min(room, remaining - self._exact)
         return take if take >= self._exact else 0
 
-    def _start_decoding(self, job: Job, idx: int) -> None:
-        """The prompt is in the first candidate's slot and `idx` holds its last logits:
-        share the KV with the other candidates and sample every candidate's first token."""
+    def _start_decoding(self, job: Job, idx: int | None) -> None:
+        """The prompt is in the first candidate's slot and the batch row `idx` holds its
+        last logits (None: reused whole, `job.last_logits` holds them): share the KV with
+        the other candidates and sample every candidate's first token. With the prefix
+        cache on, the logits are kept for a later job with the same prompt."""
+        if idx is not None and self._prefix_cache and len(job.prompt) >= self._exact:
+            job.last_logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(self._ctx, idx), shape=(self._n_vocab,)
+            ).copy()
         seq0 = job.candidates[0].seq_id
         for cand in job.candidates[1:]:
             # Copied into the candidate's own KV stream before the next decode runs.
@@ -802,7 +890,12 @@ class Scheduler:
         self._reshaped = True
         for cand in job.candidates:
             cand.n_past = len(job.prompt)
-            self._advance(cand, cand.sampler.sample(self._ctx, idx))
+            if idx is not None:
+                token = cand.sampler.sample(self._ctx, idx)
+            else:
+                assert job.last_logits is not None
+                token = cand.sampler.sample_logits(job.last_logits)
+            self._advance(cand, token)
 
     def _opening_ban(self) -> np.ndarray:
         """Tokens an answer after thoughts may not open with: an end of generation (the
@@ -881,7 +974,9 @@ class Scheduler:
         held = self._held(job, cand) if keep and self._prefix_cache else []
         if held:
             self._clock += 1
-            self._kept[slot] = _Kept(job.cache_scope, held, self._clock)
+            whole = len(held) == len(job.prompt)
+            self._kept[slot] = _Kept(job.cache_scope, held, self._clock,
+                                     job.last_logits if whole else None)
         else:
             llama_cpp.llama_memory_seq_rm(self._mem, slot, -1, -1)
         self._free_slots.append(slot)

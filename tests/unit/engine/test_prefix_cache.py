@@ -128,10 +128,11 @@ def test_a_repeated_request_reuses_its_prompt_and_answers_the_same(reference, ca
         # Another question over the same document came first: the document is reused.
         first, first_usage = run(cached, req)
         assert first_usage.cached_tokens > DOCUMENT_REUSED, (name, first_usage)
-        # The same request again: everything but the last exact chunk, which ends with the
-        # last prompt token.
+        # The same request again: all of it, with the last logits kept from the first
+        # decode; nothing is decoded before its first token (each candidate samples from a
+        # copy of the kept row, the same draws as from the context's row).
         again, usage = run(cached, req)
-        assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS, name
+        assert usage.cached_tokens == usage.prompt_tokens, name
         assert usage.prompt_tokens == first_usage.prompt_tokens
         assert first == reference[name][0], name
         assert again == reference[name][0], name
@@ -208,7 +209,7 @@ def test_a_prefix_is_never_reused_across_projects(cached):
     _, unknown = run(cached, replace(req, project=None))
     assert unknown.cached_tokens == 0
     _, same = run(cached, req)
-    assert same.cached_tokens == same.prompt_tokens - EXACT_ROWS
+    assert same.cached_tokens == same.prompt_tokens  # the same prompt, in its project
 
 
 def test_cancelled_prefill_keeps_only_what_was_decoded(reference, cached):
@@ -226,7 +227,7 @@ def test_cancelled_prefill_keeps_only_what_was_decoded(reference, cached):
 
     asyncio.run(abandon())
     said, usage = run(cached, req)
-    assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
+    assert usage.cached_tokens == usage.prompt_tokens  # its prompt was complete
     assert said == reference["greedy"][0]  # what a fresh decode (no cache) says
 
 
@@ -320,3 +321,31 @@ def test_requests_arriving_together_decode_their_shared_document_once(reference)
     # admitted a step later could copy from a job still decoding the document.
     cached = sorted(usage.cached_tokens for _, usage in results)
     assert cached[0] == 0 and cached[1] > BATCH + 40, cached
+
+
+def test_the_same_request_arriving_together_is_decoded_once(reference):
+    """Three copies of one request arrive at once and nothing holds its prompt: one decodes
+    it, the other two wait and copy all of it, last logits included (nothing decoded for
+    them), and every copy answers as without the cache."""
+    req = CASES["seeded n=3"]
+    with tiny_backend(parallel=8, max_queue=8) as backend:
+        results = run_all(backend, [req] * 3)
+    for said, _ in results:
+        assert said == reference["seeded n=3"][0]
+    cached = sorted(usage.cached_tokens for _, usage in results)
+    prompt = results[0][1].prompt_tokens
+    assert cached == [0, prompt, prompt], cached
+
+
+def test_requests_arriving_together_each_find_their_kept_prompt(reference):
+    """Four prompts were answered one after the other, so each of the four slots keeps
+    one. Asked again all at once (in another order), every request finds its own prompt
+    whole: a new job's slot is never one whose prefix another waiting job would reuse."""
+    reqs = [CASES["greedy"], CASES["json schema"], CASES["thinking"], other(0)]
+    with tiny_backend(parallel=4, max_queue=8) as backend:
+        first = [run(backend, req) for req in reqs]
+        again = run_all(backend, reqs[::-1])[::-1]
+    for (said, _), (said_again, usage) in zip(first, again):
+        assert said_again == said
+        assert usage.cached_tokens == usage.prompt_tokens, usage
+    assert first[0][0] == reference["greedy"][0]
