@@ -12,6 +12,9 @@ as ratios on / off with PASS/MISS against the targets.
 (e) TTFT of a question over a document whose slot other documents took since (as many as
     the server has slots, 4): the
     prefix comes back from host memory (`--cache-ram`), on vs off: target <= 0.10x.
+(f) TTFT of the same request sent again (the whole prompt seen before: with the cache on
+    nothing is decoded, the first token is drawn from the logits kept with the prompt), on
+    vs off: reported, and its answer must be the same.
 (d) (a) against llama-cpp-python's own server (`python -m llama_cpp.server`), which keeps
     the previous prompt's KV and reuses its longest common prefix: reported.
 
@@ -115,6 +118,11 @@ async def measure(base: str, args: argparse.Namespace, *, openai_path: bool = Fa
             out["a_cached"].append(cached_tokens(second))
             out["a_prompt"].append(second["usage"].get("prompt_tokens", 0))
             out["texts"].append(second["text"])
+            again = await chat(client, url, doc + [{"role": "user", "content": QUESTIONS[1]}],
+                               args.second_tokens, model)
+            out.setdefault("f_ttft", []).append(again["ttft"])
+            out.setdefault("f_cached", []).append(cached_tokens(again))
+            out["texts"].append(again["text"])
         if skip_bc:
             return out
         # (e) a document whose slot was taken by as many others as there are slots
@@ -277,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     b_ratio = on["b_total"] / off["b_total"]
     c_ratio = med(on["c_tps"]) / med(off["c_tps"])
     e_ratio = on["e_ttft"] / off["e_ttft"]
+    f_ratio = med(on["f_ttft"]) / med(off["f_ttft"])
     rows = [
         ("(a) TTFT s, shared prefix", f"{med(on['a_ttft']):.3f}", f"off {med(off['a_ttft']):.3f}",
          f"{a_ratio:.3f}x", f"<= {TARGET_TTFT_RATIO:.2f}x",
@@ -289,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         ("(e) TTFT s, prefix from host memory", f"{on['e_ttft']:.3f}", f"off {off['e_ttft']:.3f}",
          f"{e_ratio:.3f}x", f"<= {TARGET_TTFT_RATIO:.2f}x",
          "PASS" if e_ratio <= TARGET_TTFT_RATIO else "MISS"),
+        ("(f) TTFT s, the same request again", f"{med(on['f_ttft']):.3f}",
+         f"off {med(off['f_ttft']):.3f}", f"{f_ratio:.3f}x", "report", "-"),
     ]
     if "llama" in results:
         ll = med(results["llama"]["a_ttft"])
@@ -299,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  model {args.model}  threads {args.threads}  (a) reps {args.reps}, prompt tokens "
           f"{on['a_prompt']}, cached on {on['a_cached']} / off {off['a_cached']}")
     print(f"  (b) cached tokens per turn, on: {on['b_cached']}")
+    print(f"  (f) cached tokens of the repeats, on: {on['f_cached']} (prompts {on['a_prompt']})")
     print(f"  (c) tok/s per burst, on: {[round(x, 1) for x in on['c_tps']]}, "
           f"off: {[round(x, 1) for x in off['c_tps']]}")
     print(f"  (e) cached tokens after {args.parallel} other documents, on {on['e_cached']} / off "
@@ -309,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         print("FAIL: the answers differ with the cache on and off")
         return 1
     if not all(c > 0 for c in on["a_cached"]) or any(off["a_cached"]) or not on["e_cached"] \
-            or off["e_cached"]:
+            or off["e_cached"] or on["f_cached"] != on["a_prompt"]:
         print("FAIL: cached_tokens is not what the cache did")
         return 1
     print(f"prefix cache bench done: (a) {a_ratio:.3f}x (b) {b_ratio:.3f}x (c) {c_ratio:.3f}x "

@@ -42,6 +42,18 @@ The reused count is the job's `cached_tokens`. A job whose prompt shares a longe
 with a job still decoding its prompt than with anything reusable now waits until that prefix
 is decoded and copies it (requests over one document arriving together decode it once).
 
+Whole prompts. A job keeps the logits of its prompt's last token once its KV is complete
+(`Job.last_logits`), and so does the slot it leaves (`_Kept.logits`): they are the numbers
+any exact decode of that prompt gives. A job with exactly that prompt (a retry, a repeated
+question, a load test) reuses all of it, decodes nothing, and draws each candidate's first
+token from a copy of the kept row (`Sampler.sample_logits`: the same draws as from the
+context's row). Identical prompts arriving together: one decodes, the others wait and copy
+its KV and logits. Slots are chosen so that such prompts survive: a new job never takes a
+free slot whose kept prefix is the best one some other waiting job has (`_wanted_slots`:
+requests arriving together over prompts seen before each find theirs), and a job that
+shares only part of a slot's whole prompt copies that part into an empty slot, when there
+is one, rather than cutting the whole prompt short.
+
 Saved states (engine/saved_states.py, `--cache-ram`): when a job takes a slot whose kept
 prefix would be lost, the slot's state is first copied to host memory; a later job whose
 prompt shares a longer prefix with a saved state than with any slot restores it into its

@@ -19,7 +19,7 @@ from vertexcompat.domain.content import (
     GenerationConfig,
     TextPart,
 )
-from vertexcompat.domain.events import Finished, FunctionCall, TextDelta, Usage
+from vertexcompat.domain.events import Finished, FunctionCall, TextDelta, TokenLogprobs, Usage
 from vertexcompat.domain.thinking import ThinkingConfig
 from vertexcompat.domain.tools import FunctionCallingMode, FunctionDeclaration, ToolConfig
 from vertexcompat.engine.scheduler import EXACT_ROWS, common_prefix
@@ -349,3 +349,21 @@ def test_requests_arriving_together_each_find_their_kept_prompt(reference):
         assert said_again == said
         assert usage.cached_tokens == usage.prompt_tokens, usage
     assert first[0][0] == reference["greedy"][0]
+
+
+def test_a_repeat_reports_the_same_log_probabilities(cached):
+    """The first token of a prompt reused whole is drawn from the kept logits row: with log
+    probabilities asked (seeded sampling, penalties), every number and every draw is the
+    one the first decode gave."""
+    req = request("Summarize the document.", temperature=0.8, seed=3, candidate_count=2,
+                  presence_penalty=0.5, response_logprobs=True, logprobs=3)
+
+    async def events():
+        return [ev async for ev in cached.stream(req)]
+
+    first, again = asyncio.run(events()), asyncio.run(events())
+    usage = next(ev for ev in again if isinstance(ev, Usage))
+    assert usage.cached_tokens == usage.prompt_tokens
+    assert [ev for ev in again if not isinstance(ev, Usage)] == \
+        [ev for ev in first if not isinstance(ev, Usage)]
+    assert any(isinstance(ev, TokenLogprobs) for ev in first)
