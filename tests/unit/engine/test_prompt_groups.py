@@ -8,6 +8,7 @@ import asyncio
 from tests.unit.engine.tiny import tiny_backend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
 from vertexcompat.domain.events import Finished, TextDelta, TokenLogprobs
+from vertexcompat.engine import scheduler as scheduler_module
 from vertexcompat.engine.scheduler import PAD_ROWS
 
 MODEL = "smollm2-135m-instruct"
@@ -93,3 +94,33 @@ def test_prompts_ending_together_share_a_call_and_answer_as_alone():
             r[1] for r in first if r[2] == s and r[3])) for s in range(4))
     # The padding's KV was dropped: the next call's rows continue right after each prompt.
     assert sorted(row[1] for row in calls[1]) == sorted(lengths)
+
+
+def test_requests_sent_together_are_admitted_together(monkeypatch):
+    """An idle scheduler that gets a request waits until no other has come for BURST_GAP
+    (here widened to half a second, so the test does not depend on the machine's speed):
+    the three requests sent 0.1 s after the first join it, and all four prompts are decoded
+    in the first call, instead of the first alone and the others a whole prompt later."""
+    monkeypatch.setattr(scheduler_module, "BURST_GAP", 0.5)
+    monkeypatch.setattr(scheduler_module, "BURST_WAIT", 5.0)
+    with tiny_backend(parallel=4, max_queue=8, prefix_cache=False) as backend:
+        scheduler = backend._engine._scheduler
+        calls: list[list[tuple[int, int, int, bool]]] = []
+        plain = scheduler._decode
+
+        def recording(rows):
+            calls.append(list(rows))
+            plain(rows)
+
+        scheduler._decode = recording
+
+        async def staggered():
+            first = asyncio.create_task(said(backend, request(QUESTIONS[0])))
+            await asyncio.sleep(0.1)
+            rest = [asyncio.create_task(said(backend, request(q))) for q in QUESTIONS[1:]]
+            return await asyncio.gather(first, *rest)
+
+        answers = asyncio.run(staggered())
+        scheduler._decode = plain
+    assert all(answer and answer[-1] for answer in answers)
+    assert sorted({row[2] for row in calls[0]}) == list(range(4))
