@@ -14,7 +14,9 @@ budget is `capacity_bytes`; the least recently used states go first. A state may
 by names (a cachedContents resource holds the KV of its contents while it lives): pinned
 states are evicted only when unpinned ones do not free enough, and `unpin` releases them.
 An entry whose tokens are a prefix of another's in the same scope is redundant and
-dropped; the longer one serves both.
+dropped; the longer one serves both. A whole prompt's state also keeps the logits of its
+last token (`SavedState.logits`, counted in its size): a job with exactly that prompt
+restores it and decodes nothing.
 
 Thread safety: the scheduler thread saves and looks up; `unpin` and `stats` may come
 from other threads. One lock guards the books.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sized
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(eq=False, slots=True)
@@ -34,10 +37,17 @@ class SavedState:
     data: Sized  # the bytes of llama_state_seq_get_data (a ctypes array)
     last_used: int
     pins: set[str] = field(default_factory=set)
+    # The logits of the last of `tokens` when they are a whole prompt (a numpy row): a job
+    # with exactly that prompt restores the state and decodes nothing. None: not kept.
+    logits: Any = None
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.data) + (self.logits.nbytes if self.logits is not None else 0)
+
+    def whole(self, prompt: list[int]) -> bool:
+        """Whether the state serves all of `prompt`, last logits included."""
+        return self.logits is not None and self.tokens == prompt
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -79,14 +89,16 @@ class SavedStates:
 
     def best(self, scope: str | None, prompt: list[int]) -> tuple[SavedState | None, int]:
         """The saved state of `scope` sharing the longest prefix with `prompt`, and that
-        length (0 and None when none shares any)."""
+        length (0 and None when none shares any); of equals, one that serves the whole
+        prompt (`SavedState.whole`) first."""
         with self._lock:
             found, length = None, 0
             for state in self._states:
                 if state.scope != scope:
                     continue
                 shared = common_prefix(state.tokens, prompt)
-                if shared > length:
+                if shared > length or (shared == length and found is not None
+                                       and state.whole(prompt) and not found.whole(prompt)):
                     found, length = state, shared
             return found, length
 
@@ -104,12 +116,14 @@ class SavedStates:
             return state is not None
 
     def put(
-        self, scope: str | None, tokens: list[int], data: Sized, *, pin: str | None = None
+        self, scope: str | None, tokens: list[int], data: Sized, *, pin: str | None = None,
+        logits: Any = None,
     ) -> SavedState | None:
-        """Keep `data`, the state of `tokens`, evicting least recently used states to stay
-        within the budget. Returns the entry that holds the tokens now (a longer existing
-        one when it already covered them), or None when the state is larger than the
-        whole budget."""
+        """Keep `data`, the state of `tokens` (and `logits`, those of its last token when
+        the tokens are a whole prompt), evicting least recently used states to stay within
+        the budget. Returns the entry that holds the tokens now (a longer existing one when
+        it already covered them; an equal one takes the logits it lacked), or None when the
+        state is larger than the whole budget."""
         if len(data) > self.capacity_bytes:
             return None
         with self._lock:
@@ -119,8 +133,11 @@ class SavedStates:
                 state.last_used = self._clock
                 if pin is not None:
                     state.pins.add(pin)
-                return state
-            entry = SavedState(scope, list(tokens), data, self._clock)
+                if logits is not None and state.logits is None and state.tokens == tokens:
+                    state.logits = logits
+                    self._evict()
+                return state if state in self._states else None
+            entry = SavedState(scope, list(tokens), data, self._clock, logits=logits)
             if pin is not None:
                 entry.pins.add(pin)
             # States this one extends are redundant: it serves every prompt they served.

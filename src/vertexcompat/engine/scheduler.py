@@ -507,8 +507,8 @@ class Scheduler:
             reuse = self._kept_prefix(slots[0], job)
             best = slots[0] if reuse else None
         if reuse == len(job.prompt):  # reused whole: its last logits come along
-            job.last_logits = self._whole_prompt_logits(
-                best if best is not None else copy_from)
+            job.last_logits = restore.logits if restore is not None else \
+                self._whole_prompt_logits(best if best is not None else copy_from)
         for slot in slots:
             self._claim(slot, reuse if slot == best else 0)
         if copy_from is not None:
@@ -517,7 +517,7 @@ class Scheduler:
             llama_cpp.llama_memory_seq_rm(self._mem, slots[0], -1, -1)
             llama_cpp.llama_memory_seq_cp(self._mem, copy_from, slots[0], -1, -1)
         if restore is not None and not self._restore(slots[0], restore):
-            reuse = 0
+            reuse, job.last_logits = 0, None
         job.cached = reuse
         return slots, reuse
 
@@ -595,9 +595,12 @@ class Scheduler:
                     reuse, copy_from = length, source.seq_id
             if self._saved is not None:  # a state saved in host memory, restored
                 state, length = self._saved.best(job.cache_scope, job.prompt)
-                length = min(length, cap)
-                if state is not None and length >= reuse + MIN_COPY_GAIN:
-                    reuse, restore, copy_from = length, state, None
+                if state is not None and state.whole(job.prompt) and self._prefix_cache \
+                        and len(job.prompt) >= self._exact:
+                    if reuse < len(job.prompt):  # all of it, last logits too
+                        reuse, restore, copy_from = len(job.prompt), state, None
+                elif state is not None and min(length, cap) >= reuse + MIN_COPY_GAIN:
+                    reuse, restore, copy_from = min(length, cap), state, None
             if copy_from is not None or restore is not None:
                 best = None
         return reuse, best, copy_from, restore
@@ -616,14 +619,17 @@ class Scheduler:
 
     def _save(self, slot: int, kept: _Kept, reused: int) -> None:
         """Copy the state of the prefix a taken slot kept to host memory, unless the job
-        reuses nearly all of it or a saved state covers it already."""
+        reuses nearly all of it or a saved state covers it already. A whole prompt (kept
+        with its last logits) is saved with them unless the job reuses all of it: a repeat
+        restores it and decodes nothing."""
         saved = self._saved
-        if saved is None or len(kept.tokens) - reused < MIN_COPY_GAIN \
+        if saved is None or len(kept.tokens) - reused < (
+                1 if kept.logits is not None else MIN_COPY_GAIN) \
                 or saved.covers(kept.scope, kept.tokens):
             return
         data = self._state_of(slot, len(kept.tokens))
         if data is not None:
-            saved.put(kept.scope, kept.tokens, data)
+            saved.put(kept.scope, kept.tokens, data, logits=kept.logits)
 
     def _state_of(self, slot: int, length: int) -> ctypes.Array[ctypes.c_uint8] | None:
         """The slot's state (its KV) cut to its first `length` positions: what comes after
@@ -1035,7 +1041,8 @@ class Scheduler:
             return
         data = self._state_of(job.candidates[0].seq_id, len(tokens))
         if data is not None:
-            saved.put(job.cache_scope, tokens, data, pin=name)
+            saved.put(job.cache_scope, tokens, data, pin=name,
+                      logits=job.last_logits if len(tokens) == len(job.prompt) else None)
 
     def _held(self, job: Job, cand: Sequence) -> list[int]:
         """The prompt tokens whose exact KV the candidate's slot holds (positions 0 on):

@@ -262,18 +262,25 @@ def other(k: int) -> GenerateContentRequest:
 
 def test_a_prefix_whose_slot_was_taken_is_restored_from_host_memory(reference):
     """One slot: another document takes it, and the first one's KV comes back from the
-    saved state (not decoded again), with the same answer. Without host memory it is gone."""
+    saved state (not decoded again), with the same answer. Without host memory it is gone.
+    A whole prompt is saved with its last logits: the same prompt again decodes nothing; a
+    longer one over the same document decodes only past the saved state."""
     req = CASES["greedy"]
     with tiny_backend(parallel=1, cache_ram_mib=256) as backend:
         run(backend, brief(req))
         run(backend, other(0))
         assert backend.stats()["saved_states"] == 1
         said, usage = run(backend, req)
-        assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
+        assert usage.cached_tokens == usage.prompt_tokens
         assert said == reference["greedy"][0]
         # Both documents are saved now; each comes back from host memory.
         _, back = run(backend, other(0))
-        assert back.cached_tokens == back.prompt_tokens - EXACT_ROWS
+        assert back.cached_tokens == back.prompt_tokens
+        follow_up = replace(req, contents=(
+            *req.contents, Content("model", (TextPart("Line 3 is about a fox."),)),
+            Content("user", (TextPart("And what is on line 4?"),))))
+        _, longer = run(backend, brief(follow_up))
+        assert longer.cached_tokens == usage.prompt_tokens
     with tiny_backend(parallel=1, cache_ram_mib=0) as backend:
         run(backend, brief(req))
         run(backend, other(0))
@@ -299,7 +306,7 @@ def test_saved_states_stay_within_the_budget_and_a_pinned_one_outlives_traffic(r
         assert stats["saved_state_bytes"] <= 6 * 2**20
         assert stats["saved_states"] == 1 and stats["pinned_states"] == 1
         said, usage = run(backend, req)
-        assert usage.cached_tokens == usage.prompt_tokens - EXACT_ROWS
+        assert usage.cached_tokens == usage.prompt_tokens  # pinned with its last logits
         assert said == reference["greedy"][0]
         backend.release_cache("projects/p/locations/l/cachedContents/1")
         assert backend.stats()["pinned_states"] == 0
