@@ -4,6 +4,7 @@ Each answer stays bit-identical (tokens and log probabilities) to the same reque
 alone. Real tiny model (SmolLM2-135M)."""
 
 import asyncio
+from contextlib import contextmanager
 
 from tests.unit.engine.tiny import tiny_backend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
@@ -41,6 +42,23 @@ async def said(backend, req):
     return out
 
 
+@contextmanager
+def recorded_calls(scheduler):
+    """The rows of every decode call the scheduler makes inside the block, in order."""
+    calls: list[list[tuple[int, int, int, bool]]] = []
+    plain = scheduler._decode
+
+    def recording(rows):
+        calls.append(list(rows))
+        plain(rows)
+
+    scheduler._decode = recording
+    try:
+        yield calls
+    finally:
+        scheduler._decode = plain
+
+
 def test_prompts_ending_together_share_a_call_and_answer_as_alone():
     with tiny_backend(parallel=4, max_queue=8, prefix_cache=False) as backend:
         engine = backend._engine
@@ -52,15 +70,6 @@ def test_prompts_ending_together_share_a_call_and_answer_as_alone():
         assert sum(longest - n for n in lengths) <= PAD_ROWS * (len(lengths) - 1)
 
         alone = [asyncio.run(said(backend, request(q))) for q in QUESTIONS]
-
-        calls: list[list[tuple[int, int, int, bool]]] = []
-        plain = scheduler._decode
-
-        def recording(rows):
-            calls.append(list(rows))
-            plain(rows)
-
-        scheduler._decode = recording
 
         async def together():
             # Hold the scheduler until all four are queued: they are admitted, and their
@@ -77,8 +86,8 @@ def test_prompts_ending_together_share_a_call_and_answer_as_alone():
                 scheduler._cv.release()
             return await asyncio.gather(*tasks)
 
-        together_said = asyncio.run(together())
-        scheduler._decode = plain
+        with recorded_calls(scheduler) as calls:
+            together_said = asyncio.run(together())
 
     assert together_said == alone
     # The first call held all four prompts, the same number of rows of each (the longest
@@ -105,14 +114,6 @@ def test_requests_sent_together_are_admitted_together(monkeypatch):
     monkeypatch.setattr(scheduler_module, "BURST_WAIT", 5.0)
     with tiny_backend(parallel=4, max_queue=8, prefix_cache=False) as backend:
         scheduler = backend._engine._scheduler
-        calls: list[list[tuple[int, int, int, bool]]] = []
-        plain = scheduler._decode
-
-        def recording(rows):
-            calls.append(list(rows))
-            plain(rows)
-
-        scheduler._decode = recording
 
         async def staggered():
             first = asyncio.create_task(said(backend, request(QUESTIONS[0])))
@@ -120,7 +121,7 @@ def test_requests_sent_together_are_admitted_together(monkeypatch):
             rest = [asyncio.create_task(said(backend, request(q))) for q in QUESTIONS[1:]]
             return await asyncio.gather(first, *rest)
 
-        answers = asyncio.run(staggered())
-        scheduler._decode = plain
+        with recorded_calls(scheduler) as calls:
+            answers = asyncio.run(staggered())
     assert all(answer and answer[-1] for answer in answers)
     assert sorted({row[2] for row in calls[0]}) == list(range(4))
