@@ -14,8 +14,9 @@ handed to the decoder with the token they describe (it emits them for answer tok
 
 Admission is FIFO and bounded: when `max_queue` jobs already wait for slots, `submit` raises
 ResourceExhausted (→ 429 + Retry-After). An idle scheduler that gets a job first waits a
-moment for others sent with it (`BURST_GAP`), so a burst's prompts are decoded together. Cancellation (client disconnect) is observed at the
-next step, i.e. at the next token, and frees the job's slots at once.
+moment for others sent with it (`BURST_GAP`), so a burst's prompts are decoded together.
+Cancellation (client disconnect) is observed at the next step, i.e. at the next token, and
+frees the job's slots at once.
 
 Exact prompts. llama.cpp's CPU kernels compute a sequence's rows differently when a batch
 holds fewer than `EXACT_ROWS` of that sequence's tokens (measured without flash attention:
