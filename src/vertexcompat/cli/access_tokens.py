@@ -59,9 +59,9 @@ def exchange_over_http(server: str, assertion: str) -> str:
         raise AccessTokenError(f"{url}: {exc}") from exc
 
 
-def access_token_over_http(key_path: Path, server: str) -> str:
-    """An access token for a service-account key file, from `server`'s `/token`: what
-    `print-access-token --key FILE --server URL` prints (`vertexcompat chat` uses it)."""
+def assertion_for_key_file(key_path: Path) -> str:
+    """A JWT-bearer assertion signed with a service-account key file's private key, for
+    Google's token URL (what google-auth names, and every server accepts)."""
     from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
     from vertexcompat.auth.keys import load_key_file
 
@@ -69,4 +69,10 @@ def access_token_over_http(key_path: Path, server: str) -> str:
         key = load_key_file(key_path)
     except (OSError, ValueError, ApiError) as exc:
         raise AccessTokenError(f"cannot read key file {key_path}: {exc}") from exc
-    return exchange_over_http(server, sign_assertion_for(key, GOOGLE_TOKEN_URI))
+    return sign_assertion_for(key, GOOGLE_TOKEN_URI)
+
+
+def access_token_over_http(key_path: Path, server: str) -> str:
+    """An access token for a service-account key file, from `server`'s `/token`: what
+    `print-access-token --key FILE --server URL` prints (`vertexcompat chat` uses it)."""
+    return exchange_over_http(server, assertion_for_key_file(key_path))

@@ -20,7 +20,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vertexcompat.cli.access_tokens import AccessTokenError, exchange_over_http, sign_assertion_for
+from vertexcompat.cli.access_tokens import (
+    AccessTokenError,
+    assertion_for_key_file,
+    exchange_over_http,
+)
 from vertexcompat.cli.serve import settings_from_args
 from vertexcompat.domain.errors import ApiError, OAuthError
 
@@ -155,22 +159,16 @@ def run_retire_thought_key(args: argparse.Namespace) -> int:
 
 def run_print_access_token(args: argparse.Namespace) -> int:
     from vertexcompat.auth.grant import JWT_BEARER_GRANT_TYPE
-    from vertexcompat.auth.jwt_bearer import GOOGLE_TOKEN_URI
-    from vertexcompat.auth.keys import load_key_file
 
-    try:
-        key = load_key_file(args.key)
-    except (OSError, ValueError, ApiError) as exc:
-        return _fail(f"cannot read key file {args.key}: {exc}")
     # Signing with the file's private key and verifying against the stored public key
     # is the same check the token endpoint makes.
-    assertion = sign_assertion_for(key, GOOGLE_TOKEN_URI)
-    if args.server:
-        try:
+    try:
+        assertion = assertion_for_key_file(args.key)
+        if args.server:
             print(exchange_over_http(args.server, assertion))
-        except AccessTokenError as exc:
-            return _fail(str(exc))
-        return 0
+            return 0
+    except AccessTokenError as exc:
+        return _fail(str(exc))
     auth = _auth(args)
     try:
         issued = auth.grant.exchange(JWT_BEARER_GRANT_TYPE, assertion)

@@ -224,47 +224,43 @@ class Sampler:
         its own logits row, except at the shared prompt end, where nothing is banned).
         With log probabilities asked, `token_logprobs` then describes the token (None for
         a thought)."""
-        row = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
-        )
-        return self._sample(
-            row, banned, lambda: int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
-        )
+        return self._sample(ctx, batch_index, None, banned)
 
     def sample_logits(self, logits: np.ndarray) -> int:
-        """`sample` from a logits row kept from an earlier decode (a prompt whose last
-        logits were saved, reused whole): the same draw the context's row would give, by
-        the same chain (applied to a candidate array built from the row, then the token
-        accepted: what llama_sampler_sample does), from a copy (the row is left as it is)."""
-        row = np.array(logits, dtype=np.float32, copy=True)
+        """`sample` from a logits row kept from an earlier decode (a prompt reused whole,
+        its last logits kept): the same draw the context's row would give, by the same
+        chain (applied to a candidate array built from the row, then the token accepted:
+        what llama_sampler_sample does), from a copy (the kept row is left as it is)."""
+        return self._sample(None, 0, logits.copy(), None)
 
-        def chain_draw() -> int:
-            token = self._draw(row, with_grammar=False)
-            llama_cpp.llama_sampler_accept(self._chain, token)
-            return token
-
-        return self._sample(row, None, chain_draw)
-
-    def _sample(self, row: np.ndarray, banned: np.ndarray | None,
-                chain_draw: Callable[[], int]) -> int:
-        """`sample`'s work on `row` (modified in place: bans); `chain_draw` runs the chain
-        over the row and accepts the drawn token."""
-        if self._top is not None:
-            return self._sample_reporting(row, banned, chain_draw)
-        if self._plain_greedy and self._grammar is None and not self._lazy:
-            if banned is not None:
-                row[banned] = -np.inf
-            return int(row.argmax())  # the first highest, as the greedy sampler picks
+    def _sample(self, ctx: llama_cpp.llama_context_p | None, batch_index: int,
+                row: np.ndarray | None, banned: np.ndarray | None) -> int:
+        """`sample`'s work on the context's row at `batch_index`, or on `row` when there is
+        no context (`sample_logits`). The context's row is only read where it is needed: a
+        plain chain draw hands the context to llama.cpp."""
+        if ctx is not None and (banned is not None or self._top is not None or (
+                self._plain_greedy and not self._lazy) or self._grammar is not None):
+            row = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(ctx, batch_index), shape=(self._n_vocab,)
+            )
         if banned is not None:
+            assert row is not None
             row[banned] = -np.inf
+        if self._top is not None:
+            assert row is not None
+            return self._sample_reporting(ctx, batch_index, row)
+        if self._plain_greedy and self._grammar is None and not self._lazy:
+            assert row is not None
+            return int(row.argmax())  # the first highest, as the greedy sampler picks
         if self._deferred:
-            return chain_draw()
+            return self._chain_draw(ctx, batch_index, row)
         if self._grammar is None:
             # The chain also accepts the token (penalty history).
-            token = chain_draw()
+            token = self._chain_draw(ctx, batch_index, row)
             if self._lazy:
                 self._watch(token)
             return token
+        assert row is not None
         token = self._draw(row, with_grammar=False)
         if not self._allowed(token, row):
             token = self._draw(row, with_grammar=True)
@@ -272,21 +268,30 @@ class Sampler:
         llama_cpp.llama_sampler_accept(self._chain, token)
         return token
 
+    def _chain_draw(self, ctx: llama_cpp.llama_context_p | None, batch_index: int,
+                    row: np.ndarray | None) -> int:
+        """The chain's draw, the token accepted into it: from the context's row by
+        llama_sampler_sample, or from `row` (no context) by the same apply and accept."""
+        if ctx is not None:
+            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, batch_index))
+        assert row is not None
+        token = self._draw(row, with_grammar=False)
+        llama_cpp.llama_sampler_accept(self._chain, token)
+        return token
+
     def _sample_reporting(
-        self, logits: np.ndarray, banned: np.ndarray | None, chain_draw: Callable[[], int]
+        self, ctx: llama_cpp.llama_context_p | None, batch_index: int, logits: np.ndarray
     ) -> int:
-        """`sample` for a request that asked for log probabilities: the same draws (same
-        chain calls, same randomness), plus the numbers of the class docstring. Kept apart
-        so requests that do not ask pay nothing for it."""
-        if banned is not None:
-            logits[banned] = -np.inf
+        """`sample` for a request that asked for log probabilities (bans already applied
+        to `logits`): the same draws (same chain calls, same randomness), plus the numbers
+        of the class docstring. Kept apart so requests that do not ask pay nothing for it."""
         self.token_logprobs = None
         if self._deferred:  # a thought: nothing reported
-            token = chain_draw()
+            token = self._chain_draw(ctx, batch_index, logits)
         elif self._grammar is None:
             # Read before the chain runs (it accepts the token into its penalty history).
             z = self._scaled(logits)
-            token = chain_draw()
+            token = self._chain_draw(ctx, batch_index, logits)
             self.token_logprobs = self._report(z, token)
             if self._lazy:
                 self._watch(token)  # may start a grammar: for the next token on

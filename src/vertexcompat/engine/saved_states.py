@@ -16,7 +16,8 @@ states are evicted only when unpinned ones do not free enough, and `unpin` relea
 An entry whose tokens are a prefix of another's in the same scope is redundant and
 dropped; the longer one serves both. A whole prompt's state also keeps the logits of its
 last token (`SavedState.logits`, counted in its size): a job with exactly that prompt
-restores it and decodes nothing.
+restores it and decodes nothing (until a longer state extends it: that one serves the
+prompt from then on, decoding its last exact chunk).
 
 Thread safety: the scheduler thread saves and looks up; `unpin` and `stats` may come
 from other threads. One lock guards the books.
@@ -89,16 +90,14 @@ class SavedStates:
 
     def best(self, scope: str | None, prompt: list[int]) -> tuple[SavedState | None, int]:
         """The saved state of `scope` sharing the longest prefix with `prompt`, and that
-        length (0 and None when none shares any); of equals, one that serves the whole
-        prompt (`SavedState.whole`) first."""
+        length (0 and None when none shares any)."""
         with self._lock:
             found, length = None, 0
             for state in self._states:
                 if state.scope != scope:
                     continue
                 shared = common_prefix(state.tokens, prompt)
-                if shared > length or (shared == length and found is not None
-                                       and state.whole(prompt) and not found.whole(prompt)):
+                if shared > length:
                     found, length = state, shared
             return found, length
 
@@ -122,8 +121,8 @@ class SavedStates:
         """Keep `data`, the state of `tokens` (and `logits`, those of its last token when
         the tokens are a whole prompt), evicting least recently used states to stay within
         the budget. Returns the entry that holds the tokens now (a longer existing one when
-        it already covered them; an equal one takes the logits it lacked), or None when the
-        state is larger than the whole budget."""
+        it already covered them, which keeps its own logits), or None when the state is
+        larger than the whole budget."""
         if len(data) > self.capacity_bytes:
             return None
         with self._lock:
@@ -133,10 +132,7 @@ class SavedStates:
                 state.last_used = self._clock
                 if pin is not None:
                     state.pins.add(pin)
-                if logits is not None and state.logits is None and state.tokens == tokens:
-                    state.logits = logits
-                    self._evict()
-                return state if state in self._states else None
+                return state
             entry = SavedState(scope, list(tokens), data, self._clock, logits=logits)
             if pin is not None:
                 entry.pins.add(pin)

@@ -74,6 +74,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import llama_cpp
 import numpy as np
@@ -181,6 +182,18 @@ class Job:
 
     def cancel(self) -> None:
         self.cancelled = True
+
+
+class _Reuse(NamedTuple):
+    """Where a job's prompt prefix comes from (`Scheduler._reuse_source`): at most one of
+    a free slot that kept it, a running job's slot to copy it from, a saved state."""
+
+    length: int = 0
+    slot: int | None = None
+    copy_from: int | None = None
+    restore: SavedState | None = None
+    # The last logits of the prompt when `length` is all of it.
+    logits: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -432,7 +445,7 @@ class Scheduler:
                 if other.last_logits is not None:
                     continue  # complete already (reused whole): copied now
                 if reusable_now is None:
-                    reusable_now = self._reuse_source(job)[0]
+                    reusable_now = self._reuse_source(job).length
                 if reusable_now < len(job.prompt):
                     return True
                 continue
@@ -440,7 +453,7 @@ class Scheduler:
             if other.prefilled >= shared or shared < MIN_COPY_GAIN:
                 continue
             if reusable_now is None:
-                reusable_now = self._reuse_source(job)[0]
+                reusable_now = self._reuse_source(job).length
             if shared >= reusable_now + MIN_COPY_GAIN:
                 return True
         return False
@@ -462,20 +475,24 @@ class Scheduler:
         kept the best prefix would open a gap, that prefix is copied into the chosen slot
         instead (a KV stream copy, a few ms; the source slot keeps it too). Among equally
         placed slots, empty ones go first, then the least recently used, so the prefixes
-        most recently used stay longest. What a taken slot kept is forgotten (copied to
+        most recently used stay longest; before all that, a slot another waiting job would
+        reuse most is not taken (`_wanted_slots`), and a slot keeping a whole prompt (with
+        its last logits) has the shared part copied into an empty one rather than being cut
+        short. What a taken slot kept is forgotten (copied to
         host memory first when worth it, `_save`): `_prefill_from` drops the first slot's
         KV past the reused prefix and empties the others (the prompt is copied into them
         once it is decoded).
         """
         free = self._free_slots
-        reuse, best, copy_from, restore = self._reuse_source(job)
+        reuse, best, copy_from, restore, logits = self._reuse_source(job)
         whole = reuse == len(job.prompt)  # nothing to decode: a copy is always worth it
         busy = set(range(self._parallel)).difference(free)
         wanted = self._wanted_slots(job)
         slots: list[int] = []
-        empty = [s for s in free if s != best and s not in self._kept]
-        if best is not None and empty and self._kept[best].logits is not None \
-                and reuse < len(self._kept[best].tokens) and reuse >= MIN_MOVE:
+        held = self._kept.get(best) if best is not None else None
+        empty = [s for s in free if s not in self._kept]
+        if held is not None and held.logits is not None and empty \
+                and MIN_MOVE <= reuse < len(held.tokens):
             # The slot keeps a whole prompt, which a repeat reuses without decoding
             # anything: its shared prefix is copied into an empty slot instead.
             copy_from, best = best, None
@@ -507,9 +524,9 @@ class Scheduler:
         if best is None and copy_from is None and restore is None:
             reuse = self._kept_prefix(slots[0], job)
             best = slots[0] if reuse else None
+            logits = self._kept[best].logits if best is not None else None
         if reuse == len(job.prompt):  # reused whole: its last logits come along
-            job.last_logits = restore.logits if restore is not None else \
-                self._whole_prompt_logits(best if best is not None else copy_from)
+            job.last_logits = logits
         for slot in slots:
             self._claim(slot, reuse if slot == best else 0)
         if copy_from is not None:
@@ -556,55 +573,43 @@ class Scheduler:
                 wanted.add(lengths[0][1])
         return wanted
 
-    def _whole_prompt_logits(self, slot: int | None) -> np.ndarray:
-        """The last logits of the whole prompt that `slot` holds: a free slot's kept ones or
-        those of the job running there."""
-        kept = self._kept.get(slot) if slot is not None else None
-        logits = kept.logits if kept is not None else next(
-            (job.last_logits for job in self._active for cand in job.candidates
-             if cand.seq_id == slot), None)
-        if logits is None:
-            raise Internal(f"no logits kept for the whole prompt in slot {slot}")
-        return logits
-
-    def _reuse_source(self, job: Job) -> tuple[int, int | None, int | None, SavedState | None]:
+    def _reuse_source(self, job: Job) -> _Reuse:
         """Where the job's first slot gets the longest reusable prefix of its prompt, and
         its length: a free slot that kept it, a running job's slot to copy it from, or a
-        state saved in host memory (at most one of the three; all None: nothing)."""
-        free = self._free_slots
-        reuse, best, copy_from, restore = 0, None, None, None
-        if self._prefix_cache:
-            # At least one exact chunk is decoded: it ends with the last prompt token,
-            # whose logits each candidate's first sample reads.
-            cap = len(job.prompt) - self._exact
-            for slot in free:
-                length = self._kept_prefix(slot, job)
-                if length > reuse or (length == reuse and length and best is not None
-                                      and self._kept[slot].last_used > self._kept[best].last_used):
-                    reuse, best = length, slot
-            for other in self._active:  # a running job's prompt, copied when worth it
-                if other is job or other.cache_scope != job.cache_scope or not other.candidates:
-                    continue
-                source = other.candidates[0]
-                if other.last_logits is not None and self._same_prompt(other, job):
-                    # All of it, with its last logits: nothing left to decode, worth a copy.
-                    if reuse < len(job.prompt):
-                        reuse, copy_from = len(job.prompt), source.seq_id
-                    continue
-                length = min(common_prefix(self._held(other, source), job.prompt), cap)
-                if length >= reuse + MIN_COPY_GAIN:
-                    reuse, copy_from = length, source.seq_id
-            if self._saved is not None:  # a state saved in host memory, restored
-                state, length = self._saved.best(job.cache_scope, job.prompt)
-                if state is not None and state.whole(job.prompt) and self._prefix_cache \
-                        and len(job.prompt) >= self._exact:
-                    if reuse < len(job.prompt):  # all of it, last logits too
-                        reuse, restore, copy_from = len(job.prompt), state, None
-                elif state is not None and min(length, cap) >= reuse + MIN_COPY_GAIN:
-                    reuse, restore, copy_from = min(length, cap), state, None
-            if copy_from is not None or restore is not None:
-                best = None
-        return reuse, best, copy_from, restore
+        state saved in host memory (at most one of the three; none: nothing). All of the
+        prompt only from a source that holds exactly it with its last logits (`logits`)."""
+        if not self._prefix_cache:
+            return _Reuse()
+        whole = len(job.prompt)
+        # At least one exact chunk is decoded otherwise: it ends with the last prompt
+        # token, whose logits each candidate's first sample reads.
+        cap = whole - self._exact
+        reuse, best = 0, None
+        for slot in self._free_slots:
+            length = self._kept_prefix(slot, job)
+            if length > reuse or (length == reuse and length and best is not None
+                                  and self._kept[slot].last_used > self._kept[best].last_used):
+                reuse, best = length, slot
+        found = _Reuse(reuse, best, logits=self._kept[best].logits if reuse == whole else None)
+        for other in self._active:  # a running job's prompt, copied when worth it
+            if other is job or other.cache_scope != job.cache_scope or not other.candidates \
+                    or found.length == whole:
+                continue
+            seq_id = other.candidates[0].seq_id
+            if other.last_logits is not None and self._same_prompt(other, job):
+                # All of it, with its last logits: nothing left to decode, worth a copy.
+                found = _Reuse(whole, copy_from=seq_id, logits=other.last_logits)
+                continue
+            length = min(common_prefix(self._held(other, other.candidates[0]), job.prompt), cap)
+            if length >= found.length + MIN_COPY_GAIN:
+                found = _Reuse(length, copy_from=seq_id)
+        if self._saved is not None and found.length < whole:  # host memory, restored
+            state, length = self._saved.best(job.cache_scope, job.prompt)
+            if state is not None and state.whole(job.prompt):
+                found = _Reuse(whole, restore=state, logits=state.logits)
+            elif state is not None and min(length, cap) >= found.length + MIN_COPY_GAIN:
+                found = _Reuse(min(length, cap), restore=state)
+        return found
 
     def _kept_prefix(self, slot: int, job: Job) -> int:
         """How many of the job's prompt tokens the free slot's kept KV can give it: the

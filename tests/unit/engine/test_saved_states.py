@@ -68,9 +68,10 @@ def test_a_state_larger_than_the_budget_is_not_kept():
 
 
 def test_a_whole_prompt_is_kept_with_its_last_logits():
-    """A state saved with the logits of its last token serves exactly its prompt whole: it
-    is preferred to a longer state sharing the same prefix, its logits count against the
-    budget, and an equal state saved without logits takes them later."""
+    """A state saved with the logits of its last token serves exactly its prompt whole, and
+    its logits count against the budget. A prompt a longer state covers is not saved again
+    (the longer one keeps its own logits), and a longer state that extends a whole one
+    serves it from then on, without those logits."""
     import numpy as np
 
     logits = np.zeros(8, dtype=np.float32)  # 32 bytes
@@ -79,17 +80,11 @@ def test_a_whole_prompt_is_kept_with_its_last_logits():
     whole = states.put("p", [7, 8], data(10), logits=logits)
     assert whole is not None and whole.size == 10 + 32 and whole.whole([7, 8])
     assert not whole.whole([7, 8, 9]) and not whole.whole([7])
-    states.put("p", [1, 2, 3], data(10))  # covered by [1..5]: nothing new
-    found, length = states.best("p", [1, 2, 3])
-    assert found is not None and found.tokens == [1, 2, 3, 4, 5] and not found.whole([1, 2, 3])
-    exact = SavedStates(1000)
-    exact.put("p", [1, 2, 3, 4, 5], data(10))
-    exact._states.append(type(whole)("p", [1, 2, 3], data(10), 0, logits=logits))
-    found, length = exact.best("p", [1, 2, 3])
-    assert length == 3 and found is not None and found.whole([1, 2, 3])
-    bare = states.best("p", [7, 8])[0]
-    assert bare is whole
-    later = SavedStates(1000)
-    later.put("p", [4, 5], data(10))
-    entry = later.put("p", [4, 5], data(10), logits=logits)
-    assert entry is not None and entry.whole([4, 5]) and later.stats()["saved_state_bytes"] == 42
+    assert states.stats()["saved_state_bytes"] == 10 + 42
+    covered = states.put("p", [1, 2, 3], data(10), logits=logits)
+    assert covered is not None and covered.tokens == [1, 2, 3, 4, 5] and covered.logits is None
+    assert states.best("p", [7, 8]) == (whole, 2)
+    states.put("p", [7, 8, 9], data(10))
+    found, length = states.best("p", [7, 8])
+    assert found is not None and found.tokens == [7, 8, 9] and length == 2
+    assert not found.whole([7, 8])

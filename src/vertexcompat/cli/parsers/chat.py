@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from vertexcompat.cli.parsers import Handler
+from vertexcompat.cli.parsers.serve import LOG_LEVELS
 
 _COMMAND = "vertexcompat.cli.chat"
 
@@ -15,8 +16,6 @@ ACCESS_TOKEN_ENV = "VERTEXCOMPAT_ACCESS_TOKEN"
 # the server maps to its local model (or to the endpoint that serves it).
 DEFAULT_SERVER_MODEL = "google/gemini-2.5-flash"
 DEFAULT_PROJECT = "default"
-
-_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,6 +48,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     in_process.add_argument("--data-dir", metavar="DIR", help="where model files are assembled")
     in_process.add_argument("--config", metavar="FILE", help="TOML config file")
     in_process.add_argument(
-        "--log-level", choices=_LOG_LEVELS, help="the in-process server's logs (default error)"
+        "--log-level", choices=LOG_LEVELS, help="the in-process server's logs (default error)"
     )
     parser.set_defaults(handler=Handler(_COMMAND, "run"))

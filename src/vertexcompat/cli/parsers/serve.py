@@ -8,7 +8,7 @@ import argparse
 from vertexcompat.cli.parsers import Handler
 
 _COMMAND = "vertexcompat.cli.serve"
-_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config file")
     parser.add_argument("--model", metavar="NAME_OR_PATH", help="catalog name or .gguf path")
     parser.add_argument("--data-dir", metavar="DIR", help="where model files are assembled")
-    parser.add_argument("--log-level", choices=_LOG_LEVELS)
+    parser.add_argument("--log-level", choices=LOG_LEVELS)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
