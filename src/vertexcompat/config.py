@@ -254,6 +254,9 @@ class Settings(BaseSettings):
     cached_content_min_tokens: int = Field(default=1024, ge=1)
     # Reuse the KV of prompt prefixes a finished request left in its slot (same project).
     prefix_cache: bool = True
+    # A request identical to one still running, with a deterministic answer (temperature
+    # 0 or a seed), follows it instead of decoding the same tokens again.
+    share_answers: bool = True
     # MiB of host memory for the KV of prompt prefixes whose slots were taken by other
     # requests, restored when a prompt starts with one again (like llama.cpp's
     # --cache-ram); cachedContents keep theirs here while they live. 0: none.

@@ -242,6 +242,7 @@ def build_container(settings: Settings) -> Container:
             batch_size=settings.batch_size,
             max_queue=settings.max_queue,
             prefix_cache=settings.prefix_cache,
+            share_answers=settings.share_answers,
             cache_ram_mib=settings.cache_ram_mib,
             flash_attn=settings.flash_attn,
             speculative=settings.speculative,

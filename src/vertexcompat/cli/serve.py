@@ -29,6 +29,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "debug_prompts",
             "default_thinking_budget",
             "prefix_cache",
+            "share_answers",
             "cache_ram_mib",
             "flash_attn",
             "speculative",

@@ -61,6 +61,8 @@ class EngineConfig:
     kv_unified: bool = False
     # Reuse the KV of prompt prefixes that released slots still hold (engine/scheduler.py).
     prefix_cache: bool = True
+    # Identical requests with a deterministic answer decode once (engine/scheduler.py).
+    share_answers: bool = True
     # Host memory for the KV of prefixes whose slots were reused (engine/saved_states.py);
     # 0 keeps none.
     cache_ram_mib: int = 2048
@@ -242,6 +244,7 @@ class LlamaEngine:
             max_queue=cfg.max_queue,
             token_piece=self.token_piece,
             prefix_cache=cfg.prefix_cache,
+            share_answers=cfg.share_answers,
             exact_rows=EXACT_ROWS_FLASH if cfg.flash_attn else EXACT_ROWS,
             saved=SavedStates(cfg.cache_ram_mib * 2**20),
             on_admit=self._on_admit,

@@ -56,6 +56,15 @@ requests arriving together over prompts seen before each find theirs), and a job
 shares only part of a slot's whole prompt copies that part into an empty slot, when there
 is one, rather than cutting the whole prompt short.
 
+Shared answers (on unless `share_answers=False`). A job whose answer is deterministic
+(greedy, or sampled with a request seed) and identical to a job still running or waiting
+(same prompt, scope, sampling parameters, limits, stops and thinking plan) decodes nothing:
+it follows that job, gets what it emitted so far at once and the rest as it comes (a retry
+of a request still running, a load test, clients asking the same thing). Its usage counts
+the whole prompt as cached. The answer is the one it would have got alone: without flash
+attention a sequence's numbers do not depend on its batch (above). A followed job whose own
+client left goes on while a follower listens.
+
 Saved states (engine/saved_states.py, `--cache-ram`): when a job takes a slot whose kept
 prefix would be lost, the slot's state is first copied to host memory; a later job whose
 prompt shares a longer prefix with a saved state than with any slot restores it into its
@@ -73,7 +82,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import llama_cpp
@@ -179,9 +188,55 @@ class Job:
     # chunks, or reused whole): a later job with the same prompt samples from a copy
     # instead of decoding anything (`_Kept.logits`). None: not kept (no prefix cache).
     last_logits: np.ndarray | None = None
+    # Shared answers (module docstring): what this job emitted so far, kept while it runs
+    # when its answer is deterministic and may be shared (None: it is not shared); the
+    # identical jobs answered from it, and for such a follower, the job it follows.
+    emitted: list[StreamEvent | BaseException | None] | None = field(default=None, repr=False)
+    followers: list[Job] = field(default_factory=list, repr=False)
+    leader: Job | None = field(default=None, repr=False)
+    closed: bool = False  # its last item (None or an exception) was emitted
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cancel(self) -> None:
         self.cancelled = True
+
+    @property
+    def abandoned(self) -> bool:
+        """Cancelled, and nobody follows it any more: its work can stop."""
+        return self.cancelled and all(f.cancelled for f in self.followers)
+
+    def answer_key(self) -> tuple[object, ...]:
+        """Everything its events depend on besides the prompt."""
+        return (len(self.prompt), self.n, self.params, self.max_tokens, self.stop,
+                self.thinking, self.cache_scope, self.pin, self.speculate)
+
+    def emit(self, item: StreamEvent | BaseException | None) -> None:
+        """Hand an event (an exception: failed; None: done) to the job's sink and to its
+        followers' (a follower's usage counts the whole prompt as cached)."""
+        if self.emitted is None:
+            self.sink(item)
+            return
+        with self._lock:
+            self.emitted.append(item)
+            self.closed = item is None or isinstance(item, BaseException)
+            followers = list(self.followers)
+        if not self.cancelled:
+            self.sink(item)
+        for f in followers:
+            if not f.cancelled:
+                f.sink(_followed(item))
+
+    def follow(self, leader: Job) -> bool:
+        """Attach to `leader`, an identical job still running: replay what it emitted so
+        far to this job's sink, then receive the rest as it comes. False: it is over."""
+        with leader._lock:
+            if leader.closed:
+                return False
+            for item in leader.emitted or ():
+                self.sink(_followed(item))
+            leader.followers.append(self)
+        self.leader = leader
+        return True
 
 
 class _Reuse(NamedTuple):
@@ -226,11 +281,14 @@ class Scheduler:
         on_admit: QueueTimeReport | None = None,
         draft_max: int = 0,
         draft_model: DraftModel | None = None,
+        share_answers: bool = True,
     ) -> None:
         """`on_admit`: told each job's queue time as it gets its slots (metrics).
         `draft_max`: longest draft a decoding sequence verifies per step (speculative
         decoding, `_verify`); 0: none. The drafts come from `draft_model` when given,
-        else from the sequence's own n-grams (prompt lookup)."""
+        else from the sequence's own n-grams (prompt lookup). `share_answers`: a job
+        identical to a running one with a deterministic answer follows it (module
+        docstring) instead of decoding the same tokens."""
         if parallel > batch_size:
             raise ValueError("parallel must not exceed batch_size")
         self._ctx = ctx
@@ -268,6 +326,8 @@ class Scheduler:
         self._reshaped = False
         self._drafted = 0  # draft tokens fed for verification, and those kept
         self._accepted = 0
+        self._share = share_answers
+        self._shared = 0  # jobs answered by following an identical one
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
 
     # -- called from other threads ---------------------------------------------------------
@@ -291,9 +351,27 @@ class Scheduler:
                     "Retry later.",
                     retry_after_s=2,
                 )
+            if self._share and (job.params.temperature <= 0 or job.params.seed is not None):
+                if self._follow(job):
+                    return
+                job.emitted = []
             self._pending.append(job)
             self._last_submit = time.monotonic()
             self._cv.notify()
+
+    def _follow(self, job: Job) -> bool:
+        """Attach a job with a deterministic answer to a running or waiting identical one
+        (caller holds _cv, so the leader is not reaped meanwhile); False: none."""
+        key = job.answer_key()
+        for leader in [*self._active, *self._pending]:
+            if (leader.emitted is not None and not leader.abandoned
+                    and leader.answer_key() == key and leader.prompt == job.prompt
+                    and job.follow(leader)):
+                self._shared += 1
+                if self._on_admit is not None:
+                    self._on_admit(time.monotonic() - job.submitted)
+                return True
+        return False
 
     def cancel(self, job: Job) -> None:
         with self._cv:
@@ -301,9 +379,9 @@ class Scheduler:
             self._cv.notify()
 
     def end_candidate(self, job: Job, candidate: int) -> None:
-        """Finish one candidate of `job` with STOP at the next step."""
+        """Finish one candidate of `job` (of the job it follows) with STOP at the next step."""
         with self._cv:
-            job.ended.add(candidate)
+            (job.leader or job).ended.add(candidate)
             self._cv.notify()
 
     def stats(self) -> dict[str, int]:
@@ -322,6 +400,7 @@ class Scheduler:
                 "kept_prefix_tokens": sum(len(k.tokens) for k in self._kept.values()),
                 "draft_tokens": self._drafted,
                 "accepted_draft_tokens": self._accepted,
+                "shared_answers": self._shared,
                 **(self._saved.stats() if self._saved is not None else {}),
             }
 
@@ -336,7 +415,7 @@ class Scheduler:
         free = len(self._free_slots)
         waiting = 0
         for job in self._pending:
-            if job.cancelled:
+            if job.abandoned:
                 continue
             if waiting == 0 and job.n <= free:
                 free -= job.n
@@ -365,7 +444,7 @@ class Scheduler:
                 for job in list(self._active):
                     self._fail(job, Internal(f"generation failed: {type(exc).__name__}"))
         for job in list(self._active) + list(self._pending):
-            job.sink(None)
+            job.emit(None)
 
     def _gather_burst(self) -> None:
         """Idle until a job came: wait (caller holds _cv) until `BURST_GAP` passed since the
@@ -380,8 +459,8 @@ class Scheduler:
             self._cv.wait(wait)
 
     def _reap_cancelled(self) -> None:
-        self._pending = collections.deque(j for j in self._pending if not j.cancelled)
-        for job in [j for j in self._active if j.cancelled]:
+        self._pending = collections.deque(j for j in self._pending if not j.abandoned)
+        for job in [j for j in self._active if j.abandoned]:
             self._release(job)
 
     # -- admission: slots and prefill ------------------------------------------------------
@@ -410,7 +489,7 @@ class Scheduler:
                     self._free_slots.extend(reversed(slots[i:]))
                     raise
                 decoder = CandidateDecoder(
-                    i, job.sink, stop=job.stop, max_tokens=job.max_tokens,
+                    i, job.emit, stop=job.stop, max_tokens=job.max_tokens,
                     context_room=context_room, thinking=job.thinking,
                 )
                 drafter = self._drafter(job, seq_id, job.candidates[0].drafter
@@ -565,7 +644,7 @@ class Scheduler:
         free = self._free_slots
         wanted: set[int] = set()
         for other in list(self._pending)[: 2 * self._parallel]:
-            if other is job or other.cancelled:
+            if other is job or other.abandoned:
                 continue
             lengths = sorted(((self._kept_prefix(slot, other), slot) for slot in free),
                              reverse=True)
@@ -992,12 +1071,12 @@ class Scheduler:
         for job in [j for j in self._active if j.candidates and all(c.finished for c in j.candidates)]:
             generated = sum(c.decoder.generated for c in job.candidates)
             thought = sum(c.decoder.thought_tokens for c in job.candidates)
-            job.sink(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated,
+            job.emit(Usage(prompt_tokens=len(job.prompt), completion_tokens=generated,
                            cached_tokens=job.cached, reasoning_tokens=thought))
             self._release(job)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
-        job.sink(exc)
+        job.emit(exc)
         self._release(job, keep=False)  # after a failed decode the KV is not trusted
 
     def _release(self, job: Job, *, keep: bool = True) -> None:
@@ -1013,7 +1092,7 @@ class Scheduler:
         job.phase = Phase.DONE
         if job in self._active:
             self._active.remove(job)
-        job.sink(None)
+        job.emit(None)
 
     def _vacate(self, slot: int, job: Job, cand: Sequence, *, keep: bool) -> None:
         """The candidate no longer runs on `slot`: the slot is free again, and with the
@@ -1080,3 +1159,10 @@ def _cells_held(job: Job) -> int:
     if job.phase is Phase.DECODE:
         return sum(cand.n_past for cand in list(job.candidates))
     return job.prefilled if job.phase is Phase.PREFILL else 0
+
+
+def _followed(item: StreamEvent | BaseException | None) -> StreamEvent | BaseException | None:
+    """An event as a follower gets it: it decoded none of its prompt."""
+    if isinstance(item, Usage):
+        return replace(item, cached_tokens=item.prompt_tokens)
+    return item

@@ -333,9 +333,10 @@ def test_requests_arriving_together_decode_their_shared_document_once(reference)
 def test_the_same_request_arriving_together_is_decoded_once(reference):
     """Three copies of one request arrive at once and nothing holds its prompt: one decodes
     it, the other two wait and copy all of it, last logits included (nothing decoded for
-    them), and every copy answers as without the cache."""
+    them), and every copy answers as without the cache. (With shared answers on, the two
+    would follow the first instead: tests/unit/engine/test_shared_answers.py.)"""
     req = CASES["seeded n=3"]
-    with tiny_backend(parallel=8, max_queue=8) as backend:
+    with tiny_backend(parallel=8, max_queue=8, share_answers=False) as backend:
         results = run_all(backend, [req] * 3)
     for said, _ in results:
         assert said == reference["seeded n=3"][0]

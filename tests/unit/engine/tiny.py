@@ -20,7 +20,7 @@ TINY_MODEL = "smollm2-135m-instruct"
 def tiny_backend(
     *, parallel: int, max_queue: int = 2, prefix_cache: bool = True, cache_ram_mib: int = 0,
     on_admit: Callable[[float], None] | None = None, speculative: str = "off",
-    draft_max: int | None = None, batch_size: int = 256,
+    draft_max: int | None = None, batch_size: int = 256, share_answers: bool = True,
 ) -> Iterator[LocalBackend]:
     """A LocalBackend on the tiny model, loaded from the shared test data dir."""
     data_dir = os.environ.get("VERTEXCOMPAT_TEST_DATA_DIR") or platformdirs.user_cache_dir(
@@ -31,7 +31,7 @@ def tiny_backend(
         EngineConfig(
             threads=1, parallel=parallel, ctx_per_seq=1024, batch_size=batch_size, max_queue=max_queue,
             prefix_cache=prefix_cache, cache_ram_mib=cache_ram_mib,
-            speculative=speculative, draft_max=draft_max,
+            speculative=speculative, draft_max=draft_max, share_answers=share_answers,
         ),
         on_admit=on_admit,
     )

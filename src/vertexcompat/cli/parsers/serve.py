@@ -59,6 +59,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="decode every prompt whole (default: reuse prefixes a finished request left)",
     )
     parser.add_argument(
+        "--no-shared-answers",
+        dest="share_answers",
+        action="store_const",
+        const=False,
+        help="decode every request (default: a request identical to one still running, "
+        "greedy or seeded, follows it)",
+    )
+    parser.add_argument(
         "--cache-ram",
         dest="cache_ram_mib",
         type=int,
