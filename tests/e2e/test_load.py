@@ -198,3 +198,44 @@ def test_a_queued_request_whose_client_leaves_gives_up_its_place(
         first.close()
     assert third.result(timeout=120)
     pool.shutdown()
+
+
+def _stream_text_and_usage(stream: Any) -> tuple[str, Any]:
+    text, usage = [], None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text.append(choice.delta.content or "")
+    return "".join(text), usage
+
+
+def test_an_identical_greedy_request_follows_the_running_one_past_a_full_queue(
+    busy_server: ServerProcess, busy_client: openai.OpenAI
+) -> None:
+    """The one slot decodes a greedy request and the queue is full; the same request again
+    needs neither: it follows the running one (shared answers), gets the same text, and
+    counts its whole prompt as cached."""
+    body: dict[str, Any] = {"model": GEMINI_FLASH_001, **ENDLESS, "max_tokens": 300,
+                            "stream": True, "stream_options": {"include_usage": True}}
+    first = busy_client.chat.completions.create(**body)
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        head = next(iter(first))
+        assert head.choices[0].delta.role == "assistant"
+        second = pool.submit(_small_request, busy_client)
+        busy_server.wait_for_load(
+            lambda load: load["queued_requests"] == 1, what="the second request queueing",
+            deadline_s=LIVENESS_S,
+        )
+        again = pool.submit(lambda: _stream_text_and_usage(
+            busy_client.chat.completions.create(**body)))
+        text, usage = _stream_text_and_usage(first)
+        text_again, usage_again = again.result(timeout=LIVENESS_S)
+    finally:
+        first.close()
+    assert text_again == (head.choices[0].delta.content or "") + text
+    assert usage_again.completion_tokens == usage.completion_tokens == 300
+    assert usage_again.prompt_tokens_details.cached_tokens == usage_again.prompt_tokens
+    assert second.result(timeout=120)
+    pool.shutdown()

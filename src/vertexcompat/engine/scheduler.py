@@ -344,6 +344,9 @@ class Scheduler:
 
     def submit(self, job: Job) -> None:
         with self._cv:
+            deterministic = job.params.temperature <= 0 or job.params.seed is not None
+            if self._share and deterministic and self._follow(job):
+                return
             waiting = self._waiting()
             if waiting >= self._max_queue:
                 raise ResourceExhausted(
@@ -351,9 +354,7 @@ class Scheduler:
                     "Retry later.",
                     retry_after_s=2,
                 )
-            if self._share and (job.params.temperature <= 0 or job.params.seed is not None):
-                if self._follow(job):
-                    return
+            if self._share and deterministic:
                 job.emitted = []
             self._pending.append(job)
             self._last_submit = time.monotonic()

@@ -30,6 +30,17 @@ def test_serve_runs_uvicorn_with_settings_from_flags(monkeypatch):
     assert seen["settings"].parallel == 2 and seen["settings"].model_name == "x"
 
 
+def test_engine_flags_reach_the_settings():
+    from vertexcompat.cli.main import build_parser
+    from vertexcompat.cli.serve import settings_from_args
+
+    plain = settings_from_args(build_parser().parse_args(["serve"]))
+    assert plain.prefix_cache and plain.share_answers
+    off = settings_from_args(build_parser().parse_args(
+        ["serve", "--no-prefix-cache", "--no-shared-answers"]))
+    assert not off.prefix_cache and not off.share_answers
+
+
 def _serve_kwargs(monkeypatch, argv):
     import uvicorn
 
