@@ -13,7 +13,8 @@ that asks for log probabilities gets them from each candidate's sampler (samplin
 handed to the decoder with the token they describe (it emits them for answer tokens).
 
 Admission is FIFO and bounded: when `max_queue` jobs already wait for slots, `submit` raises
-ResourceExhausted (→ 429 + Retry-After). An idle scheduler that gets a job first waits a
+ResourceExhausted (→ 429 + Retry-After); a job that follows an identical one (shared
+answers, below) needs no place. An idle scheduler that gets a job first waits a
 moment for others sent with it (`BURST_GAP`), so a burst's prompts are decoded together.
 Cancellation (client disconnect) is observed at the next step, i.e. at the next token, and
 frees the job's slots at once.
