@@ -18,6 +18,8 @@ Measures, each against a baseline measured in the same run:
       fresh requests at once,
       p50 and p95 TTFT (p95 <= 1.0x); peak RSS of the server's processes
   (e) with --with-llama-cpp-server: 4 streams against `python -m llama_cpp.server`
+  (g) one decode step of the 4-stream load (ms per token per stream): through our server,
+      through our engine driven in this process without HTTP, through llama-server
 
 The direct baseline runs first, in this process. Then our server and llama-server (and
 llama-server --no-repack with --peer-no-repack) start together and take turns: round r is
@@ -225,6 +227,66 @@ def kernel_ceiling(model_path: Path, threads: int, flash_attn: bool, steps: int 
         llama_cpp.llama_batch_free(batch)
         llama_cpp.llama_free(ctx)
         llama_cpp.llama_model_free(model)
+
+
+# ---------------------------------------------------------------------------------------------
+# our engine in this process, without HTTP: what the serving path costs per token
+
+
+def run_engine_loads(model_path: Path, threads: int, parallel: int, ctx: int, max_tokens: int,
+                     runs: int, prompts: list[str], speculative: str | None,
+                     flash_attn: bool) -> list[Load]:
+    """The "4" load through our engine (vertexcompat.engine.llama_engine) in this process,
+    with the server's engine settings, consumed by a bare asyncio loop: set beside the
+    same load through our server, the difference is the HTTP serving path's cost."""
+    from vertexcompat.config import Settings
+    from vertexcompat.domain.events import TextDelta, Usage
+    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+    from vertexcompat.engine.sampling import SamplingParams
+
+    settings = Settings(**({"speculative": speculative} if speculative else {}))
+    engine = LlamaEngine(EngineConfig(
+        threads=threads, parallel=parallel, ctx_per_seq=ctx, batch_size=settings.batch_size,
+        max_queue=settings.max_queue, prefix_cache=settings.prefix_cache,
+        share_answers=settings.share_answers, cache_ram_mib=settings.cache_ram_mib,
+        flash_attn=flash_attn, speculative=settings.speculative,
+        draft_max=settings.draft_max))
+    engine.load(model_path, "bench")
+
+    async def one(prompt: str, t0: float) -> Stream:
+        handle = engine.submit(engine.prompt_tokens([{"role": "user", "content": prompt}]),
+                               n=1, params=SamplingParams(temperature=0.0, seed=0),
+                               max_tokens=max_tokens, stop=())
+        ttft = t_last = None
+        tokens = 0
+        parts: list[str] = []
+        async for ev in handle.events():
+            if isinstance(ev, TextDelta) and ev.text:
+                t_last = time.perf_counter() - t0
+                ttft = t_last if ttft is None else ttft
+                parts.append(ev.text)
+            elif isinstance(ev, Usage):
+                tokens = ev.completion_tokens
+        assert ttft is not None and t_last is not None, "our engine produced no text"
+        return Stream(tokens, ttft, t_last, time.perf_counter() - t0, "".join(parts))
+
+    async def load() -> Load:
+        t0 = time.perf_counter()
+        streams = await asyncio.gather(*(one(p, t0) for p in load_prompts("4", prompts)))
+        return Load(list(streams), time.perf_counter() - t0)
+
+    try:
+        asyncio.run(load())  # warm-up: the prompts' KV, as the servers' loads have it
+        return [asyncio.run(load()) for _ in range(runs)]
+    finally:
+        engine.close()
+
+
+def stream_ms_per_token(loads: list[Load]) -> float:
+    """Median over streams of (last content - first content) / (tokens - 1), in ms: the
+    time of one decode step while the load's streams run together."""
+    return med([(s.t_last - s.ttft) / (s.tokens - 1) * 1000
+                for ld in loads for s in ld.streams if s.tokens > 1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -734,6 +796,16 @@ def print_table(r: dict[str, Any]) -> None:
         rows.append(("(e) aggregate tok/s, 4 streams", f"{o['aggregate_tps_4']:.1f}",
                      f"llama_cpp.server {m['llama_cpp_server']['aggregate_tps_4']:.1f}",
                      f"{k['vs_pyserver_aggregate_4']['value']:.2f}x", "report", "-"))
+    steps = m.get("ms_per_token_4")
+    if steps:
+        engine = steps["engine_in_process"]
+        rows.append(("(g) ms/token/stream, 4 streams", f"{steps['ours']:.1f}",
+                     f"engine in process {engine:.1f}", f"{steps['ours'] - engine:+.1f} ms",
+                     "report", "-"))
+        if "llama_server" in steps:
+            rows.append(("(g) engine in process vs peer", f"{engine:.1f}",
+                         f"llama-server {steps['llama_server']:.1f}",
+                         f"{engine / steps['llama_server']:.2f}x", "report", "-"))
     print_rows(("metric", "ours", "baseline", "ratio/diff", "target", "result"), rows)
     print("  decode tok/s = (tokens-1)/(last content - first content) of one stream of a fresh "
           "prompt; TTFT = request issued -> first content;")
@@ -743,6 +815,10 @@ def print_table(r: dict[str, Any]) -> None:
           "once; p50/p95 of their TTFTs over all bursts.")
     print("  kernel ceiling = llama_decode of one row in each of 4 sequences vs one row, in "
           "process: the most 4 streams can gain over 1 here, whatever the server does.")
+    if steps:
+        print("  (g) = median over streams of (last content - first content)/(tokens-1) in the "
+              "4-stream load: one decode step; 'engine in process' = our engine driven in "
+              "this process without HTTP (the difference is the serving path's cost).")
     if "llama_server_no_repack" in m:
         print("  (f) = llama-server with --no-repack: without llama.cpp's repacked weights, "
               "the kernels our engine runs (it loads models without extra buffers).")
@@ -880,6 +956,12 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = kernel_ceiling(model_path, args.threads, args.flash_attn == "on",
                              steps=4 if args.quick else 24, prompt=16 if args.quick else 100)
     foreign.stop("direct")
+    foreign.start()
+    say("our engine in process, the 4-stream load without HTTP")
+    engine_loads = run_engine_loads(model_path, args.threads, args.parallel, args.ctx,
+                                    args.max_tokens, conc_runs, prompts, args.speculative,
+                                    args.flash_attn == "on")
+    foreign.stop("engine in process")
 
     port = free_port()
     ours_server = Server(
@@ -963,6 +1045,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg["loadavg_at_start"] = load1
     cfg["foreign_cpu_cores"] = foreign.phases
     report = build_report(cfg, direct, ours, peer, pyserver, ceiling)
+    report["measured"]["ms_per_token_4"] = {
+        "engine_in_process": stream_ms_per_token(engine_loads),
+        "ours": stream_ms_per_token(ours.loads["4"]),
+        **({"llama_server": stream_ms_per_token(peer.loads["4"])} if peer is not None else {}),
+    }
+    report["raw"]["engine_in_process"] = [
+        {"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]} for ld in engine_loads]
     if no_repack is not None:
         report["measured"]["llama_server_no_repack"] = summarize(no_repack)
         report["raw"]["llama_server_no_repack"] = _raw_run(no_repack)
