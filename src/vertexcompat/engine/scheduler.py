@@ -387,16 +387,16 @@ class Scheduler:
             self._cv.notify()
 
     def stats(self) -> dict[str, int]:
-        """A snapshot for /readyz, metrics and tests: busy KV slots and requests waiting
-        for one; `kv_cells_used` of `kv_cells`: the KV positions the running jobs' sequences
+        """A snapshot for /readyz, metrics and tests: requests being answered and waiting
+        for KV slots (a job's followers with it), busy slots; `kv_cells_used` of `kv_cells`: the KV positions the running jobs' sequences
         hold (prompt decoded so far plus tokens generated), of every slot's context. What
         free slots keep for prefix reuse is not counted as used (`kept_prefix_tokens`): a
         new job takes such a slot at once, as vLLM counts its cached free blocks."""
         with self._cv:
             return {
-                "active_requests": len(self._active),
+                "active_requests": sum(map(_requests, list(self._active))),
                 "busy_slots": self._parallel - len(self._free_slots),
-                "queued_requests": self._waiting(),
+                "queued_requests": sum(map(_requests, self._waiting_jobs())),
                 "kv_cells_used": sum(map(_cells_held, list(self._active))),
                 "kv_cells": self._parallel * self._ctx_per_seq,
                 "kept_prefix_tokens": sum(len(k.tokens) for k in self._kept.values()),
@@ -414,15 +414,19 @@ class Scheduler:
     def _waiting(self) -> int:
         """Pending jobs that would still wait after the next admission (caller holds _cv):
         a job the scheduler thread simply has not picked up yet does not count."""
+        return len(self._waiting_jobs())
+
+    def _waiting_jobs(self) -> list[Job]:
+        """The jobs `_waiting` counts, in queue order (caller holds _cv)."""
         free = len(self._free_slots)
-        waiting = 0
+        waiting: list[Job] = []
         for job in self._pending:
             if job.abandoned:
                 continue
-            if waiting == 0 and job.n <= free:
+            if not waiting and job.n <= free:
                 free -= job.n
             else:
-                waiting += 1
+                waiting.append(job)
         return waiting
 
     # -- the scheduler thread --------------------------------------------------------------
@@ -1153,6 +1157,11 @@ def _gaps_added(busy: set[int], slot: int) -> int:
     """How many more runs of consecutive ids the busy slots form once `slot` joins them:
     1 apart from them, 0 next to one run, -1 joining two (each run is one micro-batch)."""
     return 1 - ((slot - 1) in busy) - ((slot + 1) in busy)
+
+
+def _requests(job: Job) -> int:
+    """The requests a job answers: its own unless its client left, and its followers'."""
+    return (not job.cancelled) + sum(not f.cancelled for f in job.followers)
 
 
 def _cells_held(job: Job) -> int:

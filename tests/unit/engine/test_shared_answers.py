@@ -180,14 +180,19 @@ def test_a_followed_request_whose_client_left_goes_on_for_its_follower(backend):
     engine = backend._engine
 
     async def go():
-        alone = await rest(submit(engine, 40))
-        leader = submit(engine, 40)
-        follower = submit(engine, 40)
+        alone = await rest(submit(engine, 160))
+        leader = submit(engine, 160)
+        follower = submit(engine, 160)
         assert follower.job.leader is leader.job
+        # Two requests are being answered, on one slot.
+        await until(lambda: stats(backend)["active_requests"] == 2)
+        assert stats(backend)["busy_slots"] == 1
         # The leader's client reads a few events and leaves (closing its stream cancels
         # the job); the follower's answer is still whole.
         head = await take(leader, 3)
         assert leader.job.cancelled
+        load = stats(backend)
+        assert (load["active_requests"], load["busy_slots"]) == (1, 1)
         got = await rest(follower)
         await until(lambda: stats(backend)["busy_slots"] == 0)
         return alone, head, got
@@ -195,7 +200,7 @@ def test_a_followed_request_whose_client_left_goes_on_for_its_follower(backend):
     alone, head, got = asyncio.run(go())
     assert answer(got) == answer(alone)
     assert head == got[:3]
-    assert sum(isinstance(ev, TextDelta) for ev in got) == 40
+    assert sum(isinstance(ev, TextDelta) for ev in got) == 160
 
 
 def test_a_followed_request_everyone_left_stops(backend):
