@@ -240,17 +240,16 @@ def run_engine_loads(model_path: Path, threads: int, parallel: int, ctx: int, ma
     with the server's engine settings, consumed by a bare asyncio loop: set beside the
     same load through our server, the difference is the HTTP serving path's cost."""
     from vertexcompat.config import Settings
+    from vertexcompat.container import engine_config
     from vertexcompat.domain.events import TextDelta, Usage
-    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+    from vertexcompat.engine.llama_engine import LlamaEngine
     from vertexcompat.engine.sampling import SamplingParams
 
-    settings = Settings(**({"speculative": speculative} if speculative else {}))
-    engine = LlamaEngine(EngineConfig(
-        threads=threads, parallel=parallel, ctx_per_seq=ctx, batch_size=settings.batch_size,
-        max_queue=settings.max_queue, prefix_cache=settings.prefix_cache,
-        share_answers=settings.share_answers, cache_ram_mib=settings.cache_ram_mib,
-        flash_attn=flash_attn, speculative=settings.speculative,
-        draft_max=settings.draft_max))
+    # What `serve` makes of the flags main() passes our server.
+    settings = Settings(threads=threads, parallel=parallel, ctx_per_seq=ctx,
+                        flash_attn=flash_attn,
+                        **({"speculative": speculative} if speculative else {}))
+    engine = LlamaEngine(engine_config(settings))
     engine.load(model_path, "bench")
 
     async def one(prompt: str, t0: float) -> Stream:
@@ -286,8 +285,6 @@ def engine_loads_phase(args: argparse.Namespace) -> int:
     """`--engine-loads-to FILE`: run_engine_loads with the run's settings, streams to FILE.
     A process of its own: in a process that already ran a llama.cpp model (the direct
     baseline, the kernel ceiling), our engine decodes 15-20% slower (measured, 4 streams)."""
-    if args.quick:
-        args.model, args.max_tokens, args.conc_runs, args.ctx = "smollm2-135m-instruct", 4, 1, 1024
     loads = run_engine_loads(resolve_model(args.model), args.threads, args.parallel, args.ctx,
                              args.max_tokens, max(1, args.conc_runs),
                              QUICK_PROMPTS if args.quick else PROMPTS, args.speculative,
@@ -922,11 +919,11 @@ def main(argv: list[str] | None = None) -> int:
                         "only when already built")
     p.add_argument("--engine-loads-to", type=Path, help=argparse.SUPPRESS)  # (g)'s subprocess
     args = p.parse_args(argv)
-    if args.engine_loads_to:
-        return engine_loads_phase(args)
     if args.quick:
         args.model, args.max_tokens, args.runs, args.conc_runs = "smollm2-135m-instruct", 4, 1, 1
         args.burst_runs, args.ctx = 1, 1024
+    if args.engine_loads_to:
+        return engine_loads_phase(args)
     # SIGTERM -> SystemExit, so the `with Server(...)` blocks still stop their servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runs = max(1, args.runs)

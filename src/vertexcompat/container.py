@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from vertexcompat.embeddings.minilm import TextEmbedder
     from vertexcompat.backends.gemini_upstream import GeminiUpstream
     from vertexcompat.backends.openai_upstream import OpenAIUpstream
-    from vertexcompat.engine.llama_engine import LlamaEngine
+    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
     from vertexcompat.media.illustrations import Illustrator
     from vertexcompat.media.perception.pipeline import Perception
 
@@ -226,7 +226,7 @@ def build_container(settings: Settings) -> Container:
     from vertexcompat.backends.local import LocalBackend
     from vertexcompat.backends.local_drawing import SvgDrawing
     from vertexcompat.media.svg.render import SvgRenderer
-    from vertexcompat.engine.llama_engine import EngineConfig, LlamaEngine
+    from vertexcompat.engine.llama_engine import LlamaEngine
     from vertexcompat.engine.model_files import DEFAULT_DRAFT_MODELS, ModelCatalog
     from vertexcompat.embeddings.minilm import TextEmbedder
 
@@ -235,19 +235,7 @@ def build_container(settings: Settings) -> Container:
     # and every generation (services/metering.py).
     metrics = PrometheusMetrics() if settings.metrics_enabled else None
     engine = LlamaEngine(
-        EngineConfig(
-            threads=settings.threads,
-            parallel=settings.parallel,
-            ctx_per_seq=settings.ctx_per_seq,
-            batch_size=settings.batch_size,
-            max_queue=settings.max_queue,
-            prefix_cache=settings.prefix_cache,
-            share_answers=settings.share_answers,
-            cache_ram_mib=settings.cache_ram_mib,
-            flash_attn=settings.flash_attn,
-            speculative=settings.speculative,
-            draft_max=settings.draft_max,
-        ),
+        engine_config(settings),
         on_admit=metrics.queue_time(backend_model) if metrics is not None else None,
     )
     # One MiniLM (loaded on first use) for the safety classifier, search, attribution and
@@ -340,6 +328,26 @@ def build_container(settings: Settings) -> Container:
         ungated=frozenset(endpoints),
         grounding=grounding,
         metrics=metrics,
+    )
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The local engine's configuration from the settings (bench/serving.py drives an
+    engine the server's way with it)."""
+    from vertexcompat.engine.llama_engine import EngineConfig
+
+    return EngineConfig(
+        threads=settings.threads,
+        parallel=settings.parallel,
+        ctx_per_seq=settings.ctx_per_seq,
+        batch_size=settings.batch_size,
+        max_queue=settings.max_queue,
+        prefix_cache=settings.prefix_cache,
+        share_answers=settings.share_answers,
+        cache_ram_mib=settings.cache_ram_mib,
+        flash_attn=settings.flash_attn,
+        speculative=settings.speculative,
+        draft_max=settings.draft_max,
     )
 
 

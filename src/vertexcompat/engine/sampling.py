@@ -46,6 +46,12 @@ class SamplingParams:
     # `Sampler` says of which distribution); None: not asked, and nothing is computed.
     logprobs: int | None = None
 
+    @property
+    def reproducible(self) -> bool:
+        """Whether the same request always gets the same answer: greedy, or sampled from
+        streams fixed by a request seed (`candidate_seed`)."""
+        return self.temperature <= 0.0 or self.seed is not None
+
     def candidate_seed(self, candidate: int) -> int:
         """Each candidate gets its own stream of randomness; with a request seed the streams
         are fixed (same request + seed → same output, SPEC §4), otherwise fresh."""
@@ -208,8 +214,6 @@ class Sampler:
         if self._grammar is None:
             self.close()
             raise ValueError("llama.cpp rejected the grammar")
-        self._cells = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)
-        self._ids = np.arange(self._n_vocab, dtype=np.int32)
         self._one = np.zeros(1, dtype=_TOKEN_DATA)
 
     @property
@@ -311,22 +315,26 @@ class Sampler:
             self._remember(token)
         return token
 
-    def _masked(self, logits: np.ndarray) -> np.ndarray:
-        """The logits with every token the grammar rejects at -inf (a copy)."""
+    def _candidates(self, logits: np.ndarray) -> np.ndarray:
+        """The candidate array (made on first use, then reused) filled from `logits`."""
+        if self._cells is None:
+            self._cells = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)
+            self._ids = np.arange(self._n_vocab, dtype=np.int32)
         cells = self._cells
         cells["id"] = self._ids
         cells["logit"] = logits
         cells["p"] = 0.0
+        return cells
+
+    def _masked(self, logits: np.ndarray) -> np.ndarray:
+        """The logits with every token the grammar rejects at -inf (a copy)."""
+        cells = self._candidates(logits)
         llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(_token_array(cells)))
         return cells["logit"].copy()
 
     def _draw_masked(self, masked: np.ndarray) -> int:
         """`_draw(logits, with_grammar=True)` for logits the grammar was applied to already."""
-        cells = self._cells
-        cells["id"] = self._ids
-        cells["logit"] = masked
-        cells["p"] = 0.0
-        arr = _token_array(cells)
+        arr = _token_array(self._candidates(masked))
         llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))
         if arr.selected < 0 or arr.selected >= arr.size:
             raise RuntimeError("the sampler chain selected no token")
@@ -382,14 +390,7 @@ class Sampler:
         counts[token] = counts.get(token, 0) + 1
 
     def _draw(self, logits: np.ndarray, *, with_grammar: bool) -> int:
-        if self._cells is None:  # a candidate array (made with a grammar, else on first use)
-            self._cells = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)
-            self._ids = np.arange(self._n_vocab, dtype=np.int32)
-        cells = self._cells
-        cells["id"] = self._ids
-        cells["logit"] = logits
-        cells["p"] = 0.0
-        arr = _token_array(cells)
+        arr = _token_array(self._candidates(logits))
         if with_grammar:
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(arr))
         llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(arr))

@@ -28,7 +28,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(eq=False, slots=True)
@@ -40,7 +43,7 @@ class SavedState:
     pins: set[str] = field(default_factory=set)
     # The logits of the last of `tokens` when they are a whole prompt (a numpy row): a job
     # with exactly that prompt restores the state and decodes nothing. None: not kept.
-    logits: Any = None
+    logits: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -116,14 +119,15 @@ class SavedStates:
 
     def put(
         self, scope: str | None, tokens: list[int], data: Sized, *, pin: str | None = None,
-        logits: Any = None,
+        logits: np.ndarray | None = None,
     ) -> SavedState | None:
         """Keep `data`, the state of `tokens` (and `logits`, those of its last token when
         the tokens are a whole prompt), evicting least recently used states to stay within
         the budget. Returns the entry that holds the tokens now (a longer existing one when
         it already covered them, which keeps its own logits), or None when the state is
         larger than the whole budget."""
-        if len(data) > self.capacity_bytes:
+        entry = SavedState(scope, list(tokens), data, 0, logits=logits)
+        if entry.size > self.capacity_bytes:
             return None
         with self._lock:
             self._clock += 1
@@ -133,7 +137,7 @@ class SavedStates:
                 if pin is not None:
                     state.pins.add(pin)
                 return state
-            entry = SavedState(scope, list(tokens), data, self._clock, logits=logits)
+            entry.last_used = self._clock
             if pin is not None:
                 entry.pins.add(pin)
             # States this one extends are redundant: it serves every prompt they served.

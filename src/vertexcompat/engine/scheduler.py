@@ -208,8 +208,8 @@ class Job:
 
     def answer_key(self) -> tuple[object, ...]:
         """Everything its events depend on besides the prompt."""
-        return (len(self.prompt), self.n, self.params, self.max_tokens, self.stop,
-                self.thinking, self.cache_scope, self.pin, self.speculate)
+        return (self.n, self.params, self.max_tokens, self.stop, self.thinking,
+                self.cache_scope, self.pin, self.speculate)
 
     def emit(self, item: StreamEvent | BaseException | None) -> None:
         """Hand an event (an exception: failed; None: done) to the job's sink and to its
@@ -220,7 +220,7 @@ class Job:
         with self._lock:
             self.emitted.append(item)
             self.closed = item is None or isinstance(item, BaseException)
-            followers = list(self.followers)
+            followers = tuple(self.followers) if self.followers else ()
         if not self.cancelled:
             self.sink(item)
         for f in followers:
@@ -263,6 +263,10 @@ class _Kept:
     # The logits of the last of `tokens` when they are a whole prompt (`Job.last_logits`):
     # a job with exactly that prompt reuses all of it and decodes nothing.
     logits: np.ndarray | None = None
+
+    def whole(self, prompt: list[int]) -> bool:
+        """Whether the slot serves all of `prompt`, last logits included."""
+        return self.logits is not None and self.tokens == prompt
 
 
 class Scheduler:
@@ -345,8 +349,8 @@ class Scheduler:
 
     def submit(self, job: Job) -> None:
         with self._cv:
-            deterministic = job.params.temperature <= 0 or job.params.seed is not None
-            if self._share and deterministic and self._follow(job):
+            shared = self._share and job.params.reproducible
+            if shared and self._follow(job):
                 return
             waiting = self._waiting()
             if waiting >= self._max_queue:
@@ -355,7 +359,7 @@ class Scheduler:
                     "Retry later.",
                     retry_after_s=2,
                 )
-            if self._share and deterministic:
+            if shared:
                 job.emitted = []
             self._pending.append(job)
             self._last_submit = time.monotonic()
@@ -388,8 +392,9 @@ class Scheduler:
 
     def stats(self) -> dict[str, int]:
         """A snapshot for /readyz, metrics and tests: requests being answered and waiting
-        for KV slots (a job's followers with it), busy slots; `kv_cells_used` of `kv_cells`: the KV positions the running jobs' sequences
-        hold (prompt decoded so far plus tokens generated), of every slot's context. What
+        for KV slots (a job's followers with it), busy slots; `kv_cells_used` of
+        `kv_cells`: the KV positions the running jobs' sequences hold (prompt decoded so
+        far plus tokens generated), of every slot's context. What
         free slots keep for prefix reuse is not counted as used (`kept_prefix_tokens`): a
         new job takes such a slot at once, as vLLM counts its cached free blocks."""
         with self._cv:
@@ -546,8 +551,7 @@ class Scheduler:
     def _same_prompt(self, other: Job, job: Job) -> bool:
         """Whether `other`'s prompt KV, once complete, can serve `job` whole (with its last
         logits: prefix cache on, a prompt of at least one exact chunk)."""
-        return (self._prefix_cache and len(job.prompt) >= self._exact
-                and len(other.prompt) == len(job.prompt) and other.prompt == job.prompt)
+        return self._prefix_cache and len(job.prompt) >= self._exact and other.prompt == job.prompt
 
     def _take_slots(self, job: Job) -> tuple[list[int], int]:
         """The KV slots (sequence ids) of the job's candidates, first candidate first, and
@@ -677,8 +681,9 @@ class Scheduler:
                 reuse, best = length, slot
         found = _Reuse(reuse, best, logits=self._kept[best].logits if reuse == whole else None)
         for other in self._active:  # a running job's prompt, copied when worth it
-            if other is job or other.cache_scope != job.cache_scope or not other.candidates \
-                    or found.length == whole:
+            if found.length == whole:
+                break
+            if other is job or other.cache_scope != job.cache_scope or not other.candidates:
                 continue
             seq_id = other.candidates[0].seq_id
             if other.last_logits is not None and self._same_prompt(other, job):
@@ -704,7 +709,7 @@ class Scheduler:
         kept = self._kept.get(slot)
         if kept is None or kept.scope != job.cache_scope or not self._prefix_cache:
             return 0
-        if kept.logits is not None and kept.tokens == job.prompt:
+        if kept.whole(job.prompt):
             return len(job.prompt)
         return max(0, min(common_prefix(kept.tokens, job.prompt), len(job.prompt) - self._exact))
 

@@ -4,9 +4,8 @@ Each answer stays bit-identical (tokens and log probabilities) to the same reque
 alone. Real tiny model (SmolLM2-135M)."""
 
 import asyncio
-from contextlib import contextmanager
 
-from tests.unit.engine.tiny import tiny_backend
+from tests.unit.engine.tiny import recorded_calls, tiny_backend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
 from vertexcompat.domain.events import Finished, TextDelta, TokenLogprobs
 from vertexcompat.engine import scheduler as scheduler_module
@@ -40,23 +39,6 @@ async def said(backend, req):
             case TextDelta(text=t) | Finished(reason=t):
                 out.append(t)
     return out
-
-
-@contextmanager
-def recorded_calls(scheduler):
-    """The rows of every decode call the scheduler makes inside the block, in order."""
-    calls: list[list[tuple[int, int, int, bool]]] = []
-    plain = scheduler._decode
-
-    def recording(rows):
-        calls.append(list(rows))
-        plain(rows)
-
-    scheduler._decode = recording
-    try:
-        yield calls
-    finally:
-        scheduler._decode = plain
 
 
 def test_prompts_ending_together_share_a_call_and_answer_as_alone():

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.engine.test_prompt_groups import recorded_calls
-from tests.unit.engine.tiny import tiny_backend
+from tests.liveness import until
+from tests.unit.engine.tiny import recorded_calls, tiny_backend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
 from vertexcompat.domain.events import TextDelta, Usage
 from vertexcompat.engine.sampling import SamplingParams
@@ -168,14 +168,6 @@ async def rest(handle) -> list:
     return [ev async for ev in handle.events()]
 
 
-async def until(predicate, timeout: float = 60.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
-
-
 def test_a_followed_request_whose_client_left_goes_on_for_its_follower(backend):
     engine = backend._engine
 
@@ -185,7 +177,8 @@ def test_a_followed_request_whose_client_left_goes_on_for_its_follower(backend):
         follower = submit(engine, 160)
         assert follower.job.leader is leader.job
         # Two requests are being answered, on one slot.
-        await until(lambda: stats(backend)["active_requests"] == 2)
+        await until(lambda: stats(backend)["active_requests"] == 2, "both requests running",
+                    timeout_s=60)
         assert stats(backend)["busy_slots"] == 1
         # The leader's client reads a few events and leaves (closing its stream cancels
         # the job); the follower's answer is still whole.
@@ -194,7 +187,7 @@ def test_a_followed_request_whose_client_left_goes_on_for_its_follower(backend):
         load = stats(backend)
         assert (load["active_requests"], load["busy_slots"]) == (1, 1)
         got = await rest(follower)
-        await until(lambda: stats(backend)["busy_slots"] == 0)
+        await until(lambda: stats(backend)["busy_slots"] == 0, "the slot freed", timeout_s=60)
         return alone, head, got
 
     alone, head, got = asyncio.run(go())
@@ -212,8 +205,8 @@ def test_a_followed_request_everyone_left_stops(backend):
         assert follower.job.leader is leader.job
         await take(leader, 2)
         await take(follower, 4)
-        await until(lambda: leader.job.phase is Phase.DONE)
-        await until(lambda: stats(backend)["busy_slots"] == 0)
+        await until(lambda: leader.job.phase is Phase.DONE, "the job released", timeout_s=60)
+        await until(lambda: stats(backend)["busy_slots"] == 0, "the slot freed", timeout_s=60)
         return leader.job
 
     job = asyncio.run(go())

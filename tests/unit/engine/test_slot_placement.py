@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.unit.engine.tiny import said_and_usage, tiny_backend
+from tests.unit.engine.tiny import recorded_calls, said_and_usage, tiny_backend
 from vertexcompat.domain.content import Content, GenerateContentRequest, GenerationConfig, TextPart
 from vertexcompat.domain.events import TextDelta, Usage
 from vertexcompat.engine.scheduler import _gaps_added
@@ -39,21 +39,14 @@ ENTRIES = 6
 
 def test_a_reused_prefix_moves_next_to_the_running_sequence():
     kept_slot = 3
-    with tiny_backend(parallel=4, max_queue=8) as backend:
-        scheduler = backend._engine._scheduler
-        calls: list[list[int]] = []  # the sequence ids of each decode call's rows
-        plain = scheduler._decode
-
-        def recording(rows):
-            calls.append([row[2] for row in rows])
-            plain(rows)
-
-        scheduler._decode = recording
+    with tiny_backend(parallel=4, max_queue=8) as backend, \
+            recorded_calls(backend._engine._scheduler) as rows:
         question = "Which box holds entry 5?"
         # One request at a time over four lists: they are kept on slots 0, 1, 2, 3. (Six
         # entries: ~125-token prompts, far more than MIN_MOVE, at a third of the prefill of 20.)
         first = [asyncio.run(said_and_usage(backend, request(k, question, 6, ENTRIES)))
                  for k in range(4)]
+        calls = [[row[2] for row in call] for call in rows]  # each call's sequence ids
         prefilled_on = list(dict.fromkeys(ids[0] for ids in calls if len(ids) >= 8))
         assert prefilled_on == [0, 1, 2, 3]  # (a prompt longer than a batch takes two)
         # A long answer takes the least recently used slot (0); a repeat of the question over
@@ -72,8 +65,9 @@ def test_a_reused_prefix_moves_next_to_the_running_sequence():
                 pass
             return again
 
-        calls.clear()
+        rows.clear()
         said, usage = asyncio.run(overlap())
+        calls = [[row[2] for row in call] for call in rows]
         assert said == first[kept_slot][0]
         assert usage.cached_tokens > 100, usage  # most of the list (the template alone: < 64)
         together = [sorted(set(ids)) for ids in calls if len(set(ids)) > 1]
@@ -98,15 +92,6 @@ def test_a_gap_left_by_a_finished_request_is_closed_and_answers_do_not_change(sp
     with tiny_backend(parallel=4, max_queue=8, prefix_cache=False,
                       speculative=speculative) as backend:
         alone = [asyncio.run(said_and_usage(backend, req)) for req in reqs]
-        scheduler = backend._engine._scheduler
-        calls: list[list[int]] = []
-        plain = scheduler._decode
-
-        def recording(rows):
-            calls.append(sorted({row[2] for row in rows}))
-            plain(rows)
-
-        scheduler._decode = recording
         moves = []
         draft_model = backend._engine._draft
         if draft_model is not None:
@@ -135,7 +120,9 @@ def test_a_gap_left_by_a_finished_request_is_closed_and_answers_do_not_change(sp
             tasks = [await started(req) for req in reqs]
             return [await task for task in tasks]
 
-        results = asyncio.run(staggered())
+        with recorded_calls(backend._engine._scheduler) as rows:
+            results = asyncio.run(staggered())
+    calls = [sorted({row[2] for row in call}) for call in rows]  # each call's sequence ids
     assert [said for said, _ in results] == [said for said, _ in alone]
     assert [usage.completion_tokens for _, usage in results] == [long, 20, long]
     if speculative == "draft":

@@ -57,3 +57,20 @@ async def said_and_usage(backend, req):
             case Usage():
                 usage = ev
     return said, usage
+
+
+@contextmanager
+def recorded_calls(scheduler):
+    """The rows of every decode call the scheduler makes inside the block, in order."""
+    calls: list[list[tuple[int, int, int, bool]]] = []
+    plain = scheduler._decode
+
+    def recording(rows):
+        calls.append(list(rows))
+        plain(rows)
+
+    scheduler._decode = recording
+    try:
+        yield calls
+    finally:
+        scheduler._decode = plain

@@ -13,6 +13,7 @@ import wave
 import pytest
 from PIL import Image
 
+from tests.liveness import until
 from vertexcompat.domain.content import (
     Content,
     FileDataPart,
@@ -227,15 +228,6 @@ class GatedPerceiver(FakePerceiver):
         if wait:
             assert self.gate.wait(10), "the test never opened the gate"
         return super().describe_image(image)
-
-
-async def until(predicate, what: str) -> None:
-    """Liveness bound only (a broken pool would hang the test), not a timing assertion."""
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{what} never happened")
 
 
 def widths_request(*widths: int) -> GenerateContentRequest:
