@@ -19,8 +19,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# llama-cpp-python built with our matrix kernel (native/): compiled once per machine (~10 min
+# on 2 cores) into the data dir, then installed from there in seconds (a fresh clone, CI).
+NATIVE := native/install_llama_cpp.py native/patch_llama_cpp.py native/vc_q0_gemm.h
+
+$(VENV)/.installed: pyproject.toml $(NATIVE) | $(BIN)/python
 	@echo "Installing vertexcompat (first time: llama-cpp-python compiles, ~10 min on 2 cores)…"
+	$(BIN)/python native/install_llama_cpp.py
 	$(PIP) install -e .
 	@# rapidocr depends on opencv-python, whose cv2 needs libGL (absent on headless machines);
 	@# both wheels write cv2/, so the headless build goes in last and wins.
@@ -28,7 +33,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The test install does the base install's work in the same pip runs (one resolve, not two).
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml $(NATIVE) | $(BIN)/python
+	$(BIN)/python native/install_llama_cpp.py
 	$(PIP) install -e '.[test]'
 	$(PIP) install --force-reinstall --no-deps $(OPENCV_HEADLESS) $(TEST_MODEL_PKG)
 	touch $(VENV)/.installed $@

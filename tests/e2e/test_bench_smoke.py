@@ -29,6 +29,7 @@ SMOKES: dict[str, tuple[tuple[str, ...], str]] = {
                       r"\(b\) ngram [\d.]+x, \(b\) draft [\d.]+x"),
     "safety.py": (ONE, r"^safety bench done: prompt check [+-]\d+ ms, answer check [+-]\d+ ms per 100 tokens, added [+-][\d.]+% of the request"),
     "serving.py": (ONE, r"^\(a\) decode tok/s, 1 stream +[\d.]+ +direct [\d.]+ +[\d.]+x"),
+    "kernels.py": (ONE, r"^kernels bench done: step 1 [\d.]+x, step 4 [\d.]+x, step 8 [\d.]+x, prefill 512 [\d.]+x, logits same$"),
     "extra_bufts.py": (ONE, r"^off +[\d.]+ +[\d.]+ +1\.00x decode"),
     "gateway.py": ((), r"^gateway bench done: added p50 [\d.-]+ ms, \d+ requests/s"),
     "grounding.py": (ONE, r"^grounding bench done: build [\d.]+ s \(\d+ docs\), search p50 [\d.]+ ms p99 [\d.]+ ms, answered \d+/\d+ with citation, overhead [+-]\d+ ms per request"),

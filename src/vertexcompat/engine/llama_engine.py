@@ -86,6 +86,14 @@ class EngineConfig:
     json_recursion_depth: int = 3
 
 
+def matrix_kernels() -> str:
+    """Whose kernels multiply Q8_0 / Q5_0 weights here: "vertexcompat" when the installed
+    llama.cpp has ours (native/vc_q0_gemm.h, built by native/install_llama_cpp.py) and this
+    CPU runs it, else "llama.cpp". VERTEXCOMPAT_KERNELS=stock picks llama.cpp's."""
+    info = llama_cpp.llama_print_system_info()
+    return "vertexcompat" if b"VC_GEMM_Q0 = 1" in info else "llama.cpp"
+
+
 def _draft_max(cfg: EngineConfig) -> int:
     """The longest draft per step: 0 without speculation, else the configured one or the
     mode's own."""
@@ -254,8 +262,9 @@ class LlamaEngine:
         scheduler.start()
         self._scheduler = scheduler
         log.info(
-            "loaded %s (%s): ctx/seq=%d parallel=%d threads=%d extra_bufts=%s",
+            "loaded %s (%s): ctx/seq=%d parallel=%d threads=%d extra_bufts=%s kernels=%s",
             name, path, ctx_per_seq, cfg.parallel, cfg.threads, cfg.use_extra_bufts,
+            matrix_kernels(),
         )
 
     def close(self) -> None:

@@ -1,0 +1,131 @@
+"""Compile vertexcompat's matrix kernel (native/vc_q0_gemm.h) into a llama.cpp source tree.
+
+    python native/patch_llama_cpp.py LLAMA_CPP_DIR
+
+LLAMA_CPP_DIR is llama.cpp's root (in llama-cpp-python's sdist: vendor/llama.cpp). The
+patch copies the header into ggml's CPU backend and makes three insertions, each at a
+place found by its exact text (a tree where one is missing or found twice is refused, so
+a new llama.cpp version fails loudly here, never silently without the kernel):
+
+* ggml-cpu.c includes the header;
+* ggml_compute_forward_mul_mat hands a 2-D Q8_0 / Q5_0 product to `vc_gemm_q0` once the
+  activations are quantized, before llamafile's kernels would take it;
+* the CPU backend lists the feature `VC_GEMM_Q0 = 1` (llama_print_system_info) when the
+  kernel is compiled in and not turned off, so a running engine can say which it uses.
+
+Applying it twice changes nothing. Standard library only: it runs before the project is
+installed (native/install_llama_cpp.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+HEADER = Path(__file__).with_name("vc_q0_gemm.h")
+MARK = "vertexcompat: vc_q0_gemm"
+
+_INCLUDE_AT = '#ifdef GGML_USE_LLAMAFILE\n#include "llamafile/sgemm.h"\n#endif\n'
+_INCLUDE = f'\n// {MARK}\n#include "vc_q0_gemm.h"\n'
+
+_HOOK_AT = """#if GGML_USE_LLAMAFILE
+    if (src1->type != vec_dot_type) {
+        const void* wdata = (src1->type == vec_dot_type) ? src1->data : params->wdata;
+"""
+_HOOK = f"""    // {MARK}
+#if defined(VC_GEMM_Q0)
+    if (!params->use_ref && src1->type != vec_dot_type && vec_dot_type == GGML_TYPE_Q8_0 &&
+        ne02 == 1 && ne03 == 1 && ne12 == 1 && ne13 == 1 &&
+        vc_gemm_q0(params, src0->type, ne01, ne11, ne00 / QK8_0, src0->data, nb01,
+                   params->wdata, ggml_row_size(vec_dot_type, ne10),
+                   (float *) dst->data, nb1 / sizeof(float))) {{
+        return;
+    }}
+#endif
+
+"""
+_ENABLED = f"""
+// {MARK}: 1 when the kernel is compiled in and not turned off (VERTEXCOMPAT_KERNELS=stock)
+int vc_gemm_q0_enabled(void);
+int vc_gemm_q0_enabled(void) {{
+#if defined(VC_GEMM_Q0)
+    return vc_q0_gemm_on();
+#else
+    return 0;
+#endif
+}}
+"""
+
+_FEATURE_AT = """        if (ggml_cpu_has_llamafile()) {
+            features.push_back({ "LLAMAFILE", "1" });
+        }
+"""
+_FEATURE = f"""        // {MARK}
+        if (vc_gemm_q0_enabled()) {{
+            features.push_back({{ "VC_GEMM_Q0", "1" }});
+        }}
+"""
+_DECLARE_AT = "static ggml_backend_feature * ggml_backend_cpu_get_features(ggml_backend_reg_t reg) {\n"
+_DECLARE = f'// {MARK}\nextern "C" int vc_gemm_q0_enabled(void);\n\n'
+
+
+def fingerprint() -> bytes:
+    """What a build with this patch compiles: the header and every insertion (not this
+    file's prose), for install_llama_cpp.py's cache key."""
+    parts = (HEADER.read_bytes(), _INCLUDE_AT, _INCLUDE, _HOOK_AT, _HOOK, _ENABLED,
+             _FEATURE_AT, _FEATURE, _DECLARE_AT, _DECLARE)
+    return b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
+
+
+class PatchError(Exception):
+    """The tree is not one this patch knows."""
+
+
+def _insert(text: str, anchor: str, addition: str, *, before: bool, where: str) -> str:
+    found = text.count(anchor)
+    if found != 1:
+        raise PatchError(f"{where}: expected the anchor once, found it {found} times:\n{anchor}")
+    at = text.index(anchor) + (0 if before else len(anchor))
+    return text[:at] + addition + text[at:]
+
+
+def patch(root: Path) -> bool:
+    """Patch the tree at `root`; False when it already was."""
+    cpu = root / "ggml" / "src" / "ggml-cpu"
+    c_file, cpp_file = cpu / "ggml-cpu.c", cpu / "ggml-cpu.cpp"
+    for path in (c_file, cpp_file):
+        if not path.is_file():
+            raise PatchError(f"{path} is missing: not a llama.cpp tree")
+    c_text, cpp_text = c_file.read_text(), cpp_file.read_text()
+    if MARK in c_text and MARK in cpp_text:
+        shutil.copyfile(HEADER, cpu / HEADER.name)
+        return False
+    if MARK in c_text or MARK in cpp_text:
+        raise PatchError(f"{cpu} is half patched; start from fresh sources")
+    c_text = _insert(c_text, _INCLUDE_AT, _INCLUDE, before=False, where=str(c_file))
+    c_text = _insert(c_text, _HOOK_AT, _HOOK, before=True, where=str(c_file))
+    c_text += _ENABLED
+    cpp_text = _insert(cpp_text, _DECLARE_AT, _DECLARE, before=True, where=str(cpp_file))
+    cpp_text = _insert(cpp_text, _FEATURE_AT, _FEATURE, before=False, where=str(cpp_file))
+    shutil.copyfile(HEADER, cpu / HEADER.name)
+    c_file.write_text(c_text)
+    cpp_file.write_text(cpp_text)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    try:
+        changed = patch(Path(argv[0]))
+    except PatchError as e:
+        print(f"patch_llama_cpp: {e}", file=sys.stderr)
+        return 1
+    print("patched" if changed else "already patched")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

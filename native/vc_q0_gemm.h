@@ -1,0 +1,185 @@
+// vertexcompat: Q8_0 / Q5_0 weights x Q8_0 activations for CPUs with AVX-512 VNNI,
+// compiled into llama.cpp's CPU backend by native/patch_llama_cpp.py.
+//
+// A decode step multiplies every weight matrix by a few activation columns, one per
+// sequence. llama.cpp computes each (row, column) pair with 256-bit vectors and redoes the
+// sign trick for every pair. Here a weight block is unpacked once (as unsigned bytes: value
+// plus zero point), broadcast to both halves of a 512-bit register and multiplied with two
+// columns at once; the zero point comes out of the integer sum through a per-column
+// correction computed once per call (one VNNI instruction per 32 x 2 products).
+//
+// Bit-identical to ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q5_0_q8_0 and llamafile's
+// tinyBLAS_Q0_AVX: per (row, column) the same eight float lanes, the same exact integer
+// lane sums, the same fp32 product of the two block scales, one fused multiply-add per
+// block in block order, the same horizontal sum at the end. A sequence's numbers therefore
+// do not depend on this kernel, nor on how many sequences share its call.
+//
+// VERTEXCOMPAT_KERNELS=stock in the environment turns it off (llama.cpp's own kernels).
+#pragma once
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__F16C__) && defined(__FMA__)
+#define VC_GEMM_Q0 1
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VC_MAX_COLS 16
+#define VC_MAX_PAIRS (VC_MAX_COLS / 2)
+#define VC_ROW_TILE 16
+
+// One column pair's data for one block: both columns' 32 quants side by side, the integer
+// correction (-zero_point x the sum of each lane's four quants) and the columns' scales.
+typedef struct {
+    int8_t  q[64];
+    int32_t corr[16];
+    float   d[16];
+} vc_pair_block;
+
+static _Thread_local vc_pair_block * vc_buf = NULL;
+static _Thread_local size_t vc_buf_n = 0;
+
+// 1 unless VERTEXCOMPAT_KERNELS=stock (read once).
+static int vc_q0_gemm_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char * v = getenv("VERTEXCOMPAT_KERNELS");
+        on = !(v != NULL && strcmp(v, "stock") == 0);
+    }
+    return on;
+}
+
+static inline float vc_hsum8(const float * v) {
+    // the order of hsum_float_8: (hi + lo) per 128 bits, then movehl, then movehdup
+    float a0 = v[4] + v[0], a1 = v[5] + v[1], a2 = v[6] + v[2], a3 = v[7] + v[3];
+    float b0 = a0 + a2, b1 = a1 + a3;
+    return b0 + b1;
+}
+
+// Unpacked weight block as unsigned bytes (value + zero point), broadcast to both halves.
+static inline __m512i vc_unpack_q8_0(const block_q8_0 * x) {
+    const __m512i w = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *) x->qs));
+    return _mm512_xor_si512(w, _mm512_set1_epi8((char) 0x80));
+}
+
+static inline __m512i vc_unpack_q5_0(const block_q5_0 * x) {
+    const __m128i nib = _mm_loadu_si128((const __m128i *) x->qs);
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(nib), _mm_srli_epi16(nib, 4), 1);
+    q = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
+    uint32_t qh;
+    memcpy(&qh, x->qh, sizeof(qh));
+    q = _mm256_mask_add_epi8(q, (__mmask32) qh, q, _mm256_set1_epi8(0x10));
+    return _mm512_broadcast_i64x4(q);
+}
+
+// Rows [rs, re) of C (column stride ldc) against one group of P column pairs packed at
+// pg (block b's pairs at pg + b * P), the group's first column being c0.
+#define VC_ROWS(TYPE, UNPACK, P)                                                          \
+    for (int64_t r = rs; r < re; ++r) {                                                   \
+        const TYPE * x = (const TYPE *) ((const char *) A + r * lda_bytes);               \
+        __m512 acc[P];                                                                    \
+        for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();                         \
+        for (int64_t b = 0; b < nb; ++b) {                                                \
+            const __m512i w = UNPACK(x + b);                                              \
+            const __m512 dA = _mm512_set1_ps(GGML_CPU_FP16_TO_FP32(x[b].d));              \
+            const vc_pair_block * pb = pg + b * P;                                        \
+            for (int p = 0; p < P; ++p) {                                                 \
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(pb[p].corr), w,  \
+                                                      _mm512_loadu_si512(pb[p].q));       \
+                const __m512 d = _mm512_mul_ps(dA, _mm512_loadu_ps(pb[p].d));             \
+                acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[p]);               \
+            }                                                                             \
+        }                                                                                 \
+        for (int p = 0; p < P; ++p) {                                                     \
+            float v[16];                                                                  \
+            _mm512_storeu_ps(v, acc[p]);                                                  \
+            C[(c0 + 2 * p) * ldc + r] = vc_hsum8(v);                                      \
+            if (c0 + 2 * p + 1 < n) C[(c0 + 2 * p + 1) * ldc + r] = vc_hsum8(v + 8);      \
+        }                                                                                 \
+    }
+
+#define VC_DISPATCH(TYPE, UNPACK)                                                         \
+    switch (P) {                                                                          \
+        case 1: { VC_ROWS(TYPE, UNPACK, 1) } break;                                       \
+        case 2: { VC_ROWS(TYPE, UNPACK, 2) } break;                                       \
+        case 3: { VC_ROWS(TYPE, UNPACK, 3) } break;                                       \
+        case 4: { VC_ROWS(TYPE, UNPACK, 4) } break;                                       \
+        case 5: { VC_ROWS(TYPE, UNPACK, 5) } break;                                       \
+        case 6: { VC_ROWS(TYPE, UNPACK, 6) } break;                                       \
+        case 7: { VC_ROWS(TYPE, UNPACK, 7) } break;                                       \
+        case 8: { VC_ROWS(TYPE, UNPACK, 8) } break;                                       \
+    }
+
+// Packs columns [c0, c0 + 2P) of B (Q8_0 rows of nb blocks, ldb_bytes apart; columns at
+// or past n are zero) as P pairs per block.
+static void vc_pack(vc_pair_block * pg, const void * B, size_t ldb_bytes, int64_t nb,
+                    int64_t c0, int P, int64_t n, int32_t zero_point) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int p = 0; p < P; ++p) {
+            vc_pair_block * pb = pg + b * P + p;
+            for (int h = 0; h < 2; ++h) {
+                const int64_t c = c0 + 2 * p + h;
+                __m256i q = _mm256_setzero_si256();
+                float d = 0.0f;
+                if (c < n) {
+                    const block_q8_0 * y = (const block_q8_0 *) ((const char *) B + c * ldb_bytes) + b;
+                    q = _mm256_loadu_si256((const __m256i *) y->qs);
+                    d = GGML_CPU_FP16_TO_FP32(y->d);
+                }
+                _mm256_storeu_si256((__m256i *) (pb->q + 32 * h), q);
+                const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+                _mm256_storeu_si256((__m256i *) (pb->corr + 8 * h),
+                                    _mm256_mullo_epi32(sums, _mm256_set1_epi32(-zero_point)));
+                _mm256_storeu_ps(pb->d + 8 * h, _mm256_set1_ps(d));
+            }
+        }
+    }
+}
+
+// C[c * ldc + r] = row r of A (Q8_0 or Q5_0, lda_bytes apart) . column c of B (Q8_0 rows
+// of nb blocks, ldb_bytes apart), for r < m, c < n. This thread computes its share of the
+// rows. Returns false when it does not apply (another kernel computes the product).
+static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type atype,
+                       int64_t m, int64_t n, int64_t nb,
+                       const void * A, size_t lda_bytes, const void * B, size_t ldb_bytes,
+                       float * C, int64_t ldc) {
+    if (n < 1 || !vc_q0_gemm_on() || (atype != GGML_TYPE_Q8_0 && atype != GGML_TYPE_Q5_0)) {
+        return false;
+    }
+    const int64_t groups = (n + VC_MAX_COLS - 1) / VC_MAX_COLS;
+    const size_t need = (size_t) (groups * VC_MAX_PAIRS * nb);
+    if (vc_buf_n < need) {
+        free(vc_buf);
+        vc_buf = (vc_pair_block *) aligned_alloc(64, need * sizeof(vc_pair_block));
+        if (vc_buf == NULL) {
+            vc_buf_n = 0;
+            return false;
+        }
+        vc_buf_n = need;
+    }
+    const int32_t zero_point = atype == GGML_TYPE_Q8_0 ? 128 : 16;
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t c0 = g * VC_MAX_COLS;
+        const int P = (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
+        vc_pack(vc_buf + g * VC_MAX_PAIRS * nb, B, ldb_bytes, nb, c0, P, n, zero_point);
+    }
+    const int64_t r0 = m * params->ith / params->nth;
+    const int64_t r1 = m * (params->ith + 1) / params->nth;
+    for (int64_t rt = r0; rt < r1; rt += VC_ROW_TILE) {
+        const int64_t rs = rt, re = MIN(rt + VC_ROW_TILE, r1);
+        for (int64_t g = 0; g < groups; ++g) {
+            const int64_t c0 = g * VC_MAX_COLS;
+            const int P = (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
+            const vc_pair_block * pg = vc_buf + g * VC_MAX_PAIRS * nb;
+            if (atype == GGML_TYPE_Q8_0) {
+                VC_DISPATCH(block_q8_0, vc_unpack_q8_0)
+            } else {
+                VC_DISPATCH(block_q5_0, vc_unpack_q5_0)
+            }
+        }
+    }
+    return true;
+}
+
+#endif
