@@ -77,7 +77,7 @@ def measure(path: str, threads: int, repeats: int) -> dict:
             digest.update(out.tobytes())
             llama_cpp.llama_memory_seq_rm(memory, i, context, -1)
     result: dict = {"digest": digest.hexdigest(),
-                    "kernel": b"VC_GEMM_Q0 = 1" in llama_cpp.llama_print_system_info()}
+                    "kernel": b"VC_GEMM = 1" in llama_cpp.llama_print_system_info()}
     for size in STEPS:
         times = []
         for _ in range(repeats):

@@ -1,17 +1,20 @@
-"""Compile vertexcompat's matrix kernel (native/vc_q0_gemm.h) into a llama.cpp source tree.
+"""Compile vertexcompat's matrix kernels (native/vc_q0_gemm.h, native/vc_k_gemm.h) into a
+llama.cpp source tree.
 
     python native/patch_llama_cpp.py LLAMA_CPP_DIR
 
 LLAMA_CPP_DIR is llama.cpp's root (in llama-cpp-python's sdist: vendor/llama.cpp). The
-patch copies the header into ggml's CPU backend and makes three insertions, each at a
+patch copies the headers into ggml's CPU backend and makes three insertions, each at a
 place found by its exact text (a tree where one is missing or found twice is refused, so
 a new llama.cpp version fails loudly here, never silently without the kernel):
 
-* ggml-cpu.c includes the header;
-* ggml_compute_forward_mul_mat hands a 2-D Q8_0 / Q5_0 product to `vc_gemm_q0` once the
-  activations are quantized, before llamafile's kernels would take it;
-* the CPU backend lists the feature `VC_GEMM_Q0 = 1` (llama_print_system_info) when the
-  kernel is compiled in and not turned off, so a running engine can say which it uses.
+* ggml-cpu.c includes vc_q0_gemm.h (which includes vc_k_gemm.h);
+* ggml_compute_forward_mul_mat hands a 2-D Q8_0 / Q5_0 product to `vc_gemm_q0`, and a 2-D
+  Q4_K / Q6_K product of at most 8 columns (more go to llama.cpp's tiled kernels first) to
+  `vc_gemm_k`, once the activations are quantized, before llamafile's kernels or
+  llama.cpp's per-pair dot products would take them;
+* the CPU backend lists the feature `VC_GEMM = 1` (llama_print_system_info) when the
+  kernels are compiled in and not turned off, so a running engine can say which it uses.
 
 Applying it twice changes nothing. Standard library only: it runs before the project is
 installed (native/install_llama_cpp.py).
@@ -23,7 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
-HEADER = Path(__file__).with_name("vc_q0_gemm.h")
+HEADERS = (Path(__file__).with_name("vc_q0_gemm.h"), Path(__file__).with_name("vc_k_gemm.h"))
 MARK = "vertexcompat: vc_q0_gemm"
 
 _INCLUDE_AT = '#ifdef GGML_USE_LLAMAFILE\n#include "llamafile/sgemm.h"\n#endif\n'
@@ -40,6 +43,13 @@ _HOOK = f"""    // {MARK}
         vc_gemm_q0(params, src0->type, ne01, ne11, ne00 / QK8_0, src0->data, nb01,
                    params->wdata, ggml_row_size(vec_dot_type, ne10),
                    (float *) dst->data, nb1 / sizeof(float))) {{
+        return;
+    }}
+    if (!params->use_ref && src1->type != vec_dot_type && vec_dot_type == GGML_TYPE_Q8_K &&
+        ne02 == 1 && ne03 == 1 && ne12 == 1 && ne13 == 1 &&
+        vc_gemm_k(params, src0->type, ne01, ne11, ne00 / QK_K, src0->data, nb01,
+                  params->wdata, ggml_row_size(vec_dot_type, ne10),
+                  (float *) dst->data, nb1 / sizeof(float))) {{
         return;
     }}
 #endif
@@ -63,7 +73,7 @@ _FEATURE_AT = """        if (ggml_cpu_has_llamafile()) {
 """
 _FEATURE = f"""        // {MARK}
         if (vc_gemm_q0_enabled()) {{
-            features.push_back({{ "VC_GEMM_Q0", "1" }});
+            features.push_back({{ "VC_GEMM", "1" }});
         }}
 """
 _DECLARE_AT = "static ggml_backend_feature * ggml_backend_cpu_get_features(ggml_backend_reg_t reg) {\n"
@@ -73,7 +83,7 @@ _DECLARE = f'// {MARK}\nextern "C" int vc_gemm_q0_enabled(void);\n\n'
 def fingerprint() -> bytes:
     """What a build with this patch compiles: the header and every insertion (not this
     file's prose), for install_llama_cpp.py's cache key."""
-    parts = (HEADER.read_bytes(), _INCLUDE_AT, _INCLUDE, _HOOK_AT, _HOOK, _ENABLED,
+    parts = (*(h.read_bytes() for h in HEADERS), _INCLUDE_AT, _INCLUDE, _HOOK_AT, _HOOK, _ENABLED,
              _FEATURE_AT, _FEATURE, _DECLARE_AT, _DECLARE)
     return b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
 
@@ -90,6 +100,11 @@ def _insert(text: str, anchor: str, addition: str, *, before: bool, where: str) 
     return text[:at] + addition + text[at:]
 
 
+def _copy_headers(cpu: Path) -> None:
+    for header in HEADERS:
+        shutil.copyfile(header, cpu / header.name)
+
+
 def patch(root: Path) -> bool:
     """Patch the tree at `root`; False when it already was."""
     cpu = root / "ggml" / "src" / "ggml-cpu"
@@ -99,7 +114,7 @@ def patch(root: Path) -> bool:
             raise PatchError(f"{path} is missing: not a llama.cpp tree")
     c_text, cpp_text = c_file.read_text(), cpp_file.read_text()
     if MARK in c_text and MARK in cpp_text:
-        shutil.copyfile(HEADER, cpu / HEADER.name)
+        _copy_headers(cpu)
         return False
     if MARK in c_text or MARK in cpp_text:
         raise PatchError(f"{cpu} is half patched; start from fresh sources")
@@ -108,7 +123,7 @@ def patch(root: Path) -> bool:
     c_text += _ENABLED
     cpp_text = _insert(cpp_text, _DECLARE_AT, _DECLARE, before=True, where=str(cpp_file))
     cpp_text = _insert(cpp_text, _FEATURE_AT, _FEATURE, before=False, where=str(cpp_file))
-    shutil.copyfile(HEADER, cpu / HEADER.name)
+    _copy_headers(cpu)
     c_file.write_text(c_text)
     cpp_file.write_text(cpp_text)
     return True

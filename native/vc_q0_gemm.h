@@ -1,5 +1,6 @@
 // vertexcompat: Q8_0 / Q5_0 weights x Q8_0 activations for CPUs with AVX-512 VNNI,
-// compiled into llama.cpp's CPU backend by native/patch_llama_cpp.py.
+// compiled into llama.cpp's CPU backend by native/patch_llama_cpp.py (with vc_k_gemm.h,
+// the Q4_K / Q6_K products of a few columns, included at the end).
 //
 // A decode step multiplies every weight matrix by a few activation columns, one per
 // sequence. llama.cpp computes each (row, column) pair with 256-bit vectors and redoes the
@@ -14,7 +15,7 @@
 // block in block order, the same horizontal sum at the end. A sequence's numbers therefore
 // do not depend on this kernel, nor on how many sequences share its call.
 //
-// VERTEXCOMPAT_KERNELS=stock in the environment turns it off (llama.cpp's own kernels).
+// VERTEXCOMPAT_KERNELS=stock in the environment turns both off (llama.cpp's own kernels).
 #pragma once
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__F16C__) && defined(__FMA__)
@@ -181,5 +182,7 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
     }
     return true;
 }
+
+#include "vc_k_gemm.h"
 
 #endif

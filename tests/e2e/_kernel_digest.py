@@ -49,7 +49,7 @@ def main(path: str) -> None:
     decode([(321, prompt, 0, True)])
     decode([(400 + seq, prompt + 1 - (seq > 0), seq, True) for seq in range(3)])
     info = llama_cpp.llama_print_system_info().decode()
-    print(json.dumps({"kernel": "VC_GEMM_Q0 = 1" in info, "digest": digest.hexdigest(),
+    print(json.dumps({"kernel": "VC_GEMM = 1" in info, "digest": digest.hexdigest(),
                       "argmax": firsts[-3:]}))
 
 

@@ -91,7 +91,7 @@ def matrix_kernels() -> str:
     llama.cpp has ours (native/vc_q0_gemm.h, built by native/install_llama_cpp.py) and this
     CPU runs it, else "llama.cpp". VERTEXCOMPAT_KERNELS=stock picks llama.cpp's."""
     info = llama_cpp.llama_print_system_info()
-    return "vertexcompat" if b"VC_GEMM_Q0 = 1" in info else "llama.cpp"
+    return "vertexcompat" if b"VC_GEMM = 1" in info else "llama.cpp"
 
 
 def _draft_max(cfg: EngineConfig) -> int:

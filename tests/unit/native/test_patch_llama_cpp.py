@@ -50,13 +50,16 @@ def test_the_patch_adds_the_header_the_hook_and_the_feature_once(tmp_path):
     assert patcher.patch(root) is True
     cpu = root / "ggml" / "src" / "ggml-cpu"
     c_text, cpp_text = (cpu / "ggml-cpu.c").read_text(), (cpu / "ggml-cpu.cpp").read_text()
-    assert (cpu / "vc_q0_gemm.h").read_bytes() == (NATIVE / "vc_q0_gemm.h").read_bytes()
+    for header in ("vc_q0_gemm.h", "vc_k_gemm.h"):
+        assert (cpu / header).read_bytes() == (NATIVE / header).read_bytes()
+    assert '#include "vc_k_gemm.h"' in (cpu / "vc_q0_gemm.h").read_text()
     # the include after llamafile's, the hook before llamafile's quantized-activation branch
     assert c_text.index('#include "vc_q0_gemm.h"') > c_text.index('#include "llamafile/sgemm.h"')
-    assert c_text.index("vc_gemm_q0(params") < c_text.index(patcher._HOOK_AT)
+    assert c_text.index("vc_gemm_q0(params") < c_text.index("vc_gemm_k(params") < c_text.index(
+        patcher._HOOK_AT)
     assert c_text.count("int vc_gemm_q0_enabled(void) {") == 1
     assert cpp_text.index('extern "C" int vc_gemm_q0_enabled') < cpp_text.index(patcher._DECLARE_AT)
-    assert cpp_text.index('"VC_GEMM_Q0"') > cpp_text.index('"LLAMAFILE"')
+    assert cpp_text.index('"VC_GEMM"') > cpp_text.index('"LLAMAFILE"')
 
     assert patcher.patch(root) is False
     assert (cpu / "ggml-cpu.c").read_text() == c_text
@@ -70,7 +73,7 @@ def test_a_tree_the_patch_does_not_know_is_refused_untouched(tmp_path, broken):
     with pytest.raises(patcher.PatchError, match="expected the anchor once"):
         patcher.patch(root)
     assert (root / "ggml" / "src" / "ggml-cpu" / "ggml-cpu.c").read_text() == c_text
-    assert not (root / "ggml" / "src" / "ggml-cpu" / "vc_q0_gemm.h").exists()
+    assert not list((root / "ggml" / "src" / "ggml-cpu").glob("*.h"))
 
 
 def test_a_half_patched_tree_is_refused(tmp_path):
