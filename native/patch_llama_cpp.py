@@ -9,11 +9,10 @@ place found by its exact text (a tree where one is missing or found twice is ref
 a new llama.cpp version fails loudly here, never silently without the kernel):
 
 * ggml-cpu.c includes vc_q0_gemm.h (which includes vc_k_gemm.h);
-* ggml_compute_forward_mul_mat hands a 2-D Q8_0 / Q5_0 product to `vc_gemm_q0` and a 2-D
-  Q4_K / Q6_K product to `vc_gemm_k` once the activations are quantized, before llamafile's
-  kernels or llama.cpp's per-pair dot products would take them; the K-quant products
-  `vc_gemm_k` takes skip llama.cpp's tiled kernels (which compute 8 and more columns with
-  numbers of their own);
+* ggml_compute_forward_mul_mat hands a 2-D Q8_0 / Q5_0 product to `vc_gemm_q0`, and a 2-D
+  Q4_K / Q6_K product of at most 8 columns (more go to llama.cpp's tiled kernels first) to
+  `vc_gemm_k`, once the activations are quantized, before llamafile's kernels or
+  llama.cpp's per-pair dot products would take them;
 * the CPU backend lists the feature `VC_GEMM = 1` (llama_print_system_info) when the
   kernels are compiled in and not turned off, so a running engine can say which it uses.
 
@@ -32,11 +31,6 @@ MARK = "vertexcompat: vc_q0_gemm"
 
 _INCLUDE_AT = '#ifdef GGML_USE_LLAMAFILE\n#include "llamafile/sgemm.h"\n#endif\n'
 _INCLUDE = f'\n// {MARK}\n#include "vc_q0_gemm.h"\n'
-
-_TILED_AT = "    if (ggml_compute_forward_mul_mat_tiled(params, dst)) {\n"
-_TILED = (f"    // {MARK}: products our K-quant kernel takes skip llama.cpp's tiled kernels\n"
-          "    if (!vc_gemm_k_takes(dst->src[0], dst->src[1]) &&\n"
-          "        ggml_compute_forward_mul_mat_tiled(params, dst)) {\n")
 
 _HOOK_AT = """#if GGML_USE_LLAMAFILE
     if (src1->type != vec_dot_type) {
@@ -89,8 +83,7 @@ _DECLARE = f'// {MARK}\nextern "C" int vc_gemm_q0_enabled(void);\n\n'
 def fingerprint() -> bytes:
     """What a build with this patch compiles: the header and every insertion (not this
     file's prose), for install_llama_cpp.py's cache key."""
-    parts = (*(h.read_bytes() for h in HEADERS), _INCLUDE_AT, _INCLUDE, _TILED_AT, _TILED,
-             _HOOK_AT, _HOOK, _ENABLED,
+    parts = (*(h.read_bytes() for h in HEADERS), _INCLUDE_AT, _INCLUDE, _HOOK_AT, _HOOK, _ENABLED,
              _FEATURE_AT, _FEATURE, _DECLARE_AT, _DECLARE)
     return b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
 
@@ -100,20 +93,11 @@ class PatchError(Exception):
 
 
 def _insert(text: str, anchor: str, addition: str, *, before: bool, where: str) -> str:
-    _expect_once(text, anchor, where)
-    at = text.index(anchor) + (0 if before else len(anchor))
-    return text[:at] + addition + text[at:]
-
-
-def _replace(text: str, anchor: str, replacement: str, *, where: str) -> str:
-    _expect_once(text, anchor, where)
-    return text.replace(anchor, replacement)
-
-
-def _expect_once(text: str, anchor: str, where: str) -> None:
     found = text.count(anchor)
     if found != 1:
         raise PatchError(f"{where}: expected the anchor once, found it {found} times:\n{anchor}")
+    at = text.index(anchor) + (0 if before else len(anchor))
+    return text[:at] + addition + text[at:]
 
 
 def _copy_headers(cpu: Path) -> None:
@@ -135,7 +119,6 @@ def patch(root: Path) -> bool:
     if MARK in c_text or MARK in cpp_text:
         raise PatchError(f"{cpu} is half patched; start from fresh sources")
     c_text = _insert(c_text, _INCLUDE_AT, _INCLUDE, before=False, where=str(c_file))
-    c_text = _replace(c_text, _TILED_AT, _TILED, where=str(c_file))
     c_text = _insert(c_text, _HOOK_AT, _HOOK, before=True, where=str(c_file))
     c_text += _ENABLED
     cpp_text = _insert(cpp_text, _DECLARE_AT, _DECLARE, before=True, where=str(cpp_file))

@@ -26,14 +26,13 @@ typedef struct {
 static _Thread_local vc_kpair * vc_kbuf = NULL;
 static _Thread_local size_t vc_kbuf_n = 0;
 
-// Packs columns [c0, c0 + 2P) of B (columns at or past n are zero) as P pairs per super-block.
-static void vc_kpack(vc_kpair * out, const void * B, size_t ldb_bytes, int64_t nb, int64_t c0,
-                     int P, int64_t n) {
+static void vc_kpack(vc_kpair * out, const void * B, size_t ldb_bytes, int64_t nb, int64_t n) {
+    const int P = (int) ((n + 1) / 2);
     for (int64_t i = 0; i < nb; ++i) {
         for (int p = 0; p < P; ++p) {
             vc_kpair * pk = out + i * P + p;
             for (int h = 0; h < 2; ++h) {
-                const int64_t c = c0 + 2 * p + h;
+                const int64_t c = 2 * p + h;
                 if (c >= n) {
                     for (int u = 0; u < 8; ++u) memset(pk->q[u] + 32 * h, 0, 32);
                     memset(pk->bsums + 16 * h, 0, 32);
@@ -69,9 +68,8 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
     }
 }
 
-// Rows [rs, re) against one group of P column pairs packed at kg, its first column c0.
 #define VC_Q4K_ROWS(P)                                                                    \
-    for (int64_t r = rs; r < re; ++r) {                                                   \
+    for (int64_t r = r0; r < r1; ++r) {                                                   \
         const block_q4_K * x = (const block_q4_K *) ((const char *) A + r * lda_bytes);   \
         __m512 acc[P];                                                                    \
         __m256 accm[P];                                                                   \
@@ -96,7 +94,7 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
             }                                                                             \
             const __m512 dx = _mm512_set1_ps(GGML_CPU_FP16_TO_FP32(x[i].d));              \
             const __m256 dmx = _mm256_set1_ps(GGML_CPU_FP16_TO_FP32(x[i].dmin));          \
-            const vc_kpair * pk = kg + i * P;                                           \
+            const vc_kpair * pk = kbuf + i * P;                                           \
             for (int p = 0; p < P; ++p) {                                                 \
                 __m512i sumi = _mm512_setzero_si512();                                    \
                 for (int u = 0; u < 8; ++u) {                                             \
@@ -113,12 +111,12 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
         for (int p = 0; p < P; ++p) {                                                     \
             float mins_sum[8];                                                            \
             _mm256_storeu_ps(mins_sum, accm[p]);                                          \
-            vc_store_pair(C, ldc, r, c0 + 2 * p, n, acc[p], mins_sum);                         \
+            vc_store_pair(C, ldc, r, 2 * p, n, acc[p], mins_sum);                         \
         }                                                                                 \
     }
 
 #define VC_Q6K_ROWS(P)                                                                    \
-    for (int64_t r = rs; r < re; ++r) {                                                   \
+    for (int64_t r = r0; r < r1; ++r) {                                                   \
         const block_q6_K * x = (const block_q6_K *) ((const char *) A + r * lda_bytes);   \
         __m512 acc[P];                                                                    \
         for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps();                         \
@@ -151,7 +149,7 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
                 scale[v] = _mm512_broadcast_i64x4(half);                                  \
             }                                                                             \
             const __m512 dx = _mm512_set1_ps(GGML_CPU_FP16_TO_FP32(x[i].d));              \
-            const vc_kpair * pk = kg + i * P;                                           \
+            const vc_kpair * pk = kbuf + i * P;                                           \
             for (int p = 0; p < P; ++p) {                                                 \
                 __m512i sumi = _mm512_setzero_si512();                                    \
                 for (int v = 0; v < 8; ++v) {                                             \
@@ -165,7 +163,7 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
                                          _mm512_cvtepi32_ps(sumi), acc[p]);               \
             }                                                                             \
         }                                                                                 \
-        for (int p = 0; p < P; ++p) vc_store_pair(C, ldc, r, c0 + 2 * p, n, acc[p], NULL);    \
+        for (int p = 0; p < P; ++p) vc_store_pair(C, ldc, r, 2 * p, n, acc[p], NULL);    \
     }
 
 #define VC_K_DISPATCH(ROWS)                                                               \
@@ -176,29 +174,18 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
         case 4: { ROWS(4) } break;                                                        \
     }
 
-#define VC_K_COLS 8
-#define VC_K_PAIRS (VC_K_COLS / 2)
-
-// Whether vc_gemm_k computes this product: then llama.cpp's tiled kernels must not take it
-// first (they would give other numbers than its per-pair dot products for 8+ columns).
-static inline int vc_gemm_k_takes(const struct ggml_tensor * src0, const struct ggml_tensor * src1) {
-    return vc_q0_gemm_on() && (src0->type == GGML_TYPE_Q4_K || src0->type == GGML_TYPE_Q6_K) &&
-           src1->type == GGML_TYPE_F32 && src0->ne[2] == 1 && src0->ne[3] == 1 &&
-           src1->ne[2] == 1 && src1->ne[3] == 1;
-}
-
 // C[c * ldc + r] = row r of A (Q4_K or Q6_K super-blocks, lda_bytes apart) . column c of B
-// (Q8_K rows of nb super-blocks, ldb_bytes apart), for r < m, c < n, in groups of 8
-// columns; this thread computes its share of the rows. False when it does not apply.
+// (Q8_K rows of nb super-blocks, ldb_bytes apart), for r < m, 1 <= c < n <= 8; this thread
+// its share of the rows. False when it does not apply.
 static bool vc_gemm_k(const struct ggml_compute_params * params, enum ggml_type atype,
                       int64_t m, int64_t n, int64_t nb,
                       const void * A, size_t lda_bytes, const void * B, size_t ldb_bytes,
                       float * C, int64_t ldc) {
-    if (n < 1 || !vc_q0_gemm_on() || (atype != GGML_TYPE_Q4_K && atype != GGML_TYPE_Q6_K)) {
+    if (n < 1 || n > 8 || !vc_q0_gemm_on() || (atype != GGML_TYPE_Q4_K && atype != GGML_TYPE_Q6_K)) {
         return false;
     }
-    const int64_t groups = (n + VC_K_COLS - 1) / VC_K_COLS;
-    const size_t need = (size_t) (groups * VC_K_PAIRS * nb);
+    const int P = (int) ((n + 1) / 2);
+    const size_t need = (size_t) (nb * P);
     if (vc_kbuf_n < need) {
         free(vc_kbuf);
         vc_kbuf = (vc_kpair *) aligned_alloc(64, need * sizeof(vc_kpair));
@@ -208,25 +195,14 @@ static bool vc_gemm_k(const struct ggml_compute_params * params, enum ggml_type 
         }
         vc_kbuf_n = need;
     }
-    for (int64_t g = 0; g < groups; ++g) {
-        const int64_t c0 = g * VC_K_COLS;
-        const int P = (int) ((MIN(n - c0, VC_K_COLS) + 1) / 2);
-        vc_kpack(vc_kbuf + g * VC_K_PAIRS * nb, B, ldb_bytes, nb, c0, P, n);
-    }
+    const vc_kpair * kbuf = vc_kbuf;
+    vc_kpack(vc_kbuf, B, ldb_bytes, nb, n);
     const int64_t r0 = m * params->ith / params->nth;
     const int64_t r1 = m * (params->ith + 1) / params->nth;
-    for (int64_t rt = r0; rt < r1; rt += VC_ROW_TILE) {
-        const int64_t rs = rt, re = MIN(rt + VC_ROW_TILE, r1);
-        for (int64_t g = 0; g < groups; ++g) {
-            const int64_t c0 = g * VC_K_COLS;
-            const int P = (int) ((MIN(n - c0, VC_K_COLS) + 1) / 2);
-            const vc_kpair * kg = vc_kbuf + g * VC_K_PAIRS * nb;
-            if (atype == GGML_TYPE_Q4_K) {
-                VC_K_DISPATCH(VC_Q4K_ROWS)
-            } else {
-                VC_K_DISPATCH(VC_Q6K_ROWS)
-            }
-        }
+    if (atype == GGML_TYPE_Q4_K) {
+        VC_K_DISPATCH(VC_Q4K_ROWS)
+    } else {
+        VC_K_DISPATCH(VC_Q6K_ROWS)
     }
     return true;
 }

@@ -185,11 +185,4 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
 
 #include "vc_k_gemm.h"
 
-#else
-// Not compiled in: llama.cpp's kernels, tiled ones included, run as they are.
-static inline int vc_gemm_k_takes(const struct ggml_tensor * src0, const struct ggml_tensor * src1) {
-    (void) src0;
-    (void) src1;
-    return 0;
-}
 #endif

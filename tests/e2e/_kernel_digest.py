@@ -1,15 +1,12 @@
 """Run by tests/e2e/test_kernels.py in a process of its own (the kernel switch,
 VERTEXCOMPAT_KERNELS, is read once per process): decodes a model the way the engine does
 (one KV stream per sequence, flash attention off, 1 thread) and prints, as JSON, whether
-llama.cpp's CPU backend lists our kernels, a digest of every logit it produced, and whether
-one sequence's next logits are the same computed alone (a 1-row call) and beside nine
-others (a 10-row call).
+llama.cpp's CPU backend lists our kernel and a digest of every logit it produced.
 
     python tests/e2e/_kernel_digest.py MODEL.gguf
 
-Ten sequences' prompts (20 tokens each) are decoded in one call (200 rows: the prefill
-path), then one decode step of one sequence, then one of three, then the first one's step
-again beside the nine others (the decode path)."""
+Three sequences' prompts (60 tokens each) are decoded in one call (180 rows: the prefill
+path), then one decode step of one sequence, then one of all three (the decode path)."""
 
 import hashlib
 import json
@@ -26,15 +23,14 @@ def main(path: str) -> None:
     model = llama_cpp.llama_model_load_from_file(path.encode(), mparams)
     n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
     cparams = llama_cpp.llama_context_default_params()
-    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = 10 * 64, 256, 256
-    cparams.n_seq_max, cparams.n_threads, cparams.n_threads_batch = 10, 1, 1
+    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = 3 * 128, 256, 256
+    cparams.n_seq_max, cparams.n_threads, cparams.n_threads_batch = 3, 1, 1
     cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
     cparams.kv_unified = False
     ctx = llama_cpp.llama_init_from_model(model, cparams)
-    memory = llama_cpp.llama_get_memory(ctx)
     batch = llama_cpp.llama_batch_init(256, 0, 1)
     digest = hashlib.sha256()
-    outs: list[np.ndarray] = []
+    firsts = []
 
     def decode(rows: list[tuple[int, int, int, bool]]) -> None:
         for i, (token, pos, seq, logits) in enumerate(rows):
@@ -46,22 +42,15 @@ def main(path: str) -> None:
             if row[3]:
                 out = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
                 digest.update(out.tobytes())
-                outs.append(out.copy())
+                firsts.append(int(out.argmax()))
 
-    prompt = 20
-    decode([(100 + (i * (seq + 3)) % 700, i, seq, True) for seq in range(10) for i in range(prompt)])
+    prompt = 60
+    decode([(100 + (i * (seq + 3)) % 700, i, seq, True) for seq in range(3) for i in range(prompt)])
     decode([(321, prompt, 0, True)])
-    alone = outs[-1]
     decode([(400 + seq, prompt + 1 - (seq > 0), seq, True) for seq in range(3)])
-    argmax = [int(o.argmax()) for o in outs[-3:]]
-    # sequence 0's step at position `prompt` again, now beside the nine others' steps
-    llama_cpp.llama_memory_seq_rm(memory, 0, prompt, -1)
-    decode([(321, prompt, 0, True)] + [(500 + seq, prompt + (seq <= 2), seq, True)
-                                      for seq in range(1, 10)])
-    beside = outs[-10]
     info = llama_cpp.llama_print_system_info().decode()
     print(json.dumps({"kernel": "VC_GEMM = 1" in info, "digest": digest.hexdigest(),
-                      "argmax": argmax, "alone_is_beside_nine": bool((alone == beside).all())}))
+                      "argmax": firsts[-3:]}))
 
 
 if __name__ == "__main__":

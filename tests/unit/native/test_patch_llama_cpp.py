@@ -31,8 +31,6 @@ C_TEXT = (
     + patcher._INCLUDE_AT
     + "#ifdef GGML_USE_CPU_RISCV64_SPACEMIT\n#endif\n"
     + "void mul_mat(void) {\n"
-    + patcher._TILED_AT
-    + "        return;\n    }\n"
     + patcher._HOOK_AT
     + "    }\n#endif\n}\n"
 )
@@ -59,9 +57,6 @@ def test_the_patch_adds_the_header_the_hook_and_the_feature_once(tmp_path):
     assert c_text.index('#include "vc_q0_gemm.h"') > c_text.index('#include "llamafile/sgemm.h"')
     assert c_text.index("vc_gemm_q0(params") < c_text.index("vc_gemm_k(params") < c_text.index(
         patcher._HOOK_AT)
-    # the tiled kernels first ask whether ours takes the product
-    assert patcher._TILED_AT not in c_text
-    assert c_text.index("!vc_gemm_k_takes(dst->src[0], dst->src[1])") < c_text.index("vc_gemm_q0(params")
     assert c_text.count("int vc_gemm_q0_enabled(void) {") == 1
     assert cpp_text.index('extern "C" int vc_gemm_q0_enabled') < cpp_text.index(patcher._DECLARE_AT)
     assert cpp_text.index('"VC_GEMM"') > cpp_text.index('"LLAMAFILE"')
