@@ -23,8 +23,7 @@ typedef struct {
     float   negd[8];    // -A's scale x 4, -B's x 4 (Q4_K mins)
 } vc_kpair;
 
-static _Thread_local vc_kpair * vc_kbuf = NULL;
-static _Thread_local size_t vc_kbuf_n = 0;
+static _Thread_local vc_scratch vc_k_scratch;
 
 static void vc_kpack(vc_kpair * out, const void * B, size_t ldb_bytes, int64_t nb, int64_t n) {
     const int P = (int) ((n + 1) / 2);
@@ -185,18 +184,12 @@ static bool vc_gemm_k(const struct ggml_compute_params * params, enum ggml_type 
         return false;
     }
     const int P = (int) ((n + 1) / 2);
-    const size_t need = (size_t) (nb * P);
-    if (vc_kbuf_n < need) {
-        free(vc_kbuf);
-        vc_kbuf = (vc_kpair *) aligned_alloc(64, need * sizeof(vc_kpair));
-        if (vc_kbuf == NULL) {
-            vc_kbuf_n = 0;
-            return false;
-        }
-        vc_kbuf_n = need;
+    vc_kpair * packed = (vc_kpair *) vc_reserve(&vc_k_scratch, (size_t) (nb * P) * sizeof(vc_kpair));
+    if (packed == NULL) {
+        return false;
     }
-    const vc_kpair * kbuf = vc_kbuf;
-    vc_kpack(vc_kbuf, B, ldb_bytes, nb, n);
+    vc_kpack(packed, B, ldb_bytes, nb, n);
+    const vc_kpair * kbuf = packed;
     const int64_t r0 = m * params->ith / params->nth;
     const int64_t r1 = m * (params->ith + 1) / params->nth;
     if (atype == GGML_TYPE_Q4_K) {

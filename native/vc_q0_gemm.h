@@ -37,8 +37,23 @@ typedef struct {
     float   d[16];
 } vc_pair_block;
 
-static _Thread_local vc_pair_block * vc_buf = NULL;
-static _Thread_local size_t vc_buf_n = 0;
+// A thread's scratch buffer, grown as needed, 64-byte aligned.
+typedef struct {
+    void * p;
+    size_t bytes;
+} vc_scratch;
+
+// At least `bytes` of the buffer; NULL when memory is short.
+static void * vc_reserve(vc_scratch * s, size_t bytes) {
+    if (s->bytes < bytes) {
+        free(s->p);
+        s->p = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
+        s->bytes = s->p != NULL ? bytes : 0;
+    }
+    return s->p;
+}
+
+static _Thread_local vc_scratch vc_q0_scratch;
 
 // 1 unless VERTEXCOMPAT_KERNELS=stock (read once).
 static int vc_q0_gemm_on(void) {
@@ -149,21 +164,16 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
         return false;
     }
     const int64_t groups = (n + VC_MAX_COLS - 1) / VC_MAX_COLS;
-    const size_t need = (size_t) (groups * VC_MAX_PAIRS * nb);
-    if (vc_buf_n < need) {
-        free(vc_buf);
-        vc_buf = (vc_pair_block *) aligned_alloc(64, need * sizeof(vc_pair_block));
-        if (vc_buf == NULL) {
-            vc_buf_n = 0;
-            return false;
-        }
-        vc_buf_n = need;
+    vc_pair_block * buf = (vc_pair_block *) vc_reserve(
+        &vc_q0_scratch, (size_t) (groups * VC_MAX_PAIRS * nb) * sizeof(vc_pair_block));
+    if (buf == NULL) {
+        return false;
     }
     const int32_t zero_point = atype == GGML_TYPE_Q8_0 ? 128 : 16;
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t c0 = g * VC_MAX_COLS;
         const int P = (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
-        vc_pack(vc_buf + g * VC_MAX_PAIRS * nb, B, ldb_bytes, nb, c0, P, n, zero_point);
+        vc_pack(buf + g * VC_MAX_PAIRS * nb, B, ldb_bytes, nb, c0, P, n, zero_point);
     }
     const int64_t r0 = m * params->ith / params->nth;
     const int64_t r1 = m * (params->ith + 1) / params->nth;
@@ -172,7 +182,7 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
         for (int64_t g = 0; g < groups; ++g) {
             const int64_t c0 = g * VC_MAX_COLS;
             const int P = (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
-            const vc_pair_block * pg = vc_buf + g * VC_MAX_PAIRS * nb;
+            const vc_pair_block * pg = buf + g * VC_MAX_PAIRS * nb;
             if (atype == GGML_TYPE_Q8_0) {
                 VC_DISPATCH(block_q8_0, vc_unpack_q8_0)
             } else {
