@@ -21,7 +21,7 @@ $(BIN)/python:
 
 # llama-cpp-python built with our matrix kernel (native/): compiled once per machine (~10 min
 # on 2 cores) into the data dir, then installed from there in seconds (a fresh clone, CI).
-NATIVE := native/install_llama_cpp.py native/patch_llama_cpp.py native/vc_q0_gemm.h
+NATIVE := $(wildcard native/*.py native/*.h)
 
 $(VENV)/.installed: pyproject.toml $(NATIVE) | $(BIN)/python
 	@echo "Installing vertexcompat (first time: llama-cpp-python compiles, ~10 min on 2 cores)…"

@@ -1,4 +1,4 @@
-"""Our matrix kernel (native/vc_q0_gemm.h) against llama.cpp's own, in one run.
+"""Our matrix kernels (native/vc_gemm.h) against llama.cpp's own, in one run.
 
 The installed llama-cpp-python carries our kernel for Q8_0 / Q5_0 weights
 (native/install_llama_cpp.py); `VERTEXCOMPAT_KERNELS=stock` turns it off in a process. This
@@ -38,7 +38,9 @@ PREFILLS = (64, 512)
 
 
 def measure(path: str, threads: int, repeats: int) -> dict:
-    """In this process: ms per call for each step size and prefill, and a logits digest."""
+    """In this process: a digest of the logits (8 prompts of 200 tokens, each decoded in one
+    call, then one decode step of each size) and, unless `repeats` is 0, ms per call for
+    each step size and prefill."""
     import llama_cpp
     import numpy as np
 
@@ -66,18 +68,24 @@ def measure(path: str, threads: int, repeats: int) -> dict:
             raise RuntimeError("llama_decode failed")
         return (time.perf_counter() - start) * 1000
 
+    def logits(row: int) -> bytes:
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, row),
+                                     shape=(n_vocab,)).tobytes()
+
     context = 200
+    digest = hashlib.sha256()  # every logit of the prompts' last rows and of one step a size
     for seq in range(8):
         decode([(100 + (i * (seq + 3)) % 700, i, seq, i == context - 1) for i in range(context)])
-    digest = hashlib.sha256()
-    for size in STEPS:  # the digest: one step of each size
+        digest.update(logits(-1))
+    for size in STEPS:
         decode([(300 + seq, context, seq, True) for seq in range(size)])
         for i in range(size):
-            out = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
-            digest.update(out.tobytes())
+            digest.update(logits(i))
             llama_cpp.llama_memory_seq_rm(memory, i, context, -1)
     result: dict = {"digest": digest.hexdigest(),
                     "kernel": b"VC_GEMM = 1" in llama_cpp.llama_print_system_info()}
+    if repeats == 0:
+        return result
     for size in STEPS:
         times = []
         for _ in range(repeats):
@@ -102,7 +110,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--rounds", type=int, default=3,
                         help="child processes per kernel, taking turns (default 3)")
-    parser.add_argument("--repeats", type=int, default=12, help="calls per size per child")
+    parser.add_argument("--repeats", type=int, default=12,
+                        help="calls per size per child (with --child, 0: the digest only)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: smollm2-135m-instruct, one round of 2 calls")
     parser.add_argument("--child", metavar="MODEL_PATH", help=argparse.SUPPRESS)

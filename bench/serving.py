@@ -726,8 +726,7 @@ def _ratio(ours: float, theirs: float, target: float | None, lower: bool = False
 def _raw_run(run: ServerRun) -> dict[str, Any]:
     return {
         "singles": [_raw(s) for s in run.singles],
-        "loads": {w: [{"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]}
-                           for ld in loads] for w, loads in run.loads.items()},
+        "loads": {w: [_raw_load(ld) for ld in loads] for w, loads in run.loads.items()},
         "bursts": [[_raw(s) for s in b] for b in run.bursts],
         "peak_rss_mb": run.peak_rss_mb,
     }
@@ -737,6 +736,10 @@ def _raw(s: Stream) -> dict[str, Any]:
     d = asdict(s)
     d.pop("text")
     return d
+
+
+def _raw_load(ld: Load) -> dict[str, Any]:
+    return {"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]}
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -1073,8 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours": stream_ms_per_token(ours.loads["4"]),
         **({"llama_server": stream_ms_per_token(peer.loads["4"])} if peer is not None else {}),
     }
-    report["raw"]["engine_in_process"] = [
-        {"wall": ld.wall, "streams": [_raw(s) for s in ld.streams]} for ld in engine_loads]
+    report["raw"]["engine_in_process"] = [_raw_load(ld) for ld in engine_loads]
     if no_repack is not None:
         report["measured"]["llama_server_no_repack"] = summarize(no_repack)
         report["raw"]["llama_server_no_repack"] = _raw_run(no_repack)

@@ -1,4 +1,4 @@
-"""Install llama-cpp-python built with vertexcompat's matrix kernel (native/vc_q0_gemm.h).
+"""Install llama-cpp-python built with vertexcompat's matrix kernels (native/vc_gemm.h).
 
     .venv/bin/python native/install_llama_cpp.py      # make install / make test run this first
 

@@ -1,20 +1,21 @@
-"""Compile vertexcompat's matrix kernels (native/vc_q0_gemm.h, native/vc_k_gemm.h) into a
-llama.cpp source tree.
+"""Compile vertexcompat's matrix kernels (native/vc_gemm.h with vc_q0_gemm.h and
+vc_k_gemm.h) into a llama.cpp source tree.
 
     python native/patch_llama_cpp.py LLAMA_CPP_DIR
 
 LLAMA_CPP_DIR is llama.cpp's root (in llama-cpp-python's sdist: vendor/llama.cpp). The
-patch copies the headers into ggml's CPU backend and makes three insertions, each at a
+patch copies the headers into ggml's CPU backend and makes four insertions, each at a
 place found by its exact text (a tree where one is missing or found twice is refused, so
-a new llama.cpp version fails loudly here, never silently without the kernel):
+a new llama.cpp version fails loudly here, never silently without the kernels):
 
-* ggml-cpu.c includes vc_q0_gemm.h (which includes vc_k_gemm.h);
-* ggml_compute_forward_mul_mat hands a 2-D Q8_0 / Q5_0 product to `vc_gemm_q0`, and a 2-D
-  Q4_K / Q6_K product of at most 8 columns (more go to llama.cpp's tiled kernels first) to
-  `vc_gemm_k`, once the activations are quantized, before llamafile's kernels or
-  llama.cpp's per-pair dot products would take them;
-* the CPU backend lists the feature `VC_GEMM = 1` (llama_print_system_info) when the
-  kernels are compiled in and not turned off, so a running engine can say which it uses.
+* ggml-cpu.c includes vc_gemm.h;
+* ggml_compute_forward_mul_mat hands a 2-D product to `vc_gemm` once its activations are
+  quantized, before llamafile's kernels or llama.cpp's per-pair dot products would take
+  it (vc_gemm says which weight types it computes; llama.cpp's tiled K-quant kernels, which
+  run first, keep theirs);
+* ggml-cpu.cpp declares `vc_gemm_enabled` and lists the feature `VC_GEMM = 1`
+  (llama_print_system_info) when the kernels are compiled in and on, so a running engine
+  can say which it uses.
 
 Applying it twice changes nothing. Standard library only: it runs before the project is
 installed (native/install_llama_cpp.py).
@@ -26,45 +27,24 @@ import shutil
 import sys
 from pathlib import Path
 
-HEADERS = (Path(__file__).with_name("vc_q0_gemm.h"), Path(__file__).with_name("vc_k_gemm.h"))
-MARK = "vertexcompat: vc_q0_gemm"
+HEADERS = tuple(Path(__file__).with_name(name)
+                for name in ("vc_gemm.h", "vc_q0_gemm.h", "vc_k_gemm.h"))
+MARK = "vertexcompat: vc_gemm"
 
 _INCLUDE_AT = '#ifdef GGML_USE_LLAMAFILE\n#include "llamafile/sgemm.h"\n#endif\n'
-_INCLUDE = f'\n// {MARK}\n#include "vc_q0_gemm.h"\n'
+_INCLUDE = f'\n// {MARK}\n#include "vc_gemm.h"\n'
 
 _HOOK_AT = """#if GGML_USE_LLAMAFILE
     if (src1->type != vec_dot_type) {
         const void* wdata = (src1->type == vec_dot_type) ? src1->data : params->wdata;
 """
-_HOOK = f"""    // {MARK}
-#if defined(VC_GEMM_Q0)
-    if (!params->use_ref && src1->type != vec_dot_type && vec_dot_type == GGML_TYPE_Q8_0 &&
-        ne02 == 1 && ne03 == 1 && ne12 == 1 && ne13 == 1 &&
-        vc_gemm_q0(params, src0->type, ne01, ne11, ne00 / QK8_0, src0->data, nb01,
-                   params->wdata, ggml_row_size(vec_dot_type, ne10),
-                   (float *) dst->data, nb1 / sizeof(float))) {{
+_HOOK = f"""    // {MARK}: a 2-D product whose activations were just quantized (in wdata)
+    if (src1->type != vec_dot_type && ne02 == 1 && ne03 == 1 && ne12 == 1 && ne13 == 1 &&
+        vc_gemm(params, src0->type, ne01, ne11, ne00, src0->data, nb01, params->wdata,
+                ggml_row_size(vec_dot_type, ne10), (float *) dst->data, nb1 / sizeof(float))) {{
         return;
     }}
-    if (!params->use_ref && src1->type != vec_dot_type && vec_dot_type == GGML_TYPE_Q8_K &&
-        ne02 == 1 && ne03 == 1 && ne12 == 1 && ne13 == 1 &&
-        vc_gemm_k(params, src0->type, ne01, ne11, ne00 / QK_K, src0->data, nb01,
-                  params->wdata, ggml_row_size(vec_dot_type, ne10),
-                  (float *) dst->data, nb1 / sizeof(float))) {{
-        return;
-    }}
-#endif
 
-"""
-_ENABLED = f"""
-// {MARK}: 1 when the kernel is compiled in and not turned off (VERTEXCOMPAT_KERNELS=stock)
-int vc_gemm_q0_enabled(void);
-int vc_gemm_q0_enabled(void) {{
-#if defined(VC_GEMM_Q0)
-    return vc_q0_gemm_on();
-#else
-    return 0;
-#endif
-}}
 """
 
 _FEATURE_AT = """        if (ggml_cpu_has_llamafile()) {
@@ -72,18 +52,18 @@ _FEATURE_AT = """        if (ggml_cpu_has_llamafile()) {
         }
 """
 _FEATURE = f"""        // {MARK}
-        if (vc_gemm_q0_enabled()) {{
+        if (vc_gemm_enabled()) {{
             features.push_back({{ "VC_GEMM", "1" }});
         }}
 """
 _DECLARE_AT = "static ggml_backend_feature * ggml_backend_cpu_get_features(ggml_backend_reg_t reg) {\n"
-_DECLARE = f'// {MARK}\nextern "C" int vc_gemm_q0_enabled(void);\n\n'
+_DECLARE = f'// {MARK} (vc_gemm.h, compiled with ggml-cpu.c)\nextern "C" int vc_gemm_enabled(void);\n\n'
 
 
 def fingerprint() -> bytes:
-    """What a build with this patch compiles: the header and every insertion (not this
+    """What a build with this patch compiles: the headers and every insertion (not this
     file's prose), for install_llama_cpp.py's cache key."""
-    parts = (*(h.read_bytes() for h in HEADERS), _INCLUDE_AT, _INCLUDE, _HOOK_AT, _HOOK, _ENABLED,
+    parts = (*(h.read_bytes() for h in HEADERS), _INCLUDE_AT, _INCLUDE, _HOOK_AT, _HOOK,
              _FEATURE_AT, _FEATURE, _DECLARE_AT, _DECLARE)
     return b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
 
@@ -120,7 +100,6 @@ def patch(root: Path) -> bool:
         raise PatchError(f"{cpu} is half patched; start from fresh sources")
     c_text = _insert(c_text, _INCLUDE_AT, _INCLUDE, before=False, where=str(c_file))
     c_text = _insert(c_text, _HOOK_AT, _HOOK, before=True, where=str(c_file))
-    c_text += _ENABLED
     cpp_text = _insert(cpp_text, _DECLARE_AT, _DECLARE, before=True, where=str(cpp_file))
     cpp_text = _insert(cpp_text, _FEATURE_AT, _FEATURE, before=False, where=str(cpp_file))
     _copy_headers(cpu)

@@ -1,5 +1,5 @@
-// vertexcompat: Q4_K / Q6_K weights x Q8_K activations for a few columns, on AVX-512 VNNI.
-// Included by vc_q0_gemm.h (it provides vc_hsum8 and the switch vc_q0_gemm_on).
+// vertexcompat: Q4_K / Q6_K weights x Q8_K activations for a few columns (included by
+// vc_gemm.h, which says what the kernels do and guarantee).
 //
 // llama.cpp takes products of 8 or more columns to its tiled kernels; below that it calls
 // ggml_vec_dot_q4_K_q8_K / ggml_vec_dot_q6_K_q8_K once per (row, column). Here a
@@ -25,21 +25,18 @@ typedef struct {
 
 static _Thread_local vc_scratch vc_k_scratch;
 
+// Packs the n columns of B as (n + 1) / 2 pairs per super-block (a missing second column
+// is zero).
 static void vc_kpack(vc_kpair * out, const void * B, size_t ldb_bytes, int64_t nb, int64_t n) {
     const int P = (int) ((n + 1) / 2);
     for (int64_t i = 0; i < nb; ++i) {
         for (int p = 0; p < P; ++p) {
             vc_kpair * pk = out + i * P + p;
-            for (int h = 0; h < 2; ++h) {
+            if (2 * p + 1 >= n) {
+                memset(pk, 0, sizeof(*pk));
+            }
+            for (int h = 0; h < 2 && 2 * p + h < n; ++h) {
                 const int64_t c = 2 * p + h;
-                if (c >= n) {
-                    for (int u = 0; u < 8; ++u) memset(pk->q[u] + 32 * h, 0, 32);
-                    memset(pk->bsums + 16 * h, 0, 32);
-                    memset(pk->q8s + 8 * h, 0, 16);
-                    for (int k = 0; k < 8; ++k) pk->d[8 * h + k] = 0.0f;
-                    for (int k = 0; k < 4; ++k) pk->negd[4 * h + k] = 0.0f;
-                    continue;
-                }
                 const block_q8_K * y = (const block_q8_K *) ((const char *) B + c * ldb_bytes) + i;
                 for (int u = 0; u < 8; ++u) memcpy(pk->q[u] + 32 * h, y->qs + 32 * u, 32);
                 memcpy(pk->bsums + 16 * h, y->bsums, 32);
@@ -50,20 +47,6 @@ static void vc_kpack(vc_kpair * out, const void * B, size_t ldb_bytes, int64_t n
                 for (int k = 0; k < 4; ++k) pk->negd[4 * h + k] = -y->d;
             }
         }
-    }
-}
-
-static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, int64_t n,
-                                 __m512 acc, const float * extra) {
-    float v[16];
-    _mm512_storeu_ps(v, acc);
-    for (int h = 0; h < 2 && c + h < n; ++h) {
-        float s = vc_hsum8(v + 8 * h);
-        if (extra != NULL) {
-            const float * m = extra + 4 * h;
-            s = s + ((m[0] + m[2]) + (m[1] + m[3]));
-        }
-        C[(c + h) * ldc + r] = s;
     }
 }
 
@@ -93,7 +76,7 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
             }                                                                             \
             const __m512 dx = _mm512_set1_ps(GGML_CPU_FP16_TO_FP32(x[i].d));              \
             const __m256 dmx = _mm256_set1_ps(GGML_CPU_FP16_TO_FP32(x[i].dmin));          \
-            const vc_kpair * pk = kbuf + i * P;                                           \
+            const vc_kpair * pk = packed + i * P;                                           \
             for (int p = 0; p < P; ++p) {                                                 \
                 __m512i sumi = _mm512_setzero_si512();                                    \
                 for (int u = 0; u < 8; ++u) {                                             \
@@ -148,7 +131,7 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
                 scale[v] = _mm512_broadcast_i64x4(half);                                  \
             }                                                                             \
             const __m512 dx = _mm512_set1_ps(GGML_CPU_FP16_TO_FP32(x[i].d));              \
-            const vc_kpair * pk = kbuf + i * P;                                           \
+            const vc_kpair * pk = packed + i * P;                                           \
             for (int p = 0; p < P; ++p) {                                                 \
                 __m512i sumi = _mm512_setzero_si512();                                    \
                 for (int v = 0; v < 8; ++v) {                                             \
@@ -173,14 +156,13 @@ static inline void vc_store_pair(float * C, int64_t ldc, int64_t r, int64_t c, i
         case 4: { ROWS(4) } break;                                                        \
     }
 
-// C[c * ldc + r] = row r of A (Q4_K or Q6_K super-blocks, lda_bytes apart) . column c of B
-// (Q8_K rows of nb super-blocks, ldb_bytes apart), for r < m, 1 <= c < n <= 8; this thread
-// its share of the rows. False when it does not apply.
+// vc_gemm for Q4_K / Q6_K rows of nb super-blocks (B: Q8_K rows), at most 8 columns (more:
+// false, the per-pair dot products compute it; it happens only with the tiled kernels off).
 static bool vc_gemm_k(const struct ggml_compute_params * params, enum ggml_type atype,
                       int64_t m, int64_t n, int64_t nb,
                       const void * A, size_t lda_bytes, const void * B, size_t ldb_bytes,
                       float * C, int64_t ldc) {
-    if (n < 1 || n > 8 || !vc_q0_gemm_on() || (atype != GGML_TYPE_Q4_K && atype != GGML_TYPE_Q6_K)) {
+    if (n > 8) {
         return false;
     }
     const int P = (int) ((n + 1) / 2);
@@ -189,7 +171,6 @@ static bool vc_gemm_k(const struct ggml_compute_params * params, enum ggml_type 
         return false;
     }
     vc_kpack(packed, B, ldb_bytes, nb, n);
-    const vc_kpair * kbuf = packed;
     const int64_t r0 = m * params->ith / params->nth;
     const int64_t r1 = m * (params->ith + 1) / params->nth;
     if (atype == GGML_TYPE_Q4_K) {

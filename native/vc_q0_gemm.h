@@ -1,29 +1,11 @@
-// vertexcompat: Q8_0 / Q5_0 weights x Q8_0 activations for CPUs with AVX-512 VNNI,
-// compiled into llama.cpp's CPU backend by native/patch_llama_cpp.py (with vc_k_gemm.h,
-// the Q4_K / Q6_K products of a few columns, included at the end).
+// vertexcompat: Q8_0 / Q5_0 weights x Q8_0 activations (included by vc_gemm.h, which says
+// what the kernels do and guarantee).
 //
-// A decode step multiplies every weight matrix by a few activation columns, one per
-// sequence. llama.cpp computes each (row, column) pair with 256-bit vectors and redoes the
-// sign trick for every pair. Here a weight block is unpacked once (as unsigned bytes: value
-// plus zero point), broadcast to both halves of a 512-bit register and multiplied with two
-// columns at once; the zero point comes out of the integer sum through a per-column
-// correction computed once per call (one VNNI instruction per 32 x 2 products).
-//
-// Bit-identical to ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q5_0_q8_0 and llamafile's
-// tinyBLAS_Q0_AVX: per (row, column) the same eight float lanes, the same exact integer
-// lane sums, the same fp32 product of the two block scales, one fused multiply-add per
-// block in block order, the same horizontal sum at the end. A sequence's numbers therefore
-// do not depend on this kernel, nor on how many sequences share its call.
-//
-// VERTEXCOMPAT_KERNELS=stock in the environment turns both off (llama.cpp's own kernels).
+// A weight block is unpacked once as unsigned bytes (value plus zero point: 128 for Q8_0,
+// 16 for Q5_0), broadcast to both halves of a 512-bit register and multiplied with two
+// columns in one VNNI instruction; the zero point's share comes out of the integer sum
+// through a per-column correction computed once per call.
 #pragma once
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__F16C__) && defined(__FMA__)
-#define VC_GEMM_Q0 1
-
-#include <immintrin.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define VC_MAX_COLS 16
 #define VC_MAX_PAIRS (VC_MAX_COLS / 2)
@@ -37,39 +19,11 @@ typedef struct {
     float   d[16];
 } vc_pair_block;
 
-// A thread's scratch buffer, grown as needed, 64-byte aligned.
-typedef struct {
-    void * p;
-    size_t bytes;
-} vc_scratch;
-
-// At least `bytes` of the buffer; NULL when memory is short.
-static void * vc_reserve(vc_scratch * s, size_t bytes) {
-    if (s->bytes < bytes) {
-        free(s->p);
-        s->p = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
-        s->bytes = s->p != NULL ? bytes : 0;
-    }
-    return s->p;
-}
-
 static _Thread_local vc_scratch vc_q0_scratch;
 
-// 1 unless VERTEXCOMPAT_KERNELS=stock (read once).
-static int vc_q0_gemm_on(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char * v = getenv("VERTEXCOMPAT_KERNELS");
-        on = !(v != NULL && strcmp(v, "stock") == 0);
-    }
-    return on;
-}
-
-static inline float vc_hsum8(const float * v) {
-    // the order of hsum_float_8: (hi + lo) per 128 bits, then movehl, then movehdup
-    float a0 = v[4] + v[0], a1 = v[5] + v[1], a2 = v[6] + v[2], a3 = v[7] + v[3];
-    float b0 = a0 + a2, b1 = a1 + a3;
-    return b0 + b1;
+// Column pairs in the group of columns starting at c0 (the last one may hold one column).
+static inline int vc_pairs(int64_t n, int64_t c0) {
+    return (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
 }
 
 // Unpacked weight block as unsigned bytes (value + zero point), broadcast to both halves.
@@ -106,12 +60,7 @@ static inline __m512i vc_unpack_q5_0(const block_q5_0 * x) {
                 acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[p]);               \
             }                                                                             \
         }                                                                                 \
-        for (int p = 0; p < P; ++p) {                                                     \
-            float v[16];                                                                  \
-            _mm512_storeu_ps(v, acc[p]);                                                  \
-            C[(c0 + 2 * p) * ldc + r] = vc_hsum8(v);                                      \
-            if (c0 + 2 * p + 1 < n) C[(c0 + 2 * p + 1) * ldc + r] = vc_hsum8(v + 8);      \
-        }                                                                                 \
+        for (int p = 0; p < P; ++p) vc_store_pair(C, ldc, r, c0 + 2 * p, n, acc[p], NULL); \
     }
 
 #define VC_DISPATCH(TYPE, UNPACK)                                                         \
@@ -153,16 +102,11 @@ static void vc_pack(vc_pair_block * pg, const void * B, size_t ldb_bytes, int64_
     }
 }
 
-// C[c * ldc + r] = row r of A (Q8_0 or Q5_0, lda_bytes apart) . column c of B (Q8_0 rows
-// of nb blocks, ldb_bytes apart), for r < m, c < n. This thread computes its share of the
-// rows. Returns false when it does not apply (another kernel computes the product).
+// vc_gemm for Q8_0 / Q5_0 rows of nb blocks (B: Q8_0 rows), 16 columns at a time.
 static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type atype,
                        int64_t m, int64_t n, int64_t nb,
                        const void * A, size_t lda_bytes, const void * B, size_t ldb_bytes,
                        float * C, int64_t ldc) {
-    if (n < 1 || !vc_q0_gemm_on() || (atype != GGML_TYPE_Q8_0 && atype != GGML_TYPE_Q5_0)) {
-        return false;
-    }
     const int64_t groups = (n + VC_MAX_COLS - 1) / VC_MAX_COLS;
     vc_pair_block * buf = (vc_pair_block *) vc_reserve(
         &vc_q0_scratch, (size_t) (groups * VC_MAX_PAIRS * nb) * sizeof(vc_pair_block));
@@ -172,8 +116,7 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
     const int32_t zero_point = atype == GGML_TYPE_Q8_0 ? 128 : 16;
     for (int64_t g = 0; g < groups; ++g) {
         const int64_t c0 = g * VC_MAX_COLS;
-        const int P = (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
-        vc_pack(buf + g * VC_MAX_PAIRS * nb, B, ldb_bytes, nb, c0, P, n, zero_point);
+        vc_pack(buf + g * VC_MAX_PAIRS * nb, B, ldb_bytes, nb, c0, vc_pairs(n, c0), n, zero_point);
     }
     const int64_t r0 = m * params->ith / params->nth;
     const int64_t r1 = m * (params->ith + 1) / params->nth;
@@ -181,7 +124,7 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
         const int64_t rs = rt, re = MIN(rt + VC_ROW_TILE, r1);
         for (int64_t g = 0; g < groups; ++g) {
             const int64_t c0 = g * VC_MAX_COLS;
-            const int P = (int) ((MIN(n - c0, VC_MAX_COLS) + 1) / 2);
+            const int P = vc_pairs(n, c0);
             const vc_pair_block * pg = buf + g * VC_MAX_PAIRS * nb;
             if (atype == GGML_TYPE_Q8_0) {
                 VC_DISPATCH(block_q8_0, vc_unpack_q8_0)
@@ -192,7 +135,3 @@ static bool vc_gemm_q0(const struct ggml_compute_params * params, enum ggml_type
     }
     return true;
 }
-
-#include "vc_k_gemm.h"
-
-#endif

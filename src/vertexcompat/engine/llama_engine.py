@@ -87,9 +87,9 @@ class EngineConfig:
 
 
 def matrix_kernels() -> str:
-    """Whose kernels multiply Q8_0 / Q5_0 weights here: "vertexcompat" when the installed
-    llama.cpp has ours (native/vc_q0_gemm.h, built by native/install_llama_cpp.py) and this
-    CPU runs it, else "llama.cpp". VERTEXCOMPAT_KERNELS=stock picks llama.cpp's."""
+    """Whose kernels multiply Q8_0 / Q5_0 / Q4_K / Q6_K weights here: "vertexcompat" when
+    the installed llama.cpp has ours (native/vc_gemm.h, built by native/install_llama_cpp.py)
+    and this CPU runs them, else "llama.cpp". VERTEXCOMPAT_KERNELS=stock picks llama.cpp's."""
     info = llama_cpp.llama_print_system_info()
     return "vertexcompat" if b"VC_GEMM = 1" in info else "llama.cpp"
 

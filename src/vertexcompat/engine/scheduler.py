@@ -195,7 +195,6 @@ class Job:
     emitted: list[StreamEvent | BaseException | None] | None = field(default=None, repr=False)
     followers: list[Job] = field(default_factory=list, repr=False)
     leader: Job | None = field(default=None, repr=False)
-    closed: bool = False  # its last item (None or an exception) was emitted
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def cancel(self) -> None:
@@ -219,7 +218,6 @@ class Job:
             return
         with self._lock:
             self.emitted.append(item)
-            self.closed = item is None or isinstance(item, BaseException)
             followers = tuple(self.followers) if self.followers else ()
         if not self.cancelled:
             self.sink(item)
@@ -227,11 +225,17 @@ class Job:
             if not f.cancelled:
                 f.sink(_followed(item))
 
+    def closed(self) -> bool:
+        """Whether its last event (None or an exception) was emitted (a shared job; caller
+        holds its lock)."""
+        last = self.emitted[-1] if self.emitted else False
+        return last is None or isinstance(last, BaseException)
+
     def follow(self, leader: Job) -> bool:
         """Attach to `leader`, an identical job still running: replay what it emitted so
         far to this job's sink, then receive the rest as it comes. False: it is over."""
         with leader._lock:
-            if leader.closed:
+            if leader.closed():
                 return False
             for item in leader.emitted or ():
                 self.sink(_followed(item))

@@ -50,15 +50,15 @@ def test_the_patch_adds_the_header_the_hook_and_the_feature_once(tmp_path):
     assert patcher.patch(root) is True
     cpu = root / "ggml" / "src" / "ggml-cpu"
     c_text, cpp_text = (cpu / "ggml-cpu.c").read_text(), (cpu / "ggml-cpu.cpp").read_text()
-    for header in ("vc_q0_gemm.h", "vc_k_gemm.h"):
+    for header in ("vc_gemm.h", "vc_q0_gemm.h", "vc_k_gemm.h"):
         assert (cpu / header).read_bytes() == (NATIVE / header).read_bytes()
-    assert '#include "vc_k_gemm.h"' in (cpu / "vc_q0_gemm.h").read_text()
+    entry = (cpu / "vc_gemm.h").read_text()
+    assert '#include "vc_q0_gemm.h"' in entry and '#include "vc_k_gemm.h"' in entry
     # the include after llamafile's, the hook before llamafile's quantized-activation branch
-    assert c_text.index('#include "vc_q0_gemm.h"') > c_text.index('#include "llamafile/sgemm.h"')
-    assert c_text.index("vc_gemm_q0(params") < c_text.index("vc_gemm_k(params") < c_text.index(
-        patcher._HOOK_AT)
-    assert c_text.count("int vc_gemm_q0_enabled(void) {") == 1
-    assert cpp_text.index('extern "C" int vc_gemm_q0_enabled') < cpp_text.index(patcher._DECLARE_AT)
+    assert c_text.index('#include "vc_gemm.h"') > c_text.index('#include "llamafile/sgemm.h"')
+    assert c_text.count("vc_gemm(params") == 1
+    assert c_text.index("vc_gemm(params") < c_text.index(patcher._HOOK_AT)
+    assert cpp_text.index('extern "C" int vc_gemm_enabled') < cpp_text.index(patcher._DECLARE_AT)
     assert cpp_text.index('"VC_GEMM"') > cpp_text.index('"LLAMAFILE"')
 
     assert patcher.patch(root) is False
